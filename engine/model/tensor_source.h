@@ -1,0 +1,76 @@
+// TensorSource: named weight tensors, however they are stored.
+//
+// The model builder pulls every tensor it needs from a TensorSource, one at a time, converts it
+// to float32 and lays it out for compute. Implementations: RwkvCppFile (rwkv.cpp's .bin format,
+// memory-mapped) and SyntheticSource (deterministic random weights with real model shapes, for
+// benchmarks and load tests).
+//
+//   RWKV_ASSIGN_OR_RETURN(auto file, RwkvCppFile::Open(path));
+//   const TensorInfo* info = file->Find("blocks.0.att.key.weight");
+//   std::vector<float> w(info->NumElements());
+//   RWKV_RETURN_IF_ERROR(file->ReadF32(info->name, absl::MakeSpan(w)));
+#ifndef RWKV_ENGINE_MODEL_TENSOR_SOURCE_H_
+#define RWKV_ENGINE_MODEL_TENSOR_SOURCE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+
+namespace rwkv::engine {
+
+// ggml's type codes as rwkv.cpp stores them in a file.
+enum class GgmlType : int32_t {
+  kF32 = 0,
+  kF16 = 1,
+  kQ4_0 = 2,
+  kQ4_1 = 3,
+  kQ5_0 = 7,
+  kQ5_1 = 8,
+  kQ8_0 = 9,
+};
+
+// "F32", "F16", "Q5_0", ...
+std::string_view GgmlTypeName(GgmlType type);
+
+struct TensorInfo {
+  std::string name;
+  // Dimensions in ggml order: ne[0] is the contiguous (innermost) one, i.e. the reverse of the
+  // PyTorch shape. A PyTorch (out, in) matrix has ne = {in, out}.
+  std::vector<int64_t> ne;
+  GgmlType type = GgmlType::kF32;
+
+  int64_t NumElements() const;
+  // "[64, 256]" in ggml order, for error messages.
+  std::string ShapeString() const;
+};
+
+class TensorSource {
+ public:
+  virtual ~TensorSource() = default;
+
+  // What to name in error messages: the file path, or "synthetic:rwkv7-0.1b".
+  virtual const std::string& Describe() const = 0;
+
+  // All tensors, in storage order.
+  virtual const std::vector<TensorInfo>& Tensors() const = 0;
+
+  // nullptr when there is no tensor of that name.
+  virtual const TensorInfo* Find(std::string_view name) const = 0;
+
+  // Converts the named tensor to float32 (widening FP16, dequantizing Q4/Q5/Q8) into `out`, which
+  // must hold exactly NumElements() floats, in ggml order. NOT_FOUND for an unknown name,
+  // INVALID_ARGUMENT for a wrong output size.
+  virtual absl::Status ReadF32(std::string_view name, absl::Span<float> out) const = 0;
+
+  // A stable 64-bit hash of the tensor's name, ne, type and stored bytes: the same file gives the
+  // same value on every machine and every run. Used for the model fingerprint.
+  virtual uint64_t ContentHash(std::string_view name) const = 0;
+};
+
+}  // namespace rwkv::engine
+
+#endif  // RWKV_ENGINE_MODEL_TENSOR_SOURCE_H_

@@ -1,0 +1,23 @@
+// Locating the read-only test data (../shared: models, reference outputs, tokenizers).
+#ifndef RWKV_TESTS_UTIL_SHARED_DATA_H_
+#define RWKV_TESTS_UTIL_SHARED_DATA_H_
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace rwkv::testing {
+
+// $RWKV_SHARED_DIR if set, else the directory configured at build time (../shared).
+std::string SharedDir();
+
+// SharedDir() + "/" + relative.
+std::string SharedPath(std::string_view relative);
+
+// Whole file contents; NOT_FOUND naming the path when it cannot be read.
+absl::StatusOr<std::string> ReadFileBytes(const std::string& path);
+
+}  // namespace rwkv::testing
+
+#endif  // RWKV_TESTS_UTIL_SHARED_DATA_H_
