@@ -15,7 +15,7 @@ std::string SharedDir() {
   return RWKV_DEFAULT_SHARED_DIR;
 }
 
-std::string SharedPath(std::string_view relative) {
+std::string SharedPath(absl::string_view relative) {
   return absl::StrCat(SharedDir(), "/", relative);
 }
 

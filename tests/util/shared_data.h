@@ -3,7 +3,7 @@
 #define RWKV_TESTS_UTIL_SHARED_DATA_H_
 
 #include <string>
-#include <string_view>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 
@@ -13,7 +13,7 @@ namespace rwkv::testing {
 std::string SharedDir();
 
 // SharedDir() + "/" + relative.
-std::string SharedPath(std::string_view relative);
+std::string SharedPath(absl::string_view relative);
 
 // Whole file contents; NOT_FOUND naming the path when it cannot be read.
 absl::StatusOr<std::string> ReadFileBytes(const std::string& path);

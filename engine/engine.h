@@ -1,0 +1,120 @@
+// Engine: the public entry point of the inference engine. It owns one model and runs batched,
+// ragged forward passes over many sessions' states at once.
+//
+//   EngineOptions options;
+//   options.model = "../shared/models/tiny-rwkv-7v0-834K-FP32.bin";  // or "synthetic:rwkv7-0.1b"
+//   RWKV_ASSIGN_OR_RETURN(std::unique_ptr<Engine> engine, Engine::Create(options));
+//   std::vector<float> state = engine->InitialState();
+//   std::vector<int32_t> prompt = {34, 105, 110};
+//   RWKV_ASSIGN_OR_RETURN(LogitsView logits,
+//                         engine->Forward({{absl::MakeSpan(state), prompt, LogitsMode::kLast}}));
+//   absl::Span<const float> next = logits.Row(0);   // n_vocab logits after the last token
+//
+// Each sequence brings its own state buffer (StateLayout) and its tokens; all rows of all
+// sequences go through every matrix product together, while token shift and the recurrence
+// run per sequence over its own rows. A sequence's results do not depend on what else is in
+// the batch nor on how its tokens are split across calls (up to float rounding).
+//
+// Threading: one thread at a time may call Forward (the server's engine loop); Forward itself
+// uses `threads` OpenMP threads. Everything else is const and thread-safe.
+#ifndef RWKV_ENGINE_ENGINE_H_
+#define RWKV_ENGINE_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/compute/arena.h"
+#include "engine/compute/matmul.h"
+#include "engine/forward/batch.h"
+#include "engine/forward/model.h"
+#include "engine/model/model_config.h"
+#include "engine/model/tensor_source.h"
+
+namespace rwkv::engine {
+
+struct EngineOptions {
+  // A model file path (rwkv.cpp .bin: FP32, FP16, Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 widened at load), or
+  // "synthetic:<shape>" for random weights with a real shape (see SyntheticSource).
+  std::string model;
+  // OpenMP threads for one Forward; 0 = all available cores.
+  int threads = 0;
+};
+
+enum class LogitsMode {
+  kNone,  // only advance the state (prefill chunks that are not the last)
+  kLast,  // logits after the sequence's last token
+  kAll,   // logits after every token
+};
+
+struct SequenceInput {
+  absl::Span<float> state;            // StateFloats() floats, updated in place
+  absl::Span<const int32_t> tokens;   // at least one token id in [0, n_vocab)
+  LogitsMode logits = LogitsMode::kLast;
+};
+
+// Logits of one Forward call; points into the engine and is valid until its next Forward.
+class LogitsView {
+ public:
+  // Row k of the rows sequence `sequence` asked for (kLast: k = 0 only).
+  absl::Span<const float> Row(size_t sequence, int64_t k = 0) const {
+    return absl::MakeConstSpan(data_ + (first_row_[sequence] + k) * vocab_, vocab_);
+  }
+  int64_t RowCount(size_t sequence) const {
+    return first_row_[sequence + 1] - first_row_[sequence];
+  }
+
+ private:
+  friend class Engine;
+  const float* data_ = nullptr;
+  int64_t vocab_ = 0;
+  const std::vector<int64_t>& first_row_;  // per sequence, plus one past the end
+  explicit LogitsView(const std::vector<int64_t>& first_row) : first_row_(first_row) {}
+};
+
+class Engine {
+ public:
+  static absl::StatusOr<std::unique_ptr<Engine>> Create(const EngineOptions& options);
+  // Builds an engine from an already opened source (used by tests and synthetic models).
+  static absl::StatusOr<std::unique_ptr<Engine>> FromSource(const TensorSource& source,
+                                                            const EngineOptions& options);
+
+  const ModelConfig& config() const { return model_->config(); }
+  const std::string& fingerprint() const { return model_->fingerprint(); }
+  int64_t parameters() const { return model_->parameters(); }
+  int threads() const { return threads_; }
+  int64_t StateFloats() const { return config().StateFloats(); }
+  std::vector<float> InitialState() const;
+  void ResetState(absl::Span<float> state) const;
+
+  // Runs one step over every sequence in `batch`. INVALID_ARGUMENT (naming the sequence) for an
+  // empty batch or token list, a token outside the vocabulary, a state of the wrong size, or two
+  // sequences sharing a state buffer. On error no state has been modified.
+  absl::StatusOr<LogitsView> Forward(absl::Span<const SequenceInput> batch);
+
+ private:
+  Engine() = default;
+  absl::Status Validate(absl::Span<const SequenceInput> batch) const;
+
+  int threads_ = 1;
+  MatmulContext matmul_;
+  std::unique_ptr<Model> model_;
+  // Reused across steps so that the steady state allocates nothing.
+  PackedBatch packed_;
+  std::vector<int32_t> tokens_;
+  std::vector<int64_t> wanted_rows_;
+  std::vector<int64_t> first_logits_row_;
+  std::vector<float> logits_;
+  Arena step_arena_;
+  Arena scratch_arena_;
+};
+
+// Opens a model spec: "synthetic:<shape>" or a file path (format detected from its magic).
+absl::StatusOr<std::unique_ptr<TensorSource>> OpenModelSource(const std::string& spec);
+
+}  // namespace rwkv::engine
+
+#endif  // RWKV_ENGINE_ENGINE_H_

@@ -1,0 +1,103 @@
+#include "engine/forward/model.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/compute/ops.h"
+#include "engine/util/hash64.h"
+#include "engine/util/status_macros.h"
+
+namespace rwkv::engine {
+namespace {
+
+constexpr float kLayerNormEps = 1e-5f;
+
+}  // namespace
+
+std::string ComputeFingerprint(const TensorSource& source, const ModelConfig& config) {
+  std::vector<std::string_view> names;
+  for (const TensorInfo& info : source.Tensors()) names.push_back(info.name);
+  std::sort(names.begin(), names.end());
+  Hash64 hash;
+  const std::string summary = config.Summary();
+  hash.Update(summary.data(), summary.size());
+  for (std::string_view name : names) hash.UpdateU64(source.ContentHash(name));
+  return Hex64(hash.Digest());
+}
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Load(const TensorSource& source,
+                                                   MatmulContext& matmul) {
+  auto model = std::unique_ptr<Model>(new Model());
+  RWKV_ASSIGN_OR_RETURN(model->config_, InferModelConfig(source));
+  WeightReader reader(source, matmul);
+  RWKV_RETURN_IF_ERROR(model->LoadEmbedding(reader));
+  model->layers_.resize(model->config_.n_layer);
+  for (int l = 0; l < model->config_.n_layer; ++l) {
+    RWKV_RETURN_IF_ERROR(model->LoadLayer(reader, l));
+  }
+  const int64_t c = model->config_.n_embed;
+  RWKV_ASSIGN_OR_RETURN(model->ln_out_weight_, reader.Vector("ln_out.weight", {c}));
+  RWKV_ASSIGN_OR_RETURN(model->ln_out_bias_, reader.Vector("ln_out.bias", {c}));
+  RWKV_ASSIGN_OR_RETURN(model->head_, reader.Matrix("head.weight", c, model->config_.n_vocab));
+  model->fingerprint_ = ComputeFingerprint(source, model->config_);
+  for (const TensorInfo& info : source.Tensors()) model->parameters_ += info.NumElements();
+  return model;
+}
+
+absl::Status Model::LoadEmbedding(WeightReader& reader) {
+  const int64_t c = config_.n_embed;
+  RWKV_ASSIGN_OR_RETURN(embedding_, reader.Vector("emb.weight", {c, config_.n_vocab}));
+  RWKV_ASSIGN_OR_RETURN(std::vector<float> ln0_weight,
+                        reader.Vector("blocks.0.ln0.weight", {c}));
+  RWKV_ASSIGN_OR_RETURN(std::vector<float> ln0_bias, reader.Vector("blocks.0.ln0.bias", {c}));
+  // ln0 only ever sees embedding rows, so it is applied once here (the same float ops as at run
+  // time, hence the same results).
+  LayerNormRows(embedding_.data(), config_.n_vocab, c, ln0_weight.data(), ln0_bias.data(),
+                kLayerNormEps, embedding_.data());
+  return absl::OkStatus();
+}
+
+absl::Status Model::LoadLayer(WeightReader& reader, int index) {
+  const int64_t c = config_.n_embed;
+  Layer& layer = layers_[index];
+  RWKV_ASSIGN_OR_RETURN(layer.ln1_weight, reader.Vector(BlockTensor(index, "ln1.weight"), {c}));
+  RWKV_ASSIGN_OR_RETURN(layer.ln1_bias, reader.Vector(BlockTensor(index, "ln1.bias"), {c}));
+  RWKV_ASSIGN_OR_RETURN(layer.ln2_weight, reader.Vector(BlockTensor(index, "ln2.weight"), {c}));
+  RWKV_ASSIGN_OR_RETURN(layer.ln2_bias, reader.Vector(BlockTensor(index, "ln2.bias"), {c}));
+  RWKV_ASSIGN_OR_RETURN(layer.time_mix, LoadTimeMix(reader, config_, index));
+  RWKV_ASSIGN_OR_RETURN(layer.channel_mix, LoadChannelMix(reader, config_, index));
+  return absl::OkStatus();
+}
+
+absl::Status Model::Forward(const PackedBatch& batch, absl::Span<const int32_t> tokens,
+                            absl::Span<const int64_t> wanted, MatmulContext& matmul, Arena& step,
+                            Arena& scratch, float* logits) const {
+  const int64_t rows = batch.rows;
+  const int64_t c = config_.n_embed;
+  step.Reset();
+  float* x = step.Alloc(rows * c);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(x + r * c, embedding_.data() + int64_t{tokens[r]} * c, sizeof(float) * c);
+  }
+  StepContext context{batch, matmul, scratch};
+  if (config_.version == ArchVersion::kV7) context.v_first = step.Alloc(rows * c);
+  float* normed = step.Alloc(rows * c);
+  for (const Layer& layer : layers_) {
+    scratch.Reset();
+    LayerNormRows(x, rows, c, layer.ln1_weight.data(), layer.ln1_bias.data(), kLayerNormEps,
+                  normed);
+    RWKV_RETURN_IF_ERROR(layer.time_mix->Forward(context, normed, x));
+    scratch.Reset();
+    LayerNormRows(x, rows, c, layer.ln2_weight.data(), layer.ln2_bias.data(), kLayerNormEps,
+                  normed);
+    RWKV_RETURN_IF_ERROR(layer.channel_mix->Forward(context, normed, x));
+  }
+  if (wanted.empty()) return absl::OkStatus();
+  const int64_t out_rows = static_cast<int64_t>(wanted.size());
+  GatherRows(x, c, wanted.data(), out_rows, normed);
+  LayerNormRows(normed, out_rows, c, ln_out_weight_.data(), ln_out_bias_.data(), kLayerNormEps,
+                normed);
+  return head_.Apply(matmul, normed, out_rows, logits);
+}
+
+}  // namespace rwkv::engine

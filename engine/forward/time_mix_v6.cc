@@ -1,0 +1,142 @@
+// RWKV-6 time mix (architecture doc §4.3): data-dependent token shift (a LoRA over the shifted
+// input) and a data-dependent decay, then the RWKV-5 recurrence with a per-token decay.
+#include <cmath>
+#include <cstring>
+
+#include "engine/compute/ops.h"
+#include "engine/forward/layer_modules.h"
+#include "engine/forward/token_shift.h"
+#include "engine/forward/wkv.h"
+#include "engine/model/state_layout.h"
+#include "engine/util/status_macros.h"
+
+namespace rwkv::engine {
+namespace {
+
+// The five data-dependent mixes, in the order of time_maa_w2's outer dimension.
+enum Mix { kW = 0, kK, kV, kR, kG, kMixes };
+
+class TimeMixV6 final : public TimeMix {
+ public:
+  TimeMixV6(const ModelConfig& config, int layer)
+      : width_(config.n_embed),
+        heads_(config.n_head),
+        head_size_(config.head_size),
+        lora_mix_(config.lora_mix),
+        lora_decay_(config.lora_decay),
+        eps_(config.group_norm_eps) {
+    StateLayout layout(config);
+    shift_offset_ = layout.AttShift(layer);
+    wkv_offset_ = layout.Wkv(layer);
+  }
+
+  absl::Status Load(WeightReader& reader, int layer) {
+    const int64_t c = width_;
+    auto name = [layer](const char* suffix) { return BlockTensor(layer, suffix); };
+    RWKV_ASSIGN_OR_RETURN(maa_x_, reader.Vector(name("att.time_maa_x"), {c}));
+    const char* maa_names[kMixes] = {"att.time_maa_w", "att.time_maa_k", "att.time_maa_v",
+                                     "att.time_maa_r", "att.time_maa_g"};
+    for (int m = 0; m < kMixes; ++m) {
+      RWKV_ASSIGN_OR_RETURN(maa_[m], reader.Vector(name(maa_names[m]), {c}));
+    }
+    RWKV_ASSIGN_OR_RETURN(maa_w1_, reader.Matrix(name("att.time_maa_w1"), c, kMixes * lora_mix_));
+    RWKV_ASSIGN_OR_RETURN(std::vector<float> w2,
+                          reader.Vector(name("att.time_maa_w2"), {lora_mix_, c, kMixes}));
+    for (int m = 0; m < kMixes; ++m) {
+      RWKV_ASSIGN_OR_RETURN(maa_w2_[m], reader.Pack(w2.data() + m * c * lora_mix_, lora_mix_, c));
+    }
+    RWKV_ASSIGN_OR_RETURN(decay_, reader.Vector(name("att.time_decay"), {1, head_size_, heads_}));
+    RWKV_ASSIGN_OR_RETURN(decay_w1_, reader.Matrix(name("att.time_decay_w1"), c, lora_decay_));
+    RWKV_ASSIGN_OR_RETURN(decay_w2_, reader.Matrix(name("att.time_decay_w2"), lora_decay_, c));
+    RWKV_ASSIGN_OR_RETURN(bonus_, reader.Vector(name("att.time_faaaa"), {1, head_size_, heads_}));
+    RWKV_ASSIGN_OR_RETURN(ln_x_weight_, reader.Vector(name("att.ln_x.weight"), {c}));
+    RWKV_ASSIGN_OR_RETURN(ln_x_bias_, reader.Vector(name("att.ln_x.bias"), {c}));
+    RWKV_ASSIGN_OR_RETURN(receptance_, reader.Matrix(name("att.receptance.weight"), c, c));
+    RWKV_ASSIGN_OR_RETURN(key_, reader.Matrix(name("att.key.weight"), c, c));
+    RWKV_ASSIGN_OR_RETURN(value_, reader.Matrix(name("att.value.weight"), c, c));
+    RWKV_ASSIGN_OR_RETURN(gate_, reader.Matrix(name("att.gate.weight"), c, c));
+    RWKV_ASSIGN_OR_RETURN(output_, reader.Matrix(name("att.output.weight"), c, c));
+    return absl::OkStatus();
+  }
+
+  absl::Status Forward(StepContext& step, const float* a, float* x) const override {
+    const int64_t rows = step.batch.rows;
+    const int64_t n = rows * width_;
+    float* prev = step.scratch.Alloc(n);
+    TokenShift(step.batch, a, width_, shift_offset_, prev);
+    float* mixed[kMixes];
+    RWKV_RETURN_IF_ERROR(DataDependentMixes(step, a, prev, mixed));
+    float* r = step.scratch.Alloc(n);
+    float* k = step.scratch.Alloc(n);
+    float* v = step.scratch.Alloc(n);
+    float* g = step.scratch.Alloc(n);
+    RWKV_RETURN_IF_ERROR(receptance_.Apply(step.matmul, mixed[kR], rows, r));
+    RWKV_RETURN_IF_ERROR(key_.Apply(step.matmul, mixed[kK], rows, k));
+    RWKV_RETURN_IF_ERROR(value_.Apply(step.matmul, mixed[kV], rows, v));
+    RWKV_RETURN_IF_ERROR(gate_.Apply(step.matmul, mixed[kG], rows, g, Epilogue::kSilu));
+    float* w = step.scratch.Alloc(n);
+    RWKV_RETURN_IF_ERROR(Decay(step, mixed[kW], w));
+    float* y = step.scratch.Alloc(n);
+    WkvV5(step.batch, {heads_, head_size_, wkv_offset_}, r, k, v, w, /*w_per_row=*/true,
+          bonus_.data(), y);
+    GroupNormRows(y, rows, width_, heads_, ln_x_weight_.data(), ln_x_bias_.data(), eps_, y);
+    for (int64_t i = 0; i < n; ++i) y[i] *= g[i];
+    return output_.Apply(step.matmul, y, rows, x, Epilogue::kAccumulate);
+  }
+
+ private:
+  // mixed[m] = a + (prev - a) * (maa_m + tanh(xi @ W1)_m @ W2_m), xi = a + (prev - a) * maa_x.
+  absl::Status DataDependentMixes(StepContext& step, const float* a, const float* prev,
+                                  float* mixed[kMixes]) const {
+    const int64_t rows = step.batch.rows;
+    float* xi = step.scratch.Alloc(rows * width_);
+    MaaMix(rows, width_, a, prev, nullptr, {maa_x_.data(), xi});
+    float* z = step.scratch.Alloc(rows * kMixes * lora_mix_);
+    RWKV_RETURN_IF_ERROR(maa_w1_.Apply(step.matmul, xi, rows, z, Epilogue::kTanh));
+    float* z_m = step.scratch.Alloc(rows * lora_mix_);
+    float* mu = xi;  // xi is consumed
+    for (int m = 0; m < kMixes; ++m) {
+      for (int64_t row = 0; row < rows; ++row) {
+        std::memcpy(z_m + row * lora_mix_, z + (row * kMixes + m) * lora_mix_,
+                    sizeof(float) * lora_mix_);
+      }
+      RWKV_RETURN_IF_ERROR(maa_w2_[m].Apply(step.matmul, z_m, rows, mu));
+      mixed[m] = step.scratch.Alloc(rows * width_);
+      MaaMix(rows, width_, a, prev, mu, {maa_[m].data(), mixed[m]});
+    }
+    return absl::OkStatus();
+  }
+
+  // w = exp(-exp(time_decay + tanh(xw @ W1) @ W2)), per row and channel.
+  absl::Status Decay(StepContext& step, const float* xw, float* w) const {
+    const int64_t rows = step.batch.rows;
+    float* hidden = step.scratch.Alloc(rows * lora_decay_);
+    RWKV_RETURN_IF_ERROR(decay_w1_.Apply(step.matmul, xw, rows, hidden, Epilogue::kTanh));
+    RWKV_RETURN_IF_ERROR(decay_w2_.Apply(step.matmul, hidden, rows, w));
+#pragma omp parallel for schedule(static) if (rows > 1)
+    for (int64_t row = 0; row < rows; ++row) {
+      float* wr = w + row * width_;
+      for (int64_t c = 0; c < width_; ++c) wr[c] = std::exp(-std::exp(decay_[c] + wr[c]));
+    }
+    return absl::OkStatus();
+  }
+
+  int64_t width_, heads_, head_size_, lora_mix_, lora_decay_;
+  float eps_;
+  int64_t shift_offset_ = 0;
+  int64_t wkv_offset_ = 0;
+  std::vector<float> maa_x_, maa_[kMixes], decay_, bonus_, ln_x_weight_, ln_x_bias_;
+  Linear maa_w1_, maa_w2_[kMixes], decay_w1_, decay_w2_;
+  Linear receptance_, key_, value_, gate_, output_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TimeMix>> LoadTimeMixV6(WeightReader& reader,
+                                                       const ModelConfig& config, int layer) {
+  auto module = std::make_unique<TimeMixV6>(config, layer);
+  RWKV_RETURN_IF_ERROR(module->Load(reader, layer));
+  return module;
+}
+
+}  // namespace rwkv::engine

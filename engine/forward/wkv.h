@@ -1,0 +1,35 @@
+// The WKV recurrences of RWKV-5/6 and RWKV-7 over packed rows, one sequence and head at a time.
+//
+// Rows are [rows, C] matrices with channel c = h*N + n. Each sequence walks its own rows in order
+// and updates its per-head N x N matrices in its state; different (sequence, head) pairs run in
+// parallel.
+#ifndef RWKV_ENGINE_FORWARD_WKV_H_
+#define RWKV_ENGINE_FORWARD_WKV_H_
+
+#include <cstdint>
+
+#include "engine/forward/batch.h"
+
+namespace rwkv::engine {
+
+struct WkvShape {
+  int64_t heads;
+  int64_t head_size;
+  int64_t state_offset;  // floats from the start of a state to this layer's S block
+};
+
+// RWKV-5/6 (S[i][j]: i key, j value), reading the old state:
+//   y[j] = sum_i r[i] (S[i][j] + u[i] k[i] v[j]);   S[i][j] = w[i] S[i][j] + k[i] v[j].
+// `w` is [rows, C] when `w_per_row` (v6), else one vector of C (v5). `u` has C floats.
+void WkvV5(const PackedBatch& batch, const WkvShape& shape, const float* r, const float* k,
+           const float* v, const float* w, bool w_per_row, const float* u, float* y);
+
+// RWKV-7 (S[i][j]: i value, j key), reading the new state:
+//   S[i][j] = S[i][j] w[j] + (sum_l S[i][l] a[l]) b[j] + v[i] k[j];   y[i] = sum_j S[i][j] r[j].
+// All inputs are [rows, C].
+void WkvV7(const PackedBatch& batch, const WkvShape& shape, const float* r, const float* w,
+           const float* k, const float* v, const float* a, const float* b, float* y);
+
+}  // namespace rwkv::engine
+
+#endif  // RWKV_ENGINE_FORWARD_WKV_H_
