@@ -1,1 +1,338 @@
-// placeholder: being written
+#include "engine/sampler/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_format.h"
+#include "engine/util/status_macros.h"
+
+namespace rwkv::engine {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kFloatMax = std::numeric_limits<float>::max();
+// A bias of exactly this much bans the token, as in OpenAI's API.
+constexpr float kBanBias = -100.0f;
+constexpr float kMaxBias = 100.0f;
+// Up to this k, top-k scans the scores once with a k-element heap (most tokens fail a single
+// comparison with its root); above, nth_element on the candidates is cheaper.
+constexpr size_t kMaxHeapTopK = 1024;
+// Top-p's histogram of the mass by log-weight ((score - max) / temperature): 1/32 wide, the
+// last bucket catching weights under e^-32.
+constexpr size_t kTopPBuckets = 1024;
+constexpr float kBucketsPerUnit = 32.0f;
+
+constexpr std::string_view kRngMagic = "RWKVRNG1";  // xoshiro256**, 4 little-endian words
+constexpr size_t kRngStateBytes = kRngMagic.size() + 4 * sizeof(uint64_t);
+
+// Checks lo <= value <= hi (lo < value when lo_open), rejecting NaN and infinities.
+absl::Status CheckFloat(std::string_view name, float value, float lo, float hi, bool lo_open) {
+  const bool above_lo = lo_open ? value > lo : value >= lo;
+  if (std::isfinite(value) && above_lo && value <= hi) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s must be in %c%g, %g], got %g", name, lo_open ? '(' : '[', lo, hi, value));
+}
+
+absl::Status CheckInt(std::string_view name, int64_t value, int64_t lo, int64_t hi) {
+  if (value >= lo && value <= hi) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrFormat("%s must be in [%d, %d], got %d", name, lo, hi, value));
+}
+
+absl::Status CheckLogitBias(const SamplingParams& params, int32_t vocab_size) {
+  for (size_t i = 0; i < params.logit_bias.size(); ++i) {
+    const auto [token, bias] = params.logit_bias[i];
+    if (token < 0 || token >= vocab_size) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "logit_bias[%d] token id must be in [0, %d), got %d", i, vocab_size, token));
+    }
+    RWKV_RETURN_IF_ERROR(CheckFloat(absl::StrFormat("logit_bias[%d] bias for token %d", i, token),
+                                    bias, kBanBias, kMaxBias, /*lo_open=*/false));
+  }
+  return absl::OkStatus();
+}
+
+// NaN never wins and +inf would turn the softmax into NaN; the largest float keeps the order.
+float Sanitize(float score) { return std::isnan(score) ? -kInf : std::min(score, kFloatMax); }
+
+uint64_t SplitMix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+uint64_t RotateLeft(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+}  // namespace
+
+absl::Status ValidateSamplingParams(const SamplingParams& params, int32_t vocab_size) {
+  if (vocab_size <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("vocab_size must be positive, got %d", vocab_size));
+  }
+  RWKV_RETURN_IF_ERROR(CheckFloat("temperature", params.temperature, 0, 100, false));
+  RWKV_RETURN_IF_ERROR(CheckInt("top_k", params.top_k, 0, vocab_size));
+  RWKV_RETURN_IF_ERROR(CheckFloat("top_p", params.top_p, 0, 1, /*lo_open=*/true));
+  RWKV_RETURN_IF_ERROR(CheckFloat("min_p", params.min_p, 0, 1, false));
+  RWKV_RETURN_IF_ERROR(CheckFloat("presence_penalty", params.presence_penalty, -2, 2, false));
+  RWKV_RETURN_IF_ERROR(CheckFloat("frequency_penalty", params.frequency_penalty, -2, 2, false));
+  RWKV_RETURN_IF_ERROR(
+      CheckFloat("repetition_penalty", params.repetition_penalty, 0, 10, /*lo_open=*/true));
+  if (params.penalty_window < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("penalty_window must be >= 0, got %d", params.penalty_window));
+  }
+  return CheckLogitBias(params, vocab_size);
+}
+
+absl::StatusOr<Sampler> Sampler::Create(const SamplingParams& params, int32_t vocab_size) {
+  RWKV_RETURN_IF_ERROR(ValidateSamplingParams(params, vocab_size));
+  return Sampler(params, vocab_size);
+}
+
+Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
+    : params_(params),
+      vocab_size_(vocab_size),
+      scores_(vocab_size),
+      weights_(vocab_size),
+      bucket_mass_(kTopPBuckets) {
+  candidates_.reserve(vocab_size);
+  scratch_.reserve(vocab_size);
+  uint64_t seed_state = params.seed;
+  for (uint64_t& word : rng_) word = SplitMix64(seed_state);
+}
+
+void Sampler::Accept(int32_t token) {
+  if (token < 0 || token >= vocab_size_) return;
+  ++counts_[token];
+  const size_t window = static_cast<size_t>(params_.penalty_window);
+  if (window == 0) return;
+  if (ring_.size() < window) {
+    ring_.push_back(token);
+    return;
+  }
+  // The window is full: the oldest token leaves it as the new one enters.
+  const int32_t evicted = ring_[ring_head_];
+  auto it = counts_.find(evicted);
+  if (--it->second == 0) counts_.erase(it);
+  ring_[ring_head_] = token;
+  ring_head_ = (ring_head_ + 1) % window;
+}
+
+int32_t Sampler::Sample(absl::Span<const float> logits) {
+  PrepareScores(logits);
+  if (params_.temperature == 0.0f) return ArgMax();
+  CollectCandidates();
+  if (candidates_.empty()) return ArgMax();  // everything is banned; nothing sensible to draw
+  const double total_weight = ComputeWeights();
+  if (params_.top_p < 1.0f) ApplyTopP(total_weight);
+  if (params_.min_p > 0.0f) ApplyMinP();
+  return Draw();
+}
+
+void Sampler::PrepareScores(absl::Span<const float> logits) {
+  const size_t n = std::min(logits.size(), scores_.size());
+  for (size_t i = 0; i < n; ++i) scores_[i] = Sanitize(logits[i]);
+  std::fill(scores_.begin() + n, scores_.end(), -kInf);
+  for (const auto& [token, bias] : params_.logit_bias) {
+    scores_[token] = bias == kBanBias ? -kInf : Sanitize(scores_[token] + bias);
+  }
+  ApplyPenalties();
+}
+
+void Sampler::ApplyPenalties() {
+  const float presence = params_.presence_penalty;
+  const float frequency = params_.frequency_penalty;
+  const float repetition = params_.repetition_penalty;
+  if (presence == 0.0f && frequency == 0.0f && repetition == 1.0f) return;
+  for (const auto& [token, count] : counts_) {
+    float score = scores_[token];
+    if (repetition != 1.0f) score = score > 0.0f ? score / repetition : score * repetition;
+    score -= static_cast<float>(count) * frequency + presence;
+    scores_[token] = Sanitize(score);
+  }
+}
+
+int32_t Sampler::ArgMax() const {
+  int32_t best = 0;
+  float best_score = scores_[0];
+  for (int32_t i = 1; i < vocab_size_; ++i) {
+    if (scores_[i] > best_score) {
+      best = i;
+      best_score = scores_[i];
+    }
+  }
+  return best;
+}
+
+void Sampler::CollectCandidates() {
+  const size_t k = static_cast<size_t>(params_.top_k);
+  if (k > 0 && k <= kMaxHeapTopK) return CollectTopK(k);
+  candidates_.clear();
+  max_score_ = -kInf;
+  for (int32_t id = 0; id < vocab_size_; ++id) {
+    if (scores_[id] == -kInf) continue;
+    candidates_.push_back(id);
+    max_score_ = std::max(max_score_, scores_[id]);
+  }
+  if (k == 0 || k >= candidates_.size()) return;
+  auto better = [this](int32_t a, int32_t b) { return Better(a, b); };
+  scratch_.assign(candidates_.begin(), candidates_.end());
+  std::nth_element(scratch_.begin(), scratch_.begin() + (k - 1), scratch_.end(), better);
+  KeepRankedAtOrAbove(scratch_[k - 1]);
+}
+
+void Sampler::CollectTopK(size_t k) {
+  // A k-element heap whose root is the worst kept token ("less" is `better`). Ids arrive in
+  // ascending order, so a newcomer beats the root only with a strictly higher score.
+  auto better = [this](int32_t a, int32_t b) { return Better(a, b); };
+  scratch_.clear();
+  float root_score = -kInf;
+  for (int32_t id = 0; id < vocab_size_; ++id) {
+    const float score = scores_[id];
+    if (score == -kInf) continue;
+    if (scratch_.size() < k) {
+      scratch_.push_back(id);
+      std::push_heap(scratch_.begin(), scratch_.end(), better);
+    } else if (score > root_score) {
+      std::pop_heap(scratch_.begin(), scratch_.end(), better);
+      scratch_.back() = id;
+      std::push_heap(scratch_.begin(), scratch_.end(), better);
+    } else {
+      continue;
+    }
+    root_score = scores_[scratch_.front()];
+  }
+  candidates_.assign(scratch_.begin(), scratch_.end());
+  std::sort(candidates_.begin(), candidates_.end());
+  max_score_ = -kInf;
+  for (const int32_t id : candidates_) max_score_ = std::max(max_score_, scores_[id]);
+}
+
+void Sampler::KeepRankedAtOrAbove(int32_t pivot) {
+  candidates_.erase(std::remove_if(candidates_.begin(), candidates_.end(),
+                                   [&](int32_t id) { return Better(pivot, id); }),
+                    candidates_.end());
+}
+
+double Sampler::ComputeWeights() {
+  // Subtracting the maximum keeps exp() in range; the best candidate gets weight exactly 1.
+  // Dividing (not multiplying by 1 / T) keeps a denormal temperature from making 0 * inf.
+  const float temperature = params_.temperature;
+  double total = 0.0;
+  for (const int32_t id : candidates_) {
+    const float weight = std::exp((scores_[id] - max_score_) / temperature);
+    weights_[id] = weight;
+    total += weight;
+  }
+  return total;
+}
+
+void Sampler::ApplyTopP(double total_weight) {
+  // Sorting the nucleus costs O(n log n) when the distribution is flat. Instead: histogram the
+  // mass by log-weight, find the bucket where the cumulative mass reaches top_p, and rank only
+  // the candidates inside that bucket. The bucket index never decreases as the score falls, so
+  // each bucket ranks wholly above the next.
+  const float temperature = params_.temperature;
+  auto bucket_of = [&](int32_t id) {
+    const float depth = (max_score_ - scores_[id]) / temperature * kBucketsPerUnit;
+    return depth < static_cast<float>(kTopPBuckets - 1) ? static_cast<size_t>(depth)
+                                                        : kTopPBuckets - 1;
+  };
+  std::fill(bucket_mass_.begin(), bucket_mass_.end(), 0.0);
+  for (const int32_t id : candidates_) bucket_mass_[bucket_of(id)] += weights_[id];
+  const double target = static_cast<double>(params_.top_p) * total_weight;
+  double mass = 0.0;
+  size_t boundary = 0;
+  while (boundary < kTopPBuckets && mass + bucket_mass_[boundary] < target) {
+    mass += bucket_mass_[boundary++];
+  }
+  if (boundary == kTopPBuckets) return;  // rounding: the mass never quite reaches the target
+  scratch_.clear();
+  for (const int32_t id : candidates_) {
+    if (bucket_of(id) == boundary) scratch_.push_back(id);
+  }
+  std::sort(scratch_.begin(), scratch_.end(),
+            [this](int32_t a, int32_t b) { return Better(a, b); });
+  int32_t pivot = scratch_.back();
+  for (const int32_t id : scratch_) {
+    mass += weights_[id];
+    if (mass >= target) {
+      pivot = id;
+      break;
+    }
+  }
+  KeepRankedAtOrAbove(pivot);
+}
+
+void Sampler::ApplyMinP() {
+  // The best candidate has weight 1, so min_p * p_max is min_p in weight units.
+  const float threshold = params_.min_p;
+  candidates_.erase(std::remove_if(candidates_.begin(), candidates_.end(),
+                                   [&](int32_t id) { return weights_[id] < threshold; }),
+                    candidates_.end());
+}
+
+int32_t Sampler::Draw() {
+  double total = 0.0;
+  for (const int32_t id : candidates_) total += weights_[id];
+  const double target = NextUniform() * total;
+  double mass = 0.0;
+  int32_t last_positive = candidates_.front();
+  for (const int32_t id : candidates_) {
+    if (weights_[id] <= 0.0f) continue;
+    mass += weights_[id];
+    last_positive = id;
+    if (target < mass) return id;
+  }
+  return last_positive;  // rounding left target just past the final sum
+}
+
+uint64_t Sampler::NextRandom() {
+  // xoshiro256** (Blackman & Vigna), written out so results never depend on <random>.
+  const uint64_t result = RotateLeft(rng_[1] * 5, 7) * 9;
+  const uint64_t t = rng_[1] << 17;
+  rng_[2] ^= rng_[0];
+  rng_[3] ^= rng_[1];
+  rng_[1] ^= rng_[2];
+  rng_[0] ^= rng_[3];
+  rng_[2] ^= t;
+  rng_[3] = RotateLeft(rng_[3], 45);
+  return result;
+}
+
+double Sampler::NextUniform() { return static_cast<double>(NextRandom() >> 11) * 0x1.0p-53; }
+
+std::string Sampler::SerializeRngState() const {
+  std::string out(kRngMagic);
+  for (const uint64_t word : rng_) {
+    for (int byte = 0; byte < 8; ++byte) out.push_back(static_cast<char>(word >> (8 * byte)));
+  }
+  return out;
+}
+
+absl::Status Sampler::RestoreRngState(std::string_view state) {
+  if (state.size() != kRngStateBytes || state.substr(0, kRngMagic.size()) != kRngMagic) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("RNG state must be %d bytes starting with \"%s\", got %d bytes",
+                        kRngStateBytes, kRngMagic, state.size()));
+  }
+  std::array<uint64_t, 4> words{};
+  const std::string_view payload = state.substr(kRngMagic.size());
+  for (size_t i = 0; i < payload.size(); ++i) {
+    words[i / 8] |= static_cast<uint64_t>(static_cast<uint8_t>(payload[i])) << (8 * (i % 8));
+  }
+  // xoshiro's all-zero state is a fixed point that would emit zeros forever.
+  if (words == std::array<uint64_t, 4>{}) {
+    return absl::InvalidArgumentError("RNG state must not be all zero");
+  }
+  rng_ = words;
+  return absl::OkStatus();
+}
+
+}  // namespace rwkv::engine

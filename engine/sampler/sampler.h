@@ -1,0 +1,134 @@
+// Sampler: chooses the next token of one generation stream from the model's logits.
+//
+// Supports logit bias, presence/frequency/repetition penalties over a window of recent tokens,
+// greedy decoding (temperature 0), temperature, top-k, top-p (nucleus) and min-p. Sampling is
+// deterministic by seed: the random draws come from a xoshiro256** generator implemented here,
+// so the same seed and the same logits give the same tokens on every platform and standard
+// library (up to the libm's rounding of exp()).
+//
+//   RWKV_ASSIGN_OR_RETURN(Sampler sampler, Sampler::Create(params, vocab_size));
+//   for (auto& token : prompt) sampler.Accept(token);  // optional: penalise prompt tokens too
+//   while (...) {
+//     int32_t token = sampler.Sample(logits);
+//     sampler.Accept(token);
+//   }
+#ifndef RWKV_ENGINE_SAMPLER_SAMPLER_H_
+#define RWKV_ENGINE_SAMPLER_SAMPLER_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace rwkv::engine {
+
+struct SamplingParams {
+  // 0 => greedy (argmax, ties to the lowest id); allowed [0, 100].
+  float temperature = 1.0f;
+  // Keep only the k most likely tokens; 0 => off; allowed [0, vocab_size].
+  int32_t top_k = 0;
+  // Nucleus: keep the smallest set of most likely tokens whose mass reaches top_p; allowed (0, 1].
+  float top_p = 1.0f;
+  // Keep tokens with p >= min_p * p_max; allowed [0, 1].
+  float min_p = 0.0f;
+  // Subtracted once from the logit of every token that occurred (OpenAI semantics); [-2, 2].
+  float presence_penalty = 0.0f;
+  // Subtracted count times from the logit of a token that occurred count times; [-2, 2].
+  float frequency_penalty = 0.0f;
+  // CTRL / llama.cpp style, for tokens that occurred: logit > 0 ? logit / p : logit * p;
+  // allowed (0, 10]; 1 => off.
+  float repetition_penalty = 1.0f;
+  // How many of the most recently accepted tokens count for the penalties; 0 => all of them.
+  int32_t penalty_window = 0;
+  // (token id, bias) pairs added to the logits; ids in [0, vocab_size), bias in [-100, 100].
+  // A bias of exactly -100 bans the token (its logit becomes -inf); repeated ids add up.
+  std::vector<std::pair<int32_t, float>> logit_bias;
+  uint64_t seed = 0;
+};
+
+// OK, or INVALID_ARGUMENT naming the offending field and its allowed range, e.g.
+// "top_p must be in (0, 1], got 1.5". NaN and infinities are rejected.
+absl::Status ValidateSamplingParams(const SamplingParams& params, int32_t vocab_size);
+
+// One per generation stream. Not thread-safe: one thread at a time may call any method. Movable.
+class Sampler {
+ public:
+  // INVALID_ARGUMENT when ValidateSamplingParams rejects `params`.
+  static absl::StatusOr<Sampler> Create(const SamplingParams& params, int32_t vocab_size);
+
+  Sampler(Sampler&&) = default;
+  Sampler& operator=(Sampler&&) = default;
+
+  // Records a token for the penalties. Sample() does not record its own choice: callers feed
+  // generated tokens (and may feed prompt tokens). Ids outside [0, vocab_size) are ignored.
+  void Accept(int32_t token);
+
+  // Chooses the next token from `logits` (vocab_size floats, left untouched; missing entries
+  // count as -inf). Order: logit bias, penalties, then greedy if temperature == 0, else
+  // temperature, top-k, softmax, top-p, min-p and the draw. NaN logits count as -inf and are
+  // never chosen, +inf as the largest float; when every logit is -inf the result is token 0.
+  // Allocates nothing.
+  int32_t Sample(absl::Span<const float> logits);
+
+  // The generator's state, so a resumed session continues the same random sequence.
+  // The penalty history is not included: replay the tokens through Accept().
+  std::string SerializeRngState() const;
+  // INVALID_ARGUMENT when `state` did not come from SerializeRngState().
+  absl::Status RestoreRngState(std::string_view state);
+
+ private:
+  Sampler(const SamplingParams& params, int32_t vocab_size);
+
+  // Steps of Sample(). candidates_ always stays in ascending id order, so the draw never
+  // depends on how a standard library orders equal elements in nth_element or a heap.
+  void PrepareScores(absl::Span<const float> logits);
+  void ApplyPenalties();
+  int32_t ArgMax() const;
+  // Fills candidates_ with the tokens whose score is finite, cut to the top_k best.
+  void CollectCandidates();
+  void CollectTopK(size_t k);
+  double ComputeWeights();
+  void ApplyTopP(double total_weight);
+  void ApplyMinP();
+  int32_t Draw();
+
+  // Drops the candidates ranked below `pivot`.
+  void KeepRankedAtOrAbove(int32_t pivot);
+  // Rank order: higher score first, lower id first among equal scores.
+  bool Better(int32_t a, int32_t b) const {
+    return scores_[a] > scores_[b] || (scores_[a] == scores_[b] && a < b);
+  }
+
+  uint64_t NextRandom();
+  // Uniform in [0, 1) with 53 random bits.
+  double NextUniform();
+
+  SamplingParams params_;
+  int32_t vocab_size_;
+  std::array<uint64_t, 4> rng_;
+
+  // Penalty history: occurrence counts within the window, and the window itself as a ring
+  // buffer (grown up to penalty_window, then overwritten from ring_head_).
+  absl::flat_hash_map<int32_t, int32_t> counts_;
+  std::vector<int32_t> ring_;
+  size_t ring_head_ = 0;
+
+  // Scratch, sized once at construction so Sample() never allocates.
+  std::vector<float> scores_;        // per id: logit after bias and penalties
+  std::vector<float> weights_;       // per id: unnormalised probability (valid for candidates_)
+  std::vector<int32_t> candidates_;  // ids still in the running, ascending
+  std::vector<int32_t> scratch_;     // top-k's heap or copy; top-p's boundary bucket
+  std::vector<double> bucket_mass_;  // top-p's histogram of weight by log-weight
+  float max_score_ = 0.0f;
+};
+
+}  // namespace rwkv::engine
+
+#endif  // RWKV_ENGINE_SAMPLER_SAMPLER_H_
