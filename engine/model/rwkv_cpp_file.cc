@@ -1,1 +1,295 @@
-// placeholder: being written
+#include "engine/model/rwkv_cpp_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
+#include "absl/memory/memory.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/model/quantization.h"
+#include "engine/util/hash64.h"
+#include "engine/util/status_macros.h"
+
+namespace rwkv::engine {
+namespace {
+
+constexpr int64_t kRecordFixedBytes = 12;  // dim_count, name_length, data_type.
+
+// Debian's Abseil has its own string_view type, which StrCat and heterogeneous lookup need.
+absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+absl::string_view TypeName(GgmlType type) { return AsAbsl(GgmlTypeName(type)); }
+
+// Every integer in the file is little-endian, whatever the host.
+uint32_t LoadU32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) | (static_cast<uint32_t>(p[1]) << 8) |
+         (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
+}
+int32_t LoadI32(const uint8_t* p) { return static_cast<int32_t>(LoadU32(p)); }
+
+std::string ErrnoText(int error) {
+  return std::error_code(error, std::generic_category()).message();
+}
+
+// The file, seen as bytes; every read goes through Has() first.
+struct Bytes {
+  const uint8_t* base;
+  int64_t size;
+  const std::string& path;
+
+  bool Has(int64_t offset, int64_t count) const { return count <= size - offset; }
+};
+
+absl::Status ValidateHeaderType(const Bytes& file, const RwkvCppFile::Header& header) {
+  absl::StatusOr<GgmlType> type = GgmlTypeFromCode(header.data_type);
+  if (!type.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path, ": header: ", type.status().message()));
+  }
+  if (header.version == 100 && IsBlockQuantized(*type)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        file.path, ": header: data type ", TypeName(*type),
+        " in a version 100 file, whose old quantized block layout is not supported; reconvert "
+        "the model to file version 101"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<RwkvCppFile::Header> ParseHeader(const Bytes& file) {
+  // A short file with the wrong magic is "not a model file" rather than "truncated".
+  if (file.Has(0, 4) && LoadU32(file.base) != RwkvCppFile::kMagic) {
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s is not an rwkv.cpp model file (magic 0x%08x, expected 0x%08x)",
+                        file.path, LoadU32(file.base), RwkvCppFile::kMagic));
+  }
+  if (!file.Has(0, RwkvCppFile::kHeaderBytes)) {
+    return absl::DataLossError(absl::StrCat(file.path, ": truncated: the header needs ",
+                                            RwkvCppFile::kHeaderBytes,
+                                            " bytes but the file has only ", file.size));
+  }
+  RwkvCppFile::Header header;
+  header.version = LoadU32(file.base + 4);
+  header.n_vocab = LoadI32(file.base + 8);
+  header.n_embed = LoadI32(file.base + 12);
+  header.n_layer = LoadI32(file.base + 16);
+  header.data_type = LoadI32(file.base + 20);
+  if (header.version != 100 && header.version != 101) {
+    return absl::InvalidArgumentError(absl::StrCat(file.path, ": unsupported file version ",
+                                                   header.version, " (expected 100 or 101)"));
+  }
+  if (header.n_vocab <= 0 || header.n_embed <= 0 || header.n_layer <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path, ": header dimensions must be positive: n_vocab ", header.n_vocab,
+                     ", n_embed ", header.n_embed, ", n_layer ", header.n_layer));
+  }
+  RWKV_RETURN_IF_ERROR(ValidateHeaderType(file, header));
+  return header;
+}
+
+struct Record {
+  TensorInfo info;
+  int64_t data_offset = 0;
+  int64_t data_bytes = 0;
+};
+
+// Where a record starts, for messages about it.
+std::string RecordPlace(int index, int64_t offset) {
+  return absl::StrCat("tensor record #", index, " at offset ", offset);
+}
+
+// Checks the shape and type of a record whose name is known; returns its data size in bytes.
+absl::StatusOr<int64_t> ValidateTensor(const Bytes& file, uint32_t version, int32_t type_code,
+                                       const std::string& where, TensorInfo& info) {
+  auto invalid = [&](auto&&... parts) {
+    return absl::InvalidArgumentError(absl::StrCat(file.path, ": ", where, ": ", parts...));
+  };
+  absl::StatusOr<GgmlType> type = GgmlTypeFromCode(type_code);
+  if (!type.ok()) return invalid(type.status().message());
+  info.type = *type;
+  for (size_t i = 0; i < info.ne.size(); ++i) {
+    if (info.ne[i] <= 0) return invalid("ne[", i, "] = ", info.ne[i], " is not positive");
+  }
+  const int64_t elements = info.NumElements();
+  if (elements < 0) return invalid("element count of shape ", info.ShapeString(), " overflows");
+  if (IsBlockQuantized(info.type)) {
+    if (version == 100) {
+      return invalid("quantized type ", TypeName(info.type),
+                     " in a version 100 file, whose old block layout is not supported; "
+                     "reconvert the model to file version 101");
+    }
+    if (info.ne[0] % kQuantBlockElements != 0) {
+      return invalid(TypeName(info.type), " needs ne[0] to be a multiple of ", kQuantBlockElements,
+                     ", shape is ", info.ShapeString());
+    }
+  }
+  absl::StatusOr<int64_t> bytes = StoredBytes(info.type, elements);
+  if (!bytes.ok()) return invalid(bytes.status().message());
+  return *bytes;
+}
+
+// Parses the record at `offset` (< file.size) and checks that its data lies inside the file.
+absl::StatusOr<Record> ParseRecord(const Bytes& file, uint32_t version, int index, int64_t offset) {
+  const std::string place = RecordPlace(index, offset);
+  auto truncated = [&](std::string_view what, int64_t need, int64_t at) {
+    return absl::DataLossError(absl::StrCat(file.path, ": truncated: ", AsAbsl(what), " of ", place,
+                                            " needs ", need, " bytes at offset ", at,
+                                            " but the file has only ", file.size - at));
+  };
+  if (!file.Has(offset, kRecordFixedBytes)) {
+    return truncated("header", kRecordFixedBytes, offset);
+  }
+  const int32_t dim_count = LoadI32(file.base + offset);
+  const int32_t name_length = LoadI32(file.base + offset + 4);
+  const int32_t type_code = LoadI32(file.base + offset + 8);
+  if (dim_count < 1 || dim_count > 3) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path, ": ", place, ": dim_count ", dim_count, " is not 1, 2 or 3"));
+  }
+  if (name_length < 1 || name_length > RwkvCppFile::kMaxNameBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(file.path, ": ", place, ": name length ",
+                                                   name_length, " is not in 1..",
+                                                   RwkvCppFile::kMaxNameBytes));
+  }
+  const int64_t ne_offset = offset + kRecordFixedBytes;
+  if (!file.Has(ne_offset, 4 * dim_count)) return truncated("sizes", 4 * dim_count, ne_offset);
+  const int64_t name_offset = ne_offset + 4 * dim_count;
+  if (!file.Has(name_offset, name_length)) return truncated("name", name_length, name_offset);
+
+  Record record;
+  for (int i = 0; i < dim_count; ++i) {
+    record.info.ne.push_back(LoadI32(file.base + ne_offset + 4 * i));
+  }
+  record.info.name.assign(reinterpret_cast<const char*>(file.base + name_offset), name_length);
+  const std::string where = absl::StrCat("tensor '", record.info.name, "' (", place, ")");
+  RWKV_ASSIGN_OR_RETURN(record.data_bytes,
+                        ValidateTensor(file, version, type_code, where, record.info));
+  record.data_offset = name_offset + name_length;
+  if (!file.Has(record.data_offset, record.data_bytes)) {
+    return absl::DataLossError(absl::StrCat(
+        file.path, ": truncated: tensor '", record.info.name, "' needs ", record.data_bytes,
+        " bytes at offset ", record.data_offset, " but the file has only ",
+        file.size - record.data_offset, " (file size ", file.size, ")"));
+  }
+  return record;
+}
+
+}  // namespace
+
+absl::Status RwkvCppFile::Map() {
+  const int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::NotFoundError(absl::StrCat("cannot open ", path_, ": ", ErrnoText(errno)));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    const int error = errno;
+    close(fd);
+    return absl::ErrnoToStatus(error, absl::StrCat("cannot stat ", path_));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, S_ISDIR(st.st_mode) ? " is a directory" : " is not a regular file",
+                     ", not an rwkv.cpp model file"));
+  }
+  if (st.st_size == 0) {
+    close(fd);
+    return absl::DataLossError(absl::StrCat(path_, ": truncated: the file is empty (an rwkv.cpp ",
+                                            "model file starts with a ", kHeaderBytes,
+                                            "-byte header)"));
+  }
+  void* mapping = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+  const int error = errno;
+  close(fd);  // The mapping keeps the file alive.
+  if (mapping == MAP_FAILED) {
+    return absl::ErrnoToStatus(error, absl::StrCat("cannot map ", path_));
+  }
+  base_ = static_cast<const uint8_t*>(mapping);
+  size_ = st.st_size;
+  return absl::OkStatus();
+}
+
+RwkvCppFile::~RwkvCppFile() {
+  if (base_ != nullptr) munmap(const_cast<uint8_t*>(base_), static_cast<size_t>(size_));
+}
+
+absl::StatusOr<std::unique_ptr<RwkvCppFile>> RwkvCppFile::Open(const std::string& path) {
+  auto file = absl::WrapUnique(new RwkvCppFile(path));
+  RWKV_RETURN_IF_ERROR(file->Map());
+  const Bytes bytes{file->base_, file->size_, file->path_};
+  RWKV_ASSIGN_OR_RETURN(file->header_, ParseHeader(bytes));
+  int64_t offset = kHeaderBytes;
+  for (int index = 0; offset < file->size_; ++index) {
+    RWKV_ASSIGN_OR_RETURN(Record record, ParseRecord(bytes, file->header_.version, index, offset));
+    const auto [it, inserted] = file->index_.emplace(record.info.name, file->tensors_.size());
+    if (!inserted) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": duplicate tensor '", record.info.name, "' (", RecordPlace(index, offset),
+          "; first at data offset ", file->extents_[it->second].offset, ")"));
+    }
+    offset = record.data_offset + record.data_bytes;
+    file->extents_.push_back({record.data_offset, record.data_bytes});
+    file->tensors_.push_back(std::move(record.info));
+  }
+  return file;
+}
+
+const TensorInfo* RwkvCppFile::Find(std::string_view name) const {
+  const auto it = index_.find(AsAbsl(name));
+  return it == index_.end() ? nullptr : &tensors_[it->second];
+}
+
+absl::StatusOr<absl::Span<const uint8_t>> RwkvCppFile::RawData(std::string_view name) const {
+  const auto it = index_.find(AsAbsl(name));
+  if (it == index_.end()) {
+    return absl::NotFoundError(absl::StrCat(path_, ": no tensor named '", AsAbsl(name), "'"));
+  }
+  const Extent& extent = extents_[it->second];
+  return absl::Span<const uint8_t>(base_ + extent.offset, static_cast<size_t>(extent.bytes));
+}
+
+int64_t RwkvCppFile::DataOffset(std::string_view name) const {
+  const auto it = index_.find(AsAbsl(name));
+  return it == index_.end() ? -1 : extents_[it->second].offset;
+}
+
+absl::Status RwkvCppFile::ReadF32(std::string_view name, absl::Span<float> out) const {
+  const TensorInfo* info = Find(name);
+  if (info == nullptr) {
+    return absl::NotFoundError(absl::StrCat(path_, ": no tensor named '", AsAbsl(name), "'"));
+  }
+  if (static_cast<int64_t>(out.size()) != info->NumElements()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path_, ": tensor '", AsAbsl(name), "' has ", info->NumElements(), " elements ",
+                     info->ShapeString(), " but the output holds ", out.size()));
+  }
+  RWKV_ASSIGN_OR_RETURN(const absl::Span<const uint8_t> data, RawData(name));
+  const absl::Status status = DequantizeRow(info->type, data.data(), data.size(), out);
+  if (!status.ok()) {
+    return absl::Status(status.code(),
+                        absl::StrCat(path_, ": tensor '", AsAbsl(name), "': ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+uint64_t RwkvCppFile::ContentHash(std::string_view name) const {
+  const TensorInfo* info = Find(name);
+  if (info == nullptr) return 0;
+  const absl::Span<const uint8_t> data = *RawData(name);
+  // Every variable-length field is preceded by its length, so no two tensors share a byte stream.
+  Hash64 hash;
+  hash.UpdateU64(info->name.size());
+  hash.Update(info->name.data(), info->name.size());
+  hash.UpdateU64(info->ne.size());
+  for (const int64_t n : info->ne) hash.UpdateU64(static_cast<uint64_t>(n));
+  hash.UpdateU64(static_cast<uint64_t>(static_cast<int32_t>(info->type)));
+  hash.UpdateU64(data.size());
+  hash.Update(data.data(), data.size());
+  return hash.Digest();
+}
+
+}  // namespace rwkv::engine

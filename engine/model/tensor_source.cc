@@ -1,1 +1,42 @@
-// placeholder: being written
+#include "engine/model/tensor_source.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace rwkv::engine {
+
+std::string_view GgmlTypeName(GgmlType type) {
+  switch (type) {
+    case GgmlType::kF32:
+      return "F32";
+    case GgmlType::kF16:
+      return "F16";
+    case GgmlType::kQ4_0:
+      return "Q4_0";
+    case GgmlType::kQ4_1:
+      return "Q4_1";
+    case GgmlType::kQ5_0:
+      return "Q5_0";
+    case GgmlType::kQ5_1:
+      return "Q5_1";
+    case GgmlType::kQ8_0:
+      return "Q8_0";
+  }
+  return "unknown";
+}
+
+// Product of ne (1 for no dimensions); -1 when a dimension is negative or the product overflows,
+// so that a bad shape can never pass for a small one.
+int64_t TensorInfo::NumElements() const {
+  int64_t count = 1;
+  for (const int64_t n : ne) {
+    if (n < 0 || __builtin_mul_overflow(count, n, &count)) return -1;
+  }
+  return count;
+}
+
+std::string TensorInfo::ShapeString() const {
+  return absl::StrCat("[", absl::StrJoin(ne, ", "), "]");
+}
+
+}  // namespace rwkv::engine

@@ -16,14 +16,13 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "engine/engine.h"
 #include "engine/sampler/sampler.h"
 #include "engine/tokenizer/tokenizer_factory.h"
 #include "engine/tokenizer/utf8_detokenizer.h"
+#include "engine/util/command_line.h"
 #include "engine/util/status_macros.h"
 
 ABSL_FLAG(std::string, model, "", "Model file (rwkv.cpp .bin) or synthetic:<shape>.");
@@ -162,10 +161,11 @@ absl::Status Run() {
 }  // namespace rwkv::engine
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  rwkv::ParseCommandLine(
+      argc, argv,
       "Generates text with an RWKV model, without the server.\n"
-      "  rwkv-generate --model FILE --prompt TEXT [--max_tokens N] [--temperature T] [--seed S]");
-  absl::ParseCommandLine(argc, argv);
+      "  rwkv-generate --model FILE --prompt TEXT [--max-tokens N] [--temperature T] [--seed S]\n"
+      "Flags may be written with dashes or underscores (--max-tokens, --max_tokens).");
   if (absl::GetFlag(FLAGS_model).empty()) {
     std::cerr << "rwkv-generate: --model is required (see --help)\n";
     return 2;

@@ -1,0 +1,70 @@
+// ggml's weight encodings as rwkv.cpp files store them: IEEE half floats and the 32-element block
+// formats Q4_0, Q4_1, Q5_0, Q5_1 and Q8_0 (file version 101 layouts; see §7.2 of
+// docs/rwkv-architecture.md). Decoding is exact: every function here gives the same floats as
+// ggml's reference dequantizers, on any machine.
+//
+//   RWKV_ASSIGN_OR_RETURN(int64_t bytes, StoredBytes(GgmlType::kQ5_0, row.size()));
+//   RWKV_RETURN_IF_ERROR(DequantizeRow(GgmlType::kQ5_0, data, bytes, absl::MakeSpan(row)));
+//
+// The quantizers follow ggml's reference formulas bit for bit; they exist for tests and for
+// writing small synthetic model files, not for speed.
+#ifndef RWKV_ENGINE_MODEL_QUANTIZATION_H_
+#define RWKV_ENGINE_MODEL_QUANTIZATION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "engine/model/tensor_source.h"
+
+namespace rwkv::engine {
+
+// Elements per quantization block of the block formats.
+inline constexpr int kQuantBlockElements = 32;
+
+// IEEE binary16 bits to float, exactly (subnormals, infinities and NaN payloads included).
+float Fp16ToF32(uint16_t half);
+
+// float to IEEE binary16 bits, rounding to nearest, ties to even; overflow gives infinity, NaN
+// stays NaN with its sign and the top 10 bits of its payload.
+uint16_t F32ToFp16(float value);
+
+// Maps a type code read from a file to a supported type. INVALID_ARGUMENT naming the code for the
+// removed formats (4, 5, 6), the K-quants and Q8_1 (10..16, not supported) and unknown codes.
+absl::StatusOr<GgmlType> GgmlTypeFromCode(int32_t code);
+
+// True for the 32-element block formats (everything but F32 and F16).
+bool IsBlockQuantized(GgmlType type);
+
+// Elements per block (1 for F32/F16) and bytes per block.
+int BlockElements(GgmlType type);
+int BlockBytes(GgmlType type);
+
+// Bytes that `num_elements` elements of `type` occupy. INVALID_ARGUMENT for a negative count, a
+// count that is not a multiple of 32 for a block format, or a size that overflows int64.
+absl::StatusOr<int64_t> StoredBytes(GgmlType type, int64_t num_elements);
+
+// Decodes `out.size()` elements stored as `type` in `data[0, data_bytes)` into `out`.
+// INVALID_ARGUMENT when out.size() is not a multiple of 32 for a block format or when data_bytes
+// is not exactly StoredBytes(type, out.size()). `data` needs no alignment.
+absl::Status DequantizeRow(GgmlType type, const uint8_t* data, size_t data_bytes,
+                           absl::Span<float> out);
+
+// ggml's reference quantizers. `in.size()` must be a multiple of 32 and `out.size()` exactly
+// StoredBytes(type, in.size()); INVALID_ARGUMENT otherwise. Non-finite inputs give unspecified
+// (but memory-safe) codes.
+absl::Status QuantizeQ4_0(absl::Span<const float> in, absl::Span<uint8_t> out);
+absl::Status QuantizeQ4_1(absl::Span<const float> in, absl::Span<uint8_t> out);
+absl::Status QuantizeQ5_0(absl::Span<const float> in, absl::Span<uint8_t> out);
+absl::Status QuantizeQ5_1(absl::Span<const float> in, absl::Span<uint8_t> out);
+absl::Status QuantizeQ8_0(absl::Span<const float> in, absl::Span<uint8_t> out);
+
+// Encodes `in` as `type` (F32 and F16 too), returning StoredBytes(type, in.size()) bytes.
+absl::StatusOr<std::vector<uint8_t>> QuantizeRow(GgmlType type, absl::Span<const float> in);
+
+}  // namespace rwkv::engine
+
+#endif  // RWKV_ENGINE_MODEL_QUANTIZATION_H_

@@ -1,0 +1,177 @@
+// rwkv-bench: engine throughput on synthetic models with real RWKV-7 shapes, or on a model file.
+//
+//   rwkv-bench --shape rwkv7-0.1b --threads 1 --json out.json
+//
+// Measures decode tokens/s at batch 1, 8, 32 and 64 (one token per sequence per step, logits for
+// every sequence, as a server step needs), prefill tokens/s for one 512-token prompt, the state
+// size per session and the peak resident memory. Prints a table and optionally writes JSON.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "engine/engine.h"
+#include "engine/util/command_line.h"
+#include "engine/util/status_macros.h"
+
+ABSL_FLAG(std::string, shape, "rwkv7-0.1b",
+          "Synthetic shape: rwkv7-0.1b, rwkv7-0.4b or rwkv7-1.5b (ignored with --model).");
+ABSL_FLAG(std::string, model, "", "Benchmark this model file instead of a synthetic shape.");
+ABSL_FLAG(int32_t, threads, 1, "Engine threads.");
+ABSL_FLAG(std::string, batches, "1,8,32,64", "Decode batch sizes.");
+ABSL_FLAG(int32_t, prefill_tokens, 512, "Prompt length for the prefill measurement.");
+ABSL_FLAG(double, seconds, 2.0, "Minimum measuring time per figure.");
+ABSL_FLAG(std::string, json, "", "Also write the results as JSON to this file.");
+
+namespace rwkv::engine {
+namespace {
+
+struct Results {
+  std::string shape;
+  std::string precision = "f32";
+  int threads = 0;
+  std::vector<std::pair<int, double>> decode;  // batch, tok/s
+  std::vector<double> decode_step_ms;
+  double prefill_tok_s = 0;
+  int64_t state_bytes = 0;
+  int64_t peak_rss_bytes = 0;
+  double load_seconds = 0;
+};
+
+int64_t PeakRssBytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+// Runs `step` until at least --seconds and 3 repetitions have passed, after 2 warm-up runs;
+// returns the mean seconds per run.
+template <typename Step>
+absl::StatusOr<double> TimeSteps(Step step) {
+  for (int i = 0; i < 2; ++i) RWKV_RETURN_IF_ERROR(step());
+  const double min_seconds = absl::GetFlag(FLAGS_seconds);
+  const absl::Time start = absl::Now();
+  int runs = 0;
+  double elapsed = 0;
+  while (runs < 3 || elapsed < min_seconds) {
+    RWKV_RETURN_IF_ERROR(step());
+    ++runs;
+    elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+  }
+  return elapsed / runs;
+}
+
+std::vector<int32_t> SomeTokens(int64_t count, int32_t vocab, uint32_t seed) {
+  std::vector<int32_t> tokens(count);
+  for (int32_t& t : tokens) {
+    seed = seed * 1664525u + 1013904223u;
+    t = static_cast<int32_t>((seed >> 8) % static_cast<uint32_t>(vocab));
+  }
+  return tokens;
+}
+
+absl::StatusOr<double> MeasureDecode(Engine& engine, int batch, double* step_ms) {
+  std::vector<std::vector<float>> states(batch, engine.InitialState());
+  const std::vector<int32_t> tokens = SomeTokens(batch, engine.config().n_vocab, 7);
+  std::vector<SequenceInput> inputs;
+  for (int b = 0; b < batch; ++b) {
+    inputs.push_back({absl::MakeSpan(states[b]), absl::MakeConstSpan(&tokens[b], 1)});
+  }
+  RWKV_ASSIGN_OR_RETURN(double seconds, TimeSteps([&]() { return engine.Forward(inputs).status(); }));
+  *step_ms = seconds * 1000;
+  return batch / seconds;
+}
+
+absl::StatusOr<double> MeasurePrefill(Engine& engine, int64_t length) {
+  std::vector<float> state = engine.InitialState();
+  const std::vector<int32_t> prompt = SomeTokens(length, engine.config().n_vocab, 11);
+  RWKV_ASSIGN_OR_RETURN(double seconds, TimeSteps([&]() {
+                          engine.ResetState(absl::MakeSpan(state));
+                          return engine.Forward({{absl::MakeSpan(state), prompt}}).status();
+                        }));
+  return length / seconds;
+}
+
+void PrintTable(const Results& r, const ModelConfig& config) {
+  std::cout << absl::StrFormat("model: %s (%s)\nprecision %s, %d threads, loaded in %.1f s\n",
+                               r.shape, config.Summary(), r.precision, r.threads, r.load_seconds);
+  std::cout << "| measure | tok/s | ms/step |\n|---|---|---|\n";
+  for (size_t i = 0; i < r.decode.size(); ++i) {
+    std::cout << absl::StrFormat("| decode, batch %d | %.1f | %.2f |\n", r.decode[i].first,
+                                 r.decode[i].second, r.decode_step_ms[i]);
+  }
+  std::cout << absl::StrFormat("| prefill, %d-token prompt | %.1f | |\n",
+                               absl::GetFlag(FLAGS_prefill_tokens), r.prefill_tok_s);
+  std::cout << absl::StrFormat("state: %d bytes per session; peak RSS: %.1f MiB\n", r.state_bytes,
+                               r.peak_rss_bytes / 1048576.0);
+}
+
+absl::Status WriteJson(const Results& r, const std::string& path) {
+  std::vector<std::string> decode;
+  for (const auto& [batch, tok_s] : r.decode) decode.push_back(absl::StrFormat("\"%d\": %.3f", batch, tok_s));
+  const std::string json = absl::StrFormat(
+      "{\"shape\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"decode_tok_s\": {%s}, "
+      "\"prefill_tok_s\": %.3f, \"prefill_tokens\": %d, \"state_bytes\": %d, "
+      "\"peak_rss_bytes\": %d}\n",
+      r.shape, r.precision, r.threads, absl::StrJoin(decode, ", "), r.prefill_tok_s,
+      absl::GetFlag(FLAGS_prefill_tokens), r.state_bytes, r.peak_rss_bytes);
+  std::ofstream out(path, std::ios::trunc);
+  out << json;
+  if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+absl::Status Run() {
+  Results r;
+  const std::string model = absl::GetFlag(FLAGS_model);
+  r.shape = model.empty() ? absl::GetFlag(FLAGS_shape) : model;
+  r.threads = absl::GetFlag(FLAGS_threads);
+  const absl::Time start = absl::Now();
+  RWKV_ASSIGN_OR_RETURN(auto engine,
+                        Engine::Create({model.empty() ? "synthetic:" + r.shape : model, r.threads}));
+  r.load_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  r.state_bytes = engine->config().StateBytes();
+  for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
+    int batch = 0;
+    if (!absl::SimpleAtoi(part, &batch) || batch <= 0) {
+      return absl::InvalidArgumentError(absl::StrCat("bad --batches entry '", part, "'"));
+    }
+    double step_ms = 0;
+    RWKV_ASSIGN_OR_RETURN(double tok_s, MeasureDecode(*engine, batch, &step_ms));
+    r.decode.emplace_back(batch, tok_s);
+    r.decode_step_ms.push_back(step_ms);
+  }
+  RWKV_ASSIGN_OR_RETURN(r.prefill_tok_s,
+                        MeasurePrefill(*engine, absl::GetFlag(FLAGS_prefill_tokens)));
+  r.peak_rss_bytes = PeakRssBytes();
+  PrintTable(r, engine->config());
+  const std::string json = absl::GetFlag(FLAGS_json);
+  return json.empty() ? absl::OkStatus() : WriteJson(r, json);
+}
+
+}  // namespace
+}  // namespace rwkv::engine
+
+int main(int argc, char** argv) {
+  rwkv::ParseCommandLine(argc, argv,
+                         "Benchmarks the engine.\n"
+                         "  rwkv-bench [--shape rwkv7-0.1b | --model FILE] [--threads N] "
+                         "[--json FILE]");
+  absl::Status status = rwkv::engine::Run();
+  if (!status.ok()) {
+    std::cerr << "rwkv-bench: " << status << "\n";
+    return 1;
+  }
+  return 0;
+}
