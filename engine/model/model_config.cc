@@ -1,6 +1,11 @@
 #include "engine/model/model_config.h"
 
+#include <algorithm>
+#include <initializer_list>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
 #include "engine/util/status_macros.h"
 
@@ -28,18 +33,39 @@ absl::StatusOr<const TensorInfo*> Require(const TensorSource& source, const std:
 
 bool Has(const TensorSource& source, const std::string& name) { return source.Find(name) != nullptr; }
 
+bool HasAny(const TensorSource& source, std::initializer_list<const char*> suffixes) {
+  for (const char* suffix : suffixes) {
+    if (Has(source, absl::StrCat("blocks.0.att.", suffix))) return true;
+  }
+  return false;
+}
+
+// rwkv.cpp's rules (doc §2.7), newest version first, each keyed on several tensors that only
+// that version has, so one missing tensor is reported by name instead of changing the version.
 ArchVersion DetectVersion(const TensorSource& source) {
-  if (Has(source, "blocks.0.att.r_k")) return ArchVersion::kV7;
-  if (Has(source, "blocks.0.att.time_maa_x")) return ArchVersion::kV6;
-  if (Has(source, "blocks.0.att.ln_x.weight")) {
-    return Has(source, "blocks.0.att.gate.weight") ? ArchVersion::kV5_2 : ArchVersion::kV5_1;
+  if (HasAny(source, {"r_k", "x_rwkvag", "k_k", "w0"})) return ArchVersion::kV7;
+  if (HasAny(source, {"time_maa_x", "time_maa_w1", "time_decay_w1"})) return ArchVersion::kV6;
+  if (HasAny(source, {"ln_x.weight", "ln_x.bias"})) {
+    return HasAny(source, {"gate.weight", "time_faaaa", "time_mix_g"}) ? ArchVersion::kV5_2
+                                                                       : ArchVersion::kV5_1;
   }
   return ArchVersion::kV4;
 }
 
+// One more than the highest N of any "blocks.N." tensor, so that a layer with a missing tensor
+// is reported as such instead of silently shortening the model.
 int32_t CountLayers(const TensorSource& source) {
   int32_t layers = 0;
-  while (Has(source, absl::StrCat("blocks.", layers, ".ln1.weight"))) ++layers;
+  for (const TensorInfo& info : source.Tensors()) {
+    absl::string_view name(info.name);
+    if (!absl::ConsumePrefix(&name, "blocks.")) continue;
+    const size_t dot = name.find('.');
+    int32_t index = 0;
+    if (dot != absl::string_view::npos && absl::SimpleAtoi(name.substr(0, dot), &index) &&
+        index >= 0 && index < (1 << 16)) {
+      layers = std::max(layers, index + 1);
+    }
+  }
   return layers;
 }
 
@@ -137,7 +163,7 @@ absl::StatusOr<ModelConfig> InferModelConfig(const TensorSource& source) {
   config.n_layer = CountLayers(source);
   if (config.n_layer == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(source.Describe(), ": missing tensor 'blocks.0.ln1.weight' (no layers)"));
+        absl::StrCat(source.Describe(), ": no 'blocks.N.' tensors (no layers)"));
   }
   config.version = DetectVersion(source);
   RWKV_ASSIGN_OR_RETURN(const TensorInfo* ffn_key, Require(source, "blocks.0.ffn.key.weight", 2));
