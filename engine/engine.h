@@ -51,8 +51,8 @@ enum class LogitsMode {
 };
 
 struct SequenceInput {
-  absl::Span<float> state;            // StateFloats() floats, updated in place
-  absl::Span<const int32_t> tokens;   // at least one token id in [0, n_vocab)
+  absl::Span<float> state;           // StateFloats() floats, updated in place
+  absl::Span<const int32_t> tokens;  // at least one token id in [0, n_vocab)
   LogitsMode logits = LogitsMode::kLast;
 };
 

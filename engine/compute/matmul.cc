@@ -76,10 +76,9 @@ absl::StatusOr<Linear> Linear::Create(MatmulContext& ctx, const float* weights, 
     // W^T as a [in, out] matrix whose memory is W's (out, in) rows: oneDNN's "ba" tag.
     memory::desc plain({in, out}, memory::data_type::f32, memory::format_tag::ba);
     memory::desc any({in, out}, memory::data_type::f32, memory::format_tag::any);
-    dnnl::matmul::primitive_desc pd(
-        dnnl::matmul::desc(RowMajor(kRepresentativeRows, in), any,
-                           RowMajor(kRepresentativeRows, out)),
-        ctx.engine());
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(RowMajor(kRepresentativeRows, in), any,
+                                                       RowMajor(kRepresentativeRows, out)),
+                                    ctx.engine());
     linear.weights_ = memory(pd.weights_desc(), ctx.engine());
     memory source(plain, ctx.engine(), const_cast<float*>(weights));
     dnnl::reorder(source, linear.weights_).execute(ctx.stream(), source, linear.weights_);
@@ -98,9 +97,9 @@ absl::Status Linear::Apply(MatmulContext& ctx, const float* x, int64_t rows, flo
   if (!primitive.ok()) return primitive.status();
   memory src(RowMajor(rows, in_), ctx.engine(), const_cast<float*>(x));
   memory dst(RowMajor(rows, out_), ctx.engine(), y);
-  (*primitive)->execute(ctx.stream(), {{DNNL_ARG_SRC, src},
-                                       {DNNL_ARG_WEIGHTS, weights_},
-                                       {DNNL_ARG_DST, dst}});
+  (*primitive)
+      ->execute(ctx.stream(),
+                {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst}});
   ctx.stream().wait();
   return absl::OkStatus();
 }

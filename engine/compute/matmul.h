@@ -13,10 +13,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <tuple>
-
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"

@@ -34,8 +34,8 @@ void LayerNormRows(const float* x, int64_t rows, int64_t width, const float* gam
   }
 }
 
-void GroupNormRows(const float* x, int64_t rows, int64_t width, int64_t groups,
-                   const float* gamma, const float* beta, float eps, float* y) {
+void GroupNormRows(const float* x, int64_t rows, int64_t width, int64_t groups, const float* gamma,
+                   const float* beta, float eps, float* y) {
   const int64_t group = width / groups;
 #pragma omp parallel for collapse(2) schedule(static) if (rows * groups > 1)
   for (int64_t r = 0; r < rows; ++r) {

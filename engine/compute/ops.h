@@ -19,8 +19,8 @@ void LayerNormRows(const float* x, int64_t rows, int64_t width, const float* gam
 
 // The same, separately for each of `groups` contiguous channel groups of every row; gamma and
 // beta are per channel.
-void GroupNormRows(const float* x, int64_t rows, int64_t width, int64_t groups,
-                   const float* gamma, const float* beta, float eps, float* y);
+void GroupNormRows(const float* x, int64_t rows, int64_t width, int64_t groups, const float* gamma,
+                   const float* beta, float eps, float* y);
 
 // Copies `rows` rows of `width` floats picked by `row_index` from `src` into dense `dst`.
 void GatherRows(const float* src, int64_t width, const int64_t* row_index, int64_t rows,

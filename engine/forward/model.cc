@@ -47,8 +47,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const TensorSource& source,
 absl::Status Model::LoadEmbedding(WeightReader& reader) {
   const int64_t c = config_.n_embed;
   RWKV_ASSIGN_OR_RETURN(embedding_, reader.Vector("emb.weight", {c, config_.n_vocab}));
-  RWKV_ASSIGN_OR_RETURN(std::vector<float> ln0_weight,
-                        reader.Vector("blocks.0.ln0.weight", {c}));
+  RWKV_ASSIGN_OR_RETURN(std::vector<float> ln0_weight, reader.Vector("blocks.0.ln0.weight", {c}));
   RWKV_ASSIGN_OR_RETURN(std::vector<float> ln0_bias, reader.Vector("blocks.0.ln0.bias", {c}));
   // ln0 only ever sees embedding rows, so it is applied once here (the same float ops as at run
   // time, hence the same results).

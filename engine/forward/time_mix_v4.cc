@@ -3,55 +3,30 @@
 #include <algorithm>
 #include <cmath>
 
-#include "engine/forward/layer_modules.h"
-#include "engine/forward/token_shift.h"
-#include "engine/model/state_layout.h"
-#include "engine/util/status_macros.h"
+#include "engine/forward/time_mix_base.h"
 
 namespace rwkv::engine {
 namespace {
 
-class TimeMixV4 final : public TimeMix {
+class TimeMixV4 final : public TimeMixBase {
  public:
-  TimeMixV4(const ModelConfig& config, int layer) : width_(config.n_embed) {
-    StateLayout layout(config);
-    shift_offset_ = layout.AttShift(layer);
-    wkv_offset_ = layout.Wkv(layer);
-  }
+  TimeMixV4(const ModelConfig& config, int layer) : TimeMixBase(config, layer) {}
 
-  absl::Status Load(WeightReader& reader, int layer) {
-    const int64_t c = width_;
-    auto name = [layer](const char* suffix) { return BlockTensor(layer, suffix); };
-    RWKV_ASSIGN_OR_RETURN(mix_k_, reader.Vector(name("att.time_mix_k"), {c}));
-    RWKV_ASSIGN_OR_RETURN(mix_v_, reader.Vector(name("att.time_mix_v"), {c}));
-    RWKV_ASSIGN_OR_RETURN(mix_r_, reader.Vector(name("att.time_mix_r"), {c}));
-    RWKV_ASSIGN_OR_RETURN(decay_, reader.Vector(name("att.time_decay"), {c}));
-    RWKV_ASSIGN_OR_RETURN(first_, reader.Vector(name("att.time_first"), {c}));
-    RWKV_ASSIGN_OR_RETURN(key_, reader.Matrix(name("att.key.weight"), c, c));
-    RWKV_ASSIGN_OR_RETURN(value_, reader.Matrix(name("att.value.weight"), c, c));
-    RWKV_ASSIGN_OR_RETURN(receptance_, reader.Matrix(name("att.receptance.weight"), c, c));
-    RWKV_ASSIGN_OR_RETURN(output_, reader.Matrix(name("att.output.weight"), c, c));
-    return absl::OkStatus();
+  absl::Status Load(WeightReader& reader) {
+    RWKV_RETURN_IF_ERROR(LoadVectors(
+        reader,
+        {"att.time_mix_k", "att.time_mix_v", "att.time_mix_r", "att.time_decay", "att.time_first"},
+        {&mix_k_, &mix_v_, &mix_r_, &decay_, &first_}));
+    return LoadProjections(reader);
   }
 
   absl::Status Forward(StepContext& step, const float* a, float* x) const override {
-    const int64_t rows = step.batch.rows;
-    const int64_t n = rows * width_;
-    float* prev = step.scratch.Alloc(n);
-    TokenShift(step.batch, a, width_, shift_offset_, prev);
-    float* xk = step.scratch.Alloc(n);
-    float* xv = step.scratch.Alloc(n);
-    float* xr = step.scratch.Alloc(n);
-    LerpMix(rows, width_, a, prev, {{mix_k_.data(), xk}, {mix_v_.data(), xv}, {mix_r_.data(), xr}});
-    float* r = step.scratch.Alloc(n);
-    float* k = step.scratch.Alloc(n);
-    float* v = step.scratch.Alloc(n);
-    RWKV_RETURN_IF_ERROR(receptance_.Apply(step.matmul, xr, rows, r, Epilogue::kSigmoid));
-    RWKV_RETURN_IF_ERROR(key_.Apply(step.matmul, xk, rows, k));
-    RWKV_RETURN_IF_ERROR(value_.Apply(step.matmul, xv, rows, v));
-    float* y = step.scratch.Alloc(n);
-    Recurrence(step.batch, r, k, v, y);
-    return output_.Apply(step.matmul, y, rows, x, Epilogue::kAccumulate);
+    const float* prev = ShiftedInput(step, a);
+    RWKV_ASSIGN_OR_RETURN(Rkv rkv,
+                          LerpProject(step, a, prev, mix_k_, mix_v_, mix_r_, Epilogue::kSigmoid));
+    float* y = step.scratch.Alloc(step.batch.rows * width_);
+    Recurrence(step.batch, rkv.r, rkv.k, rkv.v, y);
+    return Output(step, y, x);
   }
 
  private:
@@ -92,11 +67,7 @@ class TimeMixV4 final : public TimeMix {
     }
   }
 
-  int64_t width_;
-  int64_t shift_offset_ = 0;
-  int64_t wkv_offset_ = 0;
   std::vector<float> mix_k_, mix_v_, mix_r_, decay_, first_;
-  Linear key_, value_, receptance_, output_;
 };
 
 }  // namespace
@@ -104,7 +75,7 @@ class TimeMixV4 final : public TimeMix {
 absl::StatusOr<std::unique_ptr<TimeMix>> LoadTimeMixV4(WeightReader& reader,
                                                        const ModelConfig& config, int layer) {
   auto module = std::make_unique<TimeMixV4>(config, layer);
-  RWKV_RETURN_IF_ERROR(module->Load(reader, layer));
+  RWKV_RETURN_IF_ERROR(module->Load(reader));
   return module;
 }
 

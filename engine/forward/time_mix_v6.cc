@@ -4,11 +4,8 @@
 #include <cstring>
 
 #include "engine/compute/ops.h"
-#include "engine/forward/layer_modules.h"
-#include "engine/forward/token_shift.h"
+#include "engine/forward/time_mix_base.h"
 #include "engine/forward/wkv.h"
-#include "engine/model/state_layout.h"
-#include "engine/util/status_macros.h"
 
 namespace rwkv::engine {
 namespace {
@@ -16,29 +13,20 @@ namespace {
 // The five data-dependent mixes, in the order of time_maa_w2's outer dimension.
 enum Mix { kW = 0, kK, kV, kR, kG, kMixes };
 
-class TimeMixV6 final : public TimeMix {
+class TimeMixV6 final : public TimeMixBase {
  public:
   TimeMixV6(const ModelConfig& config, int layer)
-      : width_(config.n_embed),
-        heads_(config.n_head),
-        head_size_(config.head_size),
-        lora_mix_(config.lora_mix),
-        lora_decay_(config.lora_decay),
-        eps_(config.group_norm_eps) {
-    StateLayout layout(config);
-    shift_offset_ = layout.AttShift(layer);
-    wkv_offset_ = layout.Wkv(layer);
-  }
+      : TimeMixBase(config, layer), lora_mix_(config.lora_mix), lora_decay_(config.lora_decay) {}
 
-  absl::Status Load(WeightReader& reader, int layer) {
+  absl::Status Load(WeightReader& reader) {
     const int64_t c = width_;
-    auto name = [layer](const char* suffix) { return BlockTensor(layer, suffix); };
-    RWKV_ASSIGN_OR_RETURN(maa_x_, reader.Vector(name("att.time_maa_x"), {c}));
-    const char* maa_names[kMixes] = {"att.time_maa_w", "att.time_maa_k", "att.time_maa_v",
-                                     "att.time_maa_r", "att.time_maa_g"};
-    for (int m = 0; m < kMixes; ++m) {
-      RWKV_ASSIGN_OR_RETURN(maa_[m], reader.Vector(name(maa_names[m]), {c}));
-    }
+    auto name = [this](const char* suffix) { return Name(suffix); };
+    RWKV_RETURN_IF_ERROR(
+        LoadVectors(reader,
+                    {"att.time_maa_x", "att.time_maa_w", "att.time_maa_k", "att.time_maa_v",
+                     "att.time_maa_r", "att.time_maa_g", "att.ln_x.weight", "att.ln_x.bias"},
+                    {&maa_x_, &maa_[kW], &maa_[kK], &maa_[kV], &maa_[kR], &maa_[kG], &ln_x_weight_,
+                     &ln_x_bias_}));
     RWKV_ASSIGN_OR_RETURN(maa_w1_, reader.Matrix(name("att.time_maa_w1"), c, kMixes * lora_mix_));
     RWKV_ASSIGN_OR_RETURN(std::vector<float> w2,
                           reader.Vector(name("att.time_maa_w2"), {lora_mix_, c, kMixes}));
@@ -49,39 +37,27 @@ class TimeMixV6 final : public TimeMix {
     RWKV_ASSIGN_OR_RETURN(decay_w1_, reader.Matrix(name("att.time_decay_w1"), c, lora_decay_));
     RWKV_ASSIGN_OR_RETURN(decay_w2_, reader.Matrix(name("att.time_decay_w2"), lora_decay_, c));
     RWKV_ASSIGN_OR_RETURN(bonus_, reader.Vector(name("att.time_faaaa"), {1, head_size_, heads_}));
-    RWKV_ASSIGN_OR_RETURN(ln_x_weight_, reader.Vector(name("att.ln_x.weight"), {c}));
-    RWKV_ASSIGN_OR_RETURN(ln_x_bias_, reader.Vector(name("att.ln_x.bias"), {c}));
-    RWKV_ASSIGN_OR_RETURN(receptance_, reader.Matrix(name("att.receptance.weight"), c, c));
-    RWKV_ASSIGN_OR_RETURN(key_, reader.Matrix(name("att.key.weight"), c, c));
-    RWKV_ASSIGN_OR_RETURN(value_, reader.Matrix(name("att.value.weight"), c, c));
     RWKV_ASSIGN_OR_RETURN(gate_, reader.Matrix(name("att.gate.weight"), c, c));
-    RWKV_ASSIGN_OR_RETURN(output_, reader.Matrix(name("att.output.weight"), c, c));
-    return absl::OkStatus();
+    return LoadProjections(reader);
   }
 
   absl::Status Forward(StepContext& step, const float* a, float* x) const override {
     const int64_t rows = step.batch.rows;
     const int64_t n = rows * width_;
-    float* prev = step.scratch.Alloc(n);
-    TokenShift(step.batch, a, width_, shift_offset_, prev);
+    const float* prev = ShiftedInput(step, a);
     float* mixed[kMixes];
     RWKV_RETURN_IF_ERROR(DataDependentMixes(step, a, prev, mixed));
-    float* r = step.scratch.Alloc(n);
-    float* k = step.scratch.Alloc(n);
-    float* v = step.scratch.Alloc(n);
+    RWKV_ASSIGN_OR_RETURN(Rkv rkv, Project(step, mixed[kR], mixed[kK], mixed[kV], Epilogue::kNone));
     float* g = step.scratch.Alloc(n);
-    RWKV_RETURN_IF_ERROR(receptance_.Apply(step.matmul, mixed[kR], rows, r));
-    RWKV_RETURN_IF_ERROR(key_.Apply(step.matmul, mixed[kK], rows, k));
-    RWKV_RETURN_IF_ERROR(value_.Apply(step.matmul, mixed[kV], rows, v));
     RWKV_RETURN_IF_ERROR(gate_.Apply(step.matmul, mixed[kG], rows, g, Epilogue::kSilu));
     float* w = step.scratch.Alloc(n);
     RWKV_RETURN_IF_ERROR(Decay(step, mixed[kW], w));
     float* y = step.scratch.Alloc(n);
-    WkvV5(step.batch, {heads_, head_size_, wkv_offset_}, r, k, v, w, /*w_per_row=*/true,
-          bonus_.data(), y);
+    WkvV5(step.batch, {heads_, head_size_, wkv_offset_}, rkv.r, rkv.k, rkv.v, w,
+          /*w_per_row=*/true, bonus_.data(), y);
     GroupNormRows(y, rows, width_, heads_, ln_x_weight_.data(), ln_x_bias_.data(), eps_, y);
     for (int64_t i = 0; i < n; ++i) y[i] *= g[i];
-    return output_.Apply(step.matmul, y, rows, x, Epilogue::kAccumulate);
+    return Output(step, y, x);
   }
 
  private:
@@ -121,13 +97,9 @@ class TimeMixV6 final : public TimeMix {
     return absl::OkStatus();
   }
 
-  int64_t width_, heads_, head_size_, lora_mix_, lora_decay_;
-  float eps_;
-  int64_t shift_offset_ = 0;
-  int64_t wkv_offset_ = 0;
+  int64_t lora_mix_, lora_decay_;
   std::vector<float> maa_x_, maa_[kMixes], decay_, bonus_, ln_x_weight_, ln_x_bias_;
-  Linear maa_w1_, maa_w2_[kMixes], decay_w1_, decay_w2_;
-  Linear receptance_, key_, value_, gate_, output_;
+  Linear maa_w1_, maa_w2_[kMixes], decay_w1_, decay_w2_, gate_;
 };
 
 }  // namespace
@@ -135,7 +107,7 @@ class TimeMixV6 final : public TimeMix {
 absl::StatusOr<std::unique_ptr<TimeMix>> LoadTimeMixV6(WeightReader& reader,
                                                        const ModelConfig& config, int layer) {
   auto module = std::make_unique<TimeMixV6>(config, layer);
-  RWKV_RETURN_IF_ERROR(module->Load(reader, layer));
+  RWKV_RETURN_IF_ERROR(module->Load(reader));
   return module;
 }
 

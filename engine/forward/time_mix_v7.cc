@@ -5,11 +5,8 @@
 #include <cstring>
 
 #include "engine/compute/ops.h"
-#include "engine/forward/layer_modules.h"
-#include "engine/forward/token_shift.h"
+#include "engine/forward/time_mix_base.h"
 #include "engine/forward/wkv.h"
-#include "engine/model/state_layout.h"
-#include "engine/util/status_macros.h"
 
 namespace rwkv::engine {
 namespace {
@@ -24,22 +21,13 @@ struct Lora {
   Linear down, up;
 };
 
-class TimeMixV7 final : public TimeMix {
+class TimeMixV7 final : public TimeMixBase {
  public:
-  TimeMixV7(const ModelConfig& config, int layer)
-      : layer_(layer),
-        width_(config.n_embed),
-        heads_(config.n_head),
-        head_size_(config.head_size),
-        eps_(config.group_norm_eps) {
-    StateLayout layout(config);
-    shift_offset_ = layout.AttShift(layer);
-    wkv_offset_ = layout.Wkv(layer);
-  }
+  TimeMixV7(const ModelConfig& config, int layer) : TimeMixBase(config, layer) {}
 
   absl::Status Load(WeightReader& reader, const ModelConfig& config) {
     const int64_t c = width_;
-    auto name = [this](const char* suffix) { return BlockTensor(layer_, suffix); };
+    auto name = [this](const char* suffix) { return Name(suffix); };
     RWKV_ASSIGN_OR_RETURN(mix_, reader.Vector(name("att.x_rwkvag"), {c, 1, kMixes}));
     RWKV_ASSIGN_OR_RETURN(w0_, reader.Vector(name("att.w0"), {c, 1, 1}));
     RWKV_ASSIGN_OR_RETURN(a0_, reader.Vector(name("att.a0"), {c, 1, 1}));
@@ -53,13 +41,9 @@ class TimeMixV7 final : public TimeMix {
       RWKV_ASSIGN_OR_RETURN(v0_, reader.Vector(name("att.v0"), {c, 1, 1}));
       RWKV_ASSIGN_OR_RETURN(v_, LoadLora(reader, "att.v1", "att.v2", config.lora_v));
     }
-    RWKV_ASSIGN_OR_RETURN(ln_x_weight_, reader.Vector(name("att.ln_x.weight"), {c}));
-    RWKV_ASSIGN_OR_RETURN(ln_x_bias_, reader.Vector(name("att.ln_x.bias"), {c}));
-    RWKV_ASSIGN_OR_RETURN(receptance_, reader.Matrix(name("att.receptance.weight"), c, c));
-    RWKV_ASSIGN_OR_RETURN(key_, reader.Matrix(name("att.key.weight"), c, c));
-    RWKV_ASSIGN_OR_RETURN(value_, reader.Matrix(name("att.value.weight"), c, c));
-    RWKV_ASSIGN_OR_RETURN(output_, reader.Matrix(name("att.output.weight"), c, c));
-    return absl::OkStatus();
+    RWKV_RETURN_IF_ERROR(
+        LoadVectors(reader, {"att.ln_x.weight", "att.ln_x.bias"}, {&ln_x_weight_, &ln_x_bias_}));
+    return LoadProjections(reader);
   }
 
   absl::Status Forward(StepContext& step, const float* a, float* x) const override;
@@ -84,35 +68,25 @@ class TimeMixV7 final : public TimeMix {
   void PrepareKeys(int64_t rows, const float* k, const float* alpha, float* k_hat_neg,
                    float* k_hat_alpha, float* k_tilde) const;
   void ValueResidual(int64_t rows, const float* nu, const float* v_first, float* v) const;
-  void AddBonus(int64_t rows, const float* r, const float* k_tilde, const float* v,
-                float* y) const;
+  void AddBonus(int64_t rows, const float* r, const float* k_tilde, const float* v, float* y) const;
 
-  int layer_;
-  int64_t width_, heads_, head_size_;
-  float eps_;
-  int64_t shift_offset_ = 0;
-  int64_t wkv_offset_ = 0;
   std::vector<float> mix_, w0_, a0_, v0_, k_k_, k_a_, r_k_, ln_x_weight_, ln_x_bias_;
   Lora w_, a_, v_, g_;
-  Linear receptance_, key_, value_, output_;
 };
 
 absl::Status TimeMixV7::Forward(StepContext& step, const float* a, float* x) const {
   const int64_t rows = step.batch.rows;
   const int64_t n = rows * width_;
-  float* prev = step.scratch.Alloc(n);
-  TokenShift(step.batch, a, width_, shift_offset_, prev);
+  const float* prev = ShiftedInput(step, a);
   float* mixed[kMixes];
   for (int m = 0; m < kMixes; ++m) {
     mixed[m] = step.scratch.Alloc(n);
     MaaMix(rows, width_, a, prev, nullptr, {mix_.data() + m * width_, mixed[m]});
   }
-  float* r = step.scratch.Alloc(n);
-  float* k = step.scratch.Alloc(n);
-  float* v = step.scratch.Alloc(n);
-  RWKV_RETURN_IF_ERROR(receptance_.Apply(step.matmul, mixed[kR], rows, r));
-  RWKV_RETURN_IF_ERROR(key_.Apply(step.matmul, mixed[kK], rows, k));
-  RWKV_RETURN_IF_ERROR(value_.Apply(step.matmul, mixed[kV], rows, v));
+  RWKV_ASSIGN_OR_RETURN(Rkv rkv, Project(step, mixed[kR], mixed[kK], mixed[kV], Epilogue::kNone));
+  const float* r = rkv.r;
+  const float* k = rkv.k;
+  float* v = rkv.v;
 
   // Decay w and in-context learning rate alpha, in place over their LoRA outputs.
   float* w = step.scratch.Alloc(n);
@@ -143,12 +117,11 @@ absl::Status TimeMixV7::Forward(StepContext& step, const float* a, float* x) con
   float* k_tilde = step.scratch.Alloc(n);
   PrepareKeys(rows, k, alpha, k_hat_neg, k_hat_alpha, k_tilde);
   float* y = step.scratch.Alloc(n);
-  WkvV7(step.batch, {heads_, head_size_, wkv_offset_}, r, w, k_tilde, v, k_hat_neg, k_hat_alpha,
-        y);
+  WkvV7(step.batch, {heads_, head_size_, wkv_offset_}, r, w, k_tilde, v, k_hat_neg, k_hat_alpha, y);
   GroupNormRows(y, rows, width_, heads_, ln_x_weight_.data(), ln_x_bias_.data(), eps_, y);
   AddBonus(rows, r, k_tilde, v, y);
   for (int64_t i = 0; i < n; ++i) y[i] *= g[i];
-  return output_.Apply(step.matmul, y, rows, x, Epilogue::kAccumulate);
+  return Output(step, y, x);
 }
 
 // kappa = L2N(k * k_k) per head; the recurrence takes -kappa and kappa * alpha; the key that is
@@ -179,8 +152,7 @@ void TimeMixV7::PrepareKeys(int64_t rows, const float* k, const float* alpha, fl
 }
 
 // v += (v_first - v) * sigmoid(v0 + nu).
-void TimeMixV7::ValueResidual(int64_t rows, const float* nu, const float* v_first,
-                              float* v) const {
+void TimeMixV7::ValueResidual(int64_t rows, const float* nu, const float* v_first, float* v) const {
 #pragma omp parallel for schedule(static) if (rows > 1)
   for (int64_t row = 0; row < rows; ++row) {
     for (int64_t c = 0; c < width_; ++c) {

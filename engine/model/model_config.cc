@@ -5,8 +5,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "engine/util/status_macros.h"
 
 namespace rwkv::engine {
@@ -31,7 +31,9 @@ absl::StatusOr<const TensorInfo*> Require(const TensorSource& source, const std:
   return info;
 }
 
-bool Has(const TensorSource& source, const std::string& name) { return source.Find(name) != nullptr; }
+bool Has(const TensorSource& source, const std::string& name) {
+  return source.Find(name) != nullptr;
+}
 
 bool HasAny(const TensorSource& source, std::initializer_list<const char*> suffixes) {
   for (const char* suffix : suffixes) {

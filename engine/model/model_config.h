@@ -10,9 +10,9 @@
 
 #include <cstdint>
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "engine/model/tensor_source.h"
 
 namespace rwkv::engine {
@@ -25,9 +25,9 @@ absl::string_view ArchVersionName(ArchVersion version);
 struct ModelConfig {
   ArchVersion version = ArchVersion::kV7;
   int32_t n_vocab = 0;
-  int32_t n_embed = 0;  // C
-  int32_t n_layer = 0;  // L
-  int32_t n_head = 0;   // H (v5-v7); 0 for v4
+  int32_t n_embed = 0;    // C
+  int32_t n_layer = 0;    // L
+  int32_t n_head = 0;     // H (v5-v7); 0 for v4
   int32_t head_size = 0;  // N (v5-v7); 0 for v4
   int32_t ffn_size = 0;   // F
   // LoRA ranks. v6: token-shift mix (Dm) and decay (Dd). v7: w, a, v (layers >= 1), g.

@@ -15,9 +15,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -88,7 +88,8 @@ absl::StatusOr<double> MeasureDecode(Engine& engine, int batch, double* step_ms)
   for (int b = 0; b < batch; ++b) {
     inputs.push_back({absl::MakeSpan(states[b]), absl::MakeConstSpan(&tokens[b], 1)});
   }
-  RWKV_ASSIGN_OR_RETURN(double seconds, TimeSteps([&]() { return engine.Forward(inputs).status(); }));
+  RWKV_ASSIGN_OR_RETURN(double seconds,
+                        TimeSteps([&]() { return engine.Forward(inputs).status(); }));
   *step_ms = seconds * 1000;
   return batch / seconds;
 }
@@ -119,7 +120,8 @@ void PrintTable(const Results& r, const ModelConfig& config) {
 
 absl::Status WriteJson(const Results& r, const std::string& path) {
   std::vector<std::string> decode;
-  for (const auto& [batch, tok_s] : r.decode) decode.push_back(absl::StrFormat("\"%d\": %.3f", batch, tok_s));
+  for (const auto& [batch, tok_s] : r.decode)
+    decode.push_back(absl::StrFormat("\"%d\": %.3f", batch, tok_s));
   const std::string json = absl::StrFormat(
       "{\"shape\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"decode_tok_s\": {%s}, "
       "\"prefill_tok_s\": %.3f, \"prefill_tokens\": %d, \"state_bytes\": %d, "
@@ -138,8 +140,8 @@ absl::Status Run() {
   r.shape = model.empty() ? absl::GetFlag(FLAGS_shape) : model;
   r.threads = absl::GetFlag(FLAGS_threads);
   const absl::Time start = absl::Now();
-  RWKV_ASSIGN_OR_RETURN(auto engine,
-                        Engine::Create({model.empty() ? "synthetic:" + r.shape : model, r.threads}));
+  RWKV_ASSIGN_OR_RETURN(
+      auto engine, Engine::Create({model.empty() ? "synthetic:" + r.shape : model, r.threads}));
   r.load_seconds = absl::ToDoubleSeconds(absl::Now() - start);
   r.state_bytes = engine->config().StateBytes();
   for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {

@@ -108,8 +108,8 @@ absl::StatusOr<std::vector<float>> Prefill(Engine& engine, absl::Span<float> sta
 }
 
 absl::Status Run() {
-  RWKV_ASSIGN_OR_RETURN(auto engine, Engine::Create({absl::GetFlag(FLAGS_model),
-                                                     absl::GetFlag(FLAGS_threads)}));
+  RWKV_ASSIGN_OR_RETURN(auto engine,
+                        Engine::Create({absl::GetFlag(FLAGS_model), absl::GetFlag(FLAGS_threads)}));
   const ModelConfig& config = engine->config();
   RWKV_ASSIGN_OR_RETURN(auto tokenizer,
                         CreateTokenizer(absl::GetFlag(FLAGS_tokenizer), config.n_vocab));

@@ -11,10 +11,10 @@
 #define RWKV_STATUS_CONCAT_INNER_(a, b) a##b
 #define RWKV_STATUS_CONCAT_(a, b) RWKV_STATUS_CONCAT_INNER_(a, b)
 
-#define RWKV_RETURN_IF_ERROR(expr)                  \
-  do {                                              \
-    const ::absl::Status rwkv_status_ = (expr);     \
-    if (!rwkv_status_.ok()) return rwkv_status_;    \
+#define RWKV_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    const ::absl::Status rwkv_status_ = (expr);  \
+    if (!rwkv_status_.ok()) return rwkv_status_; \
   } while (0)
 
 #define RWKV_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \

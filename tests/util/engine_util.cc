@@ -25,8 +25,7 @@ int32_t ArgMax(absl::Span<const float> values) {
   return best;
 }
 
-absl::StatusOr<std::vector<float>> RunTokenByToken(engine::Engine& engine,
-                                                   absl::Span<float> state,
+absl::StatusOr<std::vector<float>> RunTokenByToken(engine::Engine& engine, absl::Span<float> state,
                                                    absl::Span<const int32_t> tokens) {
   const int64_t vocab = engine.config().n_vocab;
   std::vector<float> out;

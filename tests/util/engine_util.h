@@ -18,8 +18,7 @@ float MaxAbsDiff(absl::Span<const float> a, absl::Span<const float> b);
 int32_t ArgMax(absl::Span<const float> values);
 
 // Feeds `tokens` one at a time and returns the logits after each, [tokens.size(), vocab].
-absl::StatusOr<std::vector<float>> RunTokenByToken(engine::Engine& engine,
-                                                   absl::Span<float> state,
+absl::StatusOr<std::vector<float>> RunTokenByToken(engine::Engine& engine, absl::Span<float> state,
                                                    absl::Span<const int32_t> tokens);
 
 }  // namespace rwkv::testing

@@ -35,7 +35,8 @@ const Value& Field(const Struct& s, const std::string& key) {
 template <typename T>
 std::vector<T> NumberList(const Value& v) {
   std::vector<T> out;
-  for (const Value& item : v.list_value().values()) out.push_back(static_cast<T>(item.number_value()));
+  for (const Value& item : v.list_value().values())
+    out.push_back(static_cast<T>(item.number_value()));
   return out;
 }
 

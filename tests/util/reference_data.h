@@ -18,11 +18,11 @@ struct ReferenceSet {
   std::string weight_type;  // "FP32", "FP16", "Q5_0", "Q5_1"
   std::vector<int32_t> prompt;
   int64_t vocab = 0;
-  std::vector<float> logits;         // [prompt.size(), vocab]
-  std::vector<float> state;          // final state after the prompt
-  std::vector<int32_t> greedy;       // 64 greedy tokens
-  std::vector<float> greedy_logits;  // [64, vocab]: after feeding greedy[k]
-  std::vector<float> greedy_margins; // top-1 minus top-2 logit at each greedy choice
+  std::vector<float> logits;          // [prompt.size(), vocab]
+  std::vector<float> state;           // final state after the prompt
+  std::vector<int32_t> greedy;        // 64 greedy tokens
+  std::vector<float> greedy_logits;   // [64, vocab]: after feeding greedy[k]
+  std::vector<float> greedy_margins;  // top-1 minus top-2 logit at each greedy choice
 
   absl::Span<const float> LogitsRow(size_t t) const {
     return absl::MakeConstSpan(logits.data() + t * vocab, vocab);
@@ -37,7 +37,6 @@ absl::StatusOr<std::vector<ReferenceSet>> LoadReferenceSets();
 
 // Reads a little-endian float32 file.
 absl::StatusOr<std::vector<float>> ReadF32File(const std::string& path);
-
 
 }  // namespace rwkv::testing
 

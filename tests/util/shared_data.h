@@ -3,9 +3,9 @@
 #define RWKV_TESTS_UTIL_SHARED_DATA_H_
 
 #include <string>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace rwkv::testing {
 

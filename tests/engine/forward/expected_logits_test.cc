@@ -4,12 +4,12 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
-#include <regex>
 #include <string>
 #include <vector>
 
-#include "gtest/gtest.h"
+#include "absl/strings/match.h"
 #include "engine/engine.h"
+#include "gtest/gtest.h"
 #include "tests/util/engine_util.h"
 #include "tests/util/reference_data.h"
 #include "tests/util/shared_data.h"
@@ -46,11 +46,16 @@ double RwkvCppBound(const ModelCase& c) {
 
 std::vector<ModelCase> AllModels() {
   std::vector<ModelCase> cases;
-  const std::regex pattern("tiny-rwkv-(.+)-(FP32|FP16|Q5_0|Q5_1|Q8_0)\\.bin");
+  // tiny-rwkv-<id>-<type>.bin, e.g. tiny-rwkv-7v0-834K-Q5_0.bin.
+  constexpr absl::string_view kPrefix = "tiny-rwkv-", kSuffix = ".bin";
   for (const auto& entry : std::filesystem::directory_iterator(SharedPath("models"))) {
     const std::string name = entry.path().filename().string();
-    std::smatch m;
-    if (std::regex_match(name, m, pattern)) cases.push_back({name, m[1], m[2]});
+    if (!absl::StartsWith(name, kPrefix) || !absl::EndsWith(name, kSuffix)) continue;
+    const std::string stem =
+        name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
+    const size_t dash = stem.rfind('-');
+    if (dash == std::string::npos) continue;
+    cases.push_back({name, stem.substr(0, dash), stem.substr(dash + 1)});
   }
   std::sort(cases.begin(), cases.end(), [](auto& a, auto& b) { return a.file < b.file; });
   if (cases.empty()) ADD_FAILURE() << "no models in " << SharedPath("models");
@@ -76,14 +81,14 @@ TEST_P(ExpectedLogitsTest, MatchesRwkvCpp) {
   ASSERT_TRUE(view.ok()) << view.status();
   std::vector<float> sequence_last(view->Row(0).begin(), view->Row(0).end());
 
-  const std::pair<const char*, absl::Span<const float>> modes[] = {
-      {"serial", serial_last}, {"sequence", sequence_last}};
+  const std::pair<const char*, absl::Span<const float>> modes[] = {{"serial", serial_last},
+                                                                   {"sequence", sequence_last}};
   for (const auto& [mode, ours] : modes) {
     float diff_sum = 0.0f;  // signed, accumulated in float as rwkv.cpp does
     for (int i = 0; i < 256; ++i) diff_sum += ours[i] - (*expected)[i];
     const float max_diff = MaxAbsDiff(ours, *expected);
-    std::cout << c.file << " " << mode << ": max |d| = " << max_diff
-              << ", diff sum = " << diff_sum << "\n";
+    std::cout << c.file << " " << mode << ": max |d| = " << max_diff << ", diff sum = " << diff_sum
+              << "\n";
     if (c.type == "FP32") {
       EXPECT_LE(max_diff, 1e-4f);
       EXPECT_LE(std::fabs(diff_sum), 1.05f * 0.001f);

@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "engine/engine.h"
+#include "gtest/gtest.h"
 #include "tests/util/engine_util.h"
 #include "tests/util/shared_data.h"
 
@@ -99,9 +99,11 @@ TEST_P(InvarianceTest, BatchCompositionDoesNotMatter) {
   std::vector<SequenceRun> alone;
   for (const auto& p : prompts) alone.push_back(RunBatch({p})[0]);
   const std::vector<SequenceRun> three = RunBatch({prompts[0], prompts[1], prompts[2]});
-  for (int i = 0; i < 3; ++i) ExpectSame(three[i], alone[i], "batch of 3, sequence " + std::to_string(i));
+  for (int i = 0; i < 3; ++i)
+    ExpectSame(three[i], alone[i], "batch of 3, sequence " + std::to_string(i));
   const std::vector<SequenceRun> eight = RunBatch(prompts);
-  for (int i = 0; i < 8; ++i) ExpectSame(eight[i], alone[i], "batch of 8, sequence " + std::to_string(i));
+  for (int i = 0; i < 8; ++i)
+    ExpectSame(eight[i], alone[i], "batch of 8, sequence " + std::to_string(i));
 }
 
 TEST_P(InvarianceTest, ChunkingDoesNotMatter) {
@@ -122,9 +124,9 @@ TEST_P(InvarianceTest, DecodeAndPrefillMix) {
   // a: 39 tokens alone, then its last token together with all of b.
   auto first = absl::MakeConstSpan(prompts[0]).subspan(0, 39);
   ASSERT_TRUE(engine_->Forward({{absl::MakeSpan(a.state), first, LogitsMode::kNone}}).ok());
-  auto view = engine_->Forward({{absl::MakeSpan(a.state), absl::MakeConstSpan(prompts[0]).subspan(39),
-                                 LogitsMode::kLast},
-                                {absl::MakeSpan(b.state), prompts[1], LogitsMode::kLast}});
+  auto view = engine_->Forward(
+      {{absl::MakeSpan(a.state), absl::MakeConstSpan(prompts[0]).subspan(39), LogitsMode::kLast},
+       {absl::MakeSpan(b.state), prompts[1], LogitsMode::kLast}});
   ASSERT_TRUE(view.ok()) << view.status();
   const int64_t vocab = engine_->config().n_vocab;
   absl::Span<const float> a_last(a_alone.logits.data() + 39 * vocab, vocab);
@@ -135,20 +137,18 @@ TEST_P(InvarianceTest, DecodeAndPrefillMix) {
   EXPECT_LE(MaxAbsDiff(b.state, b_alone.state), kTolerance);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllVersions, InvarianceTest,
-                         ::testing::Values("tiny-rwkv-4v0-660K-FP32.bin",
-                                           "tiny-rwkv-5v1-730K-FP32.bin",
-                                           "tiny-rwkv-5v2-730K-FP32.bin",
-                                           "tiny-rwkv-6v0-1m-FP32.bin",
-                                           "tiny-rwkv-7v0-834K-FP32.bin",
-                                           "tiny-rwkv-7v0-834K-Q5_1.bin"),
-                         [](const auto& info) {
-                           std::string name = info.param.substr(10, info.param.size() - 14);
-                           for (char& ch : name) {
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           }
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    AllVersions, InvarianceTest,
+    ::testing::Values("tiny-rwkv-4v0-660K-FP32.bin", "tiny-rwkv-5v1-730K-FP32.bin",
+                      "tiny-rwkv-5v2-730K-FP32.bin", "tiny-rwkv-6v0-1m-FP32.bin",
+                      "tiny-rwkv-7v0-834K-FP32.bin", "tiny-rwkv-7v0-834K-Q5_1.bin"),
+    [](const auto& info) {
+      std::string name = info.param.substr(10, info.param.size() - 14);
+      for (char& ch : name) {
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      }
+      return name;
+    });
 
 }  // namespace
 }  // namespace rwkv::testing

@@ -3,12 +3,12 @@
 #include <string>
 #include <vector>
 
-#include "gtest/gtest.h"
 #include "absl/strings/match.h"
 #include "engine/engine.h"
 #include "engine/model/model_config.h"
 #include "engine/model/rwkv_cpp_file.h"
 #include "engine/model/synthetic_source.h"
+#include "gtest/gtest.h"
 #include "tests/util/shared_data.h"
 
 namespace rwkv::testing {
@@ -170,8 +170,7 @@ TEST_P(BrokenTensorTest, EveryTensorIsRequiredAndShapeChecked) {
       EXPECT_TRUE(absl::StrContains(engine.status().message(), (*file)->Describe()));
       // A wider emb.weight changes n_embed, so the error names the first tensor that disagrees.
       if (info.name != "emb.weight") {
-        EXPECT_TRUE(absl::StrContains(engine.status().message(), info.name))
-            << engine.status();
+        EXPECT_TRUE(absl::StrContains(engine.status().message(), info.name)) << engine.status();
       }
     }
   }

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <iostream>
 
-#include "gtest/gtest.h"
 #include "engine/engine.h"
+#include "gtest/gtest.h"
 #include "tests/util/engine_util.h"
 #include "tests/util/reference_data.h"
 
@@ -82,12 +82,12 @@ TEST_P(ReferenceTest, GreedyContinuation) {
   for (size_t k = 0; k < set.greedy.size(); ++k) {
     const int32_t ours = ArgMax(last);
     if (exact || set.greedy_margins[k] > 2 * tol.logits) {
-      ASSERT_EQ(ours, set.greedy[k]) << "greedy token " << k << " (margin "
-                                     << set.greedy_margins[k] << ")";
+      ASSERT_EQ(ours, set.greedy[k])
+          << "greedy token " << k << " (margin " << set.greedy_margins[k] << ")";
     }
     const int32_t fed = exact ? ours : set.greedy[k];
-    auto view = (*engine)->Forward(
-        {SequenceInput{absl::MakeSpan(state), absl::MakeConstSpan(&fed, 1)}});
+    auto view =
+        (*engine)->Forward({SequenceInput{absl::MakeSpan(state), absl::MakeConstSpan(&fed, 1)}});
     ASSERT_TRUE(view.ok()) << view.status();
     last.assign(view->Row(0).begin(), view->Row(0).end());
     worst = std::max(worst, MaxAbsDiff(last, set.GreedyLogitsRow(k)));

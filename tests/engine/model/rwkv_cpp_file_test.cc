@@ -12,55 +12,21 @@
 
 #include "engine/model/quantization.h"
 #include "engine/util/hash64.h"
+#include "tests/util/model_file_writer.h"
 #include "tests/util/shared_data.h"
 
 namespace rwkv::engine {
 namespace {
 
+using ::rwkv::testing::AppendU32;
+using ::rwkv::testing::FileHeader;
+using ::rwkv::testing::RawRecord;
 using ::rwkv::testing::ReadFileBytes;
+using ::rwkv::testing::Record;
 using ::rwkv::testing::SharedPath;
-
-constexpr uint32_t kMagic = RwkvCppFile::kMagic;
 
 bool Contains(absl::string_view haystack, absl::string_view needle) {
   return haystack.find(needle) != absl::string_view::npos;
-}
-
-// ---- Building files byte by byte. ----
-
-void AppendU32(std::string& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>(v >> (8 * i)));
-}
-
-std::string FileHeader(uint32_t version = 101, int32_t n_vocab = 256, int32_t n_embed = 64,
-                       int32_t n_layer = 1, int32_t data_type = 0, uint32_t magic = kMagic) {
-  std::string out;
-  for (uint32_t v : {magic, version, static_cast<uint32_t>(n_vocab), static_cast<uint32_t>(n_embed),
-                     static_cast<uint32_t>(n_layer), static_cast<uint32_t>(data_type)}) {
-    AppendU32(out, v);
-  }
-  return out;
-}
-
-// A record with every field under the caller's control; `data_bytes` zero bytes of data.
-std::string RawRecord(int32_t dim_count, int32_t name_length, int32_t type_code,
-                      const std::vector<int32_t>& ne, std::string_view name, size_t data_bytes) {
-  std::string out;
-  for (int32_t v : {dim_count, name_length, type_code}) AppendU32(out, static_cast<uint32_t>(v));
-  for (int32_t n : ne) AppendU32(out, static_cast<uint32_t>(n));
-  out.append(name);
-  out.append(data_bytes, '\0');
-  return out;
-}
-
-// A well-formed record holding `values` encoded as `type`.
-std::string Record(std::string_view name, const std::vector<int32_t>& ne, GgmlType type,
-                   const std::vector<float>& values) {
-  std::string out = RawRecord(static_cast<int32_t>(ne.size()), static_cast<int32_t>(name.size()),
-                              static_cast<int32_t>(type), ne, name, 0);
-  const std::vector<uint8_t> data = *QuantizeRow(type, values);
-  out.append(reinterpret_cast<const char*>(data.data()), data.size());
-  return out;
 }
 
 // Writes `bytes` to a file in the test's temp dir, named after the running test.
@@ -96,66 +62,6 @@ void ExpectRefused(const std::string& bytes, absl::StatusCode code,
         << "missing '" << fragment << "' in " << status;
   }
 }
-
-// ---- Hash64 ----
-
-TEST(Hash64Test, SplitInvariant) {
-  std::mt19937 rng(5);
-  std::string data(1000, '\0');
-  for (char& c : data) c = static_cast<char>(rng());
-  for (size_t length : {0, 1, 7, 8, 31, 32, 33, 63, 64, 65, 200, 1000}) {
-    const std::string_view input(data.data(), length);
-    const uint64_t expected = Hash64Of(input);
-    for (size_t split = 0; split <= length; ++split) {
-      Hash64 h;
-      h.Update(input.data(), split);
-      h.Update(input.data() + split, length - split);
-      ASSERT_EQ(h.Digest(), expected) << length << " " << split;
-    }
-    Hash64 bytewise;
-    for (char c : input) bytewise.Update(&c, 1);
-    ASSERT_EQ(bytewise.Digest(), expected) << length;
-  }
-}
-
-TEST(Hash64Test, StableKnownValues) {
-  // Pinned: a change here silently invalidates every stored fingerprint.
-  EXPECT_EQ(Hex64(Hash64Of("")), "c03603923986e345");
-  EXPECT_EQ(Hex64(Hash64Of("rwkv")), "55138439e492baf0");
-  EXPECT_EQ(Hex64(Hash64Of(std::string(100, 'x'))), "f2dbfb7eab3d456b");
-  Hash64 h;
-  h.UpdateU64(0x0102030405060708ull);
-  EXPECT_EQ(h.Digest(), Hash64Of(std::string("\x08\x07\x06\x05\x04\x03\x02\x01", 8)));
-}
-
-TEST(Hash64Test, DigestDoesNotConsumeState) {
-  Hash64 h;
-  h.Update("abc", 3);
-  EXPECT_EQ(h.Digest(), Hash64Of("abc"));
-  h.Update("def", 3);
-  EXPECT_EQ(h.Digest(), Hash64Of("abcdef"));
-}
-
-TEST(Hash64Test, SensitiveToEveryBitAndLength) {
-  std::string data(96, 'a');
-  std::vector<uint64_t> seen = {Hash64Of(data), Hash64Of(data + '\0'),
-                                Hash64Of(data + std::string(2, '\0'))};
-  for (size_t i = 0; i < data.size() * 8; ++i) {
-    std::string flipped = data;
-    flipped[i / 8] = static_cast<char>(flipped[i / 8] ^ (1 << (i % 8)));
-    seen.push_back(Hash64Of(flipped));
-  }
-  std::sort(seen.begin(), seen.end());
-  EXPECT_EQ(std::unique(seen.begin(), seen.end()), seen.end());
-}
-
-TEST(Hash64Test, Hex64) {
-  EXPECT_EQ(Hex64(0), "0000000000000000");
-  EXPECT_EQ(Hex64(0x0123456789abcdefull), "0123456789abcdef");
-  EXPECT_EQ(Hex64(~0ull), "ffffffffffffffff");
-}
-
-// ---- The shared tiny models ----
 
 struct ModelCase {
   const char* file;

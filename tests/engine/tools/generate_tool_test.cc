@@ -1,0 +1,112 @@
+// rwkv-generate end to end: the real binary, run on every FP32 reference set, must reproduce
+// rwkv.cpp's logits (--dump-logits), final state (--dump-state) and greedy text on stdout.
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "absl/strings/str_cat.h"
+#include "tests/util/engine_util.h"
+#include "tests/util/reference_data.h"
+#include "tests/util/shared_data.h"
+
+namespace rwkv::testing {
+namespace {
+
+struct Output {
+  int exit_code = -1;
+  std::string stdout_text;
+};
+
+Output RunCommand(const std::string& command) {
+  Output out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return out;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.stdout_text.append(buffer, n);
+  const int status = pclose(pipe);
+  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return out;
+}
+
+std::string Generate() { return absl::StrCat(RWKV_BIN_DIR, "/rwkv-generate"); }
+
+std::string ReferenceModel() { return SharedPath("models/tiny-rwkv-7v0-834K-FP32.bin"); }
+
+class GenerateToolTest : public ::testing::TestWithParam<ReferenceSet> {};
+
+TEST_P(GenerateToolTest, DumpsMatchTheReference) {
+  const ReferenceSet& set = GetParam();
+  const std::string dir = ::testing::TempDir();
+  const std::string prompt_file = dir + "/prompt.txt";
+  const std::string logits_file = dir + "/logits.f32";
+  const std::string state_file = dir + "/state.f32";
+  {
+    std::ofstream prompt(prompt_file, std::ios::binary);
+    for (int32_t byte : set.prompt) prompt.put(static_cast<char>(byte));
+  }
+  const Output out = RunCommand(absl::StrCat(
+      Generate(), " --model ", set.model_path, " --prompt-file ", prompt_file,
+      " --max-tokens 64 --temperature 0 --threads 1 --dump-logits ", logits_file,
+      " --dump-state ", state_file, " 2>/dev/null"));
+  ASSERT_EQ(out.exit_code, 0);
+
+  std::string expected_text;
+  for (int32_t token : set.greedy) expected_text.push_back(static_cast<char>(token));
+  EXPECT_EQ(out.stdout_text, expected_text + "\n");
+
+  auto logits = ReadF32File(logits_file);
+  ASSERT_TRUE(logits.ok()) << logits.status();
+  std::vector<float> expected = set.logits;
+  expected.insert(expected.end(), set.greedy_logits.begin(), set.greedy_logits.end());
+  EXPECT_LE(MaxAbsDiff(*logits, expected), 1e-4f);
+  auto state = ReadF32File(state_file);
+  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_EQ(state->size(), set.state.size());
+  for (size_t i = 0; i < state->size(); ++i) {
+    ASSERT_NEAR((*state)[i], set.state[i], 1e-4f * std::max(1.0f, std::fabs(set.state[i])));
+  }
+}
+
+std::vector<ReferenceSet> Fp32Sets() {
+  std::vector<ReferenceSet> out;
+  auto sets = LoadReferenceSets();
+  if (!sets.ok()) {
+    ADD_FAILURE() << sets.status();
+    return out;
+  }
+  for (ReferenceSet& set : *sets) {
+    if (set.weight_type == "FP32") out.push_back(std::move(set));
+  }
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Fp32Models, GenerateToolTest, ::testing::ValuesIn(Fp32Sets()),
+                         [](const auto& info) {
+                           std::string name = info.param.name;
+                           for (char& ch : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           }
+                           return name;
+                         });
+
+TEST(GenerateToolErrorsTest, BadInputExitsNonZeroWithAMessage) {
+  const std::string model = ReferenceModel();
+  for (const std::string& args :
+       {std::string("--model /nonexistent.bin --prompt x"),
+        absl::StrCat("--model ", model, " --prompt ''"),
+        absl::StrCat("--model ", model, " --prompt x --temperature -1"),
+        absl::StrCat("--model ", model, " --prompt x --tokenizer world"),
+        std::string("--prompt x")}) {
+    const Output out = RunCommand(absl::StrCat(Generate(), " ", args, " 2>&1"));
+    EXPECT_NE(out.exit_code, 0) << args;
+    EXPECT_NE(out.stdout_text.find("rwkv-generate: "), std::string::npos) << out.stdout_text;
+  }
+}
+
+}  // namespace
+}  // namespace rwkv::testing
