@@ -4,6 +4,7 @@
 #define RWKV_TESTS_UTIL_REFERENCE_DATA_H_
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct ReferenceSet {
     return absl::MakeConstSpan(greedy_logits.data() + k * vocab, vocab);
   }
 };
+
+// Test names print the set's name instead of its bytes.
+inline void PrintTo(const ReferenceSet& set, std::ostream* os) { *os << set.name; }
 
 // Every set listed in reference/index.json.
 absl::StatusOr<std::vector<ReferenceSet>> LoadReferenceSets();
