@@ -61,18 +61,18 @@ class LogitsView {
  public:
   // Row k of the rows sequence `sequence` asked for (kLast: k = 0 only).
   absl::Span<const float> Row(size_t sequence, int64_t k = 0) const {
-    return absl::MakeConstSpan(data_ + (first_row_[sequence] + k) * vocab_, vocab_);
+    return absl::MakeConstSpan(data_ + ((*first_row_)[sequence] + k) * vocab_, vocab_);
   }
   int64_t RowCount(size_t sequence) const {
-    return first_row_[sequence + 1] - first_row_[sequence];
+    return (*first_row_)[sequence + 1] - (*first_row_)[sequence];
   }
 
  private:
   friend class Engine;
   const float* data_ = nullptr;
   int64_t vocab_ = 0;
-  const std::vector<int64_t>& first_row_;  // per sequence, plus one past the end
-  explicit LogitsView(const std::vector<int64_t>& first_row) : first_row_(first_row) {}
+  const std::vector<int64_t>* first_row_;  // per sequence, plus one past the end
+  explicit LogitsView(const std::vector<int64_t>& first_row) : first_row_(&first_row) {}
 };
 
 class Engine {

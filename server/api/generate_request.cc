@@ -1,0 +1,138 @@
+#include "server/api/generate_request.h"
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "engine/sampler/stop_matcher.h"
+#include "engine/util/status_macros.h"
+#include "server/sessions/session_manager.h"
+
+namespace rwkv::server {
+namespace {
+
+absl::Status CheckTokenIds(const google::protobuf::RepeatedField<int32_t>& ids,
+                           absl::string_view field, int32_t vocab_size) {
+  for (int i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= vocab_size) {
+      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "] = ", ids[i],
+                                                     " is outside the vocabulary [0, ",
+                                                     vocab_size, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int32_t>> Prompt(const rwkv::v1::GenerateRequest& request,
+                                            const engine::Tokenizer& tokenizer,
+                                            int32_t vocab_size, const ServerLimits& limits) {
+  std::vector<int32_t> prompt;
+  switch (request.prompt_case()) {
+    case rwkv::v1::GenerateRequest::kText: {
+      if (request.text().empty()) return absl::InvalidArgumentError("text (the prompt) is empty");
+      RWKV_ASSIGN_OR_RETURN(prompt, tokenizer.Encode(request.text()));
+      break;
+    }
+    case rwkv::v1::GenerateRequest::kTokens:
+      if (request.tokens().ids().empty()) {
+        return absl::InvalidArgumentError("tokens.ids (the prompt) is empty");
+      }
+      RWKV_RETURN_IF_ERROR(CheckTokenIds(request.tokens().ids(), "tokens.ids", vocab_size));
+      prompt.assign(request.tokens().ids().begin(), request.tokens().ids().end());
+      break;
+    case rwkv::v1::GenerateRequest::PROMPT_NOT_SET:
+      return absl::InvalidArgumentError("a prompt is required: set text or tokens");
+  }
+  if (static_cast<int64_t>(prompt.size()) > limits.max_prompt_tokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the prompt has ", prompt.size(), " tokens, more than this server's limit of ",
+                     limits.max_prompt_tokens, " (--max-prompt-tokens)"));
+  }
+  return prompt;
+}
+
+absl::StatusOr<engine::SamplingParams> Sampling(const rwkv::v1::SamplingOptions& options,
+                                                int32_t vocab_size) {
+  engine::SamplingParams params;
+  if (options.has_temperature()) params.temperature = options.temperature();
+  params.top_k = options.top_k();
+  if (options.has_top_p()) params.top_p = options.top_p();
+  params.min_p = options.min_p();
+  params.presence_penalty = options.presence_penalty();
+  params.frequency_penalty = options.frequency_penalty();
+  if (options.has_repetition_penalty()) params.repetition_penalty = options.repetition_penalty();
+  params.penalty_window = options.penalty_window();
+  for (const auto& [token, bias] : options.logit_bias()) params.logit_bias.emplace_back(token, bias);
+  std::sort(params.logit_bias.begin(), params.logit_bias.end());
+  params.seed = options.has_seed() ? options.seed() : absl::Uniform<uint64_t>(absl::BitGen());
+  if (absl::Status status = engine::ValidateSamplingParams(params, vocab_size); !status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("sampling.", status.message()));
+  }
+  return params;
+}
+
+absl::Status Stops(const rwkv::v1::StopOptions& options, const engine::Tokenizer& tokenizer,
+                   int32_t vocab_size, const ServerLimits& limits, ParsedGenerate& out) {
+  out.max_tokens = options.has_max_tokens() ? options.max_tokens()
+                                            : std::min(limits.default_max_tokens,
+                                                       limits.max_new_tokens);
+  if (out.max_tokens < 0 || out.max_tokens > limits.max_new_tokens) {
+    return absl::InvalidArgumentError(absl::StrCat("stop.max_tokens must be in [0, ",
+                                                   limits.max_new_tokens, "], got ",
+                                                   out.max_tokens));
+  }
+  out.stop_strings.assign(options.stop_strings().begin(), options.stop_strings().end());
+  if (absl::Status status = engine::ValidateStopStrings(out.stop_strings); !status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("stop.", status.message()));
+  }
+  RWKV_RETURN_IF_ERROR(CheckTokenIds(options.stop_tokens(), "stop.stop_tokens", vocab_size));
+  out.stop_tokens.assign(options.stop_tokens().begin(), options.stop_tokens().end());
+  if (!options.ignore_end_of_text()) {
+    if (std::optional<int32_t> end = tokenizer.EndOfTextToken()) out.stop_tokens.push_back(*end);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Session(const rwkv::v1::GenerateRequest& request, ParsedGenerate& out) {
+  out.session_id = request.session_id();
+  out.create_session = request.create_session();
+  out.expected_version = request.expected_version();
+  if (out.session_id.empty()) {
+    if (out.create_session || out.expected_version != 0) {
+      return absl::InvalidArgumentError(
+          "create_session and expected_version need a session_id");
+    }
+    return absl::OkStatus();
+  }
+  RWKV_RETURN_IF_ERROR(SessionManager::ValidateId(out.session_id));
+  if (out.expected_version < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected_version must be >= 0, got ", out.expected_version));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ParsedGenerate> ParseGenerateRequest(const rwkv::v1::GenerateRequest& request,
+                                                    const engine::Tokenizer& tokenizer,
+                                                    int32_t vocab_size,
+                                                    const ServerLimits& limits) {
+  ParsedGenerate out;
+  RWKV_RETURN_IF_ERROR(Session(request, out));
+  RWKV_ASSIGN_OR_RETURN(out.prompt, Prompt(request, tokenizer, vocab_size, limits));
+  RWKV_ASSIGN_OR_RETURN(out.sampling, Sampling(request.sampling(), vocab_size));
+  RWKV_RETURN_IF_ERROR(Stops(request.stop(), tokenizer, vocab_size, limits, out));
+  switch (request.on_cancel()) {
+    case rwkv::v1::CANCEL_POLICY_DISCARD:
+      out.keep_on_cancel = false;
+      break;
+    case rwkv::v1::CANCEL_POLICY_KEEP:
+      out.keep_on_cancel = true;
+      break;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("on_cancel has unknown value ", static_cast<int>(request.on_cancel())));
+  }
+  return out;
+}
+
+}  // namespace rwkv::server

@@ -1,0 +1,60 @@
+// RwkvService: the rwkv.v1.Rwkv gRPC service. Handlers stay thin: validate, hand blocking work
+// to the I/O pool, convert the status in one place (status_util.h), log one line per request.
+#ifndef RWKV_SERVER_API_RWKV_SERVICE_H_
+#define RWKV_SERVER_API_RWKV_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "rwkv/v1/rwkv.grpc.pb.h"
+#include "server/api/service_context.h"
+
+namespace rwkv::server {
+
+class RwkvService final : public rwkv::v1::Rwkv::CallbackService {
+ public:
+  explicit RwkvService(ServiceContext& context) : context_(context) {}
+
+  grpc::ServerWriteReactor<rwkv::v1::GenerateResponse>* Generate(
+      grpc::CallbackServerContext* context, const rwkv::v1::GenerateRequest* request) override;
+  grpc::ServerUnaryReactor* CreateSession(grpc::CallbackServerContext* context,
+                                          const rwkv::v1::CreateSessionRequest* request,
+                                          rwkv::v1::Session* response) override;
+  grpc::ServerUnaryReactor* GetSession(grpc::CallbackServerContext* context,
+                                       const rwkv::v1::GetSessionRequest* request,
+                                       rwkv::v1::Session* response) override;
+  grpc::ServerUnaryReactor* ListSessions(grpc::CallbackServerContext* context,
+                                         const rwkv::v1::ListSessionsRequest* request,
+                                         rwkv::v1::ListSessionsResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteSession(grpc::CallbackServerContext* context,
+                                          const rwkv::v1::DeleteSessionRequest* request,
+                                          rwkv::v1::DeleteSessionResponse* response) override;
+  grpc::ServerUnaryReactor* ForkSession(grpc::CallbackServerContext* context,
+                                        const rwkv::v1::ForkSessionRequest* request,
+                                        rwkv::v1::Session* response) override;
+  grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
+                                     const rwkv::v1::TokenizeRequest* request,
+                                     rwkv::v1::TokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* context,
+                                       const rwkv::v1::DetokenizeRequest* request,
+                                       rwkv::v1::DetokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
+                                         const rwkv::v1::GetModelInfoRequest* request,
+                                         rwkv::v1::ModelInfo* response) override;
+
+ private:
+  // Runs `work` (which may block on the store) on the I/O pool, then finishes the call with its
+  // status and logs it.
+  template <typename Work>
+  grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* context,
+                                        absl::string_view method, std::string session, Work work);
+  // The same, inline, for work that never blocks.
+  grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
+                                      absl::string_view method, absl::Status status,
+                                      absl::Time start);
+
+  ServiceContext& context_;
+};
+
+}  // namespace rwkv::server
+
+#endif  // RWKV_SERVER_API_RWKV_SERVICE_H_

@@ -1,0 +1,120 @@
+// rwkv-server: serves an RWKV model over gRPC with persistent sessions.
+//
+//   rwkv-server --model models/rwkv7-world-0.1b.bin --listen 127.0.0.1:50051
+//
+// SIGTERM or SIGINT drains: no new requests, in-flight turns finish within --drain-timeout
+// (the rest are rolled back), the store is flushed, exit 0.
+#include <signal.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "engine/util/command_line.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, model, "",
+          "Model to serve: an rwkv.cpp .bin file, or synthetic:rwkv7-0.1b|rwkv7-0.4b|rwkv7-1.5b "
+          "(random weights, for load tests).");
+ABSL_FLAG(std::string, tokenizer, "",
+          "bytes | world | PATH of a World vocabulary file; default chosen from the vocabulary "
+          "size (256: bytes, 65536: world).");
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address to listen on (HOST:PORT).");
+ABSL_FLAG(std::string, data_dir, "rwkv-data",
+          "Directory for the default embedded state store (<data-dir>/sessions).");
+ABSL_FLAG(std::string, state_store, "",
+          "Where session states live: rocksdb:PATH (embedded, durable) or memory: (tests; lost "
+          "on exit). Default: rocksdb:<data-dir>/sessions.");
+ABSL_FLAG(int64_t, max_batch_tokens, 512,
+          "Most tokens (decode tokens plus prompt chunks) in one engine step.");
+ABSL_FLAG(int32_t, max_batch_sequences, 64, "Most sequences running at once (one engine step).");
+ABSL_FLAG(int32_t, max_queued_requests, 256,
+          "Most requests waiting for a running slot; beyond it, RESOURCE_EXHAUSTED at once.");
+ABSL_FLAG(absl::Duration, session_ttl, absl::ZeroDuration(),
+          "Delete sessions idle for this long (e.g. 168h); 0 = keep forever.");
+ABSL_FLAG(int64_t, hot_cache_bytes, int64_t{1} << 30,
+          "Memory for the LRU cache of recently used session states, in bytes.");
+ABSL_FLAG(int32_t, threads, 0, "Engine threads; 0 = all cores.");
+ABSL_FLAG(int32_t, io_threads, 4, "Threads for state-store I/O.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
+          "On SIGTERM, how long in-flight turns may take to finish before they are rolled back.");
+ABSL_FLAG(int32_t, max_prompt_tokens, 65536, "Longest prompt accepted, in tokens.");
+ABSL_FLAG(int32_t, max_new_tokens, 4096, "Largest max_tokens a request may ask for.");
+
+namespace {
+
+rwkv::server::Server::Options OptionsFromFlags() {
+  rwkv::server::Server::Options o;
+  o.model = absl::GetFlag(FLAGS_model);
+  o.tokenizer = absl::GetFlag(FLAGS_tokenizer);
+  o.listen = absl::GetFlag(FLAGS_listen);
+  o.state_store = absl::GetFlag(FLAGS_state_store);
+  if (o.state_store.empty()) {
+    o.state_store = absl::StrCat("rocksdb:", absl::GetFlag(FLAGS_data_dir), "/sessions");
+  }
+  o.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
+  o.max_batch_sequences = absl::GetFlag(FLAGS_max_batch_sequences);
+  o.max_queued_requests = absl::GetFlag(FLAGS_max_queued_requests);
+  o.session_ttl = absl::GetFlag(FLAGS_session_ttl);
+  o.hot_cache_bytes = absl::GetFlag(FLAGS_hot_cache_bytes);
+  o.threads = absl::GetFlag(FLAGS_threads);
+  o.io_threads = absl::GetFlag(FLAGS_io_threads);
+  o.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  o.limits.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
+  o.limits.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
+  return o;
+}
+
+std::string CheckOptions(const rwkv::server::Server::Options& o) {
+  if (o.model.empty()) return "--model is required";
+  if (o.max_batch_tokens < 1) return "--max-batch-tokens must be >= 1";
+  if (o.max_batch_sequences < 1) return "--max-batch-sequences must be >= 1";
+  if (o.max_queued_requests < 0) return "--max-queued-requests must be >= 0";
+  if (o.session_ttl < absl::ZeroDuration()) return "--session-ttl must be >= 0";
+  if (o.hot_cache_bytes < 0) return "--hot-cache-bytes must be >= 0";
+  if (o.threads < 0) return "--threads must be >= 0";
+  if (o.io_threads < 1) return "--io-threads must be >= 1";
+  if (o.drain_timeout < absl::ZeroDuration()) return "--drain-timeout must be >= 0";
+  if (o.limits.max_prompt_tokens < 1) return "--max-prompt-tokens must be >= 1";
+  if (o.limits.max_new_tokens < 0) return "--max-new-tokens must be >= 0";
+  return "";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rwkv::ParseCommandLine(
+      argc, argv,
+      "Serves an RWKV model over gRPC (rwkv.v1.Rwkv) with persistent sessions.\n"
+      "  rwkv-server --model FILE [--listen 127.0.0.1:50051] [--state-store rocksdb:PATH]\n"
+      "Flags may be written with dashes or underscores.");
+  const rwkv::server::Server::Options options = OptionsFromFlags();
+  if (std::string error = CheckOptions(options); !error.empty()) {
+    std::cerr << "rwkv-server: " << error << " (see --help)\n";
+    return 2;
+  }
+  // Every thread inherits this mask, so the signals are delivered only to sigwait below.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = rwkv::server::Server::Start(options);
+  if (!server.ok()) {
+    std::cerr << "rwkv-server: " << server.status() << "\n";
+    return 1;
+  }
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  const absl::Status drained = (*server)->Drain();
+  server->reset();
+  if (!drained.ok()) {
+    std::cerr << "rwkv-server: " << drained << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,188 @@
+#include "server/scheduler/scheduler.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/util/status_macros.h"
+
+namespace rwkv::server {
+namespace {
+
+// How long the loop sleeps when every sequence is paused, before polling cancellations again.
+constexpr absl::Duration kIdlePoll = absl::Milliseconds(5);
+
+}  // namespace
+
+Scheduler::Scheduler(engine::Engine* engine, const engine::Tokenizer* tokenizer, Options options)
+    : engine_(engine), tokenizer_(tokenizer), options_(options) {}
+
+Scheduler::~Scheduler() {
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = true;
+    abort_all_ = true;
+    stop_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Scheduler::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+absl::Status Scheduler::Submit(GenerationRequest request, GenerationSink* sink) {
+  if (static_cast<int64_t>(request.state.size()) != engine_->StateFloats()) {
+    return absl::InvalidArgumentError(absl::StrCat("state has ", request.state.size(),
+                                                   " floats, the model needs ",
+                                                   engine_->StateFloats()));
+  }
+  if (request.prompt.empty()) return absl::InvalidArgumentError("empty prompt");
+  RWKV_ASSIGN_OR_RETURN(engine::Sampler sampler,
+                        engine::Sampler::Create(request.sampling, engine_->config().n_vocab));
+  absl::MutexLock lock(&mu_);
+  if (draining_) return absl::UnavailableError("the server is shutting down");
+  if (static_cast<int>(queue_.size()) >= options_.max_queued_requests) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the server's queue is full (", options_.max_queued_requests, " requests waiting)"));
+  }
+  queue_.push_back(
+      std::make_unique<Sequence>(std::move(request), sink, *tokenizer_, std::move(sampler)));
+  return absl::OkStatus();
+}
+
+void Scheduler::Wake() {
+  absl::MutexLock lock(&mu_);
+  woken_ = true;
+}
+
+bool Scheduler::Drain(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+  auto idle = [this]() {
+    mu_.AssertReaderHeld();
+    return queue_.empty() && running_count_ == 0;
+  };
+  const bool finished = mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
+  if (!finished) {
+    abort_all_ = true;
+    mu_.Await(absl::Condition(&idle));
+  }
+  return finished;
+}
+
+Scheduler::Stats Scheduler::stats() const {
+  absl::MutexLock lock(&mu_);
+  return {running_count_, static_cast<int>(queue_.size())};
+}
+
+void Scheduler::Loop() {
+  while (AdmitOrWait()) {
+    const absl::Time now = absl::Now();
+    CheckCancellations(now);
+    RunStep();
+    Retire(absl::Now());
+  }
+}
+
+bool Scheduler::AdmitOrWait() {
+  // Sinks are asked outside mu_: a sink calls Wake (which takes mu_) under its own lock.
+  const bool runnable = std::any_of(running_.begin(), running_.end(),
+                                    [](const auto& seq) { return seq->Runnable(); });
+  const int running = static_cast<int>(running_.size());
+  absl::MutexLock lock(&mu_);
+  auto has_news = [this, running]() {
+    mu_.AssertReaderHeld();
+    return woken_ || abort_all_ || stop_ ||
+           (!queue_.empty() && running < options_.max_batch_sequences);
+  };
+  if (!runnable && !has_news()) {
+    // Paused sequences still need their cancellations noticed: poll while any are running.
+    if (running > 0) {
+      mu_.AwaitWithTimeout(absl::Condition(&has_news), kIdlePoll);
+    } else {
+      mu_.Await(absl::Condition(&has_news));
+    }
+  }
+  woken_ = false;
+  while (!queue_.empty() && static_cast<int>(running_.size()) < options_.max_batch_sequences) {
+    running_.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  running_count_ = static_cast<int>(running_.size());
+  return !(stop_ && running_.empty() && queue_.empty());
+}
+
+void Scheduler::CheckCancellations(absl::Time now) {
+  bool abort_all;
+  {
+    absl::MutexLock lock(&mu_);
+    abort_all = abort_all_;
+  }
+  for (auto& seq : running_) {
+    if (seq->phase() == Sequence::Phase::kDone) continue;
+    if (abort_all) {
+      seq->Cancel(absl::UnavailableError("the server shut down before the turn finished"),
+                  /*keep=*/false, now);
+    } else if (seq->sink()->Cancelled()) {
+      seq->Cancel(absl::CancelledError("the client cancelled the request"),
+                  seq->request().keep_on_cancel, now);
+    } else if (now > seq->request().deadline) {
+      seq->Cancel(absl::DeadlineExceededError("the request's deadline passed"),
+                  seq->request().keep_on_cancel, now);
+    }
+  }
+}
+
+bool Scheduler::RunStep() {
+  inputs_.clear();
+  stepped_.clear();
+  int64_t budget = options_.max_batch_tokens;
+  // Decoding and finishing sequences first (one token each), then prompt chunks.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (auto& seq : running_) {
+      const bool prefill = seq->phase() == Sequence::Phase::kPrefill;
+      if (prefill != (pass == 1) || !seq->Runnable() || budget <= 0) continue;
+      engine::LogitsMode mode;
+      absl::Span<const int32_t> tokens = seq->NextInput(budget, &mode);
+      if (tokens.empty()) continue;
+      inputs_.push_back({seq->state(), tokens, mode});
+      stepped_.push_back(seq.get());
+      budget -= static_cast<int64_t>(tokens.size());
+    }
+  }
+  if (inputs_.empty()) return false;
+  const absl::Time start = absl::Now();
+  absl::StatusOr<engine::LogitsView> logits = engine_->Forward(inputs_);
+  const absl::Time now = absl::Now();
+  if (options_.observer != nullptr) {
+    options_.observer->OnStep(now - start, options_.max_batch_tokens - budget,
+                              static_cast<int64_t>(inputs_.size()));
+  }
+  for (size_t i = 0; i < stepped_.size(); ++i) {
+    if (!logits.ok()) {
+      stepped_[i]->Cancel(absl::InternalError(absl::StrCat("engine step failed: ",
+                                                           logits.status().message())),
+                          /*keep=*/false, now);
+      continue;
+    }
+    absl::Span<const float> row;
+    if (inputs_[i].logits != engine::LogitsMode::kNone) row = logits->Row(i);
+    stepped_[i]->OnStep(inputs_[i].tokens.size(), row, now);
+  }
+  return true;
+}
+
+void Scheduler::Retire(absl::Time now) {
+  auto split = std::stable_partition(running_.begin(), running_.end(), [](const auto& seq) {
+    return seq->phase() != Sequence::Phase::kDone;
+  });
+  if (split == running_.end()) return;
+  std::vector<std::unique_ptr<Sequence>> done;
+  for (auto it = split; it != running_.end(); ++it) done.push_back(std::move(*it));
+  running_.erase(split, running_.end());
+  for (auto& seq : done) seq->sink()->OnFinished(seq->TakeResult(now));
+  // Counted down only after OnFinished, so that Drain returns once every sink has its result.
+  absl::MutexLock lock(&mu_);
+  running_count_ = static_cast<int>(running_.size());
+}
+
+}  // namespace rwkv::server

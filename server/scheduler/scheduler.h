@@ -1,0 +1,111 @@
+// Scheduler: continuous batching of every running request onto one engine (design §3).
+//
+//   Scheduler scheduler(engine.get(), tokenizer.get(), options);
+//   scheduler.Start();
+//   RWKV_RETURN_IF_ERROR(scheduler.Submit(std::move(request), sink));  // then sink gets events
+//   ...
+//   scheduler.Drain(absl::Seconds(30));   // on SIGTERM
+//
+// One engine thread owns the engine and every sequence. Each step it takes one token from every
+// decoding sequence, then fills the rest of the token budget (max_batch_tokens) with prompt
+// chunks of sequences still prefilling, up to max_batch_sequences sequences, and runs a single
+// engine Forward over all of them. It samples, streams each new token to its sink at once, and
+// retires sequences that are done. A sequence whose sink is full (slow reader) sits out steps
+// until the sink calls Wake; cancelled or expired requests leave at the next step.
+//
+// Ownership: after Submit succeeds, the scheduler owns the request and calls the sink's OnFinished
+// exactly once; the sink must stay alive until then. After Submit fails, the caller keeps the
+// sink and nothing is called on it.
+//
+// Threading: Submit, Wake, Drain and stats may be called from any thread.
+#ifndef RWKV_SERVER_SCHEDULER_SCHEDULER_H_
+#define RWKV_SERVER_SCHEDULER_SCHEDULER_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "engine/engine.h"
+#include "engine/tokenizer/tokenizer.h"
+#include "server/scheduler/generation.h"
+#include "server/scheduler/sequence.h"
+
+namespace rwkv::server {
+
+// Observes engine steps (metrics); called on the engine thread.
+class StepObserver {
+ public:
+  virtual ~StepObserver() = default;
+  virtual void OnStep(absl::Duration duration, int64_t rows, int64_t sequences) = 0;
+};
+
+class Scheduler {
+ public:
+  struct Options {
+    int64_t max_batch_tokens = 512;   // rows per engine step
+    int max_batch_sequences = 64;     // sequences per engine step (and running at once)
+    int max_queued_requests = 256;    // accepted but not yet running
+    StepObserver* observer = nullptr;
+  };
+
+  struct Stats {
+    int running = 0;
+    int waiting = 0;
+  };
+
+  Scheduler(engine::Engine* engine, const engine::Tokenizer* tokenizer, Options options);
+  ~Scheduler();  // ends anything still running with UNAVAILABLE, then stops the thread
+
+  void Start();
+
+  // RESOURCE_EXHAUSTED when max_queued_requests are already waiting; UNAVAILABLE while draining;
+  // INVALID_ARGUMENT when the state does not fit the model or the sampling options are invalid.
+  absl::Status Submit(GenerationRequest request, GenerationSink* sink);
+
+  // A paused sequence's sink has room again.
+  void Wake();
+
+  // Stops admitting new requests and waits up to `timeout` for every accepted one to finish;
+  // the rest are ended with UNAVAILABLE (nothing kept). True if everything finished in time.
+  bool Drain(absl::Duration timeout);
+
+  Stats stats() const;
+
+ private:
+  struct Step;
+
+  void Loop();
+  // Moves queued requests into the running set; false when the loop should exit.
+  bool AdmitOrWait();
+  void CheckCancellations(absl::Time now);
+  bool RunStep();
+  void Retire(absl::Time now);
+
+  engine::Engine* const engine_;
+  const engine::Tokenizer* const tokenizer_;
+  const Options options_;
+
+  mutable absl::Mutex mu_;
+  std::deque<std::unique_ptr<Sequence>> queue_ ABSL_GUARDED_BY(mu_);
+  int running_count_ ABSL_GUARDED_BY(mu_) = 0;
+  bool woken_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool abort_all_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Engine thread only.
+  std::vector<std::unique_ptr<Sequence>> running_;
+  std::vector<engine::SequenceInput> inputs_;
+  std::vector<Sequence*> stepped_;
+  std::thread thread_;
+};
+
+}  // namespace rwkv::server
+
+#endif  // RWKV_SERVER_SCHEDULER_SCHEDULER_H_

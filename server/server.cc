@@ -1,0 +1,119 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "engine/tokenizer/tokenizer_factory.h"
+#include "engine/util/status_macros.h"
+#include "server/store/state_store.h"
+
+namespace rwkv::server {
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
+  auto server = std::unique_ptr<Server>(new Server());
+  server->options_ = options;
+  RWKV_RETURN_IF_ERROR(server->Listen());
+  RWKV_RETURN_IF_ERROR(server->LoadAndServe());
+  return server;
+}
+
+absl::Status Server::Listen() {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  context_.log = &log_;
+  context_.limits = options_.limits;
+  context_.model_source = options_.model;
+  service_ = std::make_unique<RwkvService>(context_);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.RegisterService(service_.get());
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
+  }
+  grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  log_.Event(absl::StrCat("listening on ", options_.listen, " (port ", port_,
+                          "); loading ", options_.model));
+  return absl::OkStatus();
+}
+
+absl::Status Server::LoadAndServe() {
+  const absl::Time start = absl::Now();
+  RWKV_ASSIGN_OR_RETURN(engine_, engine::Engine::Create({options_.model, options_.threads}));
+  RWKV_ASSIGN_OR_RETURN(tokenizer_,
+                        engine::CreateTokenizer(options_.tokenizer, engine_->config().n_vocab));
+  RWKV_ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(options_.state_store));
+  const std::string backend(store->Backend());
+  SessionManager::Options session_options;
+  session_options.model_fingerprint = engine_->fingerprint();
+  session_options.initial_state = engine_->InitialState();
+  session_options.ttl = options_.session_ttl;
+  session_options.hot_cache_bytes = options_.hot_cache_bytes;
+  RWKV_ASSIGN_OR_RETURN(sessions_, SessionManager::Create(std::move(store), session_options));
+  scheduler_ = std::make_unique<Scheduler>(
+      engine_.get(), tokenizer_.get(),
+      Scheduler::Options{options_.max_batch_tokens, options_.max_batch_sequences,
+                         options_.max_queued_requests});
+  scheduler_->Start();
+  io_ = std::make_unique<IoExecutor>(options_.io_threads);
+  context_.engine = engine_.get();
+  context_.tokenizer = tokenizer_.get();
+  context_.scheduler = scheduler_.get();
+  context_.sessions = sessions_.get();
+  context_.io = io_.get();
+  context_.ready.store(true, std::memory_order_release);
+  if (options_.session_ttl > absl::ZeroDuration()) sweeper_ = std::thread([this] { SweepLoop(); });
+  grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+  const engine::ModelConfig& config = engine_->config();
+  log_.Event(absl::StrFormat(
+      "serving %s: %s, %.1fM parameters, fingerprint %s, %d bytes of state per session, "
+      "tokenizer %s, %d threads, store %s (%d sessions); ready in %.2f s",
+      options_.model, config.Summary(), engine_->parameters() / 1e6, engine_->fingerprint(),
+      config.StateBytes(), tokenizer_->Name(), engine_->threads(), backend,
+      sessions_->live_sessions(), absl::ToDoubleSeconds(absl::Now() - start)));
+  return absl::OkStatus();
+}
+
+void Server::SweepLoop() {
+  const absl::Duration period =
+      std::min(absl::Seconds(60), std::max(absl::Seconds(1), options_.session_ttl / 4));
+  while (!stop_sweeper_.WaitForNotificationWithTimeout(period)) {
+    absl::StatusOr<int> swept = sessions_->SweepExpired();
+    if (!swept.ok()) {
+      log_.Event(absl::StrCat("session sweep failed: ", swept.status().ToString()));
+    } else if (*swept > 0) {
+      log_.Event(absl::StrCat("expired ", *swept, " idle sessions"));
+    }
+  }
+}
+
+absl::Status Server::Drain() {
+  if (drained_ || grpc_server_ == nullptr) return absl::OkStatus();
+  drained_ = true;
+  const absl::Time start = absl::Now();
+  log_.Event("draining: no new requests; waiting for in-flight turns");
+  grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  bool finished = true;
+  if (scheduler_ != nullptr) finished = scheduler_->Drain(options_.drain_timeout);
+  // In-flight calls are past the scheduler: give their commits and final writes a moment.
+  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+  io_.reset();  // runs every commit already posted
+  stop_sweeper_.Notify();
+  if (sweeper_.joinable()) sweeper_.join();
+  absl::Status flushed = sessions_ != nullptr ? sessions_->Flush() : absl::OkStatus();
+  log_.Event(absl::StrFormat("drained in %.2f s (%s); store flush: %s",
+                             absl::ToDoubleSeconds(absl::Now() - start),
+                             finished ? "every turn finished" : "unfinished turns rolled back",
+                             flushed.ToString()));
+  return flushed;
+}
+
+Server::~Server() {
+  Drain().IgnoreError();
+  grpc_server_.reset();
+  scheduler_.reset();
+}
+
+}  // namespace rwkv::server

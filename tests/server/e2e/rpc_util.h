@@ -1,0 +1,46 @@
+// Calling the real server from tests, and computing what it should answer with the engine
+// in-process.
+#ifndef RWKV_TESTS_SERVER_E2E_RPC_UTIL_H_
+#define RWKV_TESTS_SERVER_E2E_RPC_UTIL_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rwkv/v1/rwkv.grpc.pb.h"
+
+namespace rwkv::testing {
+
+struct StreamResult {
+  grpc::Status status;
+  std::vector<int32_t> tokens;
+  std::string text;
+  int messages = 0;
+  bool has_done = false;
+  rwkv::v1::GenerateResponse::Done done;
+};
+
+// A greedy request: prompt text, at most `max_tokens`, end-of-text ignored.
+rwkv::v1::GenerateRequest GreedyRequest(const std::string& prompt, int max_tokens,
+                                        const std::string& session = "");
+
+// Runs a Generate to the end.
+StreamResult Generate(rwkv::v1::Rwkv::Stub& stub, const rwkv::v1::GenerateRequest& request,
+                      absl::Duration timeout = absl::Seconds(120));
+
+// Greedy continuation of byte-level `prompt` with the engine in this process: the reference a
+// server's greedy stream must equal.
+std::vector<int32_t> LocalGreedy(const std::string& model, const std::vector<int32_t>& prompt,
+                                 int max_tokens);
+
+std::vector<int32_t> Bytes(const std::string& text);
+
+// The tiny RWKV-7 model and another model (for fingerprint mismatches).
+std::string TinyModel();
+std::string OtherModel();
+
+}  // namespace rwkv::testing
+
+#endif  // RWKV_TESTS_SERVER_E2E_RPC_UTIL_H_

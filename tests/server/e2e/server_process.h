@@ -1,0 +1,69 @@
+// ServerProcess: the real rwkv-server binary, started as a child process on 127.0.0.1 with an
+// OS-chosen port, for end-to-end tests over real gRPC.
+//
+//   auto server = ServerProcess::Start({"--model", TinyModel(), "--state-store", "memory:"});
+//   ASSERT_TRUE(server.ok()) << server.status();
+//   auto stub = rwkv::v1::Rwkv::NewStub((*server)->Channel());
+//   ...
+//   EXPECT_EQ((*server)->Terminate(absl::Seconds(30)), 0);   // SIGTERM, exit code
+//
+// The destructor kills the process (SIGKILL) if it is still running.
+#ifndef RWKV_TESTS_SERVER_E2E_SERVER_PROCESS_H_
+#define RWKV_TESTS_SERVER_E2E_SERVER_PROCESS_H_
+
+#include <grpcpp/grpcpp.h>
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace rwkv::testing {
+
+class ServerProcess {
+ public:
+  // Starts build/bin/rwkv-server with `args` plus --listen 127.0.0.1:0 and waits until it logs
+  // that it is serving (or exits, or `timeout` passes).
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
+      const std::vector<std::string>& args, absl::Duration timeout = absl::Seconds(60));
+  ~ServerProcess();
+
+  int port() const { return port_; }
+  pid_t pid() const { return pid_; }
+  std::string Address() const;
+  std::shared_ptr<grpc::Channel> Channel() const;
+
+  // Sends `signal` and waits up to `timeout` for the exit; returns the exit code, 128 + signal
+  // when killed by one, or -1 on timeout (the process is then killed).
+  int Stop(int signal, absl::Duration timeout);
+  int Terminate(absl::Duration timeout) { return Stop(15, timeout); }
+  void Kill() { Stop(9, absl::Seconds(10)); }
+
+  // Everything the server wrote to stderr so far.
+  std::string Log() const;
+
+ private:
+  ServerProcess() = default;
+  void ReadLog(int fd);
+
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::thread reader_;
+  mutable absl::Mutex mu_;
+  std::string log_ ABSL_GUARDED_BY(mu_);
+  bool eof_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Paths of the binaries under test.
+std::string ServerBinary();
+std::string GenerateBinary();
+
+}  // namespace rwkv::testing
+
+#endif  // RWKV_TESTS_SERVER_E2E_SERVER_PROCESS_H_
