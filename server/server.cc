@@ -97,9 +97,14 @@ absl::Status Server::Drain() {
   grpc_server_->GetHealthCheckService()->SetServingStatus(false);
   bool finished = true;
   if (scheduler_ != nullptr) finished = scheduler_->Drain(options_.drain_timeout);
-  // In-flight calls are past the scheduler: give their commits and final writes a moment.
-  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-  io_.reset();  // runs every commit already posted
+  // The turns are out of the scheduler; wait for their commits and last replies. gRPC's own
+  // Shutdown would also wait for idle client connections to close, which they need not do.
+  const absl::Time replies_deadline = start + options_.drain_timeout + absl::Seconds(5);
+  while (context_.active_calls.load() > 0 && absl::Now() < replies_deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
+  io_.reset();  // runs anything still posted
   stop_sweeper_.Notify();
   if (sweeper_.joinable()) sweeper_.join();
   absl::Status flushed = sessions_ != nullptr ? sessions_->Flush() : absl::OkStatus();

@@ -32,7 +32,11 @@ bool ShouldCommit(const GenerationResult& result, bool keep_on_cancel) {
 
 GenerateReactor::GenerateReactor(ServiceContext& service, grpc::CallbackServerContext* context,
                                  const rwkv::v1::GenerateRequest* request)
-    : service_(service), context_(context), request_(request), received_(absl::Now()) {
+    : service_(service),
+      active_(service),
+      context_(context),
+      request_(request),
+      received_(absl::Now()) {
   if (!service_.ready.load(std::memory_order_acquire)) {
     FinishWhenFlushed(absl::UnavailableError("the server is starting: the model is loading"));
     return;

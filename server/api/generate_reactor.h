@@ -61,6 +61,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<rwkv::v1::Generate
   void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ServiceContext& service_;
+  ActiveCall active_;
   grpc::CallbackServerContext* const context_;
   const rwkv::v1::GenerateRequest* const request_;
   const absl::Time received_;

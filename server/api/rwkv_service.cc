@@ -32,7 +32,8 @@ grpc::ServerUnaryReactor* RwkvService::RunBlocking(grpc::CallbackServerContext* 
     return FinishNow(context, method, NotReady(), start);
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  context_.io->Post([this, reactor, method, session = std::move(session), work, start]() mutable {
+  context_.io->Post([this, reactor, method, session = std::move(session), work, start,
+                     active = std::make_shared<ActiveCall>(context_)]() mutable {
     const absl::Status status = work();
     context_.log->Log({method, session, -1, -1, status, absl::Now() - start});
     reactor->Finish(ToGrpcStatus(status));

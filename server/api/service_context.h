@@ -29,6 +29,25 @@ struct ServiceContext {
   RequestLog* log = nullptr;
   ServerLimits limits;
   std::string model_source;
+  // Calls started and not yet finished, so that a drain knows when the last reply has gone out.
+  std::atomic<int> active_calls{0};
+};
+
+// Counts one call in ServiceContext::active_calls for its lifetime.
+class ActiveCall {
+ public:
+  explicit ActiveCall(ServiceContext& context) : context_(&context) {
+    context_->active_calls.fetch_add(1, std::memory_order_relaxed);
+  }
+  ActiveCall(ActiveCall&& other) noexcept : context_(other.context_) { other.context_ = nullptr; }
+  ActiveCall(const ActiveCall&) = delete;
+  ActiveCall& operator=(const ActiveCall&) = delete;
+  ~ActiveCall() {
+    if (context_ != nullptr) context_->active_calls.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+ private:
+  ServiceContext* context_;
 };
 
 }  // namespace rwkv::server
