@@ -25,7 +25,7 @@ bool ShouldCommit(const GenerationResult& result, bool keep_on_cancel) {
   if (result.status.ok()) return true;
   const bool cancelled = result.status.code() == absl::StatusCode::kCancelled ||
                          result.status.code() == absl::StatusCode::kDeadlineExceeded;
-  return cancelled && keep_on_cancel;
+  return cancelled && keep_on_cancel && result.tokens_in_state > 0;
 }
 
 }  // namespace
