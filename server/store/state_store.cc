@@ -1,1 +1,28 @@
-// placeholder: being written
+#include "server/store/state_store.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/store/memory_state_store.h"
+#include "server/store/rocksdb_state_store.h"
+
+namespace rwkv::server {
+
+absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(absl::string_view uri) {
+  constexpr absl::string_view kRocksDb = "rocksdb:";
+  if (uri == "memory:") return std::make_unique<MemoryStateStore>();
+  if (absl::StartsWith(uri, kRocksDb)) {
+    RocksDbStateStore::Options options;
+    options.path = std::string(uri.substr(kRocksDb.size()));
+    if (options.path.empty()) {
+      return absl::InvalidArgumentError(
+          "state store \"rocksdb:\" needs a directory: use rocksdb:PATH");
+    }
+    auto store = RocksDbStateStore::Create(options);
+    if (!store.ok()) return store.status();
+    return std::unique_ptr<StateStore>(std::move(store).value());
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown state store \"", uri, "\"; accepted: \"memory:\", \"rocksdb:PATH\""));
+}
+
+}  // namespace rwkv::server
