@@ -1,10 +1,13 @@
 #include "tests/util/shared_data.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
 
 namespace rwkv::testing {
 
@@ -17,6 +20,12 @@ std::string SharedDir() {
 
 std::string SharedPath(absl::string_view relative) {
   return absl::StrCat(SharedDir(), "/", relative);
+}
+
+std::string UniqueTempPath(absl::string_view name) {
+  std::string dir = ::testing::TempDir();
+  if (!dir.empty() && dir.back() != '/') dir.push_back('/');
+  return absl::StrCat(dir, "rwkv-", getpid(), "-", name);
 }
 
 absl::StatusOr<std::string> ReadFileBytes(const std::string& path) {

@@ -15,6 +15,10 @@ std::string SharedDir();
 // SharedDir() + "/" + relative.
 std::string SharedPath(absl::string_view relative);
 
+// A path in the test temp directory that no other test process uses: CTest runs test cases in
+// parallel processes, which must not share scratch files.
+std::string UniqueTempPath(absl::string_view name);
+
 // Whole file contents; NOT_FOUND naming the path when it cannot be read.
 absl::StatusOr<std::string> ReadFileBytes(const std::string& path);
 

@@ -46,7 +46,7 @@ class QuantizedModelTest : public ::testing::TestWithParam<QuantCase> {};
 
 TEST_P(QuantizedModelTest, CloseToFp32) {
   const std::string fp32 = SharedPath("models/tiny-rwkv-7v0-834K-FP32.bin");
-  const std::string quantized = ::testing::TempDir() + "/quantized-7v0.bin";
+  const std::string quantized = UniqueTempPath("quantized-7v0.bin");
   ASSERT_TRUE(WriteQuantizedCopy(fp32, GetParam().type, quantized).ok());
   const float diff = MaxAbsDiff(PromptLogits(quantized, Prompt()), PromptLogits(fp32, Prompt()));
   std::cout << engine::GgmlTypeName(GetParam().type) << ": max |d| = " << diff << "\n";
@@ -66,7 +66,7 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, QuantizedModelTest,
 // rwkv.cpp's committed Q5 files are exactly what its quantizer makes from the FP32 file, so our
 // copy must give the same logits as the shared file.
 TEST(QuantizedModelTest, OurQ5CopyMatchesTheSharedQ5File) {
-  const std::string quantized = ::testing::TempDir() + "/ours-q5_1.bin";
+  const std::string quantized = UniqueTempPath("ours-q5_1.bin");
   ASSERT_TRUE(WriteQuantizedCopy(SharedPath("models/tiny-rwkv-7v0-834K-FP32.bin"),
                                  GgmlType::kQ5_1, quantized)
                   .ok());

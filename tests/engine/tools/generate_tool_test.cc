@@ -41,10 +41,9 @@ class GenerateToolTest : public ::testing::TestWithParam<ReferenceSet> {};
 
 TEST_P(GenerateToolTest, DumpsMatchTheReference) {
   const ReferenceSet& set = GetParam();
-  const std::string dir = ::testing::TempDir();
-  const std::string prompt_file = dir + "/prompt.txt";
-  const std::string logits_file = dir + "/logits.f32";
-  const std::string state_file = dir + "/state.f32";
+  const std::string prompt_file = UniqueTempPath("prompt.txt");
+  const std::string logits_file = UniqueTempPath("logits.f32");
+  const std::string state_file = UniqueTempPath("state.f32");
   {
     std::ofstream prompt(prompt_file, std::ios::binary);
     for (int32_t byte : set.prompt) prompt.put(static_cast<char>(byte));

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/store/state_store.h"
 #include "tests/server/e2e/rpc_util.h"
+#include "tests/util/shared_data.h"
 #include "tests/server/e2e/server_process.h"
 
 namespace rwkv::testing {
@@ -37,7 +38,7 @@ class ErrorsE2eTest : public ::testing::Test {
   }
 
   std::string StorePath(const std::string& name) {
-    const std::string dir = ::testing::TempDir() + "/" + name;
+    const std::string dir = UniqueTempPath(name);
     std::filesystem::remove_all(dir);
     return dir;
   }

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "absl/strings/str_cat.h"
 #include "tests/server/e2e/rpc_util.h"
+#include "tests/util/shared_data.h"
 #include "tests/server/e2e/server_process.h"
 
 namespace rwkv::testing {
@@ -21,7 +22,7 @@ const char kPromptA[] = "The quick brown fox";
 const char kPromptB[] = " jumps over the lazy dog.";
 
 std::string TempStore(const std::string& name) {
-  const std::string dir = ::testing::TempDir() + "/" + name;
+  const std::string dir = UniqueTempPath(name);
   std::filesystem::remove_all(dir);
   return "rocksdb:" + dir;
 }

@@ -6,6 +6,7 @@
 #include "gtest/gtest.h"
 #include "absl/strings/str_cat.h"
 #include "tests/server/e2e/rpc_util.h"
+#include "tests/util/shared_data.h"
 #include "tests/server/e2e/server_process.h"
 
 namespace rwkv::testing {
@@ -120,7 +121,7 @@ TEST_F(LifecycleE2eTest, FullQueueIsResourceExhaustedAtOnce) {
 }
 
 TEST_F(LifecycleE2eTest, SigtermDrainsActiveStreamsAndKeepsSessionsIntact) {
-  const std::string dir = ::testing::TempDir() + "/drain";
+  const std::string dir = UniqueTempPath("drain");
   std::filesystem::remove_all(dir);
   Start("rocksdb:" + dir, {"--drain-timeout", "60s"});
   constexpr int kStreams = 8;
