@@ -1,0 +1,137 @@
+#include "client/rwkv_client.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace rwkv::client {
+namespace {
+
+using rwkv::v1::GenerateResponse;
+
+// Calls a unary `method` of `stub`. A null `context` is replaced by a local one with the default
+// deadline, so that a hung server cannot hang the caller forever.
+template <typename Stub, typename Request, typename Response>
+absl::StatusOr<Response> CallUnary(Stub* stub,
+                                   grpc::Status (Stub::*method)(grpc::ClientContext*,
+                                                                const Request&, Response*),
+                                   const Request& request, grpc::ClientContext* context) {
+  grpc::ClientContext local;
+  if (context == nullptr) {
+    local.set_deadline(absl::ToChronoTime(absl::Now() + RwkvClient::kDefaultUnaryTimeout));
+    context = &local;
+  }
+  Response response;
+  const grpc::Status status = (stub->*method)(context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  return response;
+}
+
+}  // namespace
+
+absl::Status FromGrpcStatus(const grpc::Status& status) {
+  if (status.ok()) return absl::OkStatus();
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
+}
+
+absl::StatusOr<std::unique_ptr<RwkvClient>> RwkvClient::Connect(const std::string& address,
+                                                                absl::Duration timeout) {
+  if (address.empty()) return absl::InvalidArgumentError("empty server address");
+  // Plaintext on purpose: see the header comment (loopback / cluster-internal traffic).
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  if (timeout > absl::ZeroDuration() &&
+      !channel->WaitForConnected(absl::ToChronoTime(absl::Now() + timeout))) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot connect to ", address, " within ", absl::FormatDuration(timeout)));
+  }
+  return std::make_unique<RwkvClient>(std::move(channel));
+}
+
+RwkvClient::RwkvClient(std::shared_ptr<grpc::Channel> channel)
+    : channel_(std::move(channel)),
+      stub_(rwkv::v1::Rwkv::NewStub(channel_)),
+      health_stub_(grpc::health::v1::Health::NewStub(channel_)) {}
+
+absl::Status RwkvClient::Generate(const rwkv::v1::GenerateRequest& request,
+                                  const DeltaCallback& on_delta, GenerateResponse::Done* done,
+                                  grpc::ClientContext* context) {
+  grpc::ClientContext local;
+  if (context == nullptr) context = &local;
+  std::unique_ptr<grpc::ClientReader<GenerateResponse>> reader = stub_->Generate(context, request);
+  GenerateResponse response;
+  bool got_done = false;
+  while (reader->Read(&response)) {
+    if (response.has_delta()) {
+      if (on_delta) on_delta(response.delta());
+    } else if (response.has_done()) {
+      got_done = true;
+      if (done != nullptr) *done = std::move(*response.mutable_done());
+    }
+    // Any other event is from a newer server: skipped, as proto3 clients do with unknown fields.
+  }
+  const grpc::Status status = reader->Finish();
+  if (!status.ok()) return FromGrpcStatus(status);
+  if (!got_done) {
+    return absl::InternalError("the server ended the Generate stream without a done message");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<rwkv::v1::Session> RwkvClient::CreateSession(
+    const rwkv::v1::CreateSessionRequest& request, grpc::ClientContext* context) {
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::CreateSession, request, context);
+}
+
+absl::StatusOr<rwkv::v1::Session> RwkvClient::GetSession(const std::string& session_id,
+                                                         grpc::ClientContext* context) {
+  rwkv::v1::GetSessionRequest request;
+  request.set_session_id(session_id);
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::GetSession, request, context);
+}
+
+absl::StatusOr<rwkv::v1::ListSessionsResponse> RwkvClient::ListSessions(
+    const rwkv::v1::ListSessionsRequest& request, grpc::ClientContext* context) {
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::ListSessions, request, context);
+}
+
+absl::Status RwkvClient::DeleteSession(const std::string& session_id,
+                                       grpc::ClientContext* context) {
+  rwkv::v1::DeleteSessionRequest request;
+  request.set_session_id(session_id);
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::DeleteSession, request, context).status();
+}
+
+absl::StatusOr<rwkv::v1::Session> RwkvClient::ForkSession(
+    const rwkv::v1::ForkSessionRequest& request, grpc::ClientContext* context) {
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::ForkSession, request, context);
+}
+
+absl::StatusOr<rwkv::v1::TokenizeResponse> RwkvClient::Tokenize(const std::string& text,
+                                                                grpc::ClientContext* context) {
+  rwkv::v1::TokenizeRequest request;
+  request.set_text(text);
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::Tokenize, request, context);
+}
+
+absl::StatusOr<rwkv::v1::DetokenizeResponse> RwkvClient::Detokenize(
+    const rwkv::v1::DetokenizeRequest& request, grpc::ClientContext* context) {
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::Detokenize, request, context);
+}
+
+absl::StatusOr<rwkv::v1::ModelInfo> RwkvClient::GetModelInfo(grpc::ClientContext* context) {
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::GetModelInfo,
+                   rwkv::v1::GetModelInfoRequest(), context);
+}
+
+absl::StatusOr<RwkvClient::ServingStatus> RwkvClient::Health(const std::string& service,
+                                                             grpc::ClientContext* context) {
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  absl::StatusOr<grpc::health::v1::HealthCheckResponse> response =
+      CallUnary(health_stub_.get(), &grpc::health::v1::Health::Stub::Check, request, context);
+  if (!response.ok()) return response.status();
+  return response->status();
+}
+
+}  // namespace rwkv::client

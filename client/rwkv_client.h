@@ -1,0 +1,90 @@
+// RwkvClient: a small synchronous client for the rwkv.v1.Rwkv service and the standard
+// grpc.health.v1.Health service, returning absl::Status instead of grpc::Status.
+//
+//   RWKV_ASSIGN_OR_RETURN(auto client, RwkvClient::Connect("127.0.0.1:50051", absl::Seconds(5)));
+//   rwkv::v1::GenerateRequest request;
+//   request.set_text("The quick brown fox");
+//   rwkv::v1::GenerateResponse::Done done;
+//   RWKV_RETURN_IF_ERROR(client->Generate(
+//       request, [](const auto& delta) { std::cout << delta.text() << std::flush; }, &done));
+//
+// The channel uses insecure (plaintext) credentials: the server is meant to be reached over
+// loopback or a cluster-internal network, with TLS (if any) terminated by the mesh or a proxy.
+//
+// Thread safety: every method may be called from many threads at once; calls are independent
+// streams multiplexed over one HTTP/2 connection.
+#ifndef RWKV_CLIENT_RWKV_CLIENT_H_
+#define RWKV_CLIENT_RWKV_CLIENT_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "rwkv/v1/rwkv.grpc.pb.h"
+
+namespace rwkv::client {
+
+// The one place where a gRPC status becomes an absl::Status: same code (the numeric values of
+// the two enums are identical by design), same message.
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+class RwkvClient {
+ public:
+  using ServingStatus = grpc::health::v1::HealthCheckResponse::ServingStatus;
+  using DeltaCallback = std::function<void(const rwkv::v1::GenerateResponse::Delta&)>;
+
+  // Deadline of a unary call made without a caller-supplied context.
+  static constexpr absl::Duration kDefaultUnaryTimeout = absl::Seconds(30);
+
+  // Opens a channel to `address` (HOST:PORT, or any gRPC target such as unix:PATH) and waits up
+  // to `timeout` for it to connect; UNAVAILABLE if it does not. A zero or negative timeout skips
+  // the wait (the first RPC then connects).
+  static absl::StatusOr<std::unique_ptr<RwkvClient>> Connect(const std::string& address,
+                                                             absl::Duration timeout);
+  // Wraps an existing channel (tests, custom credentials). No connection is attempted.
+  explicit RwkvClient(std::shared_ptr<grpc::Channel> channel);
+
+  // Runs one Generate call: calls `on_delta` for every Delta in arrival order (on the calling
+  // thread), stores the final Done in `*done` (may be null), and returns the call's status.
+  // A stream that ends OK without a Done message is INTERNAL (the server broke the contract).
+  // `context` may be null; pass one to set a deadline or to cancel the call (TryCancel) from
+  // another thread, in which case CANCELLED is returned. Without a context there is no deadline.
+  absl::Status Generate(const rwkv::v1::GenerateRequest& request, const DeltaCallback& on_delta,
+                        rwkv::v1::GenerateResponse::Done* done,
+                        grpc::ClientContext* context = nullptr);
+
+  // Unary calls. `context` may be null: the call then gets kDefaultUnaryTimeout as its deadline.
+  absl::StatusOr<rwkv::v1::Session> CreateSession(const rwkv::v1::CreateSessionRequest& request,
+                                                  grpc::ClientContext* context = nullptr);
+  absl::StatusOr<rwkv::v1::Session> GetSession(const std::string& session_id,
+                                               grpc::ClientContext* context = nullptr);
+  absl::StatusOr<rwkv::v1::ListSessionsResponse> ListSessions(
+      const rwkv::v1::ListSessionsRequest& request, grpc::ClientContext* context = nullptr);
+  absl::Status DeleteSession(const std::string& session_id, grpc::ClientContext* context = nullptr);
+  absl::StatusOr<rwkv::v1::Session> ForkSession(const rwkv::v1::ForkSessionRequest& request,
+                                                grpc::ClientContext* context = nullptr);
+  absl::StatusOr<rwkv::v1::TokenizeResponse> Tokenize(const std::string& text,
+                                                      grpc::ClientContext* context = nullptr);
+  absl::StatusOr<rwkv::v1::DetokenizeResponse> Detokenize(
+      const rwkv::v1::DetokenizeRequest& request, grpc::ClientContext* context = nullptr);
+  absl::StatusOr<rwkv::v1::ModelInfo> GetModelInfo(grpc::ClientContext* context = nullptr);
+
+  // grpc.health.v1.Health/Check for `service` ("" = the whole server, or e.g. "rwkv.v1.Rwkv").
+  // An unknown service is the server's NOT_FOUND error, not a ServingStatus.
+  absl::StatusOr<ServingStatus> Health(const std::string& service,
+                                       grpc::ClientContext* context = nullptr);
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<rwkv::v1::Rwkv::Stub> stub_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_stub_;
+};
+
+}  // namespace rwkv::client
+
+#endif  // RWKV_CLIENT_RWKV_CLIENT_H_
