@@ -13,6 +13,7 @@
 #include "engine/util/hash64.h"
 #include "engine/util/status_macros.h"
 #include "server/sessions/session_blob.h"
+#include "server/sessions/state_cache.h"
 
 // Every write of a session's keys ("m/<id>", "s/<id>") happens while this process holds the ID's
 // in-flight mark (a turn, or a create, delete, fork or sweep in progress), so a reader holding the
@@ -77,73 +78,6 @@ absl::StatusOr<Session> ParseRecord(absl::string_view id, const std::string& byt
   }
   return record;
 }
-
-// An LRU of decoded states, bounded by their bytes. Entries carry the version and update time of
-// the record they belong to, and a lookup for any other record drops the entry, so a stale state
-// is never served (even if the session was deleted and re-created). States are shared so that
-// callers copy them outside the manager's lock.
-class StateCache {
- public:
-  using State = std::shared_ptr<const std::vector<float>>;
-
-  explicit StateCache(int64_t budget_bytes) : budget_bytes_(budget_bytes) {}
-
-  // The state of `record`, or null (a miss).
-  State Lookup(const Session& record) {
-    const std::string& id = record.id();
-    auto it = index_.find(id);
-    if (it != index_.end() && it->second->version == record.version() &&
-        it->second->updated_at == record.updated_at()) {
-      lru_.splice(lru_.begin(), lru_, it->second);
-      ++stats_.hits;
-      return it->second->state;
-    }
-    if (it != index_.end()) Erase(id);
-    ++stats_.misses;
-    return nullptr;
-  }
-
-  // Evicts least recently used entries to stay within the budget; a state larger than the whole
-  // budget is not cached.
-  void Insert(const Session& record, State state) {
-    Erase(record.id());
-    const int64_t bytes = Bytes(*state);
-    if (bytes > budget_bytes_) return;
-    lru_.push_front({record.id(), record.version(), record.updated_at(), std::move(state)});
-    index_[record.id()] = lru_.begin();
-    stats_.bytes += bytes;
-    ++stats_.entries;
-    while (stats_.bytes > budget_bytes_) Erase(lru_.back().id);
-  }
-
-  void Erase(absl::string_view id) {
-    auto it = index_.find(id);
-    if (it == index_.end()) return;
-    stats_.bytes -= Bytes(*it->second->state);
-    --stats_.entries;
-    lru_.erase(it->second);
-    index_.erase(it);
-  }
-
-  SessionManager::CacheStats stats() const { return stats_; }
-
- private:
-  struct Entry {
-    std::string id;
-    int64_t version;
-    double updated_at;
-    State state;
-  };
-
-  static int64_t Bytes(const std::vector<float>& state) {
-    return static_cast<int64_t>(state.size() * sizeof(float));
-  }
-
-  const int64_t budget_bytes_;
-  std::list<Entry> lru_;  // most recently used first
-  absl::flat_hash_map<std::string, std::list<Entry>::iterator> index_;
-  SessionManager::CacheStats stats_;
-};
 
 }  // namespace
 
