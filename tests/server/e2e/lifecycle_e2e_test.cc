@@ -100,6 +100,24 @@ TEST_F(LifecycleE2eTest, CancelledTurnWithKeepKeepsWhatWasStreamed) {
   EXPECT_EQ(next.tokens, LocalGreedy(TinyModel(), history, 10));
 }
 
+TEST_F(LifecycleE2eTest, ExpiredDeadlineEndsTheTurnAndRollsItBack) {
+  Start("memory:");
+  const StreamResult expired =
+      Generate(*stub_, GreedyRequest("tick tock", 4000, "late"), absl::Milliseconds(300));
+  EXPECT_EQ(expired.status.error_code(), StatusCode::DEADLINE_EXCEEDED);
+  // The server notices at its next step and rolls the turn back: the session's turn slot is
+  // released (ABORTED until then) and nothing was committed.
+  StreamResult next;
+  for (int i = 0; i < 500; ++i) {
+    next = Generate(*stub_, GreedyRequest("tick tock", 4, "late"));
+    if (next.status.error_code() != StatusCode::ABORTED) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_TRUE(next.status.ok()) << next.status.error_message();
+  EXPECT_EQ(next.done.session().version(), 1);
+  EXPECT_EQ(next.done.session().token_count(), 9 + 4);
+}
+
 TEST_F(LifecycleE2eTest, FullQueueIsResourceExhaustedAtOnce) {
   Start("memory:", {"--max-batch-sequences", "1", "--max-queued-requests", "1"});
   grpc::ClientContext running_context, queued_context;
