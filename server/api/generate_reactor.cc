@@ -150,29 +150,43 @@ void GenerateReactor::Complete(GenerationResult result) {
 }
 
 void GenerateReactor::Enqueue(rwkv::v1::GenerateResponse response) {
-  absl::MutexLock lock(&mu_);
-  if (writes_failed_) return;  // the client is gone; nothing more will be written
-  queue_.push_back(std::move(response));
-  PumpLocked();
+  {
+    absl::MutexLock lock(&mu_);
+    if (writes_failed_) return;  // the client is gone; nothing more will be written
+    queue_.push_back(std::move(response));
+  }
+  Pump();
 }
 
 void GenerateReactor::FinishWhenFlushed(absl::Status status) {
-  absl::MutexLock lock(&mu_);
-  finish_ = std::move(status);
-  PumpLocked();
+  {
+    absl::MutexLock lock(&mu_);
+    finish_ = std::move(status);
+  }
+  Pump();
 }
 
-void GenerateReactor::PumpLocked() {
-  if (write_in_flight_ || finished_) return;
-  if (!queue_.empty() && !writes_failed_) {
-    write_in_flight_ = true;
-    StartWrite(&queue_.front());
-    return;
+void GenerateReactor::Pump() {
+  // StartWrite and Finish are called without mu_: gRPC may run OnWriteDone or OnDone (which
+  // deletes this reactor) inline. The flags set under mu_ keep them to one at a time.
+  const rwkv::v1::GenerateResponse* next = nullptr;
+  std::optional<grpc::Status> finish;
+  {
+    absl::MutexLock lock(&mu_);
+    if (write_in_flight_ || finished_) return;
+    if (!queue_.empty() && !writes_failed_) {
+      write_in_flight_ = true;
+      next = &queue_.front();  // stays valid until OnWriteDone pops it
+    } else if (finish_.has_value()) {
+      finished_ = true;
+      final_status_ = *finish_;
+      finish = ToGrpcStatus(*finish_);
+    }
   }
-  if (finish_.has_value()) {
-    finished_ = true;
-    final_status_ = *finish_;
-    Finish(ToGrpcStatus(*finish_));
+  if (next != nullptr) {
+    StartWrite(next);
+  } else if (finish.has_value()) {
+    Finish(*finish);  // nothing may touch `this` after this call
   }
 }
 
@@ -188,10 +202,10 @@ void GenerateReactor::OnWriteDone(bool ok) {
       cancelled_.store(true, std::memory_order_relaxed);
     }
     room_again = queue_.size() == kMaxQueuedMessages - 1;
-    PumpLocked();
   }
-  // A paused sequence can run again (called outside mu_: the scheduler takes its own lock).
+  // A paused sequence can run again (before Pump, which may end this reactor's life).
   if (room_again || !ok) service_.scheduler->Wake();
+  Pump();
 }
 
 void GenerateReactor::OnCancel() {

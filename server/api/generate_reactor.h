@@ -57,8 +57,8 @@ class GenerateReactor final : public grpc::ServerWriteReactor<rwkv::v1::Generate
   void Enqueue(rwkv::v1::GenerateResponse response);
   // Ends the call with `status` once every queued message has been written.
   void FinishWhenFlushed(absl::Status status);
-  // Starts the next write or the pending Finish; mu_ held.
-  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts the next write, or the pending Finish once nothing is left to write.
+  void Pump() ABSL_LOCKS_EXCLUDED(mu_);
 
   ServiceContext& service_;
   ActiveCall active_;
