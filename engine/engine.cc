@@ -40,7 +40,8 @@ absl::StatusOr<std::unique_ptr<Engine>> Engine::FromSource(const TensorSource& s
   auto engine = std::unique_ptr<Engine>(new Engine());
   engine->threads_ = options.threads > 0 ? options.threads : omp_get_num_procs();
   omp_set_num_threads(engine->threads_);
-  RWKV_ASSIGN_OR_RETURN(engine->model_, Model::Load(source, engine->matmul_));
+  RWKV_ASSIGN_OR_RETURN(engine->model_,
+                        Model::Load(source, engine->matmul_, options.precision));
   return engine;
 }
 

@@ -29,6 +29,7 @@
 #include "absl/types/span.h"
 #include "engine/compute/arena.h"
 #include "engine/compute/matmul.h"
+#include "engine/compute/precision.h"
 #include "engine/forward/batch.h"
 #include "engine/forward/model.h"
 #include "engine/model/model_config.h"
@@ -42,6 +43,9 @@ struct EngineOptions {
   std::string model;
   // OpenMP threads for one Forward; 0 = all available cores.
   int threads = 0;
+  // Format of the weight matrices (activations and states stay float32). The library default
+  // is the exact float32 path; the programs default to DefaultPrecision().
+  Precision precision = Precision::kF32;
 };
 
 enum class LogitsMode {
@@ -86,6 +90,9 @@ class Engine {
   const std::string& fingerprint() const { return model_->fingerprint(); }
   int64_t parameters() const { return model_->parameters(); }
   int threads() const { return threads_; }
+  Precision precision() const { return model_->precision(); }
+  // oneDNN's kernels in use so far, e.g. "brg:avx512_core_amx_bf16 x12".
+  std::string KernelSummary() const { return matmul_.KernelSummary(); }
   int64_t StateFloats() const { return config().StateFloats(); }
   std::vector<float> InitialState() const;
   void ResetState(absl::Span<float> state) const;

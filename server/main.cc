@@ -38,6 +38,9 @@ ABSL_FLAG(absl::Duration, session_ttl, absl::ZeroDuration(),
 ABSL_FLAG(int64_t, hot_cache_bytes, int64_t{1} << 30,
           "Memory for the LRU cache of recently used session states, in bytes.");
 ABSL_FLAG(int32_t, threads, 0, "Engine threads; 0 = all cores.");
+ABSL_FLAG(std::string, precision, "auto",
+          "Weight format: f32 | bf16 | int8 | auto (bf16 where the CPU has native bf16 "
+          "instructions, else f32). Activations and session states are always float32.");
 ABSL_FLAG(int32_t, io_threads, 4, "Threads for state-store I/O.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM, how long in-flight turns may take to finish before they are rolled back.");
@@ -62,6 +65,10 @@ rwkv::server::Server::Options OptionsFromFlags() {
   o.hot_cache_bytes = absl::GetFlag(FLAGS_hot_cache_bytes);
   o.threads = absl::GetFlag(FLAGS_threads);
   o.io_threads = absl::GetFlag(FLAGS_io_threads);
+  if (auto precision = rwkv::engine::ParsePrecision(absl::GetFlag(FLAGS_precision));
+      precision.ok()) {
+    o.precision = *precision;
+  }
   o.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   o.limits.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
   o.limits.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
@@ -70,6 +77,9 @@ rwkv::server::Server::Options OptionsFromFlags() {
 
 std::string CheckOptions(const rwkv::server::Server::Options& o) {
   if (o.model.empty()) return "--model is required";
+  if (!rwkv::engine::ParsePrecision(absl::GetFlag(FLAGS_precision)).ok()) {
+    return "--precision must be f32, bf16, int8 or auto";
+  }
   if (o.max_batch_tokens < 1) return "--max-batch-tokens must be >= 1";
   if (o.max_batch_sequences < 1) return "--max-batch-sequences must be >= 1";
   if (o.max_queued_requests < 0) return "--max-queued-requests must be >= 0";

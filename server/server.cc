@@ -41,7 +41,9 @@ absl::Status Server::Listen() {
 
 absl::Status Server::LoadAndServe() {
   const absl::Time start = absl::Now();
-  RWKV_ASSIGN_OR_RETURN(engine_, engine::Engine::Create({options_.model, options_.threads}));
+  RWKV_ASSIGN_OR_RETURN(engine_, engine::Engine::Create(
+                                     {options_.model, options_.threads, options_.precision}));
+  RWKV_RETURN_IF_ERROR(WarmUp());
   RWKV_ASSIGN_OR_RETURN(tokenizer_,
                         engine::CreateTokenizer(options_.tokenizer, engine_->config().n_vocab));
   RWKV_ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(options_.state_store));
@@ -68,11 +70,24 @@ absl::Status Server::LoadAndServe() {
   grpc_server_->GetHealthCheckService()->SetServingStatus(true);
   const engine::ModelConfig& config = engine_->config();
   log_.Event(absl::StrFormat(
-      "serving %s: %s, %.1fM parameters, fingerprint %s, %d bytes of state per session, "
+      "serving %s: %s, %.1fM parameters, %s, fingerprint %s, %d bytes of state per session, "
       "tokenizer %s, %d threads, store %s (%d sessions); ready in %.2f s",
-      options_.model, config.Summary(), engine_->parameters() / 1e6, engine_->fingerprint(),
+      options_.model, config.Summary(), engine_->parameters() / 1e6,
+      engine::PrecisionName(engine_->precision()), engine_->fingerprint(),
       config.StateBytes(), tokenizer_->Name(), engine_->threads(), backend,
       sessions_->live_sessions(), absl::ToDoubleSeconds(absl::Now() - start)));
+  return absl::OkStatus();
+}
+
+absl::Status Server::WarmUp() {
+  // One step creates the decode-shaped primitives (so the first request does not pay for them)
+  // and tells which kernels oneDNN picked.
+  std::vector<float> state = engine_->InitialState();
+  const int32_t token = 0;
+  RWKV_RETURN_IF_ERROR(
+      engine_->Forward({{absl::MakeSpan(state), absl::MakeConstSpan(&token, 1)}}).status());
+  log_.Event(absl::StrCat("engine: ", engine::PrecisionName(engine_->precision()), " weights, cpu ",
+                          engine::CpuIsaName(), ", oneDNN kernels: ", engine_->KernelSummary()));
   return absl::OkStatus();
 }
 

@@ -41,6 +41,7 @@ class Server {
     absl::Duration session_ttl = absl::ZeroDuration();
     int64_t hot_cache_bytes = int64_t{1} << 30;
     int threads = 0;
+    engine::Precision precision = engine::Precision::kF32;
     int io_threads = 4;
     absl::Duration drain_timeout = absl::Seconds(30);
     ServerLimits limits;
@@ -60,6 +61,7 @@ class Server {
   Server() = default;
   absl::Status Listen();
   absl::Status LoadAndServe();
+  absl::Status WarmUp();
   void SweepLoop();
 
   Options options_;

@@ -1,13 +1,19 @@
-// Matrix products through oneDNN: packed weights and a cache of primitives.
+// Matrix products through oneDNN: packed weights, cached primitives, three precisions.
 //
 //   MatmulContext ctx;                                   // one per engine; not thread-safe
-//   RWKV_ASSIGN_OR_RETURN(Linear proj, Linear::Create(ctx, w.data(), /*in=*/768, /*out=*/768));
+//   RWKV_ASSIGN_OR_RETURN(Linear proj,
+//                         Linear::Create(ctx, w.data(), /*in=*/768, /*out=*/768, Precision::kBf16));
 //   proj.Apply(ctx, x, /*rows=*/m, y);                   // y[m, out] = x[m, in] * W^T
 //   proj.Apply(ctx, x, m, residual, Epilogue::kAccumulate);  // residual += x * W^T
 //
-// Weights are reordered once, at load, into the layout oneDNN's kernel prefers (blocked for
-// brgemm); the plain copy is dropped. Primitives depend only on (rows, in, out, epilogue), so
-// every Linear of the same shape shares one primitive per row count.
+// Weights are converted and reordered once, at load, into the layout oneDNN's kernel prefers
+// (blocked for brgemm / AMX); the float32 copy is dropped. Inputs and outputs are always float32
+// rows: bf16 converts the input rows on the fly, int8 quantizes each input row with its own
+// scale (oneDNN 2.6 cannot multiply float32 by int8) and rescales the int32 sums.
+//
+// Steady state allocates nothing: primitives are created once per (rows, in, out, format,
+// epilogue) and shared by every Linear of that shape; their memory objects, argument maps,
+// scratchpads and conversion buffers are reused.
 #ifndef RWKV_ENGINE_COMPUTE_MATMUL_H_
 #define RWKV_ENGINE_COMPUTE_MATMUL_H_
 
@@ -16,13 +22,16 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <tuple>
+#include <unordered_map>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "engine/compute/precision.h"
 
 namespace rwkv::engine {
 
-// Element-wise work fused into the matmul as oneDNN post-ops.
+// Element-wise work fused into the matmul.
 enum class Epilogue {
   kNone,
   kAccumulate,  // y += x W^T
@@ -38,45 +47,76 @@ class MatmulContext {
 
   dnnl::engine& engine() { return engine_; }
   dnnl::stream& stream() { return stream_; }
-
-  // The primitive for y[rows, out] = x[rows, in] * W with W in `weights_desc`. Created on first
-  // use and cached.
-  absl::StatusOr<dnnl::matmul*> Primitive(int64_t rows, int64_t in, int64_t out,
-                                          const dnnl::memory::desc& weights_desc,
-                                          Epilogue epilogue);
-
-  size_t CachedPrimitives() const { return cache_.size(); }
+  size_t CachedPrimitives() const { return matmuls_.size(); }
+  // The kernels oneDNN chose, one line per distinct one ("brg:avx512_core_amx_bf16 ...").
+  std::string KernelSummary() const;
 
  private:
-  using Key = std::tuple<int64_t, int64_t, int64_t, int, int>;  // rows, in, out, dtype, epilogue
+  friend class Linear;
+
+  // A primitive with the memory objects and argument map it always runs with.
+  struct Bound {
+    dnnl::primitive primitive;
+    dnnl::memory src, dst, scratchpad;
+    std::unordered_map<int, dnnl::memory> args;
+  };
+  // rows, in, out, src type, weight type, epilogue
+  using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int>;
+
+  absl::StatusOr<Bound*> Matmul(int64_t rows, int64_t in, int64_t out,
+                                const dnnl::memory::desc& src, const dnnl::memory& weights,
+                                Epilogue epilogue);
+  // f32 -> bf16 conversion of [rows, cols].
+  absl::StatusOr<Bound*> ToBf16(int64_t rows, int64_t cols);
+  // `weights`: the Linear's packed matrix (primitives are shared between Linears of one shape).
+  absl::Status Run(Bound& bound, const void* src, void* dst,
+                   const dnnl::memory* weights = nullptr);
+  void* Scratchpad(size_t bytes);
+
   dnnl::engine engine_;
   dnnl::stream stream_;
-  absl::flat_hash_map<Key, std::unique_ptr<dnnl::matmul>> cache_;
+  absl::flat_hash_map<Key, std::unique_ptr<Bound>> matmuls_;
+  absl::flat_hash_map<std::pair<int64_t, int64_t>, std::unique_ptr<Bound>> conversions_;
+  absl::flat_hash_map<std::string, int> kernels_;  // impl name -> primitives using it
+  std::vector<char> scratchpad_;
+  // Converted inputs, row scales and int32 sums of the current call.
+  std::vector<uint16_t> bf16_rows_;
+  std::vector<int8_t> int8_rows_;
+  std::vector<float> row_scales_;
+  std::vector<float> sums_;
 };
 
 // A weight matrix applied as y = x W^T, W of PyTorch shape (out, in) (rwkv.cpp ggml [in, out]).
 class Linear {
  public:
-  // `weights` holds out rows of `in` floats. It is copied into oneDNN's packed layout.
+  // `weights` holds out rows of `in` floats; it is converted to `precision` and packed.
   static absl::StatusOr<Linear> Create(MatmulContext& ctx, const float* weights, int64_t in,
-                                       int64_t out);
+                                       int64_t out, Precision precision = Precision::kF32);
 
   Linear() = default;
   Linear(Linear&&) = default;
   Linear& operator=(Linear&&) = default;
 
-  // y[rows, out] = epilogue(x[rows, in] W^T). x and y are dense row-major.
+  // y[rows, out] = epilogue(x[rows, in] W^T). x and y are dense row-major float32 and must not
+  // overlap.
   absl::Status Apply(MatmulContext& ctx, const float* x, int64_t rows, float* y,
                      Epilogue epilogue = Epilogue::kNone) const;
 
   int64_t in() const { return in_; }
   int64_t out() const { return out_; }
-  size_t WeightBytes() const { return weights_.get_desc().get_size(); }
+  Precision precision() const { return precision_; }
+  // Bytes held for the weights (packed matrix and int8 scales).
+  size_t WeightBytes() const;
 
  private:
+  absl::Status ApplyInt8(MatmulContext& ctx, const float* x, int64_t rows, float* y,
+                         Epilogue epilogue) const;
+
   int64_t in_ = 0;
   int64_t out_ = 0;
+  Precision precision_ = Precision::kF32;
   dnnl::memory weights_;
+  std::vector<float> scales_;  // int8: per output channel
 };
 
 }  // namespace rwkv::engine

@@ -26,10 +26,11 @@ std::string ComputeFingerprint(const TensorSource& source, const ModelConfig& co
 }
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Load(const TensorSource& source,
-                                                   MatmulContext& matmul) {
+                                                   MatmulContext& matmul, Precision precision) {
   auto model = std::unique_ptr<Model>(new Model());
+  model->precision_ = precision;
   RWKV_ASSIGN_OR_RETURN(model->config_, InferModelConfig(source));
-  WeightReader reader(source, matmul);
+  WeightReader reader(source, matmul, precision);
   RWKV_RETURN_IF_ERROR(model->LoadEmbedding(reader));
   model->layers_.resize(model->config_.n_layer);
   for (int l = 0; l < model->config_.n_layer; ++l) {
@@ -46,13 +47,15 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const TensorSource& source,
 
 absl::Status Model::LoadEmbedding(WeightReader& reader) {
   const int64_t c = config_.n_embed;
-  RWKV_ASSIGN_OR_RETURN(embedding_, reader.Vector("emb.weight", {c, config_.n_vocab}));
+  RWKV_ASSIGN_OR_RETURN(std::vector<float> table,
+                        reader.Vector("emb.weight", {c, config_.n_vocab}));
   RWKV_ASSIGN_OR_RETURN(std::vector<float> ln0_weight, reader.Vector("blocks.0.ln0.weight", {c}));
   RWKV_ASSIGN_OR_RETURN(std::vector<float> ln0_bias, reader.Vector("blocks.0.ln0.bias", {c}));
   // ln0 only ever sees embedding rows, so it is applied once here (the same float ops as at run
   // time, hence the same results).
-  LayerNormRows(embedding_.data(), config_.n_vocab, c, ln0_weight.data(), ln0_bias.data(),
-                kLayerNormEps, embedding_.data());
+  LayerNormRows(table.data(), config_.n_vocab, c, ln0_weight.data(), ln0_bias.data(),
+                kLayerNormEps, table.data());
+  embedding_ = Embedding(table, config_.n_vocab, c, precision_);
   return absl::OkStatus();
 }
 
@@ -75,9 +78,7 @@ absl::Status Model::Forward(const PackedBatch& batch, absl::Span<const int32_t> 
   const int64_t c = config_.n_embed;
   step.Reset();
   float* x = step.Alloc(rows * c);
-  for (int64_t r = 0; r < rows; ++r) {
-    std::memcpy(x + r * c, embedding_.data() + int64_t{tokens[r]} * c, sizeof(float) * c);
-  }
+  for (int64_t r = 0; r < rows; ++r) embedding_.Lookup(tokens[r], x + r * c);
   StepContext context{batch, matmul, scratch};
   if (config_.version == ArchVersion::kV7) context.v_first = step.Alloc(rows * c);
   float* normed = step.Alloc(rows * c);

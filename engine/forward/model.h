@@ -17,7 +17,9 @@
 #include "absl/types/span.h"
 #include "engine/compute/arena.h"
 #include "engine/compute/matmul.h"
+#include "engine/compute/precision.h"
 #include "engine/forward/batch.h"
+#include "engine/forward/embedding.h"
 #include "engine/forward/layer_modules.h"
 #include "engine/model/model_config.h"
 #include "engine/model/tensor_source.h"
@@ -30,9 +32,11 @@ class Model {
   // INVALID_ARGUMENT naming the source and tensor), packs the matrices for oneDNN and computes
   // the fingerprint. Tensors the model does not use are ignored.
   static absl::StatusOr<std::unique_ptr<Model>> Load(const TensorSource& source,
-                                                     MatmulContext& matmul);
+                                                     MatmulContext& matmul,
+                                                     Precision precision = Precision::kF32);
 
   const ModelConfig& config() const { return config_; }
+  Precision precision() const { return precision_; }
   // 16 hex digits; identifies the config and every weight (see ComputeFingerprint).
   const std::string& fingerprint() const { return fingerprint_; }
   // Number of weights in the source (every tensor's element count).
@@ -58,8 +62,9 @@ class Model {
   ModelConfig config_;
   std::string fingerprint_;
   int64_t parameters_ = 0;
+  Precision precision_ = Precision::kF32;
   // emb.weight with blocks.0.ln0 already applied to every row, [n_vocab, n_embed].
-  std::vector<float> embedding_;
+  Embedding embedding_;
   std::vector<Layer> layers_;
   std::vector<float> ln_out_weight_, ln_out_bias_;
   Linear head_;

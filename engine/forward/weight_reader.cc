@@ -1,5 +1,6 @@
 #include "engine/forward/weight_reader.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "engine/util/status_macros.h"
@@ -27,13 +28,23 @@ absl::StatusOr<std::vector<float>> WeightReader::Vector(const std::string& name,
   return data;
 }
 
+bool IsLoraMatrix(absl::string_view name) {
+  for (absl::string_view suffix : {".w1", ".w2", ".a1", ".a2", ".v1", ".v2", ".g1", ".g2",
+                                   "time_maa_w1", "time_maa_w2", "time_decay_w1",
+                                   "time_decay_w2"}) {
+    if (absl::EndsWith(name, suffix)) return true;
+  }
+  return false;
+}
+
 absl::StatusOr<Linear> WeightReader::Matrix(const std::string& name, int64_t in, int64_t out) {
   RWKV_ASSIGN_OR_RETURN(std::vector<float> data, Vector(name, {in, out}));
-  return Pack(data.data(), in, out);
+  const Precision precision = IsLoraMatrix(name) ? LoraPrecision() : precision_;
+  return Linear::Create(matmul_, data.data(), in, out, precision);
 }
 
 absl::StatusOr<Linear> WeightReader::Pack(const float* weights, int64_t in, int64_t out) {
-  return Linear::Create(matmul_, weights, in, out);
+  return Linear::Create(matmul_, weights, in, out, LoraPrecision());
 }
 
 }  // namespace rwkv::engine

@@ -15,23 +15,33 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "engine/compute/matmul.h"
+#include "engine/compute/precision.h"
 #include "engine/model/tensor_source.h"
 
 namespace rwkv::engine {
 
 class WeightReader {
  public:
-  WeightReader(const TensorSource& source, MatmulContext& matmul)
-      : source_(source), matmul_(matmul) {}
+  WeightReader(const TensorSource& source, MatmulContext& matmul,
+               Precision precision = Precision::kF32)
+      : source_(source), matmul_(matmul), precision_(precision) {}
 
   // The tensor as float32, which must have exactly the ggml dimensions `ne`.
   absl::StatusOr<std::vector<float>> Vector(const std::string& name, std::vector<int64_t> ne);
 
-  // A matrix applied as y = W x with `in` inputs and `out` outputs (ggml [in, out]), packed.
+  // A matrix applied as y = W x with `in` inputs and `out` outputs (ggml [in, out]), packed in
+  // the model's precision (LoRA matrices: see LoraPrecision).
   absl::StatusOr<Linear> Matrix(const std::string& name, int64_t in, int64_t out);
 
-  // Packs `out` rows of `in` floats taken from already-read data.
+  // Packs `out` rows of `in` floats of a LoRA matrix taken from already-read data.
   absl::StatusOr<Linear> Pack(const float* weights, int64_t in, int64_t out);
+
+  Precision precision() const { return precision_; }
+  // The small low-rank matrices of v6/v7 feed exponentials (decays, gates) and cost little, so
+  // int8 models keep them in bf16.
+  Precision LoraPrecision() const {
+    return precision_ == Precision::kInt8 ? Precision::kBf16 : precision_;
+  }
 
   bool Has(const std::string& name) const { return source_.Find(name) != nullptr; }
   const TensorSource& source() const { return source_; }
@@ -39,7 +49,11 @@ class WeightReader {
  private:
   const TensorSource& source_;
   MatmulContext& matmul_;
+  Precision precision_;
 };
+
+// Whether a tensor name is one of the v6/v7 LoRA matrices.
+bool IsLoraMatrix(absl::string_view name);
 
 // "blocks.<layer>.<suffix>".
 std::string BlockTensor(int layer, absl::string_view suffix);

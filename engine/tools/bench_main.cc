@@ -29,6 +29,7 @@ ABSL_FLAG(std::string, shape, "rwkv7-0.1b",
           "Synthetic shape: rwkv7-0.1b, rwkv7-0.4b or rwkv7-1.5b (ignored with --model).");
 ABSL_FLAG(std::string, model, "", "Benchmark this model file instead of a synthetic shape.");
 ABSL_FLAG(int32_t, threads, 1, "Engine threads.");
+ABSL_FLAG(std::string, precision, "auto", "Weight format: f32 | bf16 | int8 | auto.");
 ABSL_FLAG(std::string, batches, "1,8,32,64", "Decode batch sizes.");
 ABSL_FLAG(int32_t, prefill_tokens, 512, "Prompt length for the prefill measurement.");
 ABSL_FLAG(double, seconds, 2.0, "Minimum measuring time per figure.");
@@ -39,7 +40,7 @@ namespace {
 
 struct Results {
   std::string shape;
-  std::string precision = "f32";
+  std::string precision;
   int threads = 0;
   std::vector<std::pair<int, double>> decode;  // batch, tok/s
   std::vector<double> decode_step_ms;
@@ -139,9 +140,11 @@ absl::Status Run() {
   const std::string model = absl::GetFlag(FLAGS_model);
   r.shape = model.empty() ? absl::GetFlag(FLAGS_shape) : model;
   r.threads = absl::GetFlag(FLAGS_threads);
+  RWKV_ASSIGN_OR_RETURN(Precision precision, ParsePrecision(absl::GetFlag(FLAGS_precision)));
+  r.precision = std::string(PrecisionName(precision));
   const absl::Time start = absl::Now();
-  RWKV_ASSIGN_OR_RETURN(
-      auto engine, Engine::Create({model.empty() ? "synthetic:" + r.shape : model, r.threads}));
+  RWKV_ASSIGN_OR_RETURN(auto engine, Engine::Create({model.empty() ? "synthetic:" + r.shape : model,
+                                                     r.threads, precision}));
   r.load_seconds = absl::ToDoubleSeconds(absl::Now() - start);
   r.state_bytes = engine->config().StateBytes();
   for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {

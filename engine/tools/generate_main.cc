@@ -36,6 +36,10 @@ ABSL_FLAG(int32_t, top_k, 0, "Keep only the k most likely tokens; 0 = off.");
 ABSL_FLAG(float, top_p, 1.0f, "Nucleus sampling threshold in (0, 1].");
 ABSL_FLAG(uint64_t, seed, 0, "Sampling seed: the same seed gives the same tokens.");
 ABSL_FLAG(int32_t, threads, 0, "Engine threads; 0 = all cores.");
+ABSL_FLAG(std::string, precision, "",
+          "Weight format: f32 | bf16 | int8 | auto (bf16 where the CPU has it, else f32). "
+          "Default: auto, but f32 when --dump-logits or --dump-state is given, so that dumps "
+          "compare with the float32 reference.");
 ABSL_FLAG(int32_t, prefill_chunk, 256, "Prompt tokens per engine call.");
 ABSL_FLAG(std::string, dump_logits, "", "Write every logits row (f32 LE) to this file.");
 ABSL_FLAG(std::string, dump_state, "", "Write the state after the prompt (f32 LE) to this file.");
@@ -107,9 +111,18 @@ absl::StatusOr<std::vector<float>> Prefill(Engine& engine, absl::Span<float> sta
   return last;
 }
 
+absl::StatusOr<Precision> PrecisionFromFlags() {
+  const std::string name = absl::GetFlag(FLAGS_precision);
+  const bool dumping =
+      !absl::GetFlag(FLAGS_dump_logits).empty() || !absl::GetFlag(FLAGS_dump_state).empty();
+  if (name.empty() && dumping) return Precision::kF32;
+  return ParsePrecision(name);
+}
+
 absl::Status Run() {
-  RWKV_ASSIGN_OR_RETURN(auto engine,
-                        Engine::Create({absl::GetFlag(FLAGS_model), absl::GetFlag(FLAGS_threads)}));
+  RWKV_ASSIGN_OR_RETURN(Precision precision, PrecisionFromFlags());
+  RWKV_ASSIGN_OR_RETURN(auto engine, Engine::Create({absl::GetFlag(FLAGS_model),
+                                                     absl::GetFlag(FLAGS_threads), precision}));
   const ModelConfig& config = engine->config();
   RWKV_ASSIGN_OR_RETURN(auto tokenizer,
                         CreateTokenizer(absl::GetFlag(FLAGS_tokenizer), config.n_vocab));
@@ -151,7 +164,9 @@ absl::Status Run() {
   std::cout << detokenizer.Flush() << std::endl;
   const double prefill_s = absl::ToDoubleSeconds(prefilled - start);
   const double decode_s = absl::ToDoubleSeconds(absl::Now() - prefilled);
-  std::cerr << absl::StrCat(config.Summary(), "; prompt ", prompt.size(), " tokens in ",
+  std::cerr << absl::StrCat(config.Summary(), ", ", PrecisionName(engine->precision()),
+                            " (", engine->KernelSummary(), "); prompt ", prompt.size(),
+                            " tokens in ",
                             static_cast<int>(prefill_s * 1000), " ms; generated ", generated,
                             " tokens, ", generated > 0 ? generated / decode_s : 0.0, " tok/s\n");
   return absl::OkStatus();

@@ -182,7 +182,7 @@ grpc::ServerUnaryReactor* RwkvService::GetModelInfo(grpc::CallbackServerContext*
   response->set_state_bytes(config.StateBytes());
   response->set_tokenizer(std::string(context_.tokenizer->Name()));
   response->set_source(context_.model_source);
-  response->set_precision("f32");
+  response->set_precision(std::string(engine::PrecisionName(engine.precision())));
   response->set_max_prompt_tokens(context_.limits.max_prompt_tokens);
   response->set_max_new_tokens(context_.limits.max_new_tokens);
   return FinishNow(context, "GetModelInfo", absl::OkStatus(), start);

@@ -21,16 +21,18 @@ struct Tolerance {
   float state;   // max |state - reference| / max(1, |reference|)
 };
 
-// FP32 files: the bound. We compute in f32 with a different summation order than ggml.
+// FP32 files: the bound; we compute in f32 with another summation order than ggml
+//   (measured: at most 1.2e-5 on the logits, 5.6e-6 relative on the state, over 300 tokens).
 // FP16 files: ggml rounds every activation vector to fp16 before an FP16 matmul; we keep f32
-//   activations (weights widened exactly), which moves logits by about 1e-3 (README-data.md,
-//   "Using the reference data"); 300 recurrent steps let that grow a little, hence 1e-2.
+//   activations (weights widened exactly), which moves logits by about 1e-3 per step
+//   (README-data.md, "Using the reference data") and drifts over 300 recurrent steps: measured
+//   3.8e-3 (v4), 5.4e-3 (v5.1), 6.4e-3 (v5.2), 1.2e-2 (v6), 5.2e-4 (v7); state at most 5.7e-3.
 // Q5 files: ggml quantizes activations to 8 bits inside quantized matmuls; we dequantize the
-//   weights instead and keep f32 activations: differences of a few 1e-3, grown over 300 steps.
+//   weights and keep f32 activations: measured 4.8e-3 on the logits, 1.5e-2 on the state.
 Tolerance ToleranceFor(const ReferenceSet& set) {
   if (set.weight_type == "FP32") return {1e-4f, 1e-4f};
-  if (set.weight_type == "FP16") return {2e-2f, 2e-2f};
-  return {5e-2f, 5e-2f};
+  if (set.weight_type == "FP16") return {1.5e-2f, 1e-2f};
+  return {1e-2f, 2.5e-2f};
 }
 
 class ReferenceTest : public ::testing::TestWithParam<ReferenceSet> {};

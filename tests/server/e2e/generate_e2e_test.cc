@@ -31,7 +31,7 @@ std::string TempStore(const std::string& name) {
 std::vector<int32_t> GenerateToolTokens(const std::string& prompt, int max_tokens) {
   const std::string command = absl::StrCat(GenerateBinary(), " --model ", TinyModel(),
                                            " --prompt '", prompt, "' --max-tokens ", max_tokens,
-                                           " --temperature 0 --threads 1 2>/dev/null");
+                                           " --temperature 0 --threads 1 --precision f32 2>/dev/null");
   FILE* pipe = popen(command.c_str(), "r");
   std::string out;
   char buffer[256];

@@ -19,8 +19,10 @@ std::string GenerateBinary() { return absl::StrCat(RWKV_BIN_DIR, "/rwkv-generate
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const std::vector<std::string>& args, absl::Duration timeout) {
+  // f32 by default, so that streams compare exactly with the in-process float32 engine; a
+  // test may pass its own --precision (the last one wins).
   std::vector<std::string> argv_strings = {ServerBinary(), "--listen", "127.0.0.1:0",
-                                           "--threads", "1"};
+                                           "--threads", "1", "--precision", "f32"};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& s : argv_strings) argv.push_back(s.data());

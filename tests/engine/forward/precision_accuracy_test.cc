@@ -1,0 +1,100 @@
+// bf16 and int8 weights against the float32 path on the reference prompt of every tiny model:
+// the relative L2 error of the logits and the mean cross-entropy of the next byte.
+#include <cmath>
+#include <iostream>
+
+#include "gtest/gtest.h"
+#include "engine/engine.h"
+#include "tests/util/engine_util.h"
+#include "tests/util/reference_data.h"
+
+namespace rwkv::testing {
+namespace {
+
+using engine::Engine;
+using engine::Precision;
+
+// Bounds set from measurement (all 12 reference sets): bf16 relative L2 at most 2.6e-3 and
+// cross-entropy within 0.12%; int8 relative L2 at most 9e-3 and cross-entropy within 0.55%.
+// They leave 3-5x room for other CPUs' kernels and summation orders.
+constexpr double kBf16RelativeL2 = 1e-2, kBf16CrossEntropy = 0.01;
+constexpr double kInt8RelativeL2 = 3e-2, kInt8CrossEntropy = 0.03;
+
+struct Measures {
+  double relative_l2 = 0;    // ||logits - f32|| / ||f32|| over every row
+  double cross_entropy = 0;  // mean -log p(next prompt byte)
+};
+
+std::vector<float> PromptLogits(const ReferenceSet& set, Precision precision) {
+  auto engine = Engine::Create({set.model_path, 1, precision});
+  EXPECT_TRUE(engine.ok()) << engine.status();
+  if (!engine.ok()) return {};
+  std::vector<float> state = (*engine)->InitialState();
+  auto view = (*engine)->Forward({{absl::MakeSpan(state), set.prompt, engine::LogitsMode::kAll}});
+  EXPECT_TRUE(view.ok());
+  std::vector<float> out;
+  for (size_t t = 0; t < set.prompt.size(); ++t) {
+    out.insert(out.end(), view->Row(0, t).begin(), view->Row(0, t).end());
+  }
+  return out;
+}
+
+Measures Measure(const ReferenceSet& set, const std::vector<float>& logits,
+                 const std::vector<float>& f32) {
+  Measures m;
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    diff += (double{logits[i]} - f32[i]) * (double{logits[i]} - f32[i]);
+    norm += double{f32[i]} * f32[i];
+  }
+  m.relative_l2 = std::sqrt(diff / norm);
+  const size_t steps = set.prompt.size() - 1;
+  for (size_t t = 0; t < steps; ++t) {
+    const float* row = logits.data() + t * set.vocab;
+    double max = row[0], sum = 0;
+    for (int64_t v = 0; v < set.vocab; ++v) max = std::max<double>(max, row[v]);
+    for (int64_t v = 0; v < set.vocab; ++v) sum += std::exp(row[v] - max);
+    m.cross_entropy += -(row[set.prompt[t + 1]] - max - std::log(sum));
+  }
+  m.cross_entropy /= steps;
+  return m;
+}
+
+class PrecisionAccuracyTest : public ::testing::TestWithParam<ReferenceSet> {};
+
+TEST_P(PrecisionAccuracyTest, CloseToFloat32) {
+  const ReferenceSet& set = GetParam();
+  const std::vector<float> f32 = PromptLogits(set, Precision::kF32);
+  const Measures base = Measure(set, f32, f32);
+  for (Precision precision : {Precision::kBf16, Precision::kInt8}) {
+    const Measures m = Measure(set, PromptLogits(set, precision), f32);
+    const double ce_change = m.cross_entropy / base.cross_entropy - 1.0;
+    std::cout << set.name << " " << engine::PrecisionName(precision)
+              << ": relative L2 " << m.relative_l2 << ", cross-entropy " << m.cross_entropy
+              << " vs " << base.cross_entropy << " (" << 100 * ce_change << "%)\n";
+    const bool bf16 = precision == Precision::kBf16;
+    EXPECT_LE(m.relative_l2, bf16 ? kBf16RelativeL2 : kInt8RelativeL2);
+    EXPECT_LE(std::fabs(ce_change), bf16 ? kBf16CrossEntropy : kInt8CrossEntropy);
+  }
+}
+
+std::vector<ReferenceSet> Sets() {
+  auto sets = LoadReferenceSets();
+  if (!sets.ok()) {
+    ADD_FAILURE() << sets.status();
+    return {};
+  }
+  return *std::move(sets);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllModels, PrecisionAccuracyTest, ::testing::ValuesIn(Sets()),
+                         [](const auto& info) {
+                           std::string name = info.param.name;
+                           for (char& ch : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           }
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace rwkv::testing
