@@ -93,6 +93,10 @@ class Engine {
   Precision precision() const { return model_->precision(); }
   // oneDNN's kernels in use so far, e.g. "brg:avx512_core_amx_bf16 x12".
   std::string KernelSummary() const { return matmul_.KernelSummary(); }
+  // Bytes of matrix weights one token reads (the batch-1 decode memory traffic) and the
+  // floating-point operations of its matrix products.
+  int64_t MatrixBytesPerToken() const { return matmul_.PackedBytes(); }
+  int64_t MatrixFlopsPerToken() const { return 2 * matmul_.MacsPerRow(); }
   int64_t StateFloats() const { return config().StateFloats(); }
   std::vector<float> InitialState() const;
   void ResetState(absl::Span<float> state) const;

@@ -213,6 +213,8 @@ absl::StatusOr<Linear> Linear::Create(MatmulContext& ctx, const float* weights, 
     memory source(plain, ctx.engine(), source_data);
     dnnl::reorder(source, linear.weights_).execute(ctx.stream(), source, linear.weights_);
     ctx.stream().wait();
+    ctx.packed_bytes_ += static_cast<int64_t>(linear.WeightBytes());
+    ctx.macs_per_row_ += in * out;
   } catch (const dnnl::error& e) {
     return absl::InternalError(
         absl::StrCat("oneDNN could not pack a ", out, "x", in, " weight matrix: ", e.what()));

@@ -48,6 +48,10 @@ class MatmulContext {
   dnnl::engine& engine() { return engine_; }
   dnnl::stream& stream() { return stream_; }
   size_t CachedPrimitives() const { return matmuls_.size(); }
+  // Totals over every Linear created with this context: the bytes of their packed weights
+  // (what one decode step streams from memory) and their multiply-adds per input row.
+  int64_t PackedBytes() const { return packed_bytes_; }
+  int64_t MacsPerRow() const { return macs_per_row_; }
   // The kernels oneDNN chose, one line per distinct one ("brg:avx512_core_amx_bf16 ...").
   std::string KernelSummary() const;
 
@@ -79,6 +83,8 @@ class MatmulContext {
   absl::flat_hash_map<std::pair<int64_t, int64_t>, std::unique_ptr<Bound>> conversions_;
   absl::flat_hash_map<std::string, int> kernels_;  // impl name -> primitives using it
   std::vector<char> scratchpad_;
+  int64_t packed_bytes_ = 0;
+  int64_t macs_per_row_ = 0;
   // Converted inputs, row scales and int32 sums of the current call.
   std::vector<uint16_t> bf16_rows_;
   std::vector<int8_t> int8_rows_;

@@ -22,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "engine/engine.h"
+#include "engine/tools/roofline.h"
 #include "engine/util/command_line.h"
 #include "engine/util/status_macros.h"
 
@@ -34,6 +35,9 @@ ABSL_FLAG(std::string, batches, "1,8,32,64", "Decode batch sizes.");
 ABSL_FLAG(int32_t, prefill_tokens, 512, "Prompt length for the prefill measurement.");
 ABSL_FLAG(double, seconds, 2.0, "Minimum measuring time per figure.");
 ABSL_FLAG(std::string, json, "", "Also write the results as JSON to this file.");
+ABSL_FLAG(bool, roofline, true,
+          "Also measure the memory bandwidth and the matmul peak of this machine and report "
+          "each result as a fraction of its limit.");
 
 namespace rwkv::engine {
 namespace {
@@ -48,6 +52,21 @@ struct Results {
   int64_t state_bytes = 0;
   int64_t peak_rss_bytes = 0;
   double load_seconds = 0;
+  // Roofline: limits of this machine and what one token needs.
+  int64_t bytes_per_token = 0;
+  int64_t flops_per_token = 0;
+  double bandwidth = 0;    // bytes/s
+  double matmul_peak = 0;  // FLOP/s
+
+  // Batch 1 decode is bound by streaming the weights; batches and prefill by matmul speed.
+  double DecodeFraction(int batch, double tok_s) const {
+    if (bandwidth <= 0) return 0;
+    return batch == 1 ? tok_s * bytes_per_token / bandwidth
+                      : tok_s * flops_per_token / matmul_peak;
+  }
+  double PrefillFraction() const {
+    return matmul_peak > 0 ? prefill_tok_s * flops_per_token / matmul_peak : 0;
+  }
 };
 
 int64_t PeakRssBytes() {
@@ -108,27 +127,45 @@ absl::StatusOr<double> MeasurePrefill(Engine& engine, int64_t length) {
 void PrintTable(const Results& r, const ModelConfig& config) {
   std::cout << absl::StrFormat("model: %s (%s)\nprecision %s, %d threads, loaded in %.1f s\n",
                                r.shape, config.Summary(), r.precision, r.threads, r.load_seconds);
-  std::cout << "| measure | tok/s | ms/step |\n|---|---|---|\n";
+  std::cout << "| measure | tok/s | ms/step | of the roofline |\n|---|---|---|---|\n";
   for (size_t i = 0; i < r.decode.size(); ++i) {
-    std::cout << absl::StrFormat("| decode, batch %d | %.1f | %.2f |\n", r.decode[i].first,
-                                 r.decode[i].second, r.decode_step_ms[i]);
+    const auto [batch, tok_s] = r.decode[i];
+    std::cout << absl::StrFormat("| decode, batch %d | %.1f | %.2f | %.0f%% of %s |\n", batch,
+                                 tok_s, r.decode_step_ms[i],
+                                 100 * r.DecodeFraction(batch, tok_s),
+                                 batch == 1 ? "bandwidth" : "matmul peak");
   }
-  std::cout << absl::StrFormat("| prefill, %d-token prompt | %.1f | |\n",
-                               absl::GetFlag(FLAGS_prefill_tokens), r.prefill_tok_s);
+  std::cout << absl::StrFormat("| prefill, %d-token prompt | %.1f | | %.0f%% of matmul peak |\n",
+                               absl::GetFlag(FLAGS_prefill_tokens), r.prefill_tok_s,
+                               100 * r.PrefillFraction());
+  if (r.bandwidth > 0) {
+    std::cout << absl::StrFormat(
+        "limits: read bandwidth %.1f GB/s, matmul peak %.0f GFLOP/s (%s, 64 x %d x %d); per "
+        "token: %.1f MB of weights, %.2f GFLOP\n",
+        r.bandwidth / 1e9, r.matmul_peak / 1e9, r.precision, config.n_embed, config.n_embed,
+        r.bytes_per_token / 1e6, r.flops_per_token / 1e9);
+  }
   std::cout << absl::StrFormat("state: %d bytes per session; peak RSS: %.1f MiB\n", r.state_bytes,
                                r.peak_rss_bytes / 1048576.0);
 }
 
 absl::Status WriteJson(const Results& r, const std::string& path) {
   std::vector<std::string> decode;
-  for (const auto& [batch, tok_s] : r.decode)
+  std::vector<std::string> fractions;
+  for (const auto& [batch, tok_s] : r.decode) {
     decode.push_back(absl::StrFormat("\"%d\": %.3f", batch, tok_s));
+    fractions.push_back(absl::StrFormat("\"%d\": %.4f", batch, r.DecodeFraction(batch, tok_s)));
+  }
   const std::string json = absl::StrFormat(
       "{\"shape\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"decode_tok_s\": {%s}, "
       "\"prefill_tok_s\": %.3f, \"prefill_tokens\": %d, \"state_bytes\": %d, "
-      "\"peak_rss_bytes\": %d}\n",
+      "\"peak_rss_bytes\": %d, \"bytes_per_token\": %d, \"flops_per_token\": %d, "
+      "\"read_bandwidth_bytes_s\": %.0f, \"matmul_peak_flop_s\": %.0f, "
+      "\"decode_roofline_fraction\": {%s}, \"prefill_roofline_fraction\": %.4f}\n",
       r.shape, r.precision, r.threads, absl::StrJoin(decode, ", "), r.prefill_tok_s,
-      absl::GetFlag(FLAGS_prefill_tokens), r.state_bytes, r.peak_rss_bytes);
+      absl::GetFlag(FLAGS_prefill_tokens), r.state_bytes, r.peak_rss_bytes, r.bytes_per_token,
+      r.flops_per_token, r.bandwidth, r.matmul_peak, absl::StrJoin(fractions, ", "),
+      r.PrefillFraction());
   std::ofstream out(path, std::ios::trunc);
   out << json;
   if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", path));
@@ -159,7 +196,14 @@ absl::Status Run() {
   }
   RWKV_ASSIGN_OR_RETURN(r.prefill_tok_s,
                         MeasurePrefill(*engine, absl::GetFlag(FLAGS_prefill_tokens)));
-  r.peak_rss_bytes = PeakRssBytes();
+  r.peak_rss_bytes = PeakRssBytes();  // before the roofline probes allocate their buffers
+  r.bytes_per_token = engine->MatrixBytesPerToken();
+  r.flops_per_token = engine->MatrixFlopsPerToken();
+  if (absl::GetFlag(FLAGS_roofline)) {
+    r.bandwidth = MeasureReadBandwidth(engine->threads());
+    RWKV_ASSIGN_OR_RETURN(r.matmul_peak, MeasureMatmulPeak(precision, engine->config().n_embed,
+                                                           64, engine->threads()));
+  }
   PrintTable(r, engine->config());
   const std::string json = absl::GetFlag(FLAGS_json);
   return json.empty() ? absl::OkStatus() : WriteJson(r, json);
