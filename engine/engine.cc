@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "engine/compute/ops.h"
@@ -49,10 +48,9 @@ std::vector<float> Engine::InitialState() const { return StateLayout(config()).I
 
 void Engine::ResetState(absl::Span<float> state) const { StateLayout(config()).Initialize(state); }
 
-absl::Status Engine::Validate(absl::Span<const SequenceInput> batch) const {
+absl::Status Engine::Validate(absl::Span<const SequenceInput> batch) {
   if (batch.empty()) return absl::InvalidArgumentError("empty batch");
   const int64_t state_floats = StateFloats();
-  absl::flat_hash_set<const float*> states;
   for (size_t s = 0; s < batch.size(); ++s) {
     const SequenceInput& seq = batch[s];
     if (seq.tokens.empty()) {
@@ -63,10 +61,6 @@ absl::Status Engine::Validate(absl::Span<const SequenceInput> batch) const {
                                                      seq.state.size(), " floats, the model needs ",
                                                      state_floats));
     }
-    if (!states.insert(seq.state.data()).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("sequence ", s, " shares its state buffer with another sequence"));
-    }
     for (size_t t = 0; t < seq.tokens.size(); ++t) {
       if (seq.tokens[t] < 0 || seq.tokens[t] >= config().n_vocab) {
         return absl::InvalidArgumentError(
@@ -74,6 +68,14 @@ absl::Status Engine::Validate(absl::Span<const SequenceInput> batch) const {
                          ", outside the vocabulary [0, ", config().n_vocab, ")"));
       }
     }
+  }
+  // Two sequences on one state buffer would corrupt it. Sorting a reused vector keeps the check
+  // allocation-free.
+  state_check_.clear();
+  for (const SequenceInput& seq : batch) state_check_.push_back(seq.state.data());
+  std::sort(state_check_.begin(), state_check_.end());
+  if (std::adjacent_find(state_check_.begin(), state_check_.end()) != state_check_.end()) {
+    return absl::InvalidArgumentError("two sequences share one state buffer");
   }
   return absl::OkStatus();
 }

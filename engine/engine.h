@@ -108,7 +108,7 @@ class Engine {
 
  private:
   Engine() = default;
-  absl::Status Validate(absl::Span<const SequenceInput> batch) const;
+  absl::Status Validate(absl::Span<const SequenceInput> batch);
 
   int threads_ = 1;
   MatmulContext matmul_;
@@ -119,6 +119,7 @@ class Engine {
   std::vector<int64_t> wanted_rows_;
   std::vector<int64_t> first_logits_row_;
   std::vector<float> logits_;
+  std::vector<const float*> state_check_;
   Arena step_arena_;
   Arena scratch_arena_;
 };

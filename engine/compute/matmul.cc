@@ -1,7 +1,9 @@
 #include "engine/compute/matmul.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +19,9 @@ using DataType = memory::data_type;
 // every row count then runs a brgemm kernel on it, whereas a layout picked for many rows sends
 // small int8 matrices with 1-2 rows to the slow reference kernel.
 constexpr int64_t kRepresentativeRows = 1;
+
+// From this many rows on, oneDNN uses one kernel per matrix (see MatmulContext::Matmul).
+constexpr int64_t kUniformKernelRows = 8;
 
 DataType WeightType(Precision precision) {
   switch (precision) {
@@ -99,7 +104,15 @@ void QuantizeRows(const float* x, int64_t rows, int64_t cols, int8_t* q, float* 
   }
 }
 
+// Process-wide, not per thread: oneDNN's OpenMP workers allocate too (AMX kernels), and nothing
+// else of ours runs while a primitive executes.
+std::atomic<bool> inside_onednn_call{false};
+
 }  // namespace
+
+bool MatmulContext::InsideOneDnnCall() {
+  return inside_onednn_call.load(std::memory_order_relaxed);
+}
 
 MatmulContext::MatmulContext() : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {}
 
@@ -109,36 +122,82 @@ void* MatmulContext::Scratchpad(size_t bytes) {
 }
 
 absl::StatusOr<MatmulContext::Bound*> MatmulContext::Matmul(int64_t rows, int64_t in, int64_t out,
-                                                            const memory::desc& src,
+                                                            DataType src_type,
                                                             const memory& weights,
                                                             Epilogue epilogue) {
-  const memory::desc weights_desc = weights.get_desc();
-  const Key key{rows, in, out, static_cast<int>(src.data_type()),
-                static_cast<int>(weights_desc.data_type()), static_cast<int>(epilogue)};
-  auto it = matmuls_.find(key);
+  // Look-ups build no oneDNN descriptor (that would allocate); only misses do.
+  const dnnl_data_type_t weights_type = weights.get_desc().data.data_type;
+  auto key = [&](int64_t r) {
+    return Key{r, in, out, static_cast<int>(src_type), static_cast<int>(weights_type),
+               static_cast<int>(epilogue)};
+  };
+  auto it = matmuls_.find(key(rows));
   if (it != matmuls_.end()) return it->second.get();
   try {
-    const memory::desc dst = Rows(rows, out, DataType::f32);
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights_desc, dst), MakeAttr(epilogue),
-                                    engine_);
-    auto bound = std::make_unique<Bound>();
+    const dnnl::primitive_attr attr = MakeAttr(epilogue);
+    auto describe = [&](int64_t r) {
+      return dnnl::matmul::primitive_desc(
+          dnnl::matmul::desc(Rows(r, in, src_type), weights.get_desc(), Rows(r, out, DataType::f32)),
+          attr, engine_);
+    };
+    // oneDNN may serve a few rows with another kernel than many (small bf16/int8 matrices: AVX512
+    // for 1-2 rows, AMX from 7). Their sums round differently, and bf16/int8 inputs then round
+    // the other way, so a sequence's numbers would depend on the batch. Such shapes run padded on
+    // the many-row primitive instead: one kernel per matrix, whatever the batch.
+    int64_t run_rows = rows;
+    dnnl::matmul::primitive_desc pd = describe(rows);
+    if (rows < kUniformKernelRows) {
+      dnnl::matmul::primitive_desc many = describe(kUniformKernelRows);
+      if (std::string(pd.impl_info_str()) != many.impl_info_str()) {
+        run_rows = kUniformKernelRows;
+        pd = many;
+      }
+    }
+    if (auto existing = matmuls_.find(key(run_rows)); existing != matmuls_.end()) {
+      std::shared_ptr<Bound> shared = existing->second;  // emplace may move the table
+      matmuls_.emplace(key(rows), shared);
+      return shared.get();
+    }
+    auto bound = std::make_shared<Bound>();
+    bound->rows = run_rows;
     bound->primitive = dnnl::matmul(pd);
-    bound->src = memory(src, engine_, DNNL_MEMORY_NONE);
-    bound->dst = memory(dst, engine_, DNNL_MEMORY_NONE);
+    bound->src = memory(Rows(run_rows, in, src_type), engine_, DNNL_MEMORY_NONE);
+    bound->dst = memory(Rows(run_rows, out, DataType::f32), engine_, DNNL_MEMORY_NONE);
     bound->scratchpad = memory(pd.scratchpad_desc(), engine_, DNNL_MEMORY_NONE);
-    bound->args = {{DNNL_ARG_SRC, bound->src},
-                   {DNNL_ARG_WEIGHTS, weights},
-                   {DNNL_ARG_DST, bound->dst},
-                   {DNNL_ARG_SCRATCHPAD, bound->scratchpad}};
+    bound->args = {{DNNL_ARG_SRC, bound->src.get()},
+                   {DNNL_ARG_WEIGHTS, weights.get()},
+                   {DNNL_ARG_DST, bound->dst.get()},
+                   {DNNL_ARG_SCRATCHPAD, bound->scratchpad.get()}};
+    bound->weights_arg = 1;
     Scratchpad(pd.scratchpad_desc().get_size());
     ++kernels_[pd.impl_info_str()];
-    Bound* raw = bound.get();
-    matmuls_.emplace(key, std::move(bound));
-    return raw;
+    matmuls_.emplace(key(run_rows), bound);
+    if (run_rows != rows) matmuls_.emplace(key(rows), bound);
+    return bound.get();
   } catch (const dnnl::error& e) {
     return absl::InternalError(absl::StrCat("oneDNN matmul ", rows, "x", in, "x", out,
                                             " could not be created: ", e.what()));
   }
+}
+
+absl::Status MatmulContext::RunRows(Bound& bound, const void* src, size_t row_bytes,
+                                    int64_t rows, float* dst, int64_t out, bool dst_is_input,
+                                    const memory& weights) {
+  if (bound.rows == rows) return Run(bound, src, dst, &weights);
+  const size_t src_bytes = static_cast<size_t>(rows) * row_bytes;
+  const size_t dst_floats = static_cast<size_t>(rows * out);
+  if (padded_src_.size() < bound.rows * row_bytes) padded_src_.resize(bound.rows * row_bytes);
+  if (padded_dst_.size() < static_cast<size_t>(bound.rows * out)) {
+    padded_dst_.resize(bound.rows * out);
+  }
+  std::memcpy(padded_src_.data(), src, src_bytes);
+  std::memset(padded_src_.data() + src_bytes, 0, bound.rows * row_bytes - src_bytes);
+  if (dst_is_input) std::memcpy(padded_dst_.data(), dst, dst_floats * sizeof(float));
+  if (absl::Status s = Run(bound, padded_src_.data(), padded_dst_.data(), &weights); !s.ok()) {
+    return s;
+  }
+  std::memcpy(dst, padded_dst_.data(), dst_floats * sizeof(float));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<MatmulContext::Bound*> MatmulContext::ToBf16(int64_t rows, int64_t cols) {
@@ -150,7 +209,7 @@ absl::StatusOr<MatmulContext::Bound*> MatmulContext::ToBf16(int64_t rows, int64_
     bound->dst = memory(Rows(rows, cols, DataType::bf16), engine_, DNNL_MEMORY_NONE);
     dnnl::reorder::primitive_desc pd(bound->src, bound->dst);
     bound->primitive = dnnl::reorder(pd);
-    bound->args = {{DNNL_ARG_FROM, bound->src}, {DNNL_ARG_TO, bound->dst}};
+    bound->args = {{DNNL_ARG_FROM, bound->src.get()}, {DNNL_ARG_TO, bound->dst.get()}};
     Bound* raw = bound.get();
     conversions_.emplace(std::make_pair(rows, cols), std::move(bound));
     return raw;
@@ -162,16 +221,21 @@ absl::StatusOr<MatmulContext::Bound*> MatmulContext::ToBf16(int64_t rows, int64_
 
 absl::Status MatmulContext::Run(Bound& bound, const void* src, void* dst,
                                 const memory* weights) {
-  try {
-    // Assigning to an existing key copies a handle; nothing is allocated.
-    if (weights != nullptr) bound.args[DNNL_ARG_WEIGHTS] = *weights;
-    bound.src.set_data_handle(const_cast<void*>(src));
-    bound.dst.set_data_handle(dst);
-    if (bound.scratchpad) bound.scratchpad.set_data_handle(scratchpad_.data());
-    bound.primitive.execute(stream_, bound.args);
-    stream_.wait();
-  } catch (const dnnl::error& e) {
-    return absl::InternalError(absl::StrCat("oneDNN execution failed: ", e.what()));
+  if (weights != nullptr) bound.args[bound.weights_arg].memory = weights->get();
+  dnnl_status_t status = dnnl_memory_set_data_handle(bound.src.get(), const_cast<void*>(src));
+  if (status == dnnl_success) status = dnnl_memory_set_data_handle(bound.dst.get(), dst);
+  if (status == dnnl_success && bound.scratchpad) {
+    status = dnnl_memory_set_data_handle(bound.scratchpad.get(), scratchpad_.data());
+  }
+  if (status == dnnl_success) {
+    inside_onednn_call.store(true, std::memory_order_relaxed);
+    status = dnnl_primitive_execute(bound.primitive.get(), stream_.get(),
+                                    static_cast<int>(bound.args.size()), bound.args.data());
+    inside_onednn_call.store(false, std::memory_order_relaxed);
+  }
+  if (status == dnnl_success) status = dnnl_stream_wait(stream_.get());
+  if (status != dnnl_success) {
+    return absl::InternalError(absl::StrCat("oneDNN execution failed (status ", status, ")"));
   }
   return absl::OkStatus();
 }
@@ -231,18 +295,20 @@ absl::Status Linear::Apply(MatmulContext& ctx, const float* x, int64_t rows, flo
   if (rows == 0) return absl::OkStatus();
   switch (precision_) {
     case Precision::kF32: {
-      auto bound = ctx.Matmul(rows, in_, out_, Rows(rows, in_, DataType::f32), weights_, epilogue);
+      auto bound = ctx.Matmul(rows, in_, out_, DataType::f32, weights_, epilogue);
       if (!bound.ok()) return bound.status();
-      return ctx.Run(**bound, x, y, &weights_);
+      return ctx.RunRows(**bound, x, in_ * sizeof(float), rows, y, out_,
+                         epilogue == Epilogue::kAccumulate, weights_);
     }
     case Precision::kBf16: {
       auto convert = ctx.ToBf16(rows, in_);
       if (!convert.ok()) return convert.status();
       if (ctx.bf16_rows_.size() < static_cast<size_t>(rows * in_)) ctx.bf16_rows_.resize(rows * in_);
       if (absl::Status s = ctx.Run(**convert, x, ctx.bf16_rows_.data()); !s.ok()) return s;
-      auto bound = ctx.Matmul(rows, in_, out_, Rows(rows, in_, DataType::bf16), weights_, epilogue);
+      auto bound = ctx.Matmul(rows, in_, out_, DataType::bf16, weights_, epilogue);
       if (!bound.ok()) return bound.status();
-      return ctx.Run(**bound, ctx.bf16_rows_.data(), y, &weights_);
+      return ctx.RunRows(**bound, ctx.bf16_rows_.data(), in_ * sizeof(uint16_t), rows, y, out_,
+                         epilogue == Epilogue::kAccumulate, weights_);
     }
     case Precision::kInt8:
       return ApplyInt8(ctx, x, rows, y, epilogue);
@@ -262,9 +328,11 @@ absl::Status Linear::ApplyInt8(MatmulContext& ctx, const float* x, int64_t rows,
     if (ctx.sums_.size() < static_cast<size_t>(rows * out_)) ctx.sums_.resize(rows * out_);
     sums = ctx.sums_.data();
   }
-  auto bound = ctx.Matmul(rows, in_, out_, Rows(rows, in_, DataType::s8), weights_, Epilogue::kNone);
+  auto bound = ctx.Matmul(rows, in_, out_, DataType::s8, weights_, Epilogue::kNone);
   if (!bound.ok()) return bound.status();
-  if (absl::Status s = ctx.Run(**bound, ctx.int8_rows_.data(), sums, &weights_); !s.ok()) {
+  if (absl::Status s = ctx.RunRows(**bound, ctx.int8_rows_.data(), in_, rows, sums, out_,
+                                   /*dst_is_input=*/false, weights_);
+      !s.ok()) {
     return s;
   }
   const float* row_scales = ctx.row_scales_.data();

@@ -54,32 +54,45 @@ class MatmulContext {
   int64_t MacsPerRow() const { return macs_per_row_; }
   // The kernels oneDNN chose, one line per distinct one ("brg:avx512_core_amx_bf16 ...").
   std::string KernelSummary() const;
+  // True while a oneDNN primitive executes. oneDNN 2.6 allocates its per-call argument
+  // bookkeeping there (and its AMX workers some scratch), which no API avoids; the allocation
+  // test uses this to tell those allocations from ours.
+  static bool InsideOneDnnCall();
 
  private:
   friend class Linear;
 
-  // A primitive with the memory objects and argument map it always runs with.
+  // A primitive with the memory objects and arguments it always runs with. The arguments are
+  // kept in oneDNN's C form: the C++ execute() builds a vector on every call.
   struct Bound {
     dnnl::primitive primitive;
     dnnl::memory src, dst, scratchpad;
-    std::unordered_map<int, dnnl::memory> args;
+    std::vector<dnnl_exec_arg_t> args;
+    int weights_arg = -1;  // index in args of the weights, replaced per call
+    int64_t rows = 0;      // rows the primitive runs on (see Matmul)
   };
   // rows, in, out, src type, weight type, epilogue
   using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int>;
 
   absl::StatusOr<Bound*> Matmul(int64_t rows, int64_t in, int64_t out,
-                                const dnnl::memory::desc& src, const dnnl::memory& weights,
+                                dnnl::memory::data_type src_type, const dnnl::memory& weights,
                                 Epilogue epilogue);
   // f32 -> bf16 conversion of [rows, cols].
   absl::StatusOr<Bound*> ToBf16(int64_t rows, int64_t cols);
   // `weights`: the Linear's packed matrix (primitives are shared between Linears of one shape).
   absl::Status Run(Bound& bound, const void* src, void* dst,
                    const dnnl::memory* weights = nullptr);
+  // Runs a matmul on `rows` rows of `src` (row_bytes each) into float32 `dst` (`out` columns),
+  // padding to the primitive's row count when it has more. `dst_is_input`: the epilogue reads
+  // dst (accumulate).
+  absl::Status RunRows(Bound& bound, const void* src, size_t row_bytes, int64_t rows, float* dst,
+                       int64_t out, bool dst_is_input, const dnnl::memory& weights);
   void* Scratchpad(size_t bytes);
 
   dnnl::engine engine_;
   dnnl::stream stream_;
-  absl::flat_hash_map<Key, std::unique_ptr<Bound>> matmuls_;
+  // Shared: a few-row shape may run on the primitive of a larger one.
+  absl::flat_hash_map<Key, std::shared_ptr<Bound>> matmuls_;
   absl::flat_hash_map<std::pair<int64_t, int64_t>, std::unique_ptr<Bound>> conversions_;
   absl::flat_hash_map<std::string, int> kernels_;  // impl name -> primitives using it
   std::vector<char> scratchpad_;
@@ -90,6 +103,8 @@ class MatmulContext {
   std::vector<int8_t> int8_rows_;
   std::vector<float> row_scales_;
   std::vector<float> sums_;
+  std::vector<char> padded_src_;
+  std::vector<float> padded_dst_;
 };
 
 // A weight matrix applied as y = x W^T, W of PyTorch shape (out, in) (rwkv.cpp ggml [in, out]).

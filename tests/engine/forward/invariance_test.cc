@@ -2,6 +2,7 @@
 // prompt is split into chunks (design §2, "Invariance").
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/engine.h"
@@ -40,10 +41,14 @@ std::vector<std::vector<int32_t>> MakePrompts(const std::vector<int>& lengths) {
   return prompts;
 }
 
-class InvarianceTest : public ::testing::TestWithParam<std::string> {
+// Every precision: bf16 and int8 change the numbers, but a sequence must still get the same ones
+// whatever shares its batch and however its prompt is chunked.
+class InvarianceTest
+    : public ::testing::TestWithParam<std::tuple<std::string, engine::Precision>> {
  protected:
   void SetUp() override {
-    auto engine = Engine::Create(EngineOptions{SharedPath("models/" + GetParam()), 2});
+    const auto& [model, precision] = GetParam();
+    auto engine = Engine::Create(EngineOptions{SharedPath("models/" + model), 2, precision});
     ASSERT_TRUE(engine.ok()) << engine.status();
     engine_ = *std::move(engine);
   }
@@ -139,11 +144,17 @@ TEST_P(InvarianceTest, DecodeAndPrefillMix) {
 
 INSTANTIATE_TEST_SUITE_P(
     AllVersions, InvarianceTest,
-    ::testing::Values("tiny-rwkv-4v0-660K-FP32.bin", "tiny-rwkv-5v1-730K-FP32.bin",
-                      "tiny-rwkv-5v2-730K-FP32.bin", "tiny-rwkv-6v0-1m-FP32.bin",
-                      "tiny-rwkv-7v0-834K-FP32.bin", "tiny-rwkv-7v0-834K-Q5_1.bin"),
+    ::testing::Combine(::testing::Values("tiny-rwkv-4v0-660K-FP32.bin",
+                                         "tiny-rwkv-5v1-730K-FP32.bin",
+                                         "tiny-rwkv-5v2-730K-FP32.bin", "tiny-rwkv-6v0-1m-FP32.bin",
+                                         "tiny-rwkv-7v0-834K-FP32.bin",
+                                         "tiny-rwkv-7v0-834K-Q5_1.bin"),
+                       ::testing::Values(engine::Precision::kF32, engine::Precision::kBf16,
+                                         engine::Precision::kInt8)),
     [](const auto& info) {
-      std::string name = info.param.substr(10, info.param.size() - 14);
+      const std::string& file = std::get<0>(info.param);
+      std::string name = file.substr(10, file.size() - 14) + "_" +
+                         std::string(engine::PrecisionName(std::get<1>(info.param)));
       for (char& ch : name) {
         if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
       }
