@@ -1,17 +1,15 @@
 // Element-wise and normalization kernels over row-major [rows, width] float matrices.
 //
-// Everything here is per row or per element, so it parallelizes over rows with OpenMP. Norms
-// accumulate in double: the cost is negligible next to the matmuls and the results stay close to
-// rwkv.cpp's (which also sums in double).
+// Everything here is per row or per element, so it parallelizes over rows with OpenMP, and each
+// row runs vectorized code for the best instruction set (vector_math.h). Norms accumulate in
+// double lanes: the cost is negligible and the results stay close to rwkv.cpp's (which also sums
+// in double).
 #ifndef RWKV_ENGINE_COMPUTE_OPS_H_
 #define RWKV_ENGINE_COMPUTE_OPS_H_
 
-#include <cmath>
 #include <cstdint>
 
 namespace rwkv::engine {
-
-inline float Sigmoid(float z) { return 1.0f / (1.0f + std::exp(-z)); }
 
 // y[r] = LN(x[r]) * gamma + beta over `width` channels. x and y may alias.
 void LayerNormRows(const float* x, int64_t rows, int64_t width, const float* gamma,
@@ -21,6 +19,12 @@ void LayerNormRows(const float* x, int64_t rows, int64_t width, const float* gam
 // beta are per channel.
 void GroupNormRows(const float* x, int64_t rows, int64_t width, int64_t groups, const float* gamma,
                    const float* beta, float eps, float* y);
+
+// x += a * b, element-wise over [rows, width].
+void AddProductRows(int64_t rows, int64_t width, const float* a, const float* b, float* x);
+
+// y *= g, element-wise over [rows, width].
+void MultiplyRows(int64_t rows, int64_t width, const float* g, float* y);
 
 // Copies `rows` rows of `width` floats picked by `row_index` from `src` into dense `dst`.
 void GatherRows(const float* src, int64_t width, const int64_t* row_index, int64_t rows,

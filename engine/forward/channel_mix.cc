@@ -1,5 +1,6 @@
 // Channel mix (the FFN, architecture doc §4.5) of every version, and the per-version dispatch of
 // the layer modules.
+#include "engine/compute/ops.h"
 #include "engine/forward/layer_modules.h"
 #include "engine/forward/token_shift.h"
 #include "engine/model/state_layout.h"
@@ -53,14 +54,13 @@ class ChannelMixImpl final : public ChannelMix {
     float* xk = step.scratch.Alloc(n);
     float* hidden = step.scratch.Alloc(rows * hidden_);
     if (!HasReceptance()) {
-      MaaMix(rows, width_, b, prev, nullptr, {mix_k_.data(), xk});
+      MaaMix(rows, width_, b, prev, {{mix_k_.data(), xk}});
       RWKV_RETURN_IF_ERROR(key_.Apply(step.matmul, xk, rows, hidden, Epilogue::kReluSquare));
       return value_.Apply(step.matmul, hidden, rows, x, Epilogue::kAccumulate);
     }
     float* xr = step.scratch.Alloc(n);
     if (version_ == ArchVersion::kV6) {
-      MaaMix(rows, width_, b, prev, nullptr, {mix_k_.data(), xk});
-      MaaMix(rows, width_, b, prev, nullptr, {mix_r_.data(), xr});
+      MaaMix(rows, width_, b, prev, {{mix_k_.data(), xk}, {mix_r_.data(), xr}});
     } else {
       LerpMix(rows, width_, b, prev, {{mix_k_.data(), xk}, {mix_r_.data(), xr}});
     }
@@ -69,8 +69,7 @@ class ChannelMixImpl final : public ChannelMix {
     RWKV_RETURN_IF_ERROR(receptance_.Apply(step.matmul, xr, rows, r, Epilogue::kSigmoid));
     RWKV_RETURN_IF_ERROR(key_.Apply(step.matmul, xk, rows, hidden, Epilogue::kReluSquare));
     RWKV_RETURN_IF_ERROR(value_.Apply(step.matmul, hidden, rows, kv));
-#pragma omp parallel for schedule(static) if (rows > 1)
-    for (int64_t i = 0; i < n; ++i) x[i] += r[i] * kv[i];
+    AddProductRows(rows, width_, r, kv, x);
     return absl::OkStatus();
   }
 

@@ -6,6 +6,7 @@
 #include <initializer_list>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "engine/forward/layer_modules.h"
 #include "engine/forward/token_shift.h"
 #include "engine/model/state_layout.h"
@@ -73,16 +74,22 @@ class TimeMixBase : public TimeMix {
     return out;
   }
 
-  // v4/v5: xk, xv, xr lerp-mixed with the previous token, then projected.
+  // v4/v5: xk, xv, xr lerp-mixed with the previous token, then projected. `gate` (may be null):
+  // one more mix (v5.2's gate input), computed in the same pass.
   absl::StatusOr<Rkv> LerpProject(StepContext& step, const float* a, const float* prev,
                                   const std::vector<float>& mix_k, const std::vector<float>& mix_v,
-                                  const std::vector<float>& mix_r, Epilogue r_epilogue) const {
+                                  const std::vector<float>& mix_r, Epilogue r_epilogue,
+                                  const MixTarget* gate = nullptr) const {
     const int64_t n = step.batch.rows * width_;
     float* xk = step.scratch.Alloc(n);
     float* xv = step.scratch.Alloc(n);
     float* xr = step.scratch.Alloc(n);
+    const MixTarget targets[] = {{mix_k.data(), xk},
+                                 {mix_v.data(), xv},
+                                 {mix_r.data(), xr},
+                                 gate != nullptr ? *gate : MixTarget{}};
     LerpMix(step.batch.rows, width_, a, prev,
-            {{mix_k.data(), xk}, {mix_v.data(), xv}, {mix_r.data(), xr}});
+            absl::MakeConstSpan(targets, gate != nullptr ? 4 : 3));
     return Project(step, xr, xk, xv, r_epilogue);
   }
 

@@ -1,7 +1,5 @@
 // RWKV-5.1 and 5.2 time mix (architecture doc §4.2): per-head matrix-valued WKV state with a
 // constant per-channel decay, GroupNorm, and (5.2) a SiLU gate.
-#include <cmath>
-
 #include "engine/compute/ops.h"
 #include "engine/forward/time_mix_base.h"
 #include "engine/forward/wkv.h"
@@ -42,18 +40,17 @@ class TimeMixV5 final : public TimeMixBase {
     const int64_t rows = step.batch.rows;
     const int64_t n = rows * width_;
     const float* prev = ShiftedInput(step, a);
-    RWKV_ASSIGN_OR_RETURN(Rkv rkv,
-                          LerpProject(step, a, prev, mix_k_, mix_v_, mix_r_, Epilogue::kNone));
+    const MixTarget gate_mix{mix_g_.data(), gated_ ? step.scratch.Alloc(n) : nullptr};
+    RWKV_ASSIGN_OR_RETURN(Rkv rkv, LerpProject(step, a, prev, mix_k_, mix_v_, mix_r_,
+                                               Epilogue::kNone, gated_ ? &gate_mix : nullptr));
     float* y = step.scratch.Alloc(n);
     WkvV5(step.batch, {heads_, head_size_, wkv_offset_}, rkv.r, rkv.k, rkv.v, decay_.data(),
           /*w_per_row=*/false, bonus_.data(), y);
     GroupNormRows(y, rows, width_, heads_, ln_x_weight_.data(), ln_x_bias_.data(), eps_, y);
     if (gated_) {
-      float* xg = step.scratch.Alloc(n);
-      LerpMix(rows, width_, a, prev, {{mix_g_.data(), xg}});
       float* g = step.scratch.Alloc(n);
-      RWKV_RETURN_IF_ERROR(gate_.Apply(step.matmul, xg, rows, g, Epilogue::kSilu));
-      for (int64_t i = 0; i < n; ++i) y[i] *= g[i];
+      RWKV_RETURN_IF_ERROR(gate_.Apply(step.matmul, gate_mix.out, rows, g, Epilogue::kSilu));
+      MultiplyRows(rows, width_, g, y);
     }
     return Output(step, y, x);
   }

@@ -1,10 +1,10 @@
 // RWKV-6 time mix (architecture doc §4.3): data-dependent token shift (a LoRA over the shifted
 // input) and a data-dependent decay, then the RWKV-5 recurrence with a per-token decay.
-#include <cmath>
 #include <cstring>
 
 #include "engine/compute/ops.h"
 #include "engine/forward/time_mix_base.h"
+#include "engine/forward/time_mix_kernels.h"
 #include "engine/forward/wkv.h"
 
 namespace rwkv::engine {
@@ -56,7 +56,7 @@ class TimeMixV6 final : public TimeMixBase {
     WkvV5(step.batch, {heads_, head_size_, wkv_offset_}, rkv.r, rkv.k, rkv.v, w,
           /*w_per_row=*/true, bonus_.data(), y);
     GroupNormRows(y, rows, width_, heads_, ln_x_weight_.data(), ln_x_bias_.data(), eps_, y);
-    for (int64_t i = 0; i < n; ++i) y[i] *= g[i];
+    MultiplyRows(rows, width_, g, y);
     return Output(step, y, x);
   }
 
@@ -66,20 +66,22 @@ class TimeMixV6 final : public TimeMixBase {
                                   float* mixed[kMixes]) const {
     const int64_t rows = step.batch.rows;
     float* xi = step.scratch.Alloc(rows * width_);
-    MaaMix(rows, width_, a, prev, nullptr, {maa_x_.data(), xi});
+    MaaMix(rows, width_, a, prev, {{maa_x_.data(), xi}});
     float* z = step.scratch.Alloc(rows * kMixes * lora_mix_);
     RWKV_RETURN_IF_ERROR(maa_w1_.Apply(step.matmul, xi, rows, z, Epilogue::kTanh));
     float* z_m = step.scratch.Alloc(rows * lora_mix_);
-    float* mu = xi;  // xi is consumed
+    MixTarget targets[kMixes];
     for (int m = 0; m < kMixes; ++m) {
       for (int64_t row = 0; row < rows; ++row) {
         std::memcpy(z_m + row * lora_mix_, z + (row * kMixes + m) * lora_mix_,
                     sizeof(float) * lora_mix_);
       }
+      float* mu = step.scratch.Alloc(rows * width_);
       RWKV_RETURN_IF_ERROR(maa_w2_[m].Apply(step.matmul, z_m, rows, mu));
       mixed[m] = step.scratch.Alloc(rows * width_);
-      MaaMix(rows, width_, a, prev, mu, {maa_[m].data(), mixed[m]});
+      targets[m] = {maa_[m].data(), mixed[m], mu};
     }
+    MaaMix(rows, width_, a, prev, targets);
     return absl::OkStatus();
   }
 
@@ -89,11 +91,7 @@ class TimeMixV6 final : public TimeMixBase {
     float* hidden = step.scratch.Alloc(rows * lora_decay_);
     RWKV_RETURN_IF_ERROR(decay_w1_.Apply(step.matmul, xw, rows, hidden, Epilogue::kTanh));
     RWKV_RETURN_IF_ERROR(decay_w2_.Apply(step.matmul, hidden, rows, w));
-#pragma omp parallel for schedule(static) if (rows > 1)
-    for (int64_t row = 0; row < rows; ++row) {
-      float* wr = w + row * width_;
-      for (int64_t c = 0; c < width_; ++c) wr[c] = std::exp(-std::exp(decay_[c] + wr[c]));
-    }
+    DecayV6Rows(rows, width_, decay_.data(), w);
     return absl::OkStatus();
   }
 

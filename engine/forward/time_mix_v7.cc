@@ -1,11 +1,10 @@
 // RWKV-7 time mix (architecture doc §4.4): the generalized delta rule, with LoRAs for decay,
 // in-context learning rate, value residual and gate, and a per-head bonus after the norm.
-#include <algorithm>
-#include <cmath>
 #include <cstring>
 
 #include "engine/compute/ops.h"
 #include "engine/forward/time_mix_base.h"
+#include "engine/forward/time_mix_kernels.h"
 #include "engine/forward/wkv.h"
 
 namespace rwkv::engine {
@@ -13,9 +12,6 @@ namespace {
 
 // Chunks of att.x_rwkvag, in rwkv.cpp's order.
 enum Mix { kR = 0, kW, kK, kV, kA, kG, kMixes };
-
-// The decay is exp(-e^-0.5 * sigmoid(z)); rwkv.cpp and ChatRWKV use this literal.
-constexpr float kDecayScale = 0.606531f;
 
 struct Lora {
   Linear down, up;
@@ -65,11 +61,6 @@ class TimeMixV7 final : public TimeMixBase {
     return lora.up.Apply(step.matmul, hidden, step.batch.rows, out);
   }
 
-  void PrepareKeys(int64_t rows, const float* k, const float* alpha, float* k_hat_neg,
-                   float* k_hat_alpha, float* k_tilde) const;
-  void ValueResidual(int64_t rows, const float* nu, const float* v_first, float* v) const;
-  void AddBonus(int64_t rows, const float* r, const float* k_tilde, const float* v, float* y) const;
-
   std::vector<float> mix_, w0_, a0_, v0_, k_k_, k_a_, r_k_, ln_x_weight_, ln_x_bias_;
   Lora w_, a_, v_, g_;
 };
@@ -79,103 +70,44 @@ absl::Status TimeMixV7::Forward(StepContext& step, const float* a, float* x) con
   const int64_t n = rows * width_;
   const float* prev = ShiftedInput(step, a);
   float* mixed[kMixes];
+  MixTarget targets[kMixes];
   for (int m = 0; m < kMixes; ++m) {
     mixed[m] = step.scratch.Alloc(n);
-    MaaMix(rows, width_, a, prev, nullptr, {mix_.data() + m * width_, mixed[m]});
+    targets[m] = {mix_.data() + m * width_, mixed[m]};
   }
+  MaaMix(rows, width_, a, prev, targets);
   RWKV_ASSIGN_OR_RETURN(Rkv rkv, Project(step, mixed[kR], mixed[kK], mixed[kV], Epilogue::kNone));
-  const float* r = rkv.r;
-  const float* k = rkv.k;
-  float* v = rkv.v;
 
-  // Decay w and in-context learning rate alpha, in place over their LoRA outputs.
-  float* w = step.scratch.Alloc(n);
-  float* alpha = step.scratch.Alloc(n);
-  RWKV_RETURN_IF_ERROR(ApplyLora(step, w_, mixed[kW], Epilogue::kTanh, w));
-  RWKV_RETURN_IF_ERROR(ApplyLora(step, a_, mixed[kA], Epilogue::kNone, alpha));
-#pragma omp parallel for schedule(static) if (rows > 1)
-  for (int64_t row = 0; row < rows; ++row) {
-    for (int64_t c = 0; c < width_; ++c) {
-      const int64_t i = row * width_ + c;
-      w[i] = std::exp(-kDecayScale * Sigmoid(w0_[c] + w[i]));
-      alpha[i] = Sigmoid(a0_[c] + alpha[i]);
-    }
-  }
+  V7Rows in{step.scratch.Alloc(n),
+            step.scratch.Alloc(n),
+            rkv.k,
+            rkv.v,
+            nullptr,
+            step.v_first,
+            step.scratch.Alloc(n),
+            step.scratch.Alloc(n),
+            step.scratch.Alloc(n)};
+  RWKV_RETURN_IF_ERROR(ApplyLora(step, w_, mixed[kW], Epilogue::kTanh, in.w));
+  RWKV_RETURN_IF_ERROR(ApplyLora(step, a_, mixed[kA], Epilogue::kNone, in.alpha));
   float* g = step.scratch.Alloc(n);
   RWKV_RETURN_IF_ERROR(ApplyLora(step, g_, mixed[kG], Epilogue::kSigmoid, g));
-
   if (layer_ == 0) {
-    std::memcpy(step.v_first, v, sizeof(float) * n);
+    std::memcpy(step.v_first, rkv.v, sizeof(float) * n);
   } else {
     float* nu = step.scratch.Alloc(n);
     RWKV_RETURN_IF_ERROR(ApplyLora(step, v_, mixed[kV], Epilogue::kNone, nu));
-    ValueResidual(rows, nu, step.v_first, v);
+    in.nu = nu;
   }
+  const V7Params params{width_,     head_size_,  w0_.data(),  a0_.data(),
+                        v0_.data(), k_k_.data(), k_a_.data(), r_k_.data()};
+  PrepareV7Rows(rows, params, in);
 
-  float* k_hat_neg = step.scratch.Alloc(n);
-  float* k_hat_alpha = step.scratch.Alloc(n);
-  float* k_tilde = step.scratch.Alloc(n);
-  PrepareKeys(rows, k, alpha, k_hat_neg, k_hat_alpha, k_tilde);
   float* y = step.scratch.Alloc(n);
-  WkvV7(step.batch, {heads_, head_size_, wkv_offset_}, r, w, k_tilde, v, k_hat_neg, k_hat_alpha, y);
+  WkvV7(step.batch, {heads_, head_size_, wkv_offset_}, rkv.r, in.w, in.k_tilde, rkv.v, in.k_hat_neg,
+        in.k_hat_alpha, y);
   GroupNormRows(y, rows, width_, heads_, ln_x_weight_.data(), ln_x_bias_.data(), eps_, y);
-  AddBonus(rows, r, k_tilde, v, y);
-  for (int64_t i = 0; i < n; ++i) y[i] *= g[i];
+  BonusAndGateV7Rows(rows, params, rkv.r, in.k_tilde, rkv.v, g, y);
   return Output(step, y, x);
-}
-
-// kappa = L2N(k * k_k) per head; the recurrence takes -kappa and kappa * alpha; the key that is
-// written is k~ = k + (alpha * (k * k_a) - k * k_a) (rwkv.cpp's evaluation order).
-void TimeMixV7::PrepareKeys(int64_t rows, const float* k, const float* alpha, float* k_hat_neg,
-                            float* k_hat_alpha, float* k_tilde) const {
-#pragma omp parallel for collapse(2) schedule(static) if (rows > 1)
-  for (int64_t row = 0; row < rows; ++row) {
-    for (int64_t h = 0; h < heads_; ++h) {
-      const int64_t base = row * width_ + h * head_size_;
-      double sq = 0.0;
-      for (int64_t j = 0; j < head_size_; ++j) {
-        const float kappa = k[base + j] * k_k_[h * head_size_ + j];
-        sq += static_cast<double>(kappa) * kappa;
-      }
-      const float inv = 1.0f / std::max(static_cast<float>(std::sqrt(sq)), 1e-12f);
-      for (int64_t j = 0; j < head_size_; ++j) {
-        const int64_t i = base + j;
-        const int64_t c = h * head_size_ + j;
-        const float kappa_hat = k[i] * k_k_[c] * inv;
-        k_hat_neg[i] = -kappa_hat;
-        k_hat_alpha[i] = kappa_hat * alpha[i];
-        const float kka = k[i] * k_a_[c];
-        k_tilde[i] = k[i] + (alpha[i] * kka - kka);
-      }
-    }
-  }
-}
-
-// v += (v_first - v) * sigmoid(v0 + nu).
-void TimeMixV7::ValueResidual(int64_t rows, const float* nu, const float* v_first, float* v) const {
-#pragma omp parallel for schedule(static) if (rows > 1)
-  for (int64_t row = 0; row < rows; ++row) {
-    for (int64_t c = 0; c < width_; ++c) {
-      const int64_t i = row * width_ + c;
-      v[i] = v[i] + (v_first[i] - v[i]) * Sigmoid(v0_[c] + nu[i]);
-    }
-  }
-}
-
-// y_h += (sum_j r_h[j] k~_h[j] r_k[h][j]) v_h for every head.
-void TimeMixV7::AddBonus(int64_t rows, const float* r, const float* k_tilde, const float* v,
-                         float* y) const {
-#pragma omp parallel for collapse(2) schedule(static) if (rows > 1)
-  for (int64_t row = 0; row < rows; ++row) {
-    for (int64_t h = 0; h < heads_; ++h) {
-      const int64_t base = row * width_ + h * head_size_;
-      float dot = 0.0f;
-      for (int64_t j = 0; j < head_size_; ++j) {
-        dot += r[base + j] * k_tilde[base + j] * r_k_[h * head_size_ + j];
-      }
-      for (int64_t j = 0; j < head_size_; ++j) y[base + j] += dot * v[base + j];
-    }
-  }
 }
 
 }  // namespace

@@ -2,7 +2,41 @@
 
 #include <cstring>
 
+#include "engine/compute/vector_math.h"
+
 namespace rwkv::engine {
+namespace {
+
+// Every target's mix of row r: a and p (one row each) stay in L1 across the targets.
+RWKV_VECTOR_CLONES
+void LerpRow(int64_t r, int64_t width, const float* a, const float* p, const MixTarget* targets,
+             int64_t count) {
+  for (int64_t t = 0; t < count; ++t) {
+    const float* mu = targets[t].coefficient;
+    float* o = targets[t].out + r * width;
+#pragma omp simd
+    for (int64_t c = 0; c < width; ++c) o[c] = a[c] * mu[c] + (p[c] - p[c] * mu[c]);
+  }
+}
+
+RWKV_VECTOR_CLONES
+void MaaRow(int64_t r, int64_t width, const float* a, const float* p, const MixTarget* targets,
+            int64_t count) {
+  for (int64_t t = 0; t < count; ++t) {
+    const float* m = targets[t].coefficient;
+    float* o = targets[t].out + r * width;
+    if (targets[t].extra == nullptr) {
+#pragma omp simd
+      for (int64_t c = 0; c < width; ++c) o[c] = a[c] + (p[c] - a[c]) * m[c];
+    } else {
+      const float* e = targets[t].extra + r * width;
+#pragma omp simd
+      for (int64_t c = 0; c < width; ++c) o[c] = a[c] + (p[c] - a[c]) * (m[c] + e[c]);
+    }
+  }
+}
+
+}  // namespace
 
 void TokenShift(const PackedBatch& batch, const float* x, int64_t width, int64_t state_offset,
                 float* prev) {
@@ -19,33 +53,20 @@ void TokenShift(const PackedBatch& batch, const float* x, int64_t width, int64_t
 }
 
 void LerpMix(int64_t rows, int64_t width, const float* a, const float* prev,
-             std::initializer_list<MixTarget> targets) {
-  for (const MixTarget& t : targets) {
+             absl::Span<const MixTarget> targets) {
+  const int64_t count = static_cast<int64_t>(targets.size());
 #pragma omp parallel for schedule(static) if (rows > 1)
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* ar = a + r * width;
-      const float* pr = prev + r * width;
-      float* o = t.out + r * width;
-      for (int64_t c = 0; c < width; ++c) {
-        const float mu = t.coefficient[c];
-        o[c] = ar[c] * mu + (pr[c] - pr[c] * mu);
-      }
-    }
+  for (int64_t r = 0; r < rows; ++r) {
+    LerpRow(r, width, a + r * width, prev + r * width, targets.data(), count);
   }
 }
 
-void MaaMix(int64_t rows, int64_t width, const float* a, const float* prev, const float* extra,
-            MixTarget target) {
+void MaaMix(int64_t rows, int64_t width, const float* a, const float* prev,
+            absl::Span<const MixTarget> targets) {
+  const int64_t count = static_cast<int64_t>(targets.size());
 #pragma omp parallel for schedule(static) if (rows > 1)
   for (int64_t r = 0; r < rows; ++r) {
-    const float* ar = a + r * width;
-    const float* pr = prev + r * width;
-    const float* er = extra != nullptr ? extra + r * width : nullptr;
-    float* o = target.out + r * width;
-    for (int64_t c = 0; c < width; ++c) {
-      const float m = er != nullptr ? target.coefficient[c] + er[c] : target.coefficient[c];
-      o[c] = ar[c] + (pr[c] - ar[c]) * m;
-    }
+    MaaRow(r, width, a + r * width, prev + r * width, targets.data(), count);
   }
 }
 

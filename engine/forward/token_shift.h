@@ -3,8 +3,8 @@
 #define RWKV_ENGINE_FORWARD_TOKEN_SHIFT_H_
 
 #include <cstdint>
-#include <initializer_list>
 
+#include "absl/types/span.h"
 #include "engine/forward/batch.h"
 
 namespace rwkv::engine {
@@ -19,16 +19,21 @@ void TokenShift(const PackedBatch& batch, const float* x, int64_t width, int64_t
 struct MixTarget {
   const float* coefficient;
   float* out;
+  // MaaMix only, may be null: a per-row [rows, width] addition to the coefficient (v6's
+  // data-dependent LoRA term).
+  const float* extra = nullptr;
 };
+
+// The mixes below compute all their targets in one pass over the rows, so each row of `a` and
+// `prev` is read from memory once however many mixes a module needs.
 
 // v4/v5 "time_mix": out = a*mu + (p - p*mu), mu weighting the current token (rwkv.cpp's form).
 void LerpMix(int64_t rows, int64_t width, const float* a, const float* prev,
-             std::initializer_list<MixTarget> targets);
+             absl::Span<const MixTarget> targets);
 
-// v6/v7 "maa": out = a + (p - a)*m, m weighting the previous token. `extra` (may be null) is
-// a per-row [rows, width] addition to the coefficient (v6's data-dependent LoRA term).
-void MaaMix(int64_t rows, int64_t width, const float* a, const float* prev, const float* extra,
-            MixTarget target);
+// v6/v7 "maa": out = a + (p - a)*m, m weighting the previous token; m = coefficient + extra.
+void MaaMix(int64_t rows, int64_t width, const float* a, const float* prev,
+            absl::Span<const MixTarget> targets);
 
 }  // namespace rwkv::engine
 

@@ -1,6 +1,143 @@
 #include "engine/forward/wkv.h"
 
+#include <algorithm>
+
+#include "engine/compute/vector_math.h"
+
 namespace rwkv::engine {
+namespace {
+
+// `channels` channels of `count` consecutive rows of width C; `aa` points at the block's first
+// numerator in the state, its denominators and exponents follow at +C and +2C.
+RWKV_VECTOR_CLONES
+void WkvV4Block(int64_t channels, int64_t count, int64_t width, const float* __restrict first,
+                const float* __restrict decay, const float* __restrict r, const float* __restrict k,
+                const float* __restrict v, float* __restrict aa, float* __restrict y) {
+  float* bb = aa + width;
+  float* pp = bb + width;
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t row = t * width;
+#pragma omp simd
+    for (int64_t c = 0; c < channels; ++c) {
+      const float kk = k[row + c];
+      const float vv = v[row + c];
+      float ww = first[c] + kk;
+      float q = pp[c] < ww ? ww : pp[c];  // not std::max: its reference defeats omp simd
+      float e1 = Exp(pp[c] - q);
+      float e2 = Exp(ww - q);
+      y[row + c] = r[row + c] * ((e1 * aa[c] + e2 * vv) / (e1 * bb[c] + e2));
+      ww = pp[c] + decay[c];
+      q = ww < kk ? kk : ww;
+      e1 = Exp(ww - q);
+      e2 = Exp(kk - q);
+      aa[c] = e1 * aa[c] + e2 * vv;
+      bb[c] = e1 * bb[c] + e2;
+      pp[c] = q;
+    }
+  }
+}
+
+// One (sequence, head) task below: `count` rows `stride` floats apart; every row pointer points
+// at the head's first channel in the sequence's first row, and `s` at the head's N x N state.
+// The head size is a template argument for the real models' 64 (known trip counts let GCC
+// unroll the lane loops: ~1.5x on WkvV7) and 0 for any other, read from `n`.
+template <int64_t kN>
+inline void WkvV5Rows(int64_t n, int64_t count, int64_t stride, float* __restrict s,
+                      const float* __restrict r, const float* __restrict k,
+                      const float* __restrict v, const float* __restrict w, int64_t w_stride,
+                      const float* __restrict u, float* __restrict y) {
+  if constexpr (kN > 0) n = kN;
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t row = t * stride;
+    const float* vt = v + row;
+    const float* wt = w + t * w_stride;
+    float* yt = y + row;
+    for (int64_t j = 0; j < n; ++j) yt[j] = 0.0f;
+    for (int64_t i = 0; i < n; ++i) {
+      const float ri = r[row + i];
+      const float ki = k[row + i];
+      const float ui = u[i];
+      const float wi = wt[i];
+      float* si = s + i * n;
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) {
+        const float kv = ki * vt[j];
+        yt[j] += ri * (si[j] + ui * kv);
+        si[j] = si[j] * wi + kv;
+      }
+    }
+  }
+}
+
+RWKV_VECTOR_CLONES
+void WkvV5Head(int64_t n, int64_t count, int64_t stride, float* __restrict s,
+               const float* __restrict r, const float* __restrict k, const float* __restrict v,
+               const float* __restrict w, int64_t w_stride, const float* __restrict u,
+               float* __restrict y) {
+  if (n == 64) {
+    WkvV5Rows<64>(n, count, stride, s, r, k, v, w, w_stride, u, y);
+  } else {
+    WkvV5Rows<0>(n, count, stride, s, r, k, v, w, w_stride, u, y);
+  }
+}
+
+// Each state row i takes two dot products over j (sa before its update, y after); their lanes
+// keep every row's result independent of the vector width.
+// (__restrict: without it GCC checks for overlap and spills the lanes on every block.)
+template <int64_t kN>
+inline void WkvV7Rows(int64_t n, int64_t count, int64_t stride, float* __restrict s,
+                      const float* __restrict r, const float* __restrict w,
+                      const float* __restrict k, const float* __restrict v,
+                      const float* __restrict a, const float* __restrict b, float* __restrict y) {
+  if constexpr (kN > 0) n = kN;
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t row = t * stride;
+    const float* rt = r + row;
+    const float* wt = w + row;
+    const float* kt = k + row;
+    const float* at = a + row;
+    const float* bt = b + row;
+    for (int64_t i = 0; i < n; ++i) {
+      float* si = s + i * n;
+      const float sa = LaneSum<float>(n, [&](int64_t j) { return si[j] * at[j]; });
+      const float vi = v[row + i];
+      y[row + i] = LaneSum<float>(n, [&](int64_t j) {
+        si[j] = si[j] * wt[j] + sa * bt[j] + vi * kt[j];
+        return si[j] * rt[j];
+      });
+    }
+  }
+}
+
+RWKV_VECTOR_CLONES
+void WkvV7Head(int64_t n, int64_t count, int64_t stride, float* __restrict s,
+               const float* __restrict r, const float* __restrict w, const float* __restrict k,
+               const float* __restrict v, const float* __restrict a, const float* __restrict b,
+               float* __restrict y) {
+  if (n == 64) {
+    WkvV7Rows<64>(n, count, stride, s, r, w, k, v, a, b, y);
+  } else {
+    WkvV7Rows<0>(n, count, stride, s, r, w, k, v, a, b, y);
+  }
+}
+
+}  // namespace
+
+void WkvV4(const PackedBatch& batch, int64_t width, int64_t state_offset, const float* first,
+           const float* decay, const float* r, const float* k, const float* v, float* y) {
+  constexpr int64_t kBlock = 64;  // channels per task: a few vectors, many tasks
+  const int64_t blocks = (width + kBlock - 1) / kBlock;
+  const int64_t tasks = static_cast<int64_t>(batch.sequences.size()) * blocks;
+#pragma omp parallel for schedule(static) if (tasks > 1)
+  for (int64_t task = 0; task < tasks; ++task) {
+    const SequenceRows& seq = batch.sequences[task / blocks];
+    const int64_t c0 = (task % blocks) * kBlock;
+    const int64_t first_row = seq.begin * width + c0;
+    WkvV4Block(std::min(kBlock, width - c0), seq.count, width, first + c0, decay + c0,
+               r + first_row, k + first_row, v + first_row, seq.state + state_offset + c0,
+               y + first_row);
+  }
+}
 
 void WkvV5(const PackedBatch& batch, const WkvShape& shape, const float* r, const float* k,
            const float* v, const float* w, bool w_per_row, const float* u, float* y) {
@@ -12,26 +149,10 @@ void WkvV5(const PackedBatch& batch, const WkvShape& shape, const float* r, cons
     const SequenceRows& seq = batch.sequences[task / shape.heads];
     const int64_t h = task % shape.heads;
     float* s = seq.state + shape.state_offset + h * n * n;
-    const float* uh = u + h * n;
-    for (int64_t t = seq.begin; t < seq.begin + seq.count; ++t) {
-      const int64_t base = t * width + h * n;
-      const float* wh = (w_per_row ? w + t * width : w) + h * n;
-      float* yt = y + base;
-      for (int64_t j = 0; j < n; ++j) yt[j] = 0.0f;
-      for (int64_t i = 0; i < n; ++i) {
-        const float ri = r[base + i];
-        const float ki = k[base + i];
-        const float ui = uh[i];
-        const float wi = wh[i];
-        float* si = s + i * n;
-        const float* vt = v + base;
-        for (int64_t j = 0; j < n; ++j) {
-          const float kv = ki * vt[j];
-          yt[j] += ri * (si[j] + ui * kv);
-          si[j] = si[j] * wi + kv;
-        }
-      }
-    }
+    const int64_t first = seq.begin * width + h * n;
+    const float* wh = w_per_row ? w + first : w + h * n;
+    WkvV5Head(n, seq.count, width, s, r + first, k + first, v + first, wh, w_per_row ? width : 0,
+              u + h * n, y + first);
   }
 }
 
@@ -45,26 +166,9 @@ void WkvV7(const PackedBatch& batch, const WkvShape& shape, const float* r, cons
     const SequenceRows& seq = batch.sequences[task / shape.heads];
     const int64_t h = task % shape.heads;
     float* s = seq.state + shape.state_offset + h * n * n;
-    for (int64_t t = seq.begin; t < seq.begin + seq.count; ++t) {
-      const int64_t base = t * width + h * n;
-      const float* rt = r + base;
-      const float* wt = w + base;
-      const float* kt = k + base;
-      const float* at = a + base;
-      const float* bt = b + base;
-      for (int64_t i = 0; i < n; ++i) {
-        float* si = s + i * n;
-        float sa = 0.0f;
-        for (int64_t j = 0; j < n; ++j) sa += si[j] * at[j];
-        const float vi = v[base + i];
-        float out = 0.0f;
-        for (int64_t j = 0; j < n; ++j) {
-          si[j] = si[j] * wt[j] + sa * bt[j] + vi * kt[j];
-          out += si[j] * rt[j];
-        }
-        y[base + i] = out;
-      }
-    }
+    const int64_t first = seq.begin * width + h * n;
+    WkvV7Head(n, seq.count, width, s, r + first, w + first, k + first, v + first, a + first,
+              b + first, y + first);
   }
 }
 

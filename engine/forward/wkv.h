@@ -1,8 +1,8 @@
-// The WKV recurrences of RWKV-5/6 and RWKV-7 over packed rows, one sequence and head at a time.
+// The WKV recurrences of RWKV-4, RWKV-5/6 and RWKV-7 over packed rows.
 //
 // Rows are [rows, C] matrices with channel c = h*N + n. Each sequence walks its own rows in order
-// and updates its per-head N x N matrices in its state; different (sequence, head) pairs run in
-// parallel.
+// and updates its state: per-channel numbers (v4) or per-head N x N matrices (v5-v7). Different
+// sequences and heads (v4: blocks of channels) run in parallel, each vectorized across channels.
 #ifndef RWKV_ENGINE_FORWARD_WKV_H_
 #define RWKV_ENGINE_FORWARD_WKV_H_
 
@@ -11,6 +11,13 @@
 #include "engine/forward/batch.h"
 
 namespace rwkv::engine {
+
+// RWKV-4, per channel, reading the old state (aa, bb, pp: C floats each from `state_offset`):
+//   q = max(pp, u + k);  y = r * (e^(pp-q) aa + e^(u+k-q) v) / (e^(pp-q) bb + e^(u+k-q));
+//   q' = max(pp + w, k);  aa = e^(pp+w-q') aa + e^(k-q') v;  bb likewise with 1 for v;  pp = q'.
+// `first` (u) and `decay` (w, negative) have C floats; r is the receptance after its sigmoid.
+void WkvV4(const PackedBatch& batch, int64_t width, int64_t state_offset, const float* first,
+           const float* decay, const float* r, const float* k, const float* v, float* y);
 
 struct WkvShape {
   int64_t heads;
