@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/compute/int8_rows.h"
 
 namespace rwkv::engine {
 namespace {
@@ -66,42 +67,6 @@ dnnl::primitive_attr MakeAttr(Epilogue epilogue) {
   // Scratch memory comes from the context, so executing a primitive never allocates.
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   return attr;
-}
-
-// The epilogue of int8 products, applied while rescaling the int32 sums.
-inline float ApplyEpilogue(Epilogue epilogue, float v, float old) {
-  switch (epilogue) {
-    case Epilogue::kNone:
-      return v;
-    case Epilogue::kAccumulate:
-      return old + v;
-    case Epilogue::kSigmoid:
-      return 1.0f / (1.0f + std::exp(-v));
-    case Epilogue::kTanh:
-      return std::tanh(v);
-    case Epilogue::kReluSquare:
-      return v > 0.0f ? v * v : 0.0f;
-    case Epilogue::kSilu:
-      return v / (1.0f + std::exp(-v));
-  }
-  return v;
-}
-
-// Symmetric per-row int8 quantization: q = round(x / s), s = max|x| / 127.
-void QuantizeRows(const float* x, int64_t rows, int64_t cols, int8_t* q, float* scales) {
-#pragma omp parallel for schedule(static) if (rows > 1)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * cols;
-    float amax = 0.0f;
-    for (int64_t c = 0; c < cols; ++c) amax = std::max(amax, std::fabs(xr[c]));
-    const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
-    const float inverse = 1.0f / scale;
-    int8_t* qr = q + r * cols;
-    for (int64_t c = 0; c < cols; ++c) {
-      qr[c] = static_cast<int8_t>(std::nearbyint(xr[c] * inverse));
-    }
-    scales[r] = scale;
-  }
 }
 
 // Process-wide, not per thread: oneDNN's OpenMP workers allocate too (AMX kernels), and nothing
@@ -335,17 +300,7 @@ absl::Status Linear::ApplyInt8(MatmulContext& ctx, const float* x, int64_t rows,
       !s.ok()) {
     return s;
   }
-  const float* row_scales = ctx.row_scales_.data();
-  const float* scales = scales_.data();
-#pragma omp parallel for schedule(static) if (rows > 1)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float row_scale = row_scales[r];
-    const float* s = sums + r * out_;
-    float* o = y + r * out_;
-    for (int64_t c = 0; c < out_; ++c) {
-      o[c] = ApplyEpilogue(epilogue, s[c] * row_scale * scales[c], o[c]);
-    }
-  }
+  RescaleRows(sums, rows, out_, ctx.row_scales_.data(), scales_.data(), epilogue, y);
   return absl::OkStatus();
 }
 

@@ -40,6 +40,7 @@ void* operator new(size_t size) {
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // new is malloc, delete is free
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
 
