@@ -31,15 +31,17 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const TensorSource& source,
   model->precision_ = precision;
   RWKV_ASSIGN_OR_RETURN(model->config_, InferModelConfig(source));
   WeightReader reader(source, matmul, precision);
+  // The two vocabulary-sized tensors come first: each is read as float32 before it is converted,
+  // and the peak memory of loading is lowest while little else is resident.
   RWKV_RETURN_IF_ERROR(model->LoadEmbedding(reader));
+  const int64_t c = model->config_.n_embed;
+  RWKV_ASSIGN_OR_RETURN(model->head_, reader.Matrix("head.weight", c, model->config_.n_vocab));
+  RWKV_ASSIGN_OR_RETURN(model->ln_out_weight_, reader.Vector("ln_out.weight", {c}));
+  RWKV_ASSIGN_OR_RETURN(model->ln_out_bias_, reader.Vector("ln_out.bias", {c}));
   model->layers_.resize(model->config_.n_layer);
   for (int l = 0; l < model->config_.n_layer; ++l) {
     RWKV_RETURN_IF_ERROR(model->LoadLayer(reader, l));
   }
-  const int64_t c = model->config_.n_embed;
-  RWKV_ASSIGN_OR_RETURN(model->ln_out_weight_, reader.Vector("ln_out.weight", {c}));
-  RWKV_ASSIGN_OR_RETURN(model->ln_out_bias_, reader.Vector("ln_out.bias", {c}));
-  RWKV_ASSIGN_OR_RETURN(model->head_, reader.Matrix("head.weight", c, model->config_.n_vocab));
   model->fingerprint_ = ComputeFingerprint(source, model->config_);
   for (const TensorInfo& info : source.Tensors()) model->parameters_ += info.NumElements();
   return model;

@@ -80,12 +80,18 @@ absl::StatusOr<double> MeasureMatmulPeak(Precision precision, int64_t width, int
     stream.wait();
     std::vector<double> rates;
     const double flops = 2.0 * rows * width * width;
-    for (int run = 0; run < 7; ++run) {
-      constexpr int kReps = 50;
+    // Each sample runs for 0.2 s at least: AMX units need a moment to reach full speed.
+    for (int run = 0; run < 5; ++run) {
       const absl::Time start = absl::Now();
-      for (int i = 0; i < kReps; ++i) matmul.execute(stream, args);
-      stream.wait();
-      rates.push_back(kReps * flops / absl::ToDoubleSeconds(absl::Now() - start));
+      int reps = 0;
+      double seconds = 0;
+      while (seconds < 0.2) {
+        matmul.execute(stream, args);
+        stream.wait();
+        ++reps;
+        seconds = absl::ToDoubleSeconds(absl::Now() - start);
+      }
+      rates.push_back(reps * flops / seconds);
     }
     return Median(rates);
   } catch (const dnnl::error& e) {
