@@ -3,6 +3,7 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <cctype>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -68,6 +69,14 @@ absl::StatusOr<ReferenceSet> LoadSet(const Struct& entry) {
 }
 
 }  // namespace
+
+std::string TestNameOf(const ReferenceSet& set) {
+  std::string name = set.name;
+  for (char& ch : name) {
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  }
+  return name;
+}
 
 absl::StatusOr<std::vector<float>> ReadF32File(const std::string& path) {
   RWKV_ASSIGN_OR_RETURN(std::string bytes, ReadFileBytes(path));

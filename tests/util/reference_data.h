@@ -36,6 +36,9 @@ struct ReferenceSet {
 // Test names print the set's name instead of its bytes.
 inline void PrintTo(const ReferenceSet& set, std::ostream* os) { *os << set.name; }
 
+// A GoogleTest-safe name for a parameterized test of a set ("tiny_rwkv_7v0_834K_FP32_fox300").
+std::string TestNameOf(const ReferenceSet& set);
+
 // Every set listed in reference/index.json.
 absl::StatusOr<std::vector<ReferenceSet>> LoadReferenceSets();
 

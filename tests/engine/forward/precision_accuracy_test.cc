@@ -3,8 +3,8 @@
 #include <cmath>
 #include <iostream>
 
-#include "gtest/gtest.h"
 #include "engine/engine.h"
+#include "gtest/gtest.h"
 #include "tests/util/engine_util.h"
 #include "tests/util/reference_data.h"
 
@@ -69,9 +69,9 @@ TEST_P(PrecisionAccuracyTest, CloseToFloat32) {
   for (Precision precision : {Precision::kBf16, Precision::kInt8}) {
     const Measures m = Measure(set, PromptLogits(set, precision), f32);
     const double ce_change = m.cross_entropy / base.cross_entropy - 1.0;
-    std::cout << set.name << " " << engine::PrecisionName(precision)
-              << ": relative L2 " << m.relative_l2 << ", cross-entropy " << m.cross_entropy
-              << " vs " << base.cross_entropy << " (" << 100 * ce_change << "%)\n";
+    std::cout << set.name << " " << engine::PrecisionName(precision) << ": relative L2 "
+              << m.relative_l2 << ", cross-entropy " << m.cross_entropy << " vs "
+              << base.cross_entropy << " (" << 100 * ce_change << "%)\n";
     const bool bf16 = precision == Precision::kBf16;
     EXPECT_LE(m.relative_l2, bf16 ? kBf16RelativeL2 : kInt8RelativeL2);
     EXPECT_LE(std::fabs(ce_change), bf16 ? kBf16CrossEntropy : kInt8CrossEntropy);
@@ -88,13 +88,7 @@ std::vector<ReferenceSet> Sets() {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModels, PrecisionAccuracyTest, ::testing::ValuesIn(Sets()),
-                         [](const auto& info) {
-                           std::string name = info.param.name;
-                           for (char& ch : name) {
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           }
-                           return name;
-                         });
+                         [](const auto& info) { return TestNameOf(info.param); });
 
 }  // namespace
 }  // namespace rwkv::testing

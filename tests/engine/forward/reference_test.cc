@@ -108,13 +108,7 @@ std::vector<ReferenceSet> AllSets() {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModels, ReferenceTest, ::testing::ValuesIn(AllSets()),
-                         [](const ::testing::TestParamInfo<ReferenceSet>& info) {
-                           std::string name = info.param.name;
-                           for (char& ch : name) {
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           }
-                           return name;
-                         });
+                         [](const auto& info) { return TestNameOf(info.param); });
 
 }  // namespace
 }  // namespace rwkv::testing

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <string>
 
-#include "gtest/gtest.h"
 #include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
 #include "tests/util/engine_util.h"
 #include "tests/util/reference_data.h"
 #include "tests/util/shared_data.h"
@@ -48,10 +48,10 @@ TEST_P(GenerateToolTest, DumpsMatchTheReference) {
     std::ofstream prompt(prompt_file, std::ios::binary);
     for (int32_t byte : set.prompt) prompt.put(static_cast<char>(byte));
   }
-  const Output out = RunCommand(absl::StrCat(
-      Generate(), " --model ", set.model_path, " --prompt-file ", prompt_file,
-      " --max-tokens 64 --temperature 0 --threads 1 --dump-logits ", logits_file,
-      " --dump-state ", state_file, " 2>/dev/null"));
+  const Output out = RunCommand(
+      absl::StrCat(Generate(), " --model ", set.model_path, " --prompt-file ", prompt_file,
+                   " --max-tokens 64 --temperature 0 --threads 1 --dump-logits ", logits_file,
+                   " --dump-state ", state_file, " 2>/dev/null"));
   ASSERT_EQ(out.exit_code, 0);
 
   std::string expected_text;
@@ -85,22 +85,15 @@ std::vector<ReferenceSet> Fp32Sets() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fp32Models, GenerateToolTest, ::testing::ValuesIn(Fp32Sets()),
-                         [](const auto& info) {
-                           std::string name = info.param.name;
-                           for (char& ch : name) {
-                             if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           }
-                           return name;
-                         });
+                         [](const auto& info) { return TestNameOf(info.param); });
 
 TEST(GenerateToolErrorsTest, BadInputExitsNonZeroWithAMessage) {
   const std::string model = ReferenceModel();
-  for (const std::string& args :
-       {std::string("--model /nonexistent.bin --prompt x"),
-        absl::StrCat("--model ", model, " --prompt ''"),
-        absl::StrCat("--model ", model, " --prompt x --temperature -1"),
-        absl::StrCat("--model ", model, " --prompt x --tokenizer world"),
-        std::string("--prompt x")}) {
+  for (const std::string& args : {std::string("--model /nonexistent.bin --prompt x"),
+                                  absl::StrCat("--model ", model, " --prompt ''"),
+                                  absl::StrCat("--model ", model, " --prompt x --temperature -1"),
+                                  absl::StrCat("--model ", model, " --prompt x --tokenizer world"),
+                                  std::string("--prompt x")}) {
     const Output out = RunCommand(absl::StrCat(Generate(), " ", args, " 2>&1"));
     EXPECT_NE(out.exit_code, 0) << args;
     EXPECT_NE(out.stdout_text.find("rwkv-generate: "), std::string::npos) << out.stdout_text;

@@ -13,31 +13,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "server/store/rocksdb_state_store.h"
+#include "tests/util/scoped_temp_dir.h"
 
 namespace rwkv::server {
 namespace {
 
-// A fresh directory under ::testing::TempDir(), removed with its contents when destroyed.
-class ScopedTempDir {
- public:
-  ScopedTempDir() {
-    static std::atomic<int> counter{0};
-    const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    const std::string name = absl::StrReplaceAll(test != nullptr ? test->name() : "", {{"/", "_"}});
-    path_ = (std::filesystem::path(::testing::TempDir()) /
-             absl::StrCat("state_store_test_", getpid(), "_", counter++, "_", name))
-                .string();
-    std::filesystem::remove_all(path_);
-  }
-  ~ScopedTempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::rwkv::testing::ScopedTempDir;
 
 std::vector<std::string> Keys(const std::vector<KeyValue>& entries) {
   std::vector<std::string> keys;
