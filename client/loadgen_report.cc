@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "engine/util/json_quote.h"
 
 namespace rwkv::client {
 namespace {
@@ -95,37 +96,6 @@ std::string FormatLoadgenJson(const LoadgenReport& report, const LoadgenOptions&
       absl::StrCat("\"errors\": ", JsonErrors(report.errors)),
   };
   return absl::StrCat("{\n  ", absl::StrJoin(fields, ",\n  "), "\n}\n");
-}
-
-std::string JsonQuote(absl::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out += c;  // UTF-8 bytes pass through: JSON text is UTF-8
-        }
-    }
-  }
-  out += "\"";
-  return out;
 }
 
 }  // namespace rwkv::client

@@ -21,9 +21,6 @@ std::string FormatLoadgenTable(const LoadgenReport& report, const LoadgenOptions
 std::string FormatLoadgenJson(const LoadgenReport& report, const LoadgenOptions& options,
                               absl::string_view server);
 
-// `text` as a JSON string literal, quotes included.
-std::string JsonQuote(absl::string_view text);
-
 }  // namespace rwkv::client
 
 #endif  // RWKV_CLIENT_LOADGEN_REPORT_H_

@@ -9,6 +9,7 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   prometheus-cpp-dev librocksdb-dev libhiredis-dev redis-server
   googletest libgtest-dev libgmock-dev
+  podman buildah runc debootstrap python3-yaml   # deploy/smoke-test.sh and deploy/validate.sh
 )
 
 sudo=""

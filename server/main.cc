@@ -23,6 +23,12 @@ ABSL_FLAG(std::string, tokenizer, "",
           "bytes | world | PATH of a World vocabulary file; default chosen from the vocabulary "
           "size (256: bytes, 65536: world).");
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address to listen on (HOST:PORT).");
+ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464",
+          "HTTP address (IP:PORT) for GET /metrics (Prometheus), /healthz (liveness) and /readyz "
+          "(readiness); port 0 picks a free port (logged at start-up); empty: no HTTP endpoint.");
+ABSL_FLAG(std::string, log_format, "text",
+          "Request and event log on stderr: text (one line per request) or json (one JSON "
+          "object per line).");
 ABSL_FLAG(std::string, data_dir, "rwkv-data",
           "Directory for the default embedded state store (<data-dir>/sessions).");
 ABSL_FLAG(std::string, state_store, "",
@@ -54,6 +60,10 @@ rwkv::server::Server::Options OptionsFromFlags() {
   o.model = absl::GetFlag(FLAGS_model);
   o.tokenizer = absl::GetFlag(FLAGS_tokenizer);
   o.listen = absl::GetFlag(FLAGS_listen);
+  o.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  if (auto format = rwkv::server::ParseLogFormat(absl::GetFlag(FLAGS_log_format)); format.ok()) {
+    o.log_format = *format;
+  }
   o.state_store = absl::GetFlag(FLAGS_state_store);
   if (o.state_store.empty()) {
     o.state_store = absl::StrCat("rocksdb:", absl::GetFlag(FLAGS_data_dir), "/sessions");
@@ -80,6 +90,9 @@ std::string CheckOptions(const rwkv::server::Server::Options& o) {
   if (!rwkv::engine::ParsePrecision(absl::GetFlag(FLAGS_precision)).ok()) {
     return "--precision must be f32, bf16, int8 or auto";
   }
+  if (!rwkv::server::ParseLogFormat(absl::GetFlag(FLAGS_log_format)).ok()) {
+    return "--log-format must be text or json";
+  }
   if (o.max_batch_tokens < 1) return "--max-batch-tokens must be >= 1";
   if (o.max_batch_sequences < 1) return "--max-batch-sequences must be >= 1";
   if (o.max_queued_requests < 0) return "--max-queued-requests must be >= 0";
@@ -100,6 +113,7 @@ int main(int argc, char** argv) {
       argc, argv,
       "Serves an RWKV model over gRPC (rwkv.v1.Rwkv) with persistent sessions.\n"
       "  rwkv-server --model FILE [--listen 127.0.0.1:50051] [--state-store rocksdb:PATH]\n"
+      "              [--metrics-address 127.0.0.1:9464] [--log-format text|json]\n"
       "Flags may be written with dashes or underscores.");
   const rwkv::server::Server::Options options = OptionsFromFlags();
   if (std::string error = CheckOptions(options); !error.empty()) {

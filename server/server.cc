@@ -7,14 +7,15 @@
 #include "absl/strings/str_format.h"
 #include "engine/tokenizer/tokenizer_factory.h"
 #include "engine/util/status_macros.h"
+#include "server/store/instrumented_state_store.h"
 #include "server/store/state_store.h"
 
 namespace rwkv::server {
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
-  auto server = std::unique_ptr<Server>(new Server());
-  server->options_ = options;
+  auto server = std::unique_ptr<Server>(new Server(options));
   RWKV_RETURN_IF_ERROR(server->Listen());
+  RWKV_RETURN_IF_ERROR(server->ServeHttp());
   RWKV_RETURN_IF_ERROR(server->LoadAndServe());
   return server;
 }
@@ -22,7 +23,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
 absl::Status Server::Listen() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  metrics_ = std::make_unique<metrics::ServerMetrics>();
   context_.log = &log_;
+  context_.requests = metrics_->requests();
   context_.limits = options_.limits;
   context_.model_source = options_.model;
   service_ = std::make_unique<RwkvService>(context_);
@@ -33,10 +36,28 @@ absl::Status Server::Listen() {
   if (grpc_server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
   }
-  grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  SetServing(false);
   log_.Event(absl::StrCat("listening on ", options_.listen, " (port ", port_,
                           "); loading ", options_.model));
   return absl::OkStatus();
+}
+
+absl::Status Server::ServeHttp() {
+  if (options_.metrics_address.empty()) return absl::OkStatus();
+  metrics::HttpEndpoint::Options http;
+  http.address = options_.metrics_address;
+  http.metrics = [this] { return metrics_->Serialize(); };
+  http.ready = [this] { return serving_.load(std::memory_order_acquire); };
+  RWKV_ASSIGN_OR_RETURN(http_, metrics::HttpEndpoint::Start(std::move(http)));
+  log_.Event(absl::StrCat("http on ", options_.metrics_address, " (metrics port ", http_->port(),
+                          "): /metrics /healthz /readyz"));
+  return absl::OkStatus();
+}
+
+void Server::SetServing(bool serving) {
+  serving_.store(serving, std::memory_order_release);
+  metrics_->SetReady(serving);
+  grpc_server_->GetHealthCheckService()->SetServingStatus(serving);
 }
 
 absl::Status Server::LoadAndServe() {
@@ -48,16 +69,22 @@ absl::Status Server::LoadAndServe() {
                         engine::CreateTokenizer(options_.tokenizer, engine_->config().n_vocab));
   RWKV_ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(options_.state_store));
   const std::string backend(store->Backend());
+  store = std::make_unique<InstrumentedStateStore>(std::move(store), metrics_->store(backend));
+  if (absl::Status probe = ProbeStateStore(*store); !probe.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("state store ", options_.state_store, " does not answer: ", probe.message()));
+  }
   SessionManager::Options session_options;
   session_options.model_fingerprint = engine_->fingerprint();
   session_options.initial_state = engine_->InitialState();
   session_options.ttl = options_.session_ttl;
   session_options.hot_cache_bytes = options_.hot_cache_bytes;
+  session_options.observer = metrics_->sessions();
   RWKV_ASSIGN_OR_RETURN(sessions_, SessionManager::Create(std::move(store), session_options));
   scheduler_ = std::make_unique<Scheduler>(
       engine_.get(), tokenizer_.get(),
       Scheduler::Options{options_.max_batch_tokens, options_.max_batch_sequences,
-                         options_.max_queued_requests});
+                         options_.max_queued_requests, metrics_->scheduler()});
   scheduler_->Start();
   io_ = std::make_unique<IoExecutor>(options_.io_threads);
   context_.engine = engine_.get();
@@ -67,7 +94,14 @@ absl::Status Server::LoadAndServe() {
   context_.io = io_.get();
   context_.ready.store(true, std::memory_order_release);
   if (options_.session_ttl > absl::ZeroDuration()) sweeper_ = std::thread([this] { SweepLoop(); });
-  grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+  metrics_->SetModel(*engine_);
+  metrics_->SetLiveSource([this] {
+    const Scheduler::Stats stats = scheduler_->stats();
+    const SessionManager::CacheStats cache = sessions_->cache_stats();
+    return metrics::ServerMetrics::Live{stats.running, stats.waiting, sessions_->live_sessions(),
+                                        cache.bytes, cache.entries};
+  });
+  SetServing(true);
   const engine::ModelConfig& config = engine_->config();
   log_.Event(absl::StrFormat(
       "serving %s: %s, %.1fM parameters, %s, fingerprint %s, %d bytes of state per session, "
@@ -109,7 +143,7 @@ absl::Status Server::Drain() {
   drained_ = true;
   const absl::Time start = absl::Now();
   log_.Event("draining: no new requests; waiting for in-flight turns");
-  grpc_server_->GetHealthCheckService()->SetServingStatus(false);
+  SetServing(false);
   bool finished = true;
   if (scheduler_ != nullptr) finished = scheduler_->Drain(options_.drain_timeout);
   // The turns are out of the scheduler; wait for their commits and last replies. gRPC's own
@@ -132,6 +166,7 @@ absl::Status Server::Drain() {
 
 Server::~Server() {
   Drain().IgnoreError();
+  http_.reset();
   grpc_server_.reset();
   scheduler_.reset();
 }

@@ -1,18 +1,20 @@
 // Server: rwkv-server assembled: the gRPC endpoint (rwkv.v1.Rwkv, health, reflection), the
-// engine, the scheduler, the sessions and their store.
+// HTTP endpoint (/metrics, /healthz, /readyz), the engine, the scheduler, the sessions and their
+// store.
 //
 //   Server::Options options;  // from flags, see main.cc
 //   RWKV_ASSIGN_OR_RETURN(auto server, Server::Start(options));   // listening, health SERVING
 //   ...                                                          // until SIGTERM
 //   server->Drain();   // NOT_SERVING, no new work, in-flight turns finish or roll back, flush
 //
-// Start binds the port first (health NOT_SERVING, every RPC UNAVAILABLE), then loads the model
-// and opens the store, then reports SERVING.
+// Start binds the ports first (health NOT_SERVING and /readyz 503, every RPC UNAVAILABLE), then
+// loads the model, opens the store and checks that it answers, then reports SERVING.
 #ifndef RWKV_SERVER_SERVER_H_
 #define RWKV_SERVER_SERVER_H_
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -25,6 +27,8 @@
 #include "server/api/request_log.h"
 #include "server/api/rwkv_service.h"
 #include "server/api/service_context.h"
+#include "server/metrics/http_endpoint.h"
+#include "server/metrics/server_metrics.h"
 
 namespace rwkv::server {
 
@@ -34,6 +38,8 @@ class Server {
     std::string model;          // file path or synthetic:<shape>
     std::string tokenizer;      // "", "bytes", "world" or a vocabulary path
     std::string listen = "127.0.0.1:50051";
+    std::string metrics_address = "127.0.0.1:9464";  // IP:PORT (0: any free port); "": none
+    LogFormat log_format = LogFormat::kText;
     std::string state_store;    // "rocksdb:PATH" or "memory:"
     int64_t max_batch_tokens = 512;
     int max_batch_sequences = 64;
@@ -50,23 +56,30 @@ class Server {
   static absl::StatusOr<std::unique_ptr<Server>> Start(const Options& options);
   ~Server();
 
-  // The port actually bound (useful with :0).
+  // The ports actually bound (useful with :0); metrics_port() is 0 without an HTTP endpoint.
   int port() const { return port_; }
+  int metrics_port() const { return http_ != nullptr ? http_->port() : 0; }
 
   // Graceful shutdown (design §3): health NOT_SERVING, refuse new work, let in-flight turns
   // finish within the drain timeout (the rest are rolled back), flush the store. Idempotent.
   absl::Status Drain();
 
  private:
-  Server() = default;
+  explicit Server(const Options& options) : options_(options), log_(options.log_format) {}
   absl::Status Listen();
+  absl::Status ServeHttp();
   absl::Status LoadAndServe();
   absl::Status WarmUp();
   void SweepLoop();
+  // gRPC health, /readyz and rwkv_ready together.
+  void SetServing(bool serving);
 
-  Options options_;
+  const Options options_;
   int port_ = 0;
   RequestLog log_;
+  // Before everything that reports to it, so that it outlives them.
+  std::unique_ptr<metrics::ServerMetrics> metrics_;
+  std::atomic<bool> serving_{false};
   ServiceContext context_;
   std::unique_ptr<RwkvService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
@@ -78,6 +91,7 @@ class Server {
   absl::Notification stop_sweeper_;
   std::thread sweeper_;
   bool drained_ = false;
+  std::unique_ptr<metrics::HttpEndpoint> http_;  // stopped first (it reads the members above)
 };
 
 }  // namespace rwkv::server

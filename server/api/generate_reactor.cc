@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/api/request_id.h"
 #include "server/api/status_util.h"
 
 namespace rwkv::server {
@@ -36,7 +37,9 @@ GenerateReactor::GenerateReactor(ServiceContext& service, grpc::CallbackServerCo
       active_(service),
       context_(context),
       request_(request),
-      received_(absl::Now()) {
+      received_(absl::Now()),
+      // Sent with the first message (or the status), so the client has it even on an error.
+      request_id_(AttachRequestId(context)) {
   if (!service_.ready.load(std::memory_order_acquire)) {
     FinishWhenFlushed(absl::UnavailableError("the server is starting: the model is loading"));
     return;
@@ -214,8 +217,8 @@ void GenerateReactor::OnCancel() {
 }
 
 void GenerateReactor::OnDone() {
-  service_.log->Log({"Generate", parsed_.session_id, prompt_tokens_, generated_tokens_,
-                     final_status_, absl::Now() - received_});
+  service_.RecordRequest({"Generate", request_id_, parsed_.session_id, prompt_tokens_,
+                          generated_tokens_, final_status_, absl::Now() - received_});
   delete this;
 }
 

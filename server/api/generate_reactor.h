@@ -17,6 +17,7 @@
 #include <atomic>
 #include <deque>
 #include <optional>
+#include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -65,6 +66,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<rwkv::v1::Generate
   grpc::CallbackServerContext* const context_;
   const rwkv::v1::GenerateRequest* const request_;
   const absl::Time received_;
+  const std::string request_id_;
   ParsedGenerate parsed_;
   std::optional<SessionManager::Turn> turn_;  // I/O threads only
   std::atomic<bool> cancelled_{false};

@@ -1,37 +1,79 @@
 #include "server/api/request_log.h"
 
-#include <cstdio>
+#include <utility>
 
-#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "engine/util/json_quote.h"
 
 namespace rwkv::server {
 namespace {
 
-std::string Timestamp() {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
+std::string Timestamp(absl::Time time) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", time, absl::UTCTimeZone());
 }
 
-}  // namespace
-
-void RequestLog::Log(const RequestRecord& r) {
-  std::string line = absl::StrCat(Timestamp(), " ", r.method);
-  if (!r.session.empty()) absl::StrAppend(&line, " session=", r.session);
+std::string TextLine(const RequestRecord& r, absl::Time time) {
+  std::string line = absl::StrCat(Timestamp(time), " ", r.method);
+  if (!r.request_id.empty()) absl::StrAppend(&line, " request_id=", absl::CHexEscape(r.request_id));
+  // Escaped: a rejected session ID is whatever the client sent, newlines included.
+  if (!r.session.empty()) absl::StrAppend(&line, " session=", absl::CHexEscape(r.session));
   if (r.prompt_tokens >= 0) absl::StrAppend(&line, " prompt=", r.prompt_tokens);
   if (r.generated_tokens >= 0) absl::StrAppend(&line, " generated=", r.generated_tokens);
   absl::StrAppend(&line, " status=", absl::StatusCodeToString(r.status.code()),
                   absl::StrFormat(" ms=%.1f", absl::ToDoubleMilliseconds(r.duration)));
-  if (!r.status.ok()) absl::StrAppend(&line, " error=\"", r.status.message(), "\"");
-  line.push_back('\n');
-  absl::MutexLock lock(&mu_);
-  std::fputs(line.c_str(), stderr);
+  if (!r.status.ok()) absl::StrAppend(&line, " error=\"", absl::CHexEscape(r.status.message()), "\"");
+  return line;
+}
+
+std::string JsonLine(const RequestRecord& r, absl::Time time) {
+  std::string line = absl::StrCat("{\"time\":", JsonQuote(Timestamp(time)),
+                                  ",\"method\":", JsonQuote(r.method));
+  if (!r.request_id.empty()) absl::StrAppend(&line, ",\"request_id\":", JsonQuote(r.request_id));
+  if (!r.session.empty()) absl::StrAppend(&line, ",\"session\":", JsonQuote(r.session));
+  if (r.prompt_tokens >= 0) absl::StrAppend(&line, ",\"prompt_tokens\":", r.prompt_tokens);
+  if (r.generated_tokens >= 0) absl::StrAppend(&line, ",\"generated_tokens\":", r.generated_tokens);
+  absl::StrAppend(&line, ",\"code\":", JsonQuote(absl::StatusCodeToString(r.status.code())),
+                  absl::StrFormat(",\"ms\":%.1f", absl::ToDoubleMilliseconds(r.duration)));
+  if (!r.status.ok()) absl::StrAppend(&line, ",\"error\":", JsonQuote(r.status.message()));
+  line.push_back('}');
+  return line;
+}
+
+}  // namespace
+
+absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view name) {
+  if (name == "text") return LogFormat::kText;
+  if (name == "json") return LogFormat::kJson;
+  return absl::InvalidArgumentError(
+      absl::StrCat("log format must be text or json, got \"", absl::CHexEscape(name), "\""));
+}
+
+std::string FormatRequestLine(const RequestRecord& record, LogFormat format, absl::Time time) {
+  return format == LogFormat::kJson ? JsonLine(record, time) : TextLine(record, time);
+}
+
+std::string FormatEventLine(absl::string_view text, LogFormat format, absl::Time time) {
+  if (format == LogFormat::kJson) {
+    return absl::StrCat("{\"time\":", JsonQuote(Timestamp(time)), ",\"event\":", JsonQuote(text),
+                        "}");
+  }
+  return absl::StrCat(Timestamp(time), " ", text);
+}
+
+void RequestLog::Log(const RequestRecord& record) {
+  Write(FormatRequestLine(record, format_, absl::Now()));
 }
 
 void RequestLog::Event(absl::string_view text) {
-  const std::string line = absl::StrCat(Timestamp(), " ", text, "\n");
+  Write(FormatEventLine(text, format_, absl::Now()));
+}
+
+void RequestLog::Write(std::string line) {
+  line.push_back('\n');
   absl::MutexLock lock(&mu_);
-  std::fputs(line.c_str(), stderr);
+  std::fputs(line.c_str(), out_);
 }
 
 }  // namespace rwkv::server

@@ -6,6 +6,7 @@
 
 #include "engine/tokenizer/utf8_detokenizer.h"
 #include "server/api/generate_reactor.h"
+#include "server/api/request_id.h"
 #include "server/api/status_util.h"
 
 namespace rwkv::server {
@@ -33,9 +34,10 @@ grpc::ServerUnaryReactor* RwkvService::RunBlocking(grpc::CallbackServerContext* 
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   context_.io->Post([this, reactor, method, session = std::move(session), work, start,
+                     request_id = AttachRequestId(context),
                      active = std::make_shared<ActiveCall>(context_)]() mutable {
     const absl::Status status = work();
-    context_.log->Log({method, session, -1, -1, status, absl::Now() - start});
+    context_.RecordRequest({method, request_id, session, -1, -1, status, absl::Now() - start});
     reactor->Finish(ToGrpcStatus(status));
   });
   return reactor;
@@ -44,7 +46,8 @@ grpc::ServerUnaryReactor* RwkvService::RunBlocking(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* RwkvService::FinishNow(grpc::CallbackServerContext* context,
                                                  absl::string_view method, absl::Status status,
                                                  absl::Time start) {
-  context_.log->Log({method, "", -1, -1, status, absl::Now() - start});
+  const std::string request_id = AttachRequestId(context);
+  context_.RecordRequest({method, request_id, "", -1, -1, status, absl::Now() - start});
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
   return reactor;

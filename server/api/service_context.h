@@ -13,6 +13,7 @@
 #include "server/api/generate_request.h"
 #include "server/api/io_executor.h"
 #include "server/api/request_log.h"
+#include "server/api/request_observer.h"
 #include "server/scheduler/scheduler.h"
 #include "server/sessions/session_manager.h"
 
@@ -27,10 +28,17 @@ struct ServiceContext {
   SessionManager* sessions = nullptr;
   IoExecutor* io = nullptr;
   RequestLog* log = nullptr;
+  RequestObserver* requests = nullptr;  // optional (metrics)
   ServerLimits limits;
   std::string model_source;
   // Calls started and not yet finished, so that a drain knows when the last reply has gone out.
   std::atomic<int> active_calls{0};
+
+  // The end of one call: its log line and its metrics.
+  void RecordRequest(const RequestRecord& record) const {
+    log->Log(record);
+    if (requests != nullptr) requests->OnRequest(record.method, record.status.code(), record.duration);
+  }
 };
 
 // Counts one call in ServiceContext::active_calls for its lifetime.

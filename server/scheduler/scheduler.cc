@@ -12,10 +12,18 @@ namespace {
 // How long the loop sleeps when every sequence is paused, before polling cancellations again.
 constexpr absl::Duration kIdlePoll = absl::Milliseconds(5);
 
+SchedulerObserver& NoObserver() {
+  static SchedulerObserver* const observer = new SchedulerObserver();
+  return *observer;
+}
+
 }  // namespace
 
 Scheduler::Scheduler(engine::Engine* engine, const engine::Tokenizer* tokenizer, Options options)
-    : engine_(engine), tokenizer_(tokenizer), options_(options) {}
+    : engine_(engine),
+      tokenizer_(tokenizer),
+      options_(options),
+      observer_(options.observer != nullptr ? *options.observer : NoObserver()) {}
 
 Scheduler::~Scheduler() {
   {
@@ -44,8 +52,8 @@ absl::Status Scheduler::Submit(GenerationRequest request, GenerationSink* sink) 
     return absl::ResourceExhaustedError(absl::StrCat(
         "the server's queue is full (", options_.max_queued_requests, " requests waiting)"));
   }
-  queue_.push_back(
-      std::make_unique<Sequence>(std::move(request), sink, *tokenizer_, std::move(sampler)));
+  queue_.push_back(std::make_unique<Sequence>(std::move(request), sink, *tokenizer_,
+                                              std::move(sampler), observer_));
   return absl::OkStatus();
 }
 
@@ -153,10 +161,8 @@ bool Scheduler::RunStep() {
   const absl::Time start = absl::Now();
   absl::StatusOr<engine::LogitsView> logits = engine_->Forward(inputs_);
   const absl::Time now = absl::Now();
-  if (options_.observer != nullptr) {
-    options_.observer->OnStep(now - start, options_.max_batch_tokens - budget,
-                              static_cast<int64_t>(inputs_.size()));
-  }
+  observer_.OnStep(now - start, options_.max_batch_tokens - budget,
+                   static_cast<int64_t>(inputs_.size()));
   for (size_t i = 0; i < stepped_.size(); ++i) {
     if (!logits.ok()) {
       stepped_[i]->Cancel(absl::InternalError(absl::StrCat("engine step failed: ",
@@ -166,7 +172,7 @@ bool Scheduler::RunStep() {
     }
     absl::Span<const float> row;
     if (inputs_[i].logits != engine::LogitsMode::kNone) row = logits->Row(i);
-    stepped_[i]->OnStep(inputs_[i].tokens.size(), row, now);
+    stepped_[i]->OnStep(inputs_[i].tokens.size(), row, start, now);
   }
   return true;
 }
@@ -179,7 +185,11 @@ void Scheduler::Retire(absl::Time now) {
   std::vector<std::unique_ptr<Sequence>> done;
   for (auto it = split; it != running_.end(); ++it) done.push_back(std::move(*it));
   running_.erase(split, running_.end());
-  for (auto& seq : done) seq->sink()->OnFinished(seq->TakeResult(now));
+  for (auto& seq : done) {
+    GenerationResult result = seq->TakeResult(now);
+    observer_.OnFinished(result);
+    seq->sink()->OnFinished(std::move(result));
+  }
   // Counted down only after OnFinished, so that Drain returns once every sink has its result.
   absl::MutexLock lock(&mu_);
   running_count_ = static_cast<int>(running_.size());

@@ -34,16 +34,10 @@
 #include "engine/engine.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/scheduler/generation.h"
+#include "server/scheduler/scheduler_observer.h"
 #include "server/scheduler/sequence.h"
 
 namespace rwkv::server {
-
-// Observes engine steps (metrics); called on the engine thread.
-class StepObserver {
- public:
-  virtual ~StepObserver() = default;
-  virtual void OnStep(absl::Duration duration, int64_t rows, int64_t sequences) = 0;
-};
 
 class Scheduler {
  public:
@@ -51,7 +45,9 @@ class Scheduler {
     int64_t max_batch_tokens = 512;   // rows per engine step
     int max_batch_sequences = 64;     // sequences per engine step (and running at once)
     int max_queued_requests = 256;    // accepted but not yet running
-    StepObserver* observer = nullptr;
+    // Told about steps and per-request timings on the engine thread; null: nobody. Must outlive
+    // the scheduler.
+    SchedulerObserver* observer = nullptr;
   };
 
   struct Stats {
@@ -90,6 +86,7 @@ class Scheduler {
   engine::Engine* const engine_;
   const engine::Tokenizer* const tokenizer_;
   const Options options_;
+  SchedulerObserver& observer_;  // options_.observer, or one that ignores everything
 
   mutable absl::Mutex mu_;
   std::deque<std::unique_ptr<Sequence>> queue_ ABSL_GUARDED_BY(mu_);

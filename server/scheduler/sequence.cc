@@ -8,12 +8,14 @@
 namespace rwkv::server {
 
 Sequence::Sequence(GenerationRequest request, GenerationSink* sink,
-                   const engine::Tokenizer& tokenizer, engine::Sampler sampler)
+                   const engine::Tokenizer& tokenizer, engine::Sampler sampler,
+                   SchedulerObserver& observer)
     : request_(std::move(request)),
       sink_(sink),
       tokenizer_(tokenizer),
       sampler_(std::move(sampler)),
-      stop_matcher_(request_.stop_strings) {
+      stop_matcher_(request_.stop_strings),
+      observer_(observer) {
   // The penalties count this turn's prompt as well as the generated tokens.
   for (int32_t token : request_.prompt) sampler_.Accept(token);
 }
@@ -46,13 +48,18 @@ absl::Span<const int32_t> Sequence::NextInput(int64_t budget, engine::LogitsMode
   return absl::MakeConstSpan(&*pending_, 1);
 }
 
-void Sequence::OnStep(size_t fed, absl::Span<const float> logits, absl::Time now) {
-  if (!first_step_) first_step_ = now;
+void Sequence::OnStep(size_t fed, absl::Span<const float> logits, absl::Time step_start,
+                      absl::Time now) {
+  if (!first_step_) {
+    first_step_ = step_start;
+    observer_.OnQueueWait(step_start - request_.received);
+  }
   switch (phase_) {
     case Phase::kPrefill:
       prompt_fed_ += fed;
       if (prompt_fed_ < request_.prompt.size()) return;
       prefill_done_ = now;
+      observer_.OnPrefill(now - *first_step_, static_cast<int64_t>(prompt_fed_));
       if (request_.max_tokens == 0) {
         finish_reason_ = FinishReason::kLength;
         phase_ = Phase::kDone;
@@ -87,6 +94,8 @@ void Sequence::Sample(absl::Span<const float> logits, absl::Time now) {
   ++generated_;
   pending_ = token;
   if (!first_token_) first_token_ = now;
+  observer_.OnToken(!last_token_.has_value(), now - last_token_.value_or(request_.received));
+  last_token_ = now;
   GenerationDelta delta;
   delta.token_ids.push_back(token);
   if (IsStopToken(token)) {

@@ -21,6 +21,7 @@
 #include "engine/tokenizer/tokenizer.h"
 #include "engine/tokenizer/utf8_detokenizer.h"
 #include "server/scheduler/generation.h"
+#include "server/scheduler/scheduler_observer.h"
 
 namespace rwkv::server {
 
@@ -28,8 +29,9 @@ class Sequence {
  public:
   enum class Phase { kPrefill, kDecode, kFinishing, kDone };
 
+  // `observer` hears this sequence's timings as they happen; it must outlive the sequence.
   Sequence(GenerationRequest request, GenerationSink* sink, const engine::Tokenizer& tokenizer,
-           engine::Sampler sampler);
+           engine::Sampler sampler, SchedulerObserver& observer);
 
   Phase phase() const { return phase_; }
   GenerationSink* sink() const { return sink_; }
@@ -40,9 +42,9 @@ class Sequence {
   bool Runnable() const;
   // The tokens to feed in the next step, at most `budget` of them, and which logits it needs.
   absl::Span<const int32_t> NextInput(int64_t budget, engine::LogitsMode* mode) const;
-  // After the step fed `fed` tokens of NextInput; `logits` is empty when none were asked for.
-  // May call sink()->OnDelta.
-  void OnStep(size_t fed, absl::Span<const float> logits, absl::Time now);
+  // After the step that started at `step_start` fed `fed` tokens of NextInput; `logits` is empty
+  // when none were asked for. May call sink()->OnDelta.
+  void OnStep(size_t fed, absl::Span<const float> logits, absl::Time step_start, absl::Time now);
   // Caller gone or server draining: stop generating. With `keep`, a token already streamed but
   // not yet fed is fed first (kFinishing); otherwise the sequence is done at once.
   void Cancel(absl::Status why, bool keep, absl::Time now);
@@ -63,6 +65,7 @@ class Sequence {
   engine::Sampler sampler_;
   engine::StopMatcher stop_matcher_;
   engine::Utf8Detokenizer detokenizer_;
+  SchedulerObserver& observer_;
 
   Phase phase_ = Phase::kPrefill;
   size_t prompt_fed_ = 0;
@@ -72,7 +75,7 @@ class Sequence {
   absl::Status status_;
   FinishReason finish_reason_ = FinishReason::kNone;
   std::string matched_stop_;
-  std::optional<absl::Time> first_step_, prefill_done_, first_token_;
+  std::optional<absl::Time> first_step_, prefill_done_, first_token_, last_token_;
 };
 
 }  // namespace rwkv::server

@@ -62,6 +62,11 @@ absl::Status CheckOptions(const StateStore* store, const SessionManager::Options
   return absl::InvalidArgumentError(absl::StrCat("SessionManager options: ", error));
 }
 
+SessionObserver& NoObserver() {
+  static SessionObserver* const observer = new SessionObserver();
+  return *observer;
+}
+
 absl::Status SessionNotFound(absl::string_view id) {
   return absl::NotFoundError(absl::StrCat("session ", id, " not found"));
 }
@@ -105,6 +110,7 @@ class SessionManager::Impl {
       : store(std::move(store_in)),
         options(std::move(options_in)),
         backend(store->Backend()),
+        observer(options.observer != nullptr ? *options.observer : NoObserver()),
         cache(options.hot_cache_bytes),
         live_sessions(live) {}
 
@@ -184,6 +190,7 @@ class SessionManager::Impl {
       absl::MutexLock lock(&mu);
       cached = cache.Lookup(record);
     }
+    observer.OnCacheLookup(cached != nullptr);
     if (cached != nullptr) return *cached;
     RWKV_ASSIGN_OR_RETURN(DecodedBlob blob, LoadBlob(record));
     if (StateCache::State copy = CacheableCopy(blob.state); copy != nullptr) {
@@ -240,6 +247,7 @@ class SessionManager::Impl {
   const std::unique_ptr<StateStore> store;
   const Options options;
   const std::string backend;
+  SessionObserver& observer;
 
   mutable absl::Mutex mu;
   absl::flat_hash_set<std::string> in_flight ABSL_GUARDED_BY(mu);
@@ -287,13 +295,14 @@ absl::StatusOr<bool> SessionManager::Impl::DeleteIfExpired(absl::string_view id,
 }
 
 SessionManager::Turn::Turn(SessionManager* owner, rwkv::v1::Session session,
-                           std::vector<float> state)
-    : owner_(owner), session_(std::move(session)), state_(std::move(state)) {}
+                           std::vector<float> state, bool creates)
+    : owner_(owner), session_(std::move(session)), state_(std::move(state)), creates_(creates) {}
 
 SessionManager::Turn::Turn(Turn&& other) noexcept
     : owner_(std::exchange(other.owner_, nullptr)),
       session_(std::move(other.session_)),
-      state_(std::move(other.state_)) {}
+      state_(std::move(other.state_)),
+      creates_(other.creates_) {}
 
 SessionManager::Turn& SessionManager::Turn::operator=(Turn&& other) noexcept {
   if (this == &other) return *this;
@@ -301,6 +310,7 @@ SessionManager::Turn& SessionManager::Turn::operator=(Turn&& other) noexcept {
   owner_ = std::exchange(other.owner_, nullptr);
   session_ = std::move(other.session_);
   state_ = std::move(other.state_);
+  creates_ = other.creates_;
   return *this;
 }
 
@@ -374,6 +384,7 @@ absl::StatusOr<rwkv::v1::Session> SessionManager::CreateSession(
   record.mutable_metadata()->insert(metadata.begin(), metadata.end());
   RWKV_RETURN_IF_ERROR(impl_->WriteSession(record, impl_->options.initial_state));
   impl_->Written(new_id, existing.has_value() ? 0 : 1);  // or it replaced an expired one
+  impl_->observer.OnSessionEvent(SessionEvent::kCreated);
   return record;
 }
 
@@ -428,7 +439,9 @@ absl::Status SessionManager::DeleteSession(absl::string_view id) {
     if (!record->has_value() || Impl::Expired(**record, impl_->Now())) return SessionNotFound(id);
     RWKV_RETURN_IF_ERROR(impl_->CheckModel(**record));
   }
-  return impl_->DeleteSession(id);
+  RWKV_RETURN_IF_ERROR(impl_->DeleteSession(id));
+  impl_->observer.OnSessionEvent(SessionEvent::kDeleted);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<rwkv::v1::Session> SessionManager::ForkSession(
@@ -458,6 +471,7 @@ absl::StatusOr<rwkv::v1::Session> SessionManager::ForkSession(
   }
   RWKV_RETURN_IF_ERROR(impl_->WriteSessionBlob(record, std::move(blob)));
   impl_->Written(target, existing.has_value() ? 0 : 1);
+  impl_->observer.OnSessionEvent(SessionEvent::kForked);
   return record;
 }
 
@@ -489,9 +503,10 @@ absl::StatusOr<SessionManager::Turn> SessionManager::BeginTurn(absl::string_view
     state = impl_->options.initial_state;
   } else {
     RWKV_ASSIGN_OR_RETURN(state, impl_->LoadState(*record));
+    impl_->observer.OnSessionEvent(SessionEvent::kResumed);
   }
   hold.Dismiss();  // the Turn owns the mark from here
-  return Turn(this, *std::move(record), std::move(state));
+  return Turn(this, *std::move(record), std::move(state), fresh);
 }
 
 absl::StatusOr<rwkv::v1::Session> SessionManager::Commit(Turn turn, absl::Span<const float> state,
@@ -521,11 +536,14 @@ absl::StatusOr<rwkv::v1::Session> SessionManager::Commit(Turn turn, absl::Span<c
     impl_->Written(id, 0);
     return status;  // ~Turn releases the mark
   }
-  absl::MutexLock lock(&impl_->mu);
-  if (cached != nullptr) impl_->cache.Insert(next, std::move(cached));
-  if (impl_->creating.erase(id) > 0) ++impl_->live_sessions;
-  impl_->in_flight.erase(id);
+  {
+    absl::MutexLock lock(&impl_->mu);
+    if (cached != nullptr) impl_->cache.Insert(next, std::move(cached));
+    if (impl_->creating.erase(id) > 0) ++impl_->live_sessions;
+    impl_->in_flight.erase(id);
+  }
   turn.owner_ = nullptr;
+  if (turn.creates_) impl_->observer.OnSessionEvent(SessionEvent::kCreated);
   return next;
 }
 
@@ -548,7 +566,9 @@ absl::StatusOr<int> SessionManager::SweepExpired() {
       // Corrupt records are left for an explicit DeleteSession.
       if (!record.ok() || !Impl::Expired(*record, now)) continue;
       RWKV_ASSIGN_OR_RETURN(bool deleted, impl_->DeleteIfExpired(id, now));
-      if (deleted) ++swept;
+      if (!deleted) continue;
+      ++swept;
+      impl_->observer.OnSessionEvent(SessionEvent::kExpired);
     }
     if (static_cast<int>(entries.size()) < kScanChunk) break;
   }

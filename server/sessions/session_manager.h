@@ -40,6 +40,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "rwkv/v1/rwkv.pb.h"
+#include "server/sessions/session_observer.h"
 #include "server/store/state_store.h"
 
 namespace rwkv::server {
@@ -52,6 +53,7 @@ class SessionManager {
     absl::Duration ttl = absl::ZeroDuration();  // idle time before expiry; zero = never
     int64_t hot_cache_bytes = int64_t{1} << 30;  // LRU budget for decoded states
     std::function<absl::Time()> clock = [] { return absl::Now(); };  // injectable for tests
+    SessionObserver* observer = nullptr;  // lifecycle events (metrics); must outlive the manager
   };
 
   struct TurnOptions {
@@ -72,10 +74,11 @@ class SessionManager {
 
    private:
     friend class SessionManager;
-    Turn(SessionManager* owner, rwkv::v1::Session session, std::vector<float> state);
+    Turn(SessionManager* owner, rwkv::v1::Session session, std::vector<float> state, bool creates);
     SessionManager* owner_ = nullptr;  // null once committed, aborted or moved from
     rwkv::v1::Session session_;
     std::vector<float> state_;
+    bool creates_ = false;  // the session did not exist (or had expired) when the turn began
   };
 
   struct Page {

@@ -25,4 +25,10 @@ absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(absl::string_view uri
       absl::StrCat("unknown state store \"", uri, "\"; accepted: \"memory:\", \"rocksdb:PATH\""));
 }
 
+absl::Status ProbeStateStore(StateStore& store) {
+  absl::StatusOr<std::string> value = store.Get("health/probe");
+  if (value.ok() || absl::IsNotFound(value.status())) return absl::OkStatus();
+  return value.status();
+}
+
 }  // namespace rwkv::server

@@ -79,6 +79,10 @@ class StateStore {
 // unknown scheme, naming the accepted ones; the backend's error when it cannot open.
 absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(absl::string_view uri);
 
+// Asks `store` for a key that is never written: OK when it answers (NOT_FOUND is an answer),
+// else its error. Readiness waits for this.
+absl::Status ProbeStateStore(StateStore& store);
+
 }  // namespace rwkv::server
 
 #endif  // RWKV_SERVER_STORE_STATE_STORE_H_

@@ -44,8 +44,9 @@ std::vector<int32_t> GenerateToolTokens(const std::string& prompt, int max_token
 
 class GenerateE2eTest : public ::testing::Test {
  protected:
-  void StartServer(const std::string& store) {
-    auto server = ServerProcess::Start({"--model", TinyModel(), "--state-store", store});
+  void StartServer(const std::string& store, const std::string& precision = "f32") {
+    auto server = ServerProcess::Start(
+        {"--model", TinyModel(), "--state-store", store, "--precision", precision});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     stub_ = Rwkv::NewStub(server_->Channel());
@@ -65,6 +66,18 @@ TEST_F(GenerateE2eTest, GreedyStreamEqualsRwkvGenerate) {
   EXPECT_EQ(result.done.usage().generated_tokens(), 48);
   EXPECT_EQ(result.done.usage().prompt_tokens(), static_cast<int>(sizeof(kPromptA) - 1));
   EXPECT_GT(result.messages, 2);  // streamed, not sent at the end
+}
+
+// The fast precisions serve exactly what the engine computes in that precision.
+TEST_F(GenerateE2eTest, ReducedPrecisionStreamsEqualTheEngine) {
+  for (const char* precision : {"bf16", "int8"}) {
+    StartServer("memory:", precision);
+    const StreamResult result = Generate(*stub_, GreedyRequest(kPromptA, 32));
+    ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+    EXPECT_EQ(result.tokens,
+              LocalGreedy(TinyModel(), Bytes(kPromptA), 32, *engine::ParsePrecision(precision)))
+        << precision;
+  }
 }
 
 // Turn 1 (A) then turn 2 (B) on one session == one run over A + completion + B.

@@ -44,8 +44,8 @@ StreamResult Generate(rwkv::v1::Rwkv::Stub& stub, const rwkv::v1::GenerateReques
 }
 
 std::vector<int32_t> LocalGreedy(const std::string& model, const std::vector<int32_t>& prompt,
-                                 int max_tokens) {
-  auto engine = engine::Engine::Create({model, 1});
+                                 int max_tokens, engine::Precision precision) {
+  auto engine = engine::Engine::Create({model, 1, precision});
   if (!engine.ok()) return {};
   std::vector<float> state = (*engine)->InitialState();
   std::vector<int32_t> out;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/compute/precision.h"
 #include "rwkv/v1/rwkv.grpc.pb.h"
 
 namespace rwkv::testing {
@@ -33,7 +34,8 @@ StreamResult Generate(rwkv::v1::Rwkv::Stub& stub, const rwkv::v1::GenerateReques
 // Greedy continuation of byte-level `prompt` with the engine in this process: the reference a
 // server's greedy stream must equal.
 std::vector<int32_t> LocalGreedy(const std::string& model, const std::vector<int32_t>& prompt,
-                                 int max_tokens);
+                                 int max_tokens,
+                                 engine::Precision precision = engine::Precision::kF32);
 
 std::vector<int32_t> Bytes(const std::string& text);
 

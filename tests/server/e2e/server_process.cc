@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -17,11 +18,54 @@ namespace rwkv::testing {
 std::string ServerBinary() { return absl::StrCat(RWKV_BIN_DIR, "/rwkv-server"); }
 std::string GenerateBinary() { return absl::StrCat(RWKV_BIN_DIR, "/rwkv-generate"); }
 
+namespace {
+
+// The number after `marker` in `log` (e.g. "(port " -> 40123), or 0.
+int NumberAfter(const std::string& log, const std::string& marker) {
+  const size_t at = log.find(marker);
+  if (at == std::string::npos) return 0;
+  const size_t begin = at + marker.size();
+  const size_t end = log.find_first_not_of("0123456789", begin);
+  int value = 0;
+  if (!absl::SimpleAtoi(log.substr(begin, end - begin), &value)) return 0;
+  return value;
+}
+
+bool IsServing(const std::string& log) {
+  // Text logs put a space before the event, JSON logs a quote.
+  return log.find(" serving ") != std::string::npos || log.find("\"serving ") != std::string::npos;
+}
+
+// The --metrics-address the server gets: the last one in `args`, else port 0.
+std::string MetricsAddress(const std::vector<std::string>& args) {
+  std::string address = "127.0.0.1:0";
+  constexpr absl::string_view kFlag = "--metrics-address";
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == kFlag && i + 1 < args.size()) address = args[i + 1];
+    if (absl::StartsWith(args[i], absl::StrCat(kFlag, "="))) address = args[i].substr(kFlag.size() + 1);
+  }
+  return address;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     const std::vector<std::string>& args, absl::Duration timeout) {
+  return Launch(args, /*until_serving=*/true, timeout);
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::StartLoading(
+    const std::vector<std::string>& args, absl::Duration timeout) {
+  return Launch(args, /*until_serving=*/false, timeout);
+}
+
+absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Launch(
+    const std::vector<std::string>& args, bool until_serving, absl::Duration timeout) {
   // f32 by default, so that streams compare exactly with the in-process float32 engine; a
-  // test may pass its own --precision (the last one wins).
-  std::vector<std::string> argv_strings = {ServerBinary(), "--listen", "127.0.0.1:0",
+  // test may pass its own --precision (the last one wins). Port 0 for HTTP too, so that tests
+  // running in parallel never collide on the default metrics port.
+  std::vector<std::string> argv_strings = {ServerBinary(), "--listen",  "127.0.0.1:0",
+                                           "--metrics-address", "127.0.0.1:0",
                                            "--threads", "1", "--precision", "f32"};
   argv_strings.insert(argv_strings.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -45,19 +89,26 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   }
   process->reader_ = std::thread([p = process.get(), fd = pipe_fds[0]] { p->ReadLog(fd); });
 
-  // The server logs "listening on ... (port N)" and then "serving ..." once it is ready.
+  // The server logs "listening on ... (port N)", then "http on ... (metrics port M)" (unless
+  // the test turned HTTP off), then "serving ..." once it is ready.
+  const bool http = !MetricsAddress(args).empty();
   absl::MutexLock lock(&process->mu_);
-  auto ready = [p = process.get()]() {
-    return p->eof_ || p->log_.find(" serving ") != std::string::npos;
+  auto ready = [p = process.get(), until_serving, http]() {
+    p->mu_.AssertReaderHeld();
+    if (p->eof_) return true;
+    if (until_serving) return IsServing(p->log_);
+    return p->log_.find("(port ") != std::string::npos &&
+           (!http || p->log_.find("(metrics port ") != std::string::npos);
   };
   process->mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
   const std::string log = process->log_;
-  const size_t at = log.find("(port ");
-  if (at == std::string::npos || log.find(" serving ") == std::string::npos) {
-    return absl::UnavailableError(absl::StrCat("rwkv-server did not become ready:\n", log));
+  if (!ready() || process->eof_) {
+    return absl::UnavailableError(absl::StrCat(
+        "rwkv-server did not ", until_serving ? "become ready" : "bind its ports", ":\n", log));
   }
-  const size_t end = log.find(')', at);
-  if (!absl::SimpleAtoi(log.substr(at + 6, end - at - 6), &process->port_)) {
+  process->port_ = NumberAfter(log, "(port ");
+  process->metrics_port_ = NumberAfter(log, "(metrics port ");
+  if (process->port_ == 0) {
     return absl::InternalError(absl::StrCat("no port in the server log:\n", log));
   }
   return process;
@@ -109,6 +160,16 @@ int ServerProcess::Stop(int signal_number, absl::Duration timeout) {
 std::string ServerProcess::Log() const {
   absl::MutexLock lock(&mu_);
   return log_;
+}
+
+bool ServerProcess::WaitForLog(const std::string& text, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto seen = [this, &text]() {
+    mu_.AssertReaderHeld();
+    return eof_ || log_.find(text) != std::string::npos;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&seen), timeout);
+  return log_.find(text) != std::string::npos;
 }
 
 ServerProcess::~ServerProcess() {

@@ -1,5 +1,5 @@
-// ServerProcess: the real rwkv-server binary, started as a child process on 127.0.0.1 with an
-// OS-chosen port, for end-to-end tests over real gRPC.
+// ServerProcess: the real rwkv-server binary, started as a child process on 127.0.0.1 with
+// OS-chosen ports (gRPC and the HTTP metrics endpoint), for end-to-end tests over real gRPC.
 //
 //   auto server = ServerProcess::Start({"--model", TinyModel(), "--state-store", "memory:"});
 //   ASSERT_TRUE(server.ok()) << server.status();
@@ -7,7 +7,8 @@
 //   ...
 //   EXPECT_EQ((*server)->Terminate(absl::Seconds(30)), 0);   // SIGTERM, exit code
 //
-// The destructor kills the process (SIGKILL) if it is still running.
+// StartLoading returns as soon as both ports are bound, while the model may still be loading
+// (for health tests). The destructor kills the process (SIGKILL) if it is still running.
 #ifndef RWKV_TESTS_SERVER_E2E_SERVER_PROCESS_H_
 #define RWKV_TESTS_SERVER_E2E_SERVER_PROCESS_H_
 
@@ -28,13 +29,19 @@ namespace rwkv::testing {
 
 class ServerProcess {
  public:
-  // Starts build/bin/rwkv-server with `args` plus --listen 127.0.0.1:0 and waits until it logs
-  // that it is serving (or exits, or `timeout` passes).
+  // Starts build/bin/rwkv-server with --listen 127.0.0.1:0 --metrics-address 127.0.0.1:0 and
+  // `args` (which may override them), and waits until it logs that it is serving (or exits, or
+  // `timeout` passes).
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
+      const std::vector<std::string>& args, absl::Duration timeout = absl::Seconds(60));
+  // The same, but returns once the ports are bound (logged), before the model has loaded.
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> StartLoading(
       const std::vector<std::string>& args, absl::Duration timeout = absl::Seconds(60));
   ~ServerProcess();
 
   int port() const { return port_; }
+  // The HTTP endpoint's port (/metrics, /healthz, /readyz); 0 when the server has none.
+  int metrics_port() const { return metrics_port_; }
   pid_t pid() const { return pid_; }
   std::string Address() const;
   std::shared_ptr<grpc::Channel> Channel() const;
@@ -47,13 +54,18 @@ class ServerProcess {
 
   // Everything the server wrote to stderr so far.
   std::string Log() const;
+  // Waits until the log contains `text`; false if the process ended or `timeout` passed first.
+  bool WaitForLog(const std::string& text, absl::Duration timeout) const;
 
  private:
   ServerProcess() = default;
+  static absl::StatusOr<std::unique_ptr<ServerProcess>> Launch(
+      const std::vector<std::string>& args, bool until_serving, absl::Duration timeout);
   void ReadLog(int fd);
 
   pid_t pid_ = -1;
   int port_ = 0;
+  int metrics_port_ = 0;
   std::thread reader_;
   mutable absl::Mutex mu_;
   std::string log_ ABSL_GUARDED_BY(mu_);

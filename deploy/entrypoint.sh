@@ -1,0 +1,24 @@
+#!/bin/sh
+# The image's entrypoint: starts rwkv-server with a flag for every RWKV_<FLAG> environment variable
+# that is set and not empty (RWKV_MAX_BATCH_TOKENS=256 becomes --max_batch_tokens=256), then the
+# container's arguments, which therefore win over the environment:
+#   podman run ... rwkv-serve --precision=f32
+# exec keeps rwkv-server as PID 1, so SIGTERM reaches it and it drains (--drain-timeout).
+# RWKV_WORLD_VOCAB is not a flag: rwkv-server reads it itself (where the World vocabulary is).
+set -eu
+
+# Every rwkv-server flag, in the order of `rwkv-server --help`.
+flags="model tokenizer listen metrics_address data_dir state_store precision max_batch_tokens
+max_batch_sequences max_queued_requests session_ttl hot_cache_bytes threads io_threads
+drain_timeout max_prompt_tokens max_new_tokens log_format"
+
+# Built back to front so that the container's own arguments stay last.
+for flag in $(echo "$flags" | tr ' ' '\n' | sed '1!G;h;$!d'); do
+  name="RWKV_$(echo "$flag" | tr '[:lower:]' '[:upper:]')"
+  eval "value=\${$name:-}"
+  if [ -n "$value" ]; then
+    set -- "--$flag=$value" "$@"
+  fi
+done
+
+exec /usr/local/bin/rwkv-server "$@"

@@ -1,0 +1,72 @@
+#include "server/metrics/request_metrics.h"
+
+#include "absl/status/status.h"
+#include "google/protobuf/descriptor.h"
+#include "rwkv/v1/rwkv.pb.h"
+#include "server/metrics/buckets.h"
+
+namespace rwkv::server::metrics {
+namespace {
+
+// The methods of rwkv.v1.Rwkv, from its descriptor, so that a new RPC is counted without a
+// change here.
+std::vector<std::string> MethodNames() {
+  std::vector<std::string> names;
+  const google::protobuf::ServiceDescriptor* service =
+      rwkv::v1::GenerateRequest::descriptor()->file()->FindServiceByName("Rwkv");
+  for (int i = 0; service != nullptr && i < service->method_count(); ++i) {
+    names.push_back(service->method(i)->name());
+  }
+  return names;
+}
+
+}  // namespace
+
+RequestMetrics::RequestMetrics(prometheus::Registry& registry)
+    : requests_(&prometheus::BuildCounter()
+                     .Name("rwkv_requests_total")
+                     .Help("Finished RPCs of rwkv.v1.Rwkv, by method and gRPC status code.")
+                     .Register(registry)) {
+  auto& durations = prometheus::BuildHistogram()
+                        .Name("rwkv_request_duration_seconds")
+                        .Help("End-to-end time of an RPC, from its arrival to its final "
+                              "status (for Generate: the whole stream).")
+                        .Register(registry);
+  for (const std::string& name : MethodNames()) {
+    auto method = std::make_unique<Method>();
+    method->name = name;
+    method->duration = &durations.Add({{"method", name}}, RequestSecondsBuckets());
+    // Zero from the start, so that rates and dashboards have a series.
+    method->by_code[0] = &requests_->Add({{"method", name}, {"code", "OK"}});
+    methods_.push_back(std::move(method));
+  }
+}
+
+RequestMetrics::Method* RequestMetrics::Find(absl::string_view name) {
+  for (auto& method : methods_) {
+    if (method->name == name) return method.get();
+  }
+  return nullptr;
+}
+
+void RequestMetrics::OnRequest(absl::string_view method_name, absl::StatusCode code,
+                               absl::Duration duration) {
+  Method* found = Find(method_name);
+  if (found == nullptr) return;  // not an RPC of rwkv.v1.Rwkv: the API layer never passes one
+  Method& method = *found;
+  method.duration->Observe(absl::ToDoubleSeconds(duration));
+  int index = static_cast<int>(code);
+  if (index < 0 || index >= kCodes) index = static_cast<int>(absl::StatusCode::kUnknown);
+  prometheus::Counter* counter = method.by_code[index].load(std::memory_order_acquire);
+  if (counter == nullptr) {
+    // Family::Add is thread-safe and returns the existing series for the same labels, so two
+    // threads racing here store the same pointer.
+    counter = &requests_->Add(
+        {{"method", method.name},
+         {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(index))}});
+    method.by_code[index].store(counter, std::memory_order_release);
+  }
+  counter->Increment();
+}
+
+}  // namespace rwkv::server::metrics

@@ -1,0 +1,49 @@
+// RequestMetrics: every finished RPC (RequestObserver) as rwkv_requests_total{method,code} and
+// rwkv_request_duration_seconds{method}. Each method of rwkv.v1.Rwkv has its duration histogram
+// and its OK counter from the start (so dashboards see zeros, not gaps); a counter for another
+// code is created the first time that code occurs and kept, so each (method, code) handle is
+// fetched once.
+#ifndef RWKV_SERVER_METRICS_REQUEST_METRICS_H_
+#define RWKV_SERVER_METRICS_REQUEST_METRICS_H_
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "server/api/request_observer.h"
+
+namespace rwkv::server::metrics {
+
+class RequestMetrics final : public RequestObserver {
+ public:
+  explicit RequestMetrics(prometheus::Registry& registry);
+
+  // Thread-safe. A `method` that rwkv.v1.Rwkv does not have is not counted.
+  void OnRequest(absl::string_view method, absl::StatusCode code,
+                 absl::Duration duration) override;
+
+ private:
+  static constexpr int kCodes = 17;  // google.rpc.Code 0..16
+
+  struct Method {
+    std::string name;
+    prometheus::Histogram* duration = nullptr;
+    std::array<std::atomic<prometheus::Counter*>, kCodes> by_code{};
+  };
+
+  Method* Find(absl::string_view name);  // null for a name that is not an RPC
+
+  prometheus::Family<prometheus::Counter>* requests_;
+  // The methods of rwkv.v1.Rwkv.
+  std::vector<std::unique_ptr<Method>> methods_;
+};
+
+}  // namespace rwkv::server::metrics
+
+#endif  // RWKV_SERVER_METRICS_REQUEST_METRICS_H_
