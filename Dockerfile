@@ -23,7 +23,7 @@ WORKDIR /src
 COPY scripts/install-deps.sh scripts/install-deps.sh
 RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
     --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
-    scripts/install-deps.sh
+    scripts/install-deps.sh --build-only
 
 COPY . .
 # Only the two binaries the image ships, without the test suites (CI tests the same sources

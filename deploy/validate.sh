@@ -7,7 +7,9 @@
 # - compose.yaml: every service has an image, named volumes are declared, mounted files exist,
 #   depends_on names services;
 # - prometheus.yml has scrape jobs (and passes `promtool check config` when promtool is installed);
-# - Grafana provisioning files, and the data source uids the dashboards use are provisioned.
+# - Grafana provisioning files; the data source uids the dashboards use (data source variables'
+#   defaults included) are provisioned; every rwkv_* metric a dashboard query names is one the
+#   server registers (a string in ../server/metrics/*.cc), and with promtool the queries parse.
 # Usage: deploy/validate.sh      (needs python3 with PyYAML: Debian package python3-yaml)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -22,7 +24,7 @@ done
 [ -n "$python" ] || { echo "validate: needs python3 with PyYAML (apt-get install python3-yaml)" >&2; exit 1; }
 
 "$python" - <<'EOF'
-import glob, json, os, re, sys
+import glob, json, os, re, shutil, subprocess, sys, tempfile
 import yaml
 
 errors = []
@@ -261,11 +263,34 @@ def datasource_refs(node):
         ds = node.get("datasource")
         if isinstance(ds, dict) and ds.get("uid"):
             yield ds["uid"]
+        if node.get("type") == "datasource" and get(node, "current.value"):
+            yield node["current"]["value"]  # a data source variable's default
         for value in node.values():
             yield from datasource_refs(value)
     elif isinstance(node, list):
         for value in node:
             yield from datasource_refs(value)
+
+def queries(node, key):
+    """The strings under `key` in a dashboard: "expr" (PromQL of panels), "definition" (query
+    variables, which may use Grafana's label_values())."""
+    if isinstance(node, dict):
+        if isinstance(node.get(key), str) and node[key]:
+            yield node[key]
+        for value in node.values():
+            yield from queries(value, key)
+    elif isinstance(node, list):
+        for value in node:
+            yield from queries(value, key)
+
+# The metric names the server registers: the string literals naming rwkv_* in its metrics code.
+registered = set()
+for path in glob.glob("../server/metrics/*.cc"):
+    with open(path) as f:
+        registered.update(re.findall(r'"(rwkv_[a-z0-9_]+)"', f.read()))
+if not registered:
+    error("../server/metrics/", "no metric names found (run from the repository's deploy/)")
+promql = []  # the panels' queries, Grafana's variables replaced by sample values
 
 for path, dashboard in dashboards.items():
     if not path.startswith("grafana/"):
@@ -278,14 +303,34 @@ for path, dashboard in dashboards.items():
             continue  # a template variable, or Grafana's built-in source
         if uid not in datasource_uids:
             error(path, f"uses data source uid {uid!r}, which is not provisioned")
+    for query in list(queries(dashboard, "expr")) + list(queries(dashboard, "definition")):
+        for name in set(re.findall(r"\brwkv_[a-z0-9_]+", query)):
+            family = re.sub(r"_(bucket|sum|count)$", "", name)  # a histogram's series
+            if name not in registered and family not in registered:
+                error(path, f"queries {name}, which server/metrics/*.cc does not register")
+    for expr in queries(dashboard, "expr"):
+        expr = re.sub(r"\$__(rate_interval|interval|range)\b", "1m", expr)
+        promql.append(re.sub(r"\$\{?\w+\}?", ".*", expr))  # other variables: label matchers
 if not any(p.startswith("grafana/") for p in dashboards):
-    print("validate: note: no Grafana dashboard in deploy/grafana/ yet (issue 5 adds rwkv-serve.json)")
+    error("grafana/", "no dashboard JSON (compose.yaml provisions grafana/rwkv-serve.json)")
+
+# With promtool, every query must parse: checked as the expressions of a rule file.
+if promql and shutil.which("promtool"):
+    with tempfile.NamedTemporaryFile("w", suffix=".yml") as rules:
+        yaml.safe_dump({"groups": [{"name": "dashboards", "rules": [
+            {"record": f"dashboard:query{i}", "expr": expr} for i, expr in enumerate(promql)]}]},
+            rules)
+        rules.flush()
+        check = subprocess.run(["promtool", "check", "rules", rules.name],
+                               capture_output=True, text=True)
+        if check.returncode != 0:
+            error("grafana/", "promtool rejects a dashboard query:\n" + check.stdout + check.stderr)
 
 if errors:
     print("\n".join("validate: " + e for e in errors), file=sys.stderr)
     sys.exit(1)
-print(f"validate: {len(yaml_files)} YAML files, {len(dashboards)} JSON files, "
-      f"{len(objects)} Kubernetes objects: OK")
+print(f"validate: {len(yaml_files)} YAML files, {len(dashboards)} JSON files "
+      f"({len(promql)} dashboard queries), {len(objects)} Kubernetes objects: OK")
 EOF
 
 if command -v promtool > /dev/null; then

@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package rwkv-serve needs to build, test and run.
-# Usage: scripts/install-deps.sh        (as root, or with sudo available)
+# Usage: scripts/install-deps.sh [--build-only]   (as root, or with sudo available)
+#   --build-only: only what compiling needs (the container image's build stage), no test tools.
 set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config git ca-certificates
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  prometheus-cpp-dev librocksdb-dev libhiredis-dev redis-server
+  prometheus-cpp-dev librocksdb-dev libhiredis-dev
   googletest libgtest-dev libgmock-dev
-  podman buildah runc debootstrap python3-yaml   # deploy/smoke-test.sh and deploy/validate.sh
 )
+if [ "${1:-}" != "--build-only" ]; then
+  packages+=(
+    redis-server prometheus                        # services the end-to-end tests start
+    podman buildah runc debootstrap python3-yaml   # deploy/smoke-test.sh and deploy/validate.sh
+  )
+fi
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi

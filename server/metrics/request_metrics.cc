@@ -36,8 +36,13 @@ RequestMetrics::RequestMetrics(prometheus::Registry& registry)
     auto method = std::make_unique<Method>();
     method->name = name;
     method->duration = &durations.Add({{"method", name}}, RequestSecondsBuckets());
-    // Zero from the start, so that rates and dashboards have a series.
-    method->by_code[0] = &requests_->Add({{"method", name}, {"code", "OK"}});
+    // Every code at zero from the start (as go-grpc-prometheus's InitializeMetrics does): a
+    // series created at its first error would start at 1, and rate() would never count it.
+    for (int code = 0; code < kCodes; ++code) {
+      method->by_code[code] = &requests_->Add(
+          {{"method", name},
+           {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(code))}});
+    }
     methods_.push_back(std::move(method));
   }
 }
@@ -57,16 +62,7 @@ void RequestMetrics::OnRequest(absl::string_view method_name, absl::StatusCode c
   method.duration->Observe(absl::ToDoubleSeconds(duration));
   int index = static_cast<int>(code);
   if (index < 0 || index >= kCodes) index = static_cast<int>(absl::StatusCode::kUnknown);
-  prometheus::Counter* counter = method.by_code[index].load(std::memory_order_acquire);
-  if (counter == nullptr) {
-    // Family::Add is thread-safe and returns the existing series for the same labels, so two
-    // threads racing here store the same pointer.
-    counter = &requests_->Add(
-        {{"method", method.name},
-         {"code", absl::StatusCodeToString(static_cast<absl::StatusCode>(index))}});
-    method.by_code[index].store(counter, std::memory_order_release);
-  }
-  counter->Increment();
+  method.by_code[index]->Increment();
 }
 
 }  // namespace rwkv::server::metrics

@@ -1,13 +1,11 @@
 // RequestMetrics: every finished RPC (RequestObserver) as rwkv_requests_total{method,code} and
 // rwkv_request_duration_seconds{method}. Each method of rwkv.v1.Rwkv has its duration histogram
-// and its OK counter from the start (so dashboards see zeros, not gaps); a counter for another
-// code is created the first time that code occurs and kept, so each (method, code) handle is
-// fetched once.
+// and a counter for every status code from the start (so dashboards and rate() see zeros, not
+// gaps); the handles are fetched once, at construction.
 #ifndef RWKV_SERVER_METRICS_REQUEST_METRICS_H_
 #define RWKV_SERVER_METRICS_REQUEST_METRICS_H_
 
 #include <array>
-#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,7 +32,7 @@ class RequestMetrics final : public RequestObserver {
   struct Method {
     std::string name;
     prometheus::Histogram* duration = nullptr;
-    std::array<std::atomic<prometheus::Counter*>, kCodes> by_code{};
+    std::array<prometheus::Counter*, kCodes> by_code{};
   };
 
   Method* Find(absl::string_view name);  // null for a name that is not an RPC

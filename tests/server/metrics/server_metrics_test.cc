@@ -25,7 +25,7 @@ using rwkv::testing::MetricValue;
 TEST(RequestMetricsTest, CountsByMethodAndCode) {
   prometheus::Registry registry;
   RequestMetrics metrics(registry);
-  // Every method's OK series exists before any request.
+  // Every method's series exists for every code before any request.
   EXPECT_EQ(MetricValue(registry, "rwkv_requests_total", {{"method", "ForkSession"}, {"code", "OK"}}),
             0);
   for (const char* method : {"Generate", "CreateSession", "GetSession", "ListSessions",
@@ -35,7 +35,12 @@ TEST(RequestMetricsTest, CountsByMethodAndCode) {
               0)
         << method;
   }
-  EXPECT_EQ(MetricValue(registry, "rwkv_requests_total", {{"code", "NOT_FOUND"}}), -1);
+  EXPECT_EQ(MetricValue(registry, "rwkv_requests_total",
+                        {{"method", "GetSession"}, {"code", "NOT_FOUND"}}),
+            0);
+  EXPECT_EQ(MetricValue(registry, "rwkv_requests_total",
+                        {{"method", "Generate"}, {"code", "UNAUTHENTICATED"}}),
+            0);
   for (int i = 0; i < 3; ++i) {
     metrics.OnRequest("Generate", absl::StatusCode::kOk, absl::Milliseconds(100));
   }
