@@ -50,7 +50,8 @@ struct Results {
   std::vector<double> decode_step_ms;
   double prefill_tok_s = 0;
   int64_t state_bytes = 0;
-  int64_t peak_rss_bytes = 0;
+  int64_t peak_rss_bytes = 0;         // the whole run (every batch's states and step buffers)
+  int64_t single_peak_rss_bytes = 0;  // serving one sequence: the prefill and batch-1 decode
   double load_seconds = 0;
   // Roofline: limits of this machine and what one token needs.
   int64_t bytes_per_token = 0;
@@ -150,8 +151,11 @@ void PrintTable(const Results& r, const ModelConfig& config) {
         r.bandwidth / 1e9, r.matmul_peak / 1e9, r.precision, config.n_embed, config.n_embed,
         r.bytes_per_token / 1e6, r.flops_per_token / 1e9);
   }
-  std::cout << absl::StrFormat("state: %d bytes per session; peak RSS: %.1f MiB\n", r.state_bytes,
-                               r.peak_rss_bytes / 1048576.0);
+  std::cout << absl::StrFormat(
+      "state: %d bytes per session; peak RSS: %.1f MiB serving one sequence (prefill, batch 1), "
+      "%.1f MiB overall (with %d sessions' states and step buffers)\n",
+      r.state_bytes, r.single_peak_rss_bytes / 1048576.0, r.peak_rss_bytes / 1048576.0,
+      r.decode.empty() ? 1 : r.decode.back().first);
 }
 
 absl::Status WriteJson(const Results& r, const std::string& path) {
@@ -164,11 +168,11 @@ absl::Status WriteJson(const Results& r, const std::string& path) {
   const std::string json = absl::StrFormat(
       "{\"shape\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"decode_tok_s\": {%s}, "
       "\"prefill_tok_s\": %.3f, \"prefill_tokens\": %d, \"state_bytes\": %d, "
-      "\"peak_rss_bytes\": %d, \"bytes_per_token\": %d, \"flops_per_token\": %d, "
+      "\"peak_rss_bytes\": %d, \"single_sequence_peak_rss_bytes\": %d, \"bytes_per_token\": %d, \"flops_per_token\": %d, "
       "\"read_bandwidth_bytes_s\": %.0f, \"matmul_peak_flop_s\": %.0f, "
       "\"decode_roofline_tok_s\": {%s}, \"prefill_roofline_tok_s\": %.1f}\n",
       r.shape, r.precision, r.threads, absl::StrJoin(decode, ", "), r.prefill_tok_s,
-      absl::GetFlag(FLAGS_prefill_tokens), r.state_bytes, r.peak_rss_bytes, r.bytes_per_token,
+      absl::GetFlag(FLAGS_prefill_tokens), r.state_bytes, r.peak_rss_bytes, r.single_peak_rss_bytes, r.bytes_per_token,
       r.flops_per_token, r.bandwidth, r.matmul_peak, absl::StrJoin(fractions, ", "),
       r.PrefillRoofline());
   std::ofstream out(path, std::ios::trunc);
@@ -189,18 +193,27 @@ absl::Status Run() {
                                                      r.threads, precision}));
   r.load_seconds = absl::ToDoubleSeconds(absl::Now() - start);
   r.state_bytes = engine->config().StateBytes();
+  // Prefill and batch 1 first: the peak RSS of serving one sequence is what single-sequence
+  // engines report.
+  RWKV_ASSIGN_OR_RETURN(r.prefill_tok_s,
+                        MeasurePrefill(*engine, absl::GetFlag(FLAGS_prefill_tokens)));
+  std::vector<int> batches;
   for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
     int batch = 0;
     if (!absl::SimpleAtoi(part, &batch) || batch <= 0) {
       return absl::InvalidArgumentError(absl::StrCat("bad --batches entry '", part, "'"));
     }
+    batches.push_back(batch);
+  }
+  std::sort(batches.begin(), batches.end());
+  for (const int batch : batches) {
+    if (batch > 1 && r.single_peak_rss_bytes == 0) r.single_peak_rss_bytes = PeakRssBytes();
     double step_ms = 0;
     RWKV_ASSIGN_OR_RETURN(double tok_s, MeasureDecode(*engine, batch, &step_ms));
     r.decode.emplace_back(batch, tok_s);
     r.decode_step_ms.push_back(step_ms);
   }
-  RWKV_ASSIGN_OR_RETURN(r.prefill_tok_s,
-                        MeasurePrefill(*engine, absl::GetFlag(FLAGS_prefill_tokens)));
+  if (r.single_peak_rss_bytes == 0) r.single_peak_rss_bytes = PeakRssBytes();
   r.peak_rss_bytes = PeakRssBytes();  // before the roofline probes allocate their buffers
   r.bytes_per_token = engine->MatrixBytesPerToken();
   r.flops_per_token = engine->MatrixFlopsPerToken();
