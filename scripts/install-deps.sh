@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package rwkv-serve needs to build, test and run.
 # Usage: scripts/install-deps.sh [--build-only]   (as root, or with sudo available)
-#   --build-only: only what compiling needs (the container image's build stage), no test tools.
+#   --build-only: only what building and running needs (scripts/run.sh, the image's build stage),
+#                 not the services and container tools the tests use.
 set -euo pipefail
 
 packages=(

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/install-deps.sh > /dev/null
+# Serving needs neither the test services nor the container tools.
+scripts/install-deps.sh --build-only > /dev/null
 scripts/build.sh > /dev/null
 exec build/bin/rwkv-server "$@"
