@@ -4,6 +4,8 @@
 #include <bit>
 #include <cstring>
 
+#include "engine/util/little_endian.h"
+
 namespace rwkv::engine {
 namespace {
 
@@ -14,13 +16,6 @@ constexpr uint64_t kMulB = 0xc2b2ae3d27d4eb4full;
 constexpr uint64_t kMulC = 0xd6e8feb86659fd93ull;
 constexpr uint64_t kSeeds[4] = {0x243f6a8885a308d3ull, 0x13198a2e03707344ull, 0xa4093822299f31d0ull,
                                 0x082efa98ec4e6c89ull};
-
-uint64_t LoadLittleEndian64(const unsigned char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, sizeof(v));
-  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-  return v;
-}
 
 // Folds one input word into a lane. The word is pre-multiplied so that every input bit reaches
 // the high half; the rotation brings those high bits back down before the next multiply.
@@ -49,7 +44,7 @@ Hash64::Hash64() {
 }
 
 void Hash64::ConsumeStripe(const unsigned char* stripe) {
-  for (int i = 0; i < 4; ++i) lanes_[i] = Round(lanes_[i], LoadLittleEndian64(stripe + 8 * i));
+  for (int i = 0; i < 4; ++i) lanes_[i] = Round(lanes_[i], LoadLittleEndian<uint64_t>(stripe + 8 * i));
 }
 
 void Hash64::Update(const void* data, size_t size) {
@@ -83,11 +78,11 @@ uint64_t Hash64::Digest() const {
   uint64_t h = Avalanche(total_bytes_ * kMulC + kSeeds[0]);
   for (int i = 0; i < 4; ++i) h = Round(h, Avalanche(lanes_[i]));
   size_t i = 0;
-  for (; i + 8 <= pending_size_; i += 8) h = Round(h, LoadLittleEndian64(pending_ + i));
+  for (; i + 8 <= pending_size_; i += 8) h = Round(h, LoadLittleEndian<uint64_t>(pending_ + i));
   if (i < pending_size_) {
     unsigned char last[8] = {};
     std::memcpy(last, pending_ + i, pending_size_ - i);
-    h = Round(h, LoadLittleEndian64(last));
+    h = Round(h, LoadLittleEndian<uint64_t>(last));
   }
   return Avalanche(h);
 }

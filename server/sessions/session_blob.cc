@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "engine/util/hash64.h"
+#include "engine/util/little_endian.h"
 
 namespace rwkv::server {
 namespace {
@@ -22,24 +23,6 @@ constexpr size_t kTokenCountOffset = 40;
 constexpr size_t kVersionOffset = 48;
 constexpr size_t kHeaderBytes = 56;
 constexpr size_t kChecksumBytes = 8;
-
-// std::byteswap is C++23.
-[[maybe_unused]] uint32_t ByteSwap(uint32_t v) { return __builtin_bswap32(v); }
-[[maybe_unused]] uint64_t ByteSwap(uint64_t v) { return __builtin_bswap64(v); }
-
-template <typename T>
-void StoreLittleEndian(T value, char* out) {
-  if constexpr (std::endian::native == std::endian::big) value = ByteSwap(value);
-  std::memcpy(out, &value, sizeof(value));
-}
-
-template <typename T>
-T LoadLittleEndian(const char* in) {
-  T value;
-  std::memcpy(&value, in, sizeof(value));
-  if constexpr (std::endian::native == std::endian::big) value = ByteSwap(value);
-  return value;
-}
 
 void StorePayload(absl::Span<const float> state, char* out) {
   if constexpr (std::endian::native == std::endian::little) {
