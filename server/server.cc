@@ -142,8 +142,9 @@ absl::Status Server::Drain() {
   if (drained_ || grpc_server_ == nullptr) return absl::OkStatus();
   drained_ = true;
   const absl::Time start = absl::Now();
-  log_.Event("draining: no new requests; waiting for in-flight turns");
+  // Health first, then the log line: whoever sees "draining" must already see NOT_SERVING.
   SetServing(false);
+  log_.Event("draining: no new requests; waiting for in-flight turns");
   bool finished = true;
   if (scheduler_ != nullptr) finished = scheduler_->Drain(options_.drain_timeout);
   // The turns are out of the scheduler; wait for their commits and last replies. gRPC's own

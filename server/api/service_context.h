@@ -36,8 +36,9 @@ struct ServiceContext {
 
   // The end of one call: its log line and its metrics.
   void RecordRequest(const RequestRecord& record) const {
-    log->Log(record);
+    // Count before logging: whoever reads the log line must find the request in /metrics.
     if (requests != nullptr) requests->OnRequest(record.method, record.status.code(), record.duration);
+    log->Log(record);
   }
 };
 

@@ -69,10 +69,18 @@ TEST(PrometheusE2eTest, ScrapedCountersEqualWhatTheLoadgenReceived) {
   const LoadgenResult load = RunLoadgen((*server)->Address(),
                                         "--sessions 4 --turns 3 --max-tokens 16",
                                         dir.path() + ".json");
-  const absl::Time load_done = absl::Now();
   ASSERT_EQ(load.exit_code, 0) << load.output;
   ASSERT_EQ(load.requests_ok, 12) << load.output;
   ASSERT_EQ(load.generated_tokens, 12 * 16) << load.output;
+  // A call is counted when the server is done with it, which may be just after the client has
+  // its status: wait until the server's own exposition has all twelve.
+  const std::string all_counted = "rwkv_requests_total{code=\"OK\",method=\"Generate\"} 12\n";
+  for (int i = 0; i < 600; ++i) {
+    absl::StatusOr<HttpResponse> metrics = HttpGet((*server)->metrics_port(), "/metrics");
+    if (metrics.ok() && absl::StrContains(metrics->body, all_counted)) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  const absl::Time load_done = absl::Now();
 
   // Wait for a scrape that started after the last request finished, then compare once.
   absl::StatusOr<absl::Time> scraped = absl::InfinitePast();
