@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/compute/int8_gemv.h"
 #include "engine/compute/int8_rows.h"
 
 namespace rwkv::engine {
@@ -244,6 +245,11 @@ absl::StatusOr<Linear> Linear::Create(MatmulContext& ctx, const float* weights, 
     memory source(plain, ctx.engine(), source_data);
     dnnl::reorder(source, linear.weights_).execute(ctx.stream(), source, linear.weights_);
     ctx.stream().wait();
+    if (precision == Precision::kInt8 && Int8GemvApplies(linear.weights_.get_desc(), in, out)) {
+      linear.compensation_.resize(out);
+      Int8GemvCompensation(quantized.data(), in, out, linear.compensation_.data());
+      ++ctx.kernels_["rwkv:avx512_vnni (1-4 rows)"];
+    }
     ctx.packed_bytes_ += static_cast<int64_t>(linear.WeightBytes());
     ctx.macs_per_row_ += in * out;
   } catch (const dnnl::error& e) {
@@ -254,7 +260,8 @@ absl::StatusOr<Linear> Linear::Create(MatmulContext& ctx, const float* weights, 
 }
 
 size_t Linear::WeightBytes() const {
-  return weights_.get_desc().get_size() + scales_.size() * sizeof(float);
+  return weights_.get_desc().get_size() + scales_.size() * sizeof(float) +
+         compensation_.size() * sizeof(int32_t);
 }
 
 absl::Status Linear::Apply(MatmulContext& ctx, const float* x, int64_t rows, float* y,
@@ -295,12 +302,17 @@ absl::Status Linear::ApplyInt8(MatmulContext& ctx, const float* x, int64_t rows,
     if (ctx.sums_.size() < static_cast<size_t>(rows * out_)) ctx.sums_.resize(rows * out_);
     sums = ctx.sums_.data();
   }
-  auto bound = ctx.Matmul(rows, in_, out_, DataType::s8, weights_, Epilogue::kNone);
-  if (!bound.ok()) return bound.status();
-  if (absl::Status s = ctx.RunRows(**bound, ctx.int8_rows_.data(), in_, rows, sums, out_,
-                                   /*dst_is_input=*/false, weights_);
-      !s.ok()) {
-    return s;
+  if (!compensation_.empty() && rows <= kInt8GemvMaxRows) {
+    Int8Gemv(ctx.int8_rows_.data(), rows, in_, out_,
+             static_cast<const int8_t*>(weights_.get_data_handle()), compensation_.data(), sums);
+  } else {
+    auto bound = ctx.Matmul(rows, in_, out_, DataType::s8, weights_, Epilogue::kNone);
+    if (!bound.ok()) return bound.status();
+    if (absl::Status s = ctx.RunRows(**bound, ctx.int8_rows_.data(), in_, rows, sums, out_,
+                                     /*dst_is_input=*/false, weights_);
+        !s.ok()) {
+      return s;
+    }
   }
   RescaleRows(sums, rows, out_, ctx.row_scales_.data(), scales_.data(), epilogue, y);
   return absl::OkStatus();

@@ -138,6 +138,9 @@ class Linear {
   Precision precision_ = Precision::kF32;
   dnnl::memory weights_;
   std::vector<float> scales_;  // int8: per output channel
+  // int8 when the few-row VNNI path reads the packed weights (int8_gemv.h): its per-output
+  // compensation; empty otherwise.
+  std::vector<int32_t> compensation_;
 };
 
 }  // namespace rwkv::engine

@@ -89,6 +89,34 @@ INSTANTIATE_TEST_SUITE_P(AllPrecisions, LinearTest,
                            return std::string(PrecisionName(info.param.precision));
                          });
 
+// A few int8 rows take the VNNI loops over oneDNN's packed weights (where the CPU and layout
+// allow), more rows oneDNN's kernel: integer sums are exact, so both give the same bits.
+TEST(Int8RowsTest, FewRowsGiveTheSameBitsAsManyRows) {
+  MatmulContext ctx;
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (auto [in, out] : {std::pair<int64_t, int64_t>{64, 64}, {768, 192}, {256, 1024}, {37, 19}}) {
+    std::vector<float> w(in * out);
+    for (float& v : w) v = normal(rng);
+    auto linear = Linear::Create(ctx, w.data(), in, out, Precision::kInt8);
+    ASSERT_TRUE(linear.ok()) << linear.status();
+    constexpr int64_t kMany = 16;
+    std::vector<float> x(kMany * in);
+    for (float& v : x) v = normal(rng);
+    for (Epilogue epilogue : {Epilogue::kNone, Epilogue::kAccumulate, Epilogue::kSilu}) {
+      std::vector<float> many(kMany * out, 0.5f);
+      ASSERT_TRUE(linear->Apply(ctx, x.data(), kMany, many.data(), epilogue).ok());
+      for (int64_t rows = 1; rows <= 7; ++rows) {
+        std::vector<float> few(rows * out, 0.5f);
+        ASSERT_TRUE(linear->Apply(ctx, x.data(), rows, few.data(), epilogue).ok());
+        for (int64_t i = 0; i < rows * out; ++i) {
+          ASSERT_EQ(few[i], many[i]) << in << "x" << out << " rows " << rows << " at " << i;
+        }
+      }
+    }
+  }
+}
+
 TEST(PrecisionTest, Parse) {
   EXPECT_EQ(*ParsePrecision("f32"), Precision::kF32);
   EXPECT_EQ(*ParsePrecision("bf16"), Precision::kBf16);

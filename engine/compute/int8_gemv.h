@@ -1,0 +1,36 @@
+// Few-row int8 products straight from oneDNN's AMX weight layout.
+//
+// For one to a few rows (decode of a small batch) the product only streams the weights, and
+// oneDNN 2.6's AMX kernels stream them at about half this CPU's read bandwidth (they run such
+// rows padded to a tile). These AVX-512 VNNI loops read the same packed matrix, so no second copy
+// is kept. Integer sums are exact, so the result is bit for bit what oneDNN computes, and a
+// sequence gets the same numbers whichever path its batch takes.
+#ifndef RWKV_ENGINE_COMPUTE_INT8_GEMV_H_
+#define RWKV_ENGINE_COMPUTE_INT8_GEMV_H_
+
+#include <cstdint>
+#include <oneapi/dnnl/dnnl.hpp>
+
+namespace rwkv::engine {
+
+// Most rows one call of Int8Gemv takes.
+inline constexpr int64_t kInt8GemvMaxRows = 4;
+
+// True when this CPU has AVX-512 VNNI and `weights` (an [in, out] s8 matrix packed by oneDNN) is
+// in the blocked layout these loops read: 64 outputs by 64 inputs per block, groups of 4 inputs
+// of one output adjacent (oneDNN's BA16a64b4a, no compensation; what its AMX kernels use).
+bool Int8GemvApplies(const dnnl::memory::desc& weights, int64_t in, int64_t out);
+
+// sums[r, o] = sum_k x[r, k] * W[k, o] for r < rows (at most kInt8GemvMaxRows), as float32.
+// `x` is int8 and overwritten (biased to uint8 in place); `compensation[o]` = 128 * sum_k W[k, o]
+// (see Int8GemvCompensation).
+// Runs over output blocks with the current OpenMP thread count.
+void Int8Gemv(int8_t* x, int64_t rows, int64_t in, int64_t out, const int8_t* weights,
+              const int32_t* compensation, float* sums);
+
+// 128 * the sum of each output's weights; `w` holds `out` rows of `in` int8 (W's rows, unpacked).
+void Int8GemvCompensation(const int8_t* w, int64_t in, int64_t out, int32_t* compensation);
+
+}  // namespace rwkv::engine
+
+#endif  // RWKV_ENGINE_COMPUTE_INT8_GEMV_H_
