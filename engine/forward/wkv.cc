@@ -1,6 +1,7 @@
 #include "engine/forward/wkv.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "engine/compute/vector_math.h"
 
@@ -109,13 +110,80 @@ inline void WkvV7Rows(int64_t n, int64_t count, int64_t stride, float* __restric
   }
 }
 
+// The 64-wide head of the real models, four state rows at a time. A row's two sums each wait
+// on a chain of fused multiply-adds and a horizontal reduction; rows are independent, so
+// interleaving them lets those latencies overlap (measured: 512 tokens x 12 heads in 6.9 ms
+// against 7.5-9 one row at a time; eight rows spill registers and gain nothing). Each row's
+// sums run in exactly the order of WkvV7Rows (same lanes, same pairwise reduction), so the
+// numbers are the same.
+typedef float V16 __attribute__((vector_size(64)));
+
+// By pointer: a 64-byte vector passed by value would change the ABI of the non-AVX-512 clones.
+__attribute__((always_inline)) inline void Load16(V16* v, const float* p) {
+  std::memcpy(v, p, sizeof(V16));
+}
+
+__attribute__((always_inline)) inline float SumLanes16(const V16* v) {
+  float lanes[kLanes];
+  std::memcpy(lanes, v, sizeof(V16));
+  return SumLanes(lanes);
+}
+
+template <int kTogether>
+__attribute__((always_inline)) inline void WkvV7Rows64(int64_t count, int64_t stride, float* __restrict s,
+                        const float* __restrict r, const float* __restrict w,
+                        const float* __restrict k, const float* __restrict v,
+                        const float* __restrict a, const float* __restrict b,
+                        float* __restrict y) {
+  constexpr int64_t kN = 64;
+  constexpr int kBlocks = kN / kLanes;
+  for (int64_t t = 0; t < count; ++t) {
+    const int64_t row = t * stride;
+    V16 at[kBlocks], bt[kBlocks], wt[kBlocks], kt[kBlocks], rt[kBlocks];
+    #pragma GCC unroll 4
+    for (int q = 0; q < kBlocks; ++q) {
+      Load16(&at[q], a + row + q * kLanes);
+      Load16(&bt[q], b + row + q * kLanes);
+      Load16(&wt[q], w + row + q * kLanes);
+      Load16(&kt[q], k + row + q * kLanes);
+      Load16(&rt[q], r + row + q * kLanes);
+    }
+    for (int64_t i = 0; i < kN; i += kTogether) {
+      V16 st[kTogether][kBlocks];
+      float sa[kTogether];
+      #pragma GCC unroll 4
+      for (int u = 0; u < kTogether; ++u) {
+        V16 lanes = {};
+        #pragma GCC unroll 4
+        for (int q = 0; q < kBlocks; ++q) {
+          Load16(&st[u][q], s + (i + u) * kN + q * kLanes);
+          lanes += st[u][q] * at[q];
+        }
+        sa[u] = SumLanes16(&lanes);
+      }
+      #pragma GCC unroll 4
+      for (int u = 0; u < kTogether; ++u) {
+        const float vi = v[row + i + u];
+        V16 lanes = {};
+        #pragma GCC unroll 4
+        for (int q = 0; q < kBlocks; ++q) {
+          st[u][q] = st[u][q] * wt[q] + sa[u] * bt[q] + vi * kt[q];
+          std::memcpy(s + (i + u) * kN + q * kLanes, &st[u][q], sizeof(V16));
+          lanes += st[u][q] * rt[q];
+        }
+        y[row + i + u] = SumLanes16(&lanes);
+      }
+    }
+  }
+}
+
 RWKV_VECTOR_CLONES
 void WkvV7Head(int64_t n, int64_t count, int64_t stride, float* __restrict s,
                const float* __restrict r, const float* __restrict w, const float* __restrict k,
                const float* __restrict v, const float* __restrict a, const float* __restrict b,
                float* __restrict y) {
   if (n == 64) {
-    WkvV7Rows<64>(n, count, stride, s, r, w, k, v, a, b, y);
+    WkvV7Rows64<4>(count, stride, s, r, w, k, v, a, b, y);
   } else {
     WkvV7Rows<0>(n, count, stride, s, r, w, k, v, a, b, y);
   }
