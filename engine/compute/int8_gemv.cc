@@ -84,16 +84,8 @@ void Int8Gemv(int8_t* x, int64_t rows, int64_t in, int64_t out, const int8_t* we
   // Flipping the sign bit adds 128: int8 v becomes uint8 v + 128.
   for (int64_t i = 0; i < rows * in; ++i) x[i] = static_cast<int8_t>(x[i] ^ 0x80);
   const uint8_t* biased = reinterpret_cast<const uint8_t*>(x);
-  switch (rows) {
-    case 1:
-      return AllBlocks<1>(biased, in, out, weights, compensation, sums);
-    case 2:
-      return AllBlocks<2>(biased, in, out, weights, compensation, sums);
-    case 3:
-      return AllBlocks<3>(biased, in, out, weights, compensation, sums);
-    default:
-      return AllBlocks<4>(biased, in, out, weights, compensation, sums);
-  }
+  if (rows == 1) return AllBlocks<1>(biased, in, out, weights, compensation, sums);
+  AllBlocks<2>(biased, in, out, weights, compensation, sums);
 }
 
 }  // namespace rwkv::engine

@@ -248,7 +248,7 @@ absl::StatusOr<Linear> Linear::Create(MatmulContext& ctx, const float* weights, 
     if (precision == Precision::kInt8 && Int8GemvApplies(linear.weights_.get_desc(), in, out)) {
       linear.compensation_.resize(out);
       Int8GemvCompensation(quantized.data(), in, out, linear.compensation_.data());
-      ++ctx.kernels_["rwkv:avx512_vnni (1-4 rows)"];
+      ++ctx.kernels_["rwkv:avx512_vnni (1-2 rows)"];
     }
     ctx.packed_bytes_ += static_cast<int64_t>(linear.WeightBytes());
     ctx.macs_per_row_ += in * out;

@@ -9,7 +9,8 @@
 // Weights are converted and reordered once, at load, into the layout oneDNN's kernel prefers
 // (blocked for brgemm / AMX); the float32 copy is dropped. Inputs and outputs are always float32
 // rows: bf16 converts the input rows on the fly, int8 quantizes each input row with its own
-// scale (oneDNN 2.6 cannot multiply float32 by int8) and rescales the int32 sums.
+// scale (oneDNN 2.6 cannot multiply float32 by int8) and rescales the int32 sums; one or two
+// int8 rows read the packed matrix with VNNI loops of our own instead (int8_gemv.h).
 //
 // Steady state allocates nothing: primitives are created once per (rows, in, out, format,
 // epilogue) and shared by every Linear of that shape; their memory objects, argument maps,

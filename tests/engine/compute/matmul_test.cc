@@ -89,7 +89,7 @@ INSTANTIATE_TEST_SUITE_P(AllPrecisions, LinearTest,
                            return std::string(PrecisionName(info.param.precision));
                          });
 
-// A few int8 rows take the VNNI loops over oneDNN's packed weights (where the CPU and layout
+// One or two int8 rows take the VNNI loops over oneDNN's packed weights (where the CPU and layout
 // allow), more rows oneDNN's kernel: integer sums are exact, so both give the same bits.
 TEST(Int8RowsTest, FewRowsGiveTheSameBitsAsManyRows) {
   MatmulContext ctx;
