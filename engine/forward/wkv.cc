@@ -130,17 +130,16 @@ __attribute__((always_inline)) inline float SumLanes16(const V16* v) {
 }
 
 template <int kTogether>
-__attribute__((always_inline)) inline void WkvV7Rows64(int64_t count, int64_t stride, float* __restrict s,
-                        const float* __restrict r, const float* __restrict w,
-                        const float* __restrict k, const float* __restrict v,
-                        const float* __restrict a, const float* __restrict b,
-                        float* __restrict y) {
+__attribute__((always_inline)) inline void WkvV7Rows64(
+    int64_t count, int64_t stride, float* __restrict s, const float* __restrict r,
+    const float* __restrict w, const float* __restrict k, const float* __restrict v,
+    const float* __restrict a, const float* __restrict b, float* __restrict y) {
   constexpr int64_t kN = 64;
   constexpr int kBlocks = kN / kLanes;
   for (int64_t t = 0; t < count; ++t) {
     const int64_t row = t * stride;
     V16 at[kBlocks], bt[kBlocks], wt[kBlocks], kt[kBlocks], rt[kBlocks];
-    #pragma GCC unroll 4
+#pragma GCC unroll 4
     for (int q = 0; q < kBlocks; ++q) {
       Load16(&at[q], a + row + q * kLanes);
       Load16(&bt[q], b + row + q * kLanes);
@@ -151,21 +150,21 @@ __attribute__((always_inline)) inline void WkvV7Rows64(int64_t count, int64_t st
     for (int64_t i = 0; i < kN; i += kTogether) {
       V16 st[kTogether][kBlocks];
       float sa[kTogether];
-      #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int u = 0; u < kTogether; ++u) {
         V16 lanes = {};
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int q = 0; q < kBlocks; ++q) {
           Load16(&st[u][q], s + (i + u) * kN + q * kLanes);
           lanes += st[u][q] * at[q];
         }
         sa[u] = SumLanes16(&lanes);
       }
-      #pragma GCC unroll 4
+#pragma GCC unroll 4
       for (int u = 0; u < kTogether; ++u) {
         const float vi = v[row + i + u];
         V16 lanes = {};
-        #pragma GCC unroll 4
+#pragma GCC unroll 4
         for (int q = 0; q < kBlocks; ++q) {
           st[u][q] = st[u][q] * wt[q] + sa[u] * bt[q] + vi * kt[q];
           std::memcpy(s + (i + u) * kN + q * kLanes, &st[u][q], sizeof(V16));
