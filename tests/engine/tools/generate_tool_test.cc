@@ -1,9 +1,6 @@
 // rwkv-generate end to end: the real binary, run on every FP32 reference set, must reproduce
 // rwkv.cpp's logits (--dump-logits), final state (--dump-state) and greedy text on stdout.
-#include <sys/wait.h>
-
 #include <cmath>
-#include <cstdio>
 #include <fstream>
 #include <string>
 
@@ -11,27 +8,11 @@
 #include "gtest/gtest.h"
 #include "tests/util/engine_util.h"
 #include "tests/util/reference_data.h"
+#include "tests/util/run_command.h"
 #include "tests/util/shared_data.h"
 
 namespace rwkv::testing {
 namespace {
-
-struct Output {
-  int exit_code = -1;
-  std::string stdout_text;
-};
-
-Output RunCommand(const std::string& command) {
-  Output out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.stdout_text.append(buffer, n);
-  const int status = pclose(pipe);
-  out.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
 
 std::string Generate() { return absl::StrCat(RWKV_BIN_DIR, "/rwkv-generate"); }
 
@@ -48,7 +29,7 @@ TEST_P(GenerateToolTest, DumpsMatchTheReference) {
     std::ofstream prompt(prompt_file, std::ios::binary);
     for (int32_t byte : set.prompt) prompt.put(static_cast<char>(byte));
   }
-  const Output out = RunCommand(
+  const CommandResult out = RunCommand(
       absl::StrCat(Generate(), " --model ", set.model_path, " --prompt-file ", prompt_file,
                    " --max-tokens 64 --temperature 0 --threads 1 --dump-logits ", logits_file,
                    " --dump-state ", state_file, " 2>/dev/null"));
@@ -56,7 +37,7 @@ TEST_P(GenerateToolTest, DumpsMatchTheReference) {
 
   std::string expected_text;
   for (int32_t token : set.greedy) expected_text.push_back(static_cast<char>(token));
-  EXPECT_EQ(out.stdout_text, expected_text + "\n");
+  EXPECT_EQ(out.output, expected_text + "\n");
 
   auto logits = ReadF32File(logits_file);
   ASSERT_TRUE(logits.ok()) << logits.status();
@@ -94,9 +75,9 @@ TEST(GenerateToolErrorsTest, BadInputExitsNonZeroWithAMessage) {
                                   absl::StrCat("--model ", model, " --prompt x --temperature -1"),
                                   absl::StrCat("--model ", model, " --prompt x --tokenizer world"),
                                   std::string("--prompt x")}) {
-    const Output out = RunCommand(absl::StrCat(Generate(), " ", args, " 2>&1"));
+    const CommandResult out = RunCommand(absl::StrCat(Generate(), " ", args, " 2>&1"));
     EXPECT_NE(out.exit_code, 0) << args;
-    EXPECT_NE(out.stdout_text.find("rwkv-generate: "), std::string::npos) << out.stdout_text;
+    EXPECT_NE(out.output.find("rwkv-generate: "), std::string::npos) << out.output;
   }
 }
 

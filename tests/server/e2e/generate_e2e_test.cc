@@ -1,17 +1,15 @@
 // End to end: the real rwkv-server on 127.0.0.1, real gRPC, the tiny RWKV-7 model.
 // Streams must equal rwkv-generate and the in-process engine; sessions must resume exactly,
 // also after the server is SIGKILLed; concurrent streams must not affect each other.
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <filesystem>
 #include <thread>
 
 #include "gtest/gtest.h"
 #include "absl/strings/str_cat.h"
 #include "tests/server/e2e/rpc_util.h"
-#include "tests/util/shared_data.h"
 #include "tests/server/e2e/server_process.h"
+#include "tests/util/run_command.h"
+#include "tests/util/shared_data.h"
 
 namespace rwkv::testing {
 namespace {
@@ -32,12 +30,7 @@ std::vector<int32_t> GenerateToolTokens(const std::string& prompt, int max_token
   const std::string command = absl::StrCat(GenerateBinary(), " --model ", TinyModel(),
                                            " --prompt '", prompt, "' --max-tokens ", max_tokens,
                                            " --temperature 0 --threads 1 --precision f32 2>/dev/null");
-  FILE* pipe = popen(command.c_str(), "r");
-  std::string out;
-  char buffer[256];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, n);
-  pclose(pipe);
+  std::string out = RunCommand(command).output;
   if (!out.empty() && out.back() == '\n') out.pop_back();  // rwkv-generate ends with a newline
   return Bytes(out);
 }

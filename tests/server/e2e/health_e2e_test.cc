@@ -3,10 +3,8 @@
 // SIGTERM, NOT_SERVING again while a stream is still draining (which then completes). /healthz
 // (liveness) is 200 throughout.
 #include <signal.h>
-#include <sys/wait.h>
 
 #include <atomic>
-#include <cstdio>
 #include <string>
 #include <thread>
 
@@ -18,6 +16,7 @@
 #include "tests/server/e2e/rpc_util.h"
 #include "tests/server/e2e/server_process.h"
 #include "tests/util/http_get.h"
+#include "tests/util/run_command.h"
 #include "tests/util/shared_data.h"
 
 namespace rwkv::testing {
@@ -44,21 +43,8 @@ int HttpStatus(int port, const std::string& path) {
   return response.ok() ? response->status : -1;
 }
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-};
-
-CliRun CliHealth(const std::string& address) {
-  CliRun run;
-  FILE* pipe =
-      popen(absl::StrCat(RWKV_BIN_DIR, "/rwkv-cli --server ", address, " health 2>&1").c_str(), "r");
-  char buffer[1024];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) run.out.append(buffer, n);
-  const int status = pclose(pipe);
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
+CommandResult CliHealth(const std::string& address) {
+  return RunCommand(absl::StrCat(RWKV_BIN_DIR, "/rwkv-cli --server ", address, " health 2>&1"));
 }
 
 TEST(HealthE2eTest, NotServingWhileLoadingServingWhenReadyNotServingWhileDraining) {
@@ -73,9 +59,9 @@ TEST(HealthE2eTest, NotServingWhileLoadingServingWhenReadyNotServingWhileDrainin
   ASSERT_EQ(Check(*channel), HealthCheckResponse::NOT_SERVING) << server.Log();
   EXPECT_EQ(HttpStatus(server.metrics_port(), "/readyz"), 503);
   EXPECT_EQ(HttpStatus(server.metrics_port(), "/healthz"), 200);
-  const CliRun loading = CliHealth(server.Address());
-  EXPECT_EQ(loading.exit_code, 1) << loading.out;
-  EXPECT_TRUE(absl::StrContains(loading.out, "NOT_SERVING")) << loading.out;
+  const CommandResult loading = CliHealth(server.Address());
+  EXPECT_EQ(loading.exit_code, 1) << loading.output;
+  EXPECT_TRUE(absl::StrContains(loading.output, "NOT_SERVING")) << loading.output;
   // Everything above happened before the model was ready.
   EXPECT_FALSE(absl::StrContains(server.Log(), " serving ")) << server.Log();
 
@@ -83,9 +69,9 @@ TEST(HealthE2eTest, NotServingWhileLoadingServingWhenReadyNotServingWhileDrainin
   ASSERT_TRUE(server.WaitForLog(" serving ", absl::Minutes(10))) << server.Log();
   EXPECT_EQ(Check(*channel), HealthCheckResponse::SERVING);
   EXPECT_EQ(HttpStatus(server.metrics_port(), "/readyz"), 200);
-  const CliRun ready = CliHealth(server.Address());
-  EXPECT_EQ(ready.exit_code, 0) << ready.out;
-  EXPECT_TRUE(absl::StrContains(ready.out, "SERVING")) << ready.out;
+  const CommandResult ready = CliHealth(server.Address());
+  EXPECT_EQ(ready.exit_code, 0) << ready.output;
+  EXPECT_TRUE(absl::StrContains(ready.output, "SERVING")) << ready.output;
 
   // Draining: a stream is running when SIGTERM arrives.
   constexpr int kTokens = 40;

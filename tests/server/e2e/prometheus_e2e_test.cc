@@ -1,7 +1,6 @@
 // End to end with a real Prometheus: rwkv-server (tiny model) and Debian's prometheus on
 // 127.0.0.1, scraping every second; rwkv-loadgen drives traffic; what Prometheus scraped must
 // equal what the load generator received.
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <string>
@@ -16,6 +15,7 @@
 #include "tests/server/e2e/rpc_util.h"
 #include "tests/server/e2e/server_process.h"
 #include "tests/util/http_get.h"
+#include "tests/util/run_command.h"
 #include "tests/util/scoped_temp_dir.h"
 #include "tests/util/shared_data.h"
 
@@ -34,12 +34,9 @@ LoadgenResult RunLoadgen(const std::string& address, const std::string& flags,
   LoadgenResult result;
   const std::string command = absl::StrCat(RWKV_BIN_DIR, "/rwkv-loadgen --server ", address, " ",
                                            flags, " --json ", json, " 2>&1");
-  FILE* pipe = popen(command.c_str(), "r");
-  char buffer[4096];
-  size_t n;
-  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const CommandResult run = RunCommand(command);
+  result.exit_code = run.exit_code;
+  result.output = run.output;
   absl::StatusOr<std::string> report = ReadFileBytes(json);
   google::protobuf::Struct parsed;
   if (report.ok() && google::protobuf::util::JsonStringToMessage(*report, &parsed).ok()) {
