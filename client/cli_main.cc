@@ -14,12 +14,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "client/cli_args.h"
 #include "client/cli_commands.h"
 #include "client/interrupt.h"
-#include "engine/util/command_line.h"
+#include "common/command_line.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "Server address, HOST:PORT.");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5), "How long to wait to connect.");
@@ -77,16 +75,6 @@ A prompt that starts with "-" goes after "--":  rwkv-cli generate -- -5 degrees 
 Flags may be written with dashes or underscores (--max-tokens, --max_tokens).
 Exit status: 0 ok; 1 error (printed as "rwkv-cli: CODE: message"); 2 usage error; 130 Ctrl-C.)";
 
-// --help lists the flags defined in this file (Abseil's default looks for rwkv-cli.cc).
-void ConfigureHelp() {
-  absl::FlagsUsageConfig config;
-  config.contains_help_flags = [](absl::string_view path) {
-    return absl::EndsWith(path, "cli_main.cc");
-  };
-  config.contains_helpshort_flags = config.contains_help_flags;
-  absl::SetFlagsUsageConfig(config);
-}
-
 GenerateOptions GenerateOptionsFromFlags(std::vector<std::string> stop_strings) {
   GenerateOptions options;
   options.session_id = absl::GetFlag(FLAGS_session);
@@ -139,7 +127,6 @@ int Fail(const absl::Status& status) {
 }
 
 int Main(int argc, char** argv) {
-  ConfigureHelp();
   std::vector<char*> args(argv, argv + argc);
   // Before Abseil parses the rest, which would keep only the last --stop.
   absl::StatusOr<std::vector<std::string>> stop_values = ExtractRepeatedFlag(args, "stop");

@@ -8,7 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "client/cli_args.h"
 #include "client/cli_commands.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace rwkv::client {
 namespace {

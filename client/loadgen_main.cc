@@ -10,15 +10,13 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/usage_config.h"
 #include "absl/random/random.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "client/loadgen.h"
 #include "client/loadgen_report.h"
 #include "client/rwkv_client.h"
-#include "engine/util/command_line.h"
-#include "engine/util/status_macros.h"
+#include "common/command_line.h"
+#include "common/status_macros.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "Server address, HOST:PORT.");
 ABSL_FLAG(int32_t, sessions, 1, "Concurrent virtual users (one thread and one session each).");
@@ -43,16 +41,6 @@ ABSL_FLAG(absl::Duration, request_timeout, absl::Minutes(5), "Deadline of each r
 
 namespace rwkv::client {
 namespace {
-
-// --help lists the flags defined in this file (Abseil's default looks for rwkv-loadgen.cc).
-void ConfigureHelp() {
-  absl::FlagsUsageConfig config;
-  config.contains_help_flags = [](absl::string_view path) {
-    return absl::EndsWith(path, "loadgen_main.cc");
-  };
-  config.contains_helpshort_flags = config.contains_help_flags;
-  absl::SetFlagsUsageConfig(config);
-}
 
 LoadgenOptions OptionsFromFlags() {
   LoadgenOptions options;
@@ -105,7 +93,6 @@ absl::StatusOr<bool> Run(const LoadgenOptions& options) {
 }  // namespace rwkv::client
 
 int main(int argc, char** argv) {
-  rwkv::client::ConfigureHelp();
   std::vector<char*> positional = rwkv::ParseCommandLine(
       argc, argv,
       "Load generator for rwkv-serve: N concurrent users, each running M streaming turns.\n"

@@ -17,8 +17,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "client/rwkv_client.h"
-#include "engine/util/command_line.h"
-#include "engine/util/status_macros.h"
+#include "common/command_line.h"
+#include "common/status_macros.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "Server address, HOST:PORT.");
 ABSL_FLAG(int32_t, history_tokens, 10000, "Tokens of history in the session.");

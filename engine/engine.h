@@ -15,6 +15,10 @@
 // run per sequence over its own rows. A sequence's results do not depend on what else is in
 // the batch nor on how its tokens are split across calls (up to float rounding).
 //
+// Engine is an interface: Create() returns the oneDNN implementation (engine/onednn_engine.h),
+// and tests substitute a FakeEngine (tests/fakes/). This header pulls in no oneDNN or OpenMP
+// header, so the server's files that schedule work onto an engine never compile the library.
+//
 // Threading: one thread at a time may call Forward (the server's engine loop); Forward itself
 // uses `threads` OpenMP threads. Everything else is const and thread-safe.
 #ifndef RWKV_ENGINE_ENGINE_H_
@@ -27,11 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "engine/compute/arena.h"
-#include "engine/compute/matmul.h"
 #include "engine/compute/precision.h"
-#include "engine/forward/batch.h"
-#include "engine/forward/model.h"
 #include "engine/model/model_config.h"
 #include "engine/model/tensor_source.h"
 
@@ -63,6 +63,11 @@ struct SequenceInput {
 // Logits of one Forward call; points into the engine and is valid until its next Forward.
 class LogitsView {
  public:
+  // `data` holds `vocab` floats per row; sequence s owns rows [first_row[s], first_row[s + 1]).
+  // Both must outlive the view (an engine keeps them until its next Forward).
+  LogitsView(const float* data, int64_t vocab, const std::vector<int64_t>& first_row)
+      : data_(data), vocab_(vocab), first_row_(&first_row) {}
+
   // Row k of the rows sequence `sequence` asked for (kLast: k = 0 only).
   absl::Span<const float> Row(size_t sequence, int64_t k = 0) const {
     return absl::MakeConstSpan(data_ + ((*first_row_)[sequence] + k) * vocab_, vocab_);
@@ -72,57 +77,47 @@ class LogitsView {
   }
 
  private:
-  friend class Engine;
-  const float* data_ = nullptr;
-  int64_t vocab_ = 0;
+  const float* data_;
+  int64_t vocab_;
   const std::vector<int64_t>* first_row_;  // per sequence, plus one past the end
-  explicit LogitsView(const std::vector<int64_t>& first_row) : first_row_(&first_row) {}
 };
 
 class Engine {
  public:
+  // The oneDNN engine for `options.model`.
   static absl::StatusOr<std::unique_ptr<Engine>> Create(const EngineOptions& options);
-  // Builds an engine from an already opened source (used by tests and synthetic models).
+  // The oneDNN engine over an already opened source (used by tests and synthetic models).
   static absl::StatusOr<std::unique_ptr<Engine>> FromSource(const TensorSource& source,
                                                             const EngineOptions& options);
 
-  const ModelConfig& config() const { return model_->config(); }
-  const std::string& fingerprint() const { return model_->fingerprint(); }
-  int64_t parameters() const { return model_->parameters(); }
-  int threads() const { return threads_; }
-  Precision precision() const { return model_->precision(); }
-  // oneDNN's kernels in use so far, e.g. "brg:avx512_core_amx_bf16 x12".
-  std::string KernelSummary() const { return matmul_.KernelSummary(); }
+  virtual ~Engine() = default;
+
+  virtual const ModelConfig& config() const = 0;
+  virtual const std::string& fingerprint() const = 0;
+  virtual int64_t parameters() const = 0;
+  virtual int threads() const = 0;
+  virtual Precision precision() const = 0;
+  // The kernels in use so far, e.g. "brg:avx512_core_amx_bf16 x12".
+  virtual std::string KernelSummary() const = 0;
   // Bytes of matrix weights one token reads (the batch-1 decode memory traffic) and the
   // floating-point operations of its matrix products.
-  int64_t MatrixBytesPerToken() const { return matmul_.PackedBytes(); }
-  int64_t MatrixFlopsPerToken() const { return 2 * matmul_.MacsPerRow(); }
+  virtual int64_t MatrixBytesPerToken() const = 0;
+  virtual int64_t MatrixFlopsPerToken() const = 0;
   int64_t StateFloats() const { return config().StateFloats(); }
+  // A new sequence's state (StateLayout of config()).
   std::vector<float> InitialState() const;
   void ResetState(absl::Span<float> state) const;
 
   // Runs one step over every sequence in `batch`. INVALID_ARGUMENT (naming the sequence) for an
   // empty batch or token list, a token outside the vocabulary, a state of the wrong size, or two
   // sequences sharing a state buffer. On error no state has been modified.
-  absl::StatusOr<LogitsView> Forward(absl::Span<const SequenceInput> batch);
-
- private:
-  Engine() = default;
-  absl::Status Validate(absl::Span<const SequenceInput> batch);
-
-  int threads_ = 1;
-  MatmulContext matmul_;
-  std::unique_ptr<Model> model_;
-  // Reused across steps so that the steady state allocates nothing.
-  PackedBatch packed_;
-  std::vector<int32_t> tokens_;
-  std::vector<int64_t> wanted_rows_;
-  std::vector<int64_t> first_logits_row_;
-  std::vector<float> logits_;
-  std::vector<const float*> state_check_;
-  Arena step_arena_;
-  Arena scratch_arena_;
+  virtual absl::StatusOr<LogitsView> Forward(absl::Span<const SequenceInput> batch) = 0;
 };
+
+// The checks every implementation's Forward makes before touching a state (see Forward).
+// `scratch` is reused between calls so that the check allocates nothing in the steady state.
+absl::Status ValidateBatch(absl::Span<const SequenceInput> batch, const ModelConfig& config,
+                           std::vector<const float*>& scratch);
 
 // Opens a model spec: "synthetic:<shape>" or a file path (format detected from its magic).
 absl::StatusOr<std::unique_ptr<TensorSource>> OpenModelSource(const std::string& spec);

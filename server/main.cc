@@ -13,7 +13,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "engine/util/command_line.h"
+#include "common/command_line.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, model, "",

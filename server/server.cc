@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/tokenizer/tokenizer_factory.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 #include "server/store/instrumented_state_store.h"
 #include "server/store/state_store.h"
 

@@ -23,7 +23,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "server/api/generate_request.h"
-#include "server/api/io_executor.h"
+#include "server/turns/io_executor.h"
 #include "server/api/request_log.h"
 #include "server/api/rwkv_service.h"
 #include "server/api/service_context.h"

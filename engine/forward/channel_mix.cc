@@ -4,7 +4,7 @@
 #include "engine/forward/layer_modules.h"
 #include "engine/forward/token_shift.h"
 #include "engine/model/state_layout.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace rwkv::engine {
 namespace {

@@ -4,8 +4,8 @@
 #include <cstring>
 
 #include "engine/compute/ops.h"
-#include "engine/util/hash64.h"
-#include "engine/util/status_macros.h"
+#include "common/hash64.h"
+#include "common/status_macros.h"
 
 namespace rwkv::engine {
 namespace {

@@ -3,7 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace rwkv::engine {
 

@@ -6,7 +6,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace rwkv::engine {
 namespace {

@@ -12,8 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/model/quantization.h"
-#include "engine/util/hash64.h"
-#include "engine/util/status_macros.h"
+#include "common/hash64.h"
+#include "common/status_macros.h"
 
 namespace rwkv::engine {
 namespace {

@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "engine/util/hash64.h"
+#include "common/hash64.h"
 
 namespace rwkv::engine {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace rwkv::engine {
 namespace {

@@ -11,7 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/tokenizer/byte_tokenizer.h"
 #include "engine/tokenizer/world_tokenizer.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace rwkv::engine {
 namespace {

@@ -23,8 +23,8 @@
 #include "absl/time/clock.h"
 #include "engine/engine.h"
 #include "engine/tools/roofline.h"
-#include "engine/util/command_line.h"
-#include "engine/util/status_macros.h"
+#include "common/command_line.h"
+#include "common/status_macros.h"
 
 ABSL_FLAG(std::string, shape, "rwkv7-0.1b",
           "Synthetic shape: rwkv7-0.1b, rwkv7-0.4b or rwkv7-1.5b (ignored with --model).");

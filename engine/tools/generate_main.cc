@@ -22,8 +22,8 @@
 #include "engine/sampler/sampler.h"
 #include "engine/tokenizer/tokenizer_factory.h"
 #include "engine/tokenizer/utf8_detokenizer.h"
-#include "engine/util/command_line.h"
-#include "engine/util/status_macros.h"
+#include "common/command_line.h"
+#include "common/status_macros.h"
 
 ABSL_FLAG(std::string, model, "", "Model file (rwkv.cpp .bin) or synthetic:<shape>.");
 ABSL_FLAG(std::string, tokenizer, "",

@@ -1,97 +1,39 @@
 #include "server/api/generate_reactor.h"
 
+#include <chrono>
 #include <utility>
 
-#include "absl/strings/str_cat.h"
+#include "server/api/generate_request.h"
 #include "server/api/request_id.h"
 #include "server/api/status_util.h"
 
 namespace rwkv::server {
-namespace {
-
-rwkv::v1::FinishReason ToProto(FinishReason reason) {
-  switch (reason) {
-    case FinishReason::kStop:
-      return rwkv::v1::FINISH_REASON_STOP;
-    case FinishReason::kLength:
-      return rwkv::v1::FINISH_REASON_LENGTH;
-    case FinishReason::kNone:
-      break;
-  }
-  return rwkv::v1::FINISH_REASON_UNSPECIFIED;
-}
-
-// Whether a finished turn's state is complete and should become the session's next version.
-bool ShouldCommit(const GenerationResult& result, bool keep_on_cancel) {
-  if (result.status.ok()) return true;
-  const bool cancelled = result.status.code() == absl::StatusCode::kCancelled ||
-                         result.status.code() == absl::StatusCode::kDeadlineExceeded;
-  return cancelled && keep_on_cancel && result.tokens_in_state > 0;
-}
-
-}  // namespace
 
 GenerateReactor::GenerateReactor(ServiceContext& service, grpc::CallbackServerContext* context,
                                  const rwkv::v1::GenerateRequest* request)
     : service_(service),
       active_(service),
-      context_(context),
-      request_(request),
-      received_(absl::Now()),
+      received_(service.clock->Now()),
       // Sent with the first message (or the status), so the client has it even on an error.
       request_id_(AttachRequestId(context)) {
-  if (!service_.ready.load(std::memory_order_acquire)) {
-    FinishWhenFlushed(absl::UnavailableError("the server is starting: the model is loading"));
+  if (absl::Status ready = service_.CheckReady(); !ready.ok()) {
+    FinishWhenFlushed(std::move(ready));
     return;
   }
-  absl::StatusOr<ParsedGenerate> parsed = ParseGenerateRequest(
+  absl::StatusOr<TurnRequest> parsed = ParseGenerateRequest(
       *request, *service_.tokenizer, service_.engine->config().n_vocab, service_.limits);
   if (!parsed.ok()) {
     FinishWhenFlushed(parsed.status());
     return;
   }
-  parsed_ = *std::move(parsed);
-  service_.io->Post([this] { Begin(); });
-}
-
-void GenerateReactor::Begin() {
-  std::vector<float> state;
-  if (!parsed_.session_id.empty()) {
-    SessionManager::TurnOptions options{parsed_.create_session, parsed_.expected_version};
-    absl::StatusOr<SessionManager::Turn> turn =
-        service_.sessions->BeginTurn(parsed_.session_id, options);
-    if (!turn.ok()) {
-      FinishWhenFlushed(turn.status());
-      return;
-    }
-    state = turn->TakeState();
-    turn_.emplace(*std::move(turn));
-  } else {
-    state = service_.engine->InitialState();
+  parsed->generation.received = received_;
+  if (const auto deadline = context->deadline();
+      deadline != std::chrono::system_clock::time_point::max()) {
+    parsed->generation.deadline = absl::FromChrono(deadline);
   }
-  if (Cancelled()) {
-    turn_.reset();  // rolls back
-    FinishWhenFlushed(absl::CancelledError("the client cancelled the request"));
-    return;
-  }
-  GenerationRequest request;
-  request.prompt = parsed_.prompt;
-  request.state = std::move(state);
-  request.sampling = parsed_.sampling;
-  request.max_tokens = parsed_.max_tokens;
-  request.stop_tokens = parsed_.stop_tokens;
-  request.stop_strings = parsed_.stop_strings;
-  request.keep_on_cancel = parsed_.keep_on_cancel;
-  request.received = received_;
-  const auto deadline = context_->deadline();
-  if (deadline != std::chrono::system_clock::time_point::max()) {
-    request.deadline = absl::FromChrono(deadline);
-  }
-  prompt_tokens_ = static_cast<int64_t>(parsed_.prompt.size());
-  if (absl::Status status = service_.scheduler->Submit(std::move(request), this); !status.ok()) {
-    turn_.reset();
-    FinishWhenFlushed(status);
-  }
+  session_id_ = parsed->session_id;
+  turn_.emplace(service_.turn_services(), this);
+  turn_->Start(*std::move(parsed));
 }
 
 bool GenerateReactor::Ready() const {
@@ -107,49 +49,14 @@ void GenerateReactor::OnDelta(GenerationDelta delta) {
   Enqueue(std::move(response));
 }
 
-void GenerateReactor::OnFinished(GenerationResult result) {
-  // Committing touches the store: leave the engine thread at once.
-  service_.io->Post([this, result = std::move(result)]() mutable { Complete(std::move(result)); });
-}
-
-absl::StatusOr<rwkv::v1::Session> GenerateReactor::EndTurn(GenerationResult& result) {
-  if (!turn_.has_value()) return rwkv::v1::Session();
-  SessionManager::Turn turn = *std::move(turn_);
-  turn_.reset();
-  if (!ShouldCommit(result, parsed_.keep_on_cancel)) {
-    service_.sessions->Abort(std::move(turn));
-    return rwkv::v1::Session();
+void GenerateReactor::OnFinished(TurnResult result) {
+  {
+    absl::MutexLock lock(&mu_);
+    prompt_tokens_ = result.prompt_tokens;
+    generated_tokens_ = result.generated_tokens;
   }
-  return service_.sessions->Commit(std::move(turn), result.state, result.tokens_in_state);
-}
-
-void GenerateReactor::Complete(GenerationResult result) {
-  generated_tokens_ = result.generated_tokens;
-  absl::StatusOr<rwkv::v1::Session> session = EndTurn(result);
-  if (!result.status.ok()) {
-    FinishWhenFlushed(result.status);
-    return;
-  }
-  if (!session.ok()) {
-    FinishWhenFlushed(session.status());
-    return;
-  }
-  rwkv::v1::GenerateResponse response;
-  auto* done = response.mutable_done();
-  done->set_finish_reason(ToProto(result.finish_reason));
-  done->set_matched_stop(result.matched_stop);
-  done->mutable_usage()->set_prompt_tokens(result.prompt_tokens);
-  done->mutable_usage()->set_generated_tokens(result.generated_tokens);
-  done->mutable_usage()->set_session_tokens(session->token_count());
-  auto* timings = done->mutable_timings();
-  timings->set_time_to_first_token_s(absl::ToDoubleSeconds(result.timings.time_to_first_token));
-  timings->set_queue_s(absl::ToDoubleSeconds(result.timings.queue));
-  timings->set_prefill_s(absl::ToDoubleSeconds(result.timings.prefill));
-  timings->set_total_s(absl::ToDoubleSeconds(absl::Now() - received_));
-  if (!parsed_.session_id.empty()) *done->mutable_session() = *std::move(session);
-  done->set_seed(parsed_.sampling.seed);
-  Enqueue(std::move(response));
-  FinishWhenFlushed(absl::OkStatus());
+  if (result.status.ok()) Enqueue(DoneResponse(result));
+  FinishWhenFlushed(std::move(result.status));
 }
 
 void GenerateReactor::Enqueue(rwkv::v1::GenerateResponse response) {
@@ -202,23 +109,29 @@ void GenerateReactor::OnWriteDone(bool ok) {
     if (!ok) {
       writes_failed_ = true;
       queue_.clear();
-      cancelled_.store(true, std::memory_order_relaxed);
     }
     room_again = queue_.size() == kMaxQueuedMessages - 1;
   }
-  // A paused sequence can run again (before Pump, which may end this reactor's life).
-  if (room_again || !ok) service_.scheduler->Wake();
+  // Writes come only from a started turn. Wake a paused one (before Pump, which may end this
+  // reactor's life); a failed write means the client is gone.
+  if (!ok) {
+    turn_->Cancel();
+  } else if (room_again) {
+    turn_->Wake();
+  }
   Pump();
 }
 
 void GenerateReactor::OnCancel() {
-  cancelled_.store(true, std::memory_order_relaxed);
-  if (service_.ready.load(std::memory_order_acquire)) service_.scheduler->Wake();
+  if (turn_.has_value()) turn_->Cancel();
 }
 
 void GenerateReactor::OnDone() {
-  service_.RecordRequest({"Generate", request_id_, parsed_.session_id, prompt_tokens_,
-                          generated_tokens_, final_status_, absl::Now() - received_});
+  {
+    absl::MutexLock lock(&mu_);  // uncontended by now, but the fields are guarded
+    service_.RecordRequest({"Generate", request_id_, session_id_, prompt_tokens_, generated_tokens_,
+                            final_status_, service_.clock->Now() - received_});
+  }
   delete this;
 }
 

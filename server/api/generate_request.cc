@@ -1,10 +1,14 @@
 #include "server/api/generate_request.h"
 
+#include <algorithm>
+#include <optional>
+
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "engine/sampler/stop_matcher.h"
-#include "engine/util/status_macros.h"
-#include "server/sessions/session_manager.h"
+#include "server/api/session_proto.h"
+#include "server/sessions/session_id.h"
 
 namespace rwkv::server {
 namespace {
@@ -13,18 +17,18 @@ absl::Status CheckTokenIds(const google::protobuf::RepeatedField<int32_t>& ids,
                            absl::string_view field, int32_t vocab_size) {
   for (int i = 0; i < ids.size(); ++i) {
     if (ids[i] < 0 || ids[i] >= vocab_size) {
-      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "] = ", ids[i],
-                                                     " is outside the vocabulary [0, ",
-                                                     vocab_size, ")"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, "[", i, "] = ", ids[i], " is outside the vocabulary [0, ", vocab_size, ")"));
     }
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<int32_t>> Prompt(const rwkv::v1::GenerateRequest& request,
-                                            const engine::Tokenizer& tokenizer,
-                                            int32_t vocab_size, const ServerLimits& limits) {
+                                            const engine::Tokenizer& tokenizer, int32_t vocab_size,
+                                            const ServerLimits& limits) {
   std::vector<int32_t> prompt;
+  absl::string_view field = "text";
   switch (request.prompt_case()) {
     case rwkv::v1::GenerateRequest::kText: {
       if (request.text().empty()) return absl::InvalidArgumentError("text (the prompt) is empty");
@@ -32,6 +36,7 @@ absl::StatusOr<std::vector<int32_t>> Prompt(const rwkv::v1::GenerateRequest& req
       break;
     }
     case rwkv::v1::GenerateRequest::kTokens:
+      field = "tokens.ids";
       if (request.tokens().ids().empty()) {
         return absl::InvalidArgumentError("tokens.ids (the prompt) is empty");
       }
@@ -42,9 +47,9 @@ absl::StatusOr<std::vector<int32_t>> Prompt(const rwkv::v1::GenerateRequest& req
       return absl::InvalidArgumentError("a prompt is required: set text or tokens");
   }
   if (static_cast<int64_t>(prompt.size()) > limits.max_prompt_tokens) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the prompt has ", prompt.size(), " tokens, more than this server's limit of ",
-                     limits.max_prompt_tokens, " (--max-prompt-tokens)"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " (the prompt) has ", prompt.size(), " tokens, more than this server's limit of ",
+        limits.max_prompt_tokens, " (--max-prompt-tokens)"));
   }
   return prompt;
 }
@@ -60,7 +65,8 @@ absl::StatusOr<engine::SamplingParams> Sampling(const rwkv::v1::SamplingOptions&
   params.frequency_penalty = options.frequency_penalty();
   if (options.has_repetition_penalty()) params.repetition_penalty = options.repetition_penalty();
   params.penalty_window = options.penalty_window();
-  for (const auto& [token, bias] : options.logit_bias()) params.logit_bias.emplace_back(token, bias);
+  for (const auto& [token, bias] : options.logit_bias())
+    params.logit_bias.emplace_back(token, bias);
   std::sort(params.logit_bias.begin(), params.logit_bias.end());
   params.seed = options.has_seed() ? options.seed() : absl::Uniform<uint64_t>(absl::BitGen());
   if (absl::Status status = engine::ValidateSamplingParams(params, vocab_size); !status.ok()) {
@@ -70,14 +76,13 @@ absl::StatusOr<engine::SamplingParams> Sampling(const rwkv::v1::SamplingOptions&
 }
 
 absl::Status Stops(const rwkv::v1::StopOptions& options, const engine::Tokenizer& tokenizer,
-                   int32_t vocab_size, const ServerLimits& limits, ParsedGenerate& out) {
-  out.max_tokens = options.has_max_tokens() ? options.max_tokens()
-                                            : std::min(limits.default_max_tokens,
-                                                       limits.max_new_tokens);
+                   int32_t vocab_size, const ServerLimits& limits, GenerationRequest& out) {
+  out.max_tokens = options.has_max_tokens()
+                       ? options.max_tokens()
+                       : std::min(limits.default_max_tokens, limits.max_new_tokens);
   if (out.max_tokens < 0 || out.max_tokens > limits.max_new_tokens) {
-    return absl::InvalidArgumentError(absl::StrCat("stop.max_tokens must be in [0, ",
-                                                   limits.max_new_tokens, "], got ",
-                                                   out.max_tokens));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stop.max_tokens must be in [0, ", limits.max_new_tokens, "], got ", out.max_tokens));
   }
   out.stop_strings.assign(options.stop_strings().begin(), options.stop_strings().end());
   if (absl::Status status = engine::ValidateStopStrings(out.stop_strings); !status.ok()) {
@@ -91,18 +96,17 @@ absl::Status Stops(const rwkv::v1::StopOptions& options, const engine::Tokenizer
   return absl::OkStatus();
 }
 
-absl::Status Session(const rwkv::v1::GenerateRequest& request, ParsedGenerate& out) {
+absl::Status Session(const rwkv::v1::GenerateRequest& request, TurnRequest& out) {
   out.session_id = request.session_id();
   out.create_session = request.create_session();
   out.expected_version = request.expected_version();
   if (out.session_id.empty()) {
     if (out.create_session || out.expected_version != 0) {
-      return absl::InvalidArgumentError(
-          "create_session and expected_version need a session_id");
+      return absl::InvalidArgumentError("create_session and expected_version need a session_id");
     }
     return absl::OkStatus();
   }
-  RWKV_RETURN_IF_ERROR(SessionManager::ValidateId(out.session_id));
+  RWKV_RETURN_IF_ERROR(ValidateSessionId(out.session_id));
   if (out.expected_version < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("expected_version must be >= 0, got ", out.expected_version));
@@ -110,29 +114,61 @@ absl::Status Session(const rwkv::v1::GenerateRequest& request, ParsedGenerate& o
   return absl::OkStatus();
 }
 
-}  // namespace
+rwkv::v1::FinishReason ToProto(FinishReason reason) {
+  switch (reason) {
+    case FinishReason::kStop:
+      return rwkv::v1::FINISH_REASON_STOP;
+    case FinishReason::kLength:
+      return rwkv::v1::FINISH_REASON_LENGTH;
+    case FinishReason::kNone:
+      break;
+  }
+  return rwkv::v1::FINISH_REASON_UNSPECIFIED;
+}
 
-absl::StatusOr<ParsedGenerate> ParseGenerateRequest(const rwkv::v1::GenerateRequest& request,
-                                                    const engine::Tokenizer& tokenizer,
-                                                    int32_t vocab_size,
-                                                    const ServerLimits& limits) {
-  ParsedGenerate out;
-  RWKV_RETURN_IF_ERROR(Session(request, out));
-  RWKV_ASSIGN_OR_RETURN(out.prompt, Prompt(request, tokenizer, vocab_size, limits));
-  RWKV_ASSIGN_OR_RETURN(out.sampling, Sampling(request.sampling(), vocab_size));
-  RWKV_RETURN_IF_ERROR(Stops(request.stop(), tokenizer, vocab_size, limits, out));
-  switch (request.on_cancel()) {
+absl::StatusOr<bool> KeepOnCancel(rwkv::v1::CancelPolicy policy) {
+  switch (policy) {
     case rwkv::v1::CANCEL_POLICY_DISCARD:
-      out.keep_on_cancel = false;
-      break;
+      return false;
     case rwkv::v1::CANCEL_POLICY_KEEP:
-      out.keep_on_cancel = true;
-      break;
+      return true;
     default:
       return absl::InvalidArgumentError(
-          absl::StrCat("on_cancel has unknown value ", static_cast<int>(request.on_cancel())));
+          absl::StrCat("on_cancel has unknown value ", static_cast<int>(policy)));
   }
+}
+
+}  // namespace
+
+absl::StatusOr<TurnRequest> ParseGenerateRequest(const rwkv::v1::GenerateRequest& request,
+                                                 const engine::Tokenizer& tokenizer,
+                                                 int32_t vocab_size, const ServerLimits& limits) {
+  TurnRequest out;
+  RWKV_RETURN_IF_ERROR(Session(request, out));
+  GenerationRequest& generation = out.generation;
+  RWKV_ASSIGN_OR_RETURN(generation.prompt, Prompt(request, tokenizer, vocab_size, limits));
+  RWKV_ASSIGN_OR_RETURN(generation.sampling, Sampling(request.sampling(), vocab_size));
+  RWKV_RETURN_IF_ERROR(Stops(request.stop(), tokenizer, vocab_size, limits, generation));
+  RWKV_ASSIGN_OR_RETURN(generation.keep_on_cancel, KeepOnCancel(request.on_cancel()));
   return out;
+}
+
+rwkv::v1::GenerateResponse DoneResponse(const TurnResult& result) {
+  rwkv::v1::GenerateResponse response;
+  auto* done = response.mutable_done();
+  done->set_finish_reason(ToProto(result.finish_reason));
+  done->set_matched_stop(result.matched_stop);
+  done->mutable_usage()->set_prompt_tokens(result.prompt_tokens);
+  done->mutable_usage()->set_generated_tokens(result.generated_tokens);
+  done->mutable_usage()->set_session_tokens(result.session_tokens);
+  auto* timings = done->mutable_timings();
+  timings->set_time_to_first_token_s(absl::ToDoubleSeconds(result.timings.time_to_first_token));
+  timings->set_queue_s(absl::ToDoubleSeconds(result.timings.queue));
+  timings->set_prefill_s(absl::ToDoubleSeconds(result.timings.prefill));
+  timings->set_total_s(absl::ToDoubleSeconds(result.timings.total));
+  if (result.session.has_value()) *done->mutable_session() = ToProto(*result.session);
+  done->set_seed(result.seed);
+  return response;
 }
 
 }  // namespace rwkv::server

@@ -5,7 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "engine/util/json_quote.h"
+#include "common/json_quote.h"
 
 namespace rwkv::server {
 namespace {

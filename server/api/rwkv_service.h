@@ -1,10 +1,15 @@
-// RwkvService: the rwkv.v1.Rwkv gRPC service. Handlers stay thin: validate, hand blocking work
-// to the I/O pool, convert the status in one place (status_util.h), log one line per request.
+// RwkvService: the rwkv.v1.Rwkv gRPC service. Handlers stay thin: check readiness, hand blocking
+// work to the I/O pool (validation is the session manager's, and ParseGenerateRequest's for
+// Generate), convert the status in one place (status_util.h), log one line per request.
 #ifndef RWKV_SERVER_API_RWKV_SERVICE_H_
 #define RWKV_SERVER_API_RWKV_SERVICE_H_
 
 #include <grpcpp/grpcpp.h>
 
+#include <string>
+#include <utility>
+
+#include "absl/strings/string_view.h"
 #include "rwkv/v1/rwkv.grpc.pb.h"
 #include "server/api/service_context.h"
 
@@ -42,15 +47,22 @@ class RwkvService final : public rwkv::v1::Rwkv::CallbackService {
                                          rwkv::v1::ModelInfo* response) override;
 
  private:
-  // Runs `work` (which may block on the store) on the I/O pool, then finishes the call with its
-  // status and logs it.
+  // One unary call: once the server is ready (the one readiness check: ServiceContext::
+  // CheckReady), runs `work` on the I/O pool when it may block on the store, else inline; then
+  // finishes the call with its status and logs it.
+  template <typename Work>
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, absl::string_view method,
+                                std::string session, bool blocking, Work work);
   template <typename Work>
   grpc::ServerUnaryReactor* RunBlocking(grpc::CallbackServerContext* context,
-                                        absl::string_view method, std::string session, Work work);
-  // The same, inline, for work that never blocks.
-  grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
-                                      absl::string_view method, absl::Status status,
-                                      absl::Time start);
+                                        absl::string_view method, std::string session, Work work) {
+    return Run(context, method, std::move(session), /*blocking=*/true, std::move(work));
+  }
+  template <typename Work>
+  grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* context,
+                                      absl::string_view method, Work work) {
+    return Run(context, method, "", /*blocking=*/false, std::move(work));
+  }
 
   ServiceContext& context_;
 };

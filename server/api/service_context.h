@@ -1,6 +1,6 @@
 // What every RPC handler needs: the engine's description, the tokenizer, the scheduler, the
 // sessions and the I/O pool. Owned by the server; filled in once the model and the store are
-// ready (handlers answer UNAVAILABLE before that).
+// ready. Handlers ask CheckReady first, the one place that answers UNAVAILABLE before that.
 #ifndef RWKV_SERVER_API_SERVICE_CONTEXT_H_
 #define RWKV_SERVER_API_SERVICE_CONTEXT_H_
 
@@ -8,14 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "common/clock.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/api/generate_request.h"
-#include "server/api/io_executor.h"
 #include "server/api/request_log.h"
 #include "server/api/request_observer.h"
 #include "server/scheduler/scheduler.h"
 #include "server/sessions/session_manager.h"
+#include "server/turns/io_executor.h"
+#include "server/turns/turn_runner.h"
 
 namespace rwkv::server {
 
@@ -31,13 +34,24 @@ struct ServiceContext {
   RequestObserver* requests = nullptr;  // optional (metrics)
   ServerLimits limits;
   std::string model_source;
+  const Clock* clock = &Clock::Real();  // every handler reads the time here
   // Calls started and not yet finished, so that a drain knows when the last reply has gone out.
   std::atomic<int> active_calls{0};
+
+  // UNAVAILABLE until the model and the store are ready; then every pointer above is valid.
+  absl::Status CheckReady() const {
+    if (ready.load(std::memory_order_acquire)) return absl::OkStatus();
+    return absl::UnavailableError("the server is starting: the model is loading");
+  }
+
+  // What a Generate turn needs (valid once CheckReady is OK).
+  TurnRunner::Services turn_services() const { return {engine, scheduler, sessions, io, clock}; }
 
   // The end of one call: its log line and its metrics.
   void RecordRequest(const RequestRecord& record) const {
     // Count before logging: whoever reads the log line must find the request in /metrics.
-    if (requests != nullptr) requests->OnRequest(record.method, record.status.code(), record.duration);
+    if (requests != nullptr)
+      requests->OnRequest(record.method, record.status.code(), record.duration);
     log->Log(record);
   }
 };

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "engine/sampler/sampler.h"
 
 namespace rwkv::server {
@@ -33,7 +34,8 @@ struct GenerationRequest {
   // On cancel or deadline: return the state with every streamed token fed (true) or just report
   // the cancellation (false; the state is returned as it is, mid-turn, and must be discarded).
   bool keep_on_cancel = false;
-  absl::Time received = absl::Now();
+  // A scheduler given another clock (Scheduler::Options::clock) needs this read from that one.
+  absl::Time received = Clock::Real().Now();
   absl::Time deadline = absl::InfiniteFuture();
 };
 

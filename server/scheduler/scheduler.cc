@@ -4,12 +4,13 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace rwkv::server {
 namespace {
 
 // How long the loop sleeps when every sequence is paused, before polling cancellations again.
+// Real time: a condition variable cannot wait on options_.clock.
 constexpr absl::Duration kIdlePoll = absl::Milliseconds(5);
 
 SchedulerObserver& NoObserver() {
@@ -23,6 +24,7 @@ Scheduler::Scheduler(engine::Engine* engine, const engine::Tokenizer* tokenizer,
     : engine_(engine),
       tokenizer_(tokenizer),
       options_(options),
+      clock_(options.clock != nullptr ? *options.clock : Clock::Real()),
       observer_(options.observer != nullptr ? *options.observer : NoObserver()) {}
 
 Scheduler::~Scheduler() {
@@ -69,6 +71,7 @@ bool Scheduler::Drain(absl::Duration timeout) {
     mu_.AssertReaderHeld();
     return queue_.empty() && running_count_ == 0;
   };
+  // `timeout` is real time (a condition variable cannot wait on options_.clock).
   const bool finished = mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
   if (!finished) {
     abort_all_ = true;
@@ -84,10 +87,9 @@ Scheduler::Stats Scheduler::stats() const {
 
 void Scheduler::Loop() {
   while (AdmitOrWait()) {
-    const absl::Time now = absl::Now();
-    CheckCancellations(now);
+    CheckCancellations(clock_.Now());
     RunStep();
-    Retire(absl::Now());
+    Retire(clock_.Now());
   }
 }
 
@@ -158,9 +160,9 @@ bool Scheduler::RunStep() {
     }
   }
   if (inputs_.empty()) return false;
-  const absl::Time start = absl::Now();
+  const absl::Time start = clock_.Now();
   absl::StatusOr<engine::LogitsView> logits = engine_->Forward(inputs_);
-  const absl::Time now = absl::Now();
+  const absl::Time now = clock_.Now();
   observer_.OnStep(now - start, options_.max_batch_tokens - budget,
                    static_cast<int64_t>(inputs_.size()));
   for (size_t i = 0; i < stepped_.size(); ++i) {

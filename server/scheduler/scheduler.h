@@ -31,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/scheduler/generation.h"
@@ -48,6 +49,10 @@ class Scheduler {
     // Told about steps and per-request timings on the engine thread; null: nobody. Must outlive
     // the scheduler.
     SchedulerObserver* observer = nullptr;
+    // Where step times and request timings are read; requests' `received` should come from the
+    // same clock. Waiting (the idle poll, Drain's timeout) stays on real time. Must outlive the
+    // scheduler.
+    const Clock* clock = &Clock::Real();
   };
 
   struct Stats {
@@ -86,6 +91,7 @@ class Scheduler {
   engine::Engine* const engine_;
   const engine::Tokenizer* const tokenizer_;
   const Options options_;
+  const Clock& clock_;
   SchedulerObserver& observer_;  // options_.observer, or one that ignores everything
 
   mutable absl::Mutex mu_;

@@ -8,8 +8,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "engine/util/hash64.h"
-#include "engine/util/little_endian.h"
+#include "common/hash64.h"
+#include "common/little_endian.h"
 
 namespace rwkv::server {
 namespace {
@@ -68,7 +68,7 @@ absl::Status CheckIntegrity(absl::string_view bytes, uint64_t* floats) {
   }
   const size_t checked = bytes.size() - kChecksumBytes;
   const uint64_t stored = LoadLittleEndian<uint64_t>(bytes.data() + checked);
-  if (engine::Hash64Of(std::string_view(bytes.data(), checked)) != stored) {
+  if (Hash64Of(std::string_view(bytes.data(), checked)) != stored) {
     return Corrupt("checksum mismatch");
   }
   return absl::OkStatus();
@@ -113,7 +113,7 @@ std::string EncodeStateBlob(const BlobHeader& header, absl::Span<const float> st
   StoreLittleEndian<uint64_t>(header.version, p + kVersionOffset);
   StorePayload(state, p + kHeaderBytes);
   const size_t checked = out.size() - kChecksumBytes;
-  StoreLittleEndian<uint64_t>(engine::Hash64Of(std::string_view(p, checked)), p + checked);
+  StoreLittleEndian<uint64_t>(Hash64Of(std::string_view(p, checked)), p + checked);
   return out;
 }
 

@@ -8,39 +8,50 @@
 //
 //   RWKV_ASSIGN_OR_RETURN(SessionManager::Turn turn, sessions->BeginTurn("chat-1", {}));
 //   std::vector<float> state = turn.TakeState();   // run the engine on it ...
-//   RWKV_ASSIGN_OR_RETURN(rwkv::v1::Session after, sessions->Commit(std::move(turn), state, 42));
+//   RWKV_ASSIGN_OR_RETURN(SessionRecord after, sessions->Commit(std::move(turn), state, 42));
 //
 // Semantics (design §4):
 // - One turn in flight per session: BeginTurn on a session whose turn has not been committed or
 //   aborted is ABORTED. Turns are atomic: Commit moves version n to n + 1 and writes the state
 //   and the session record in one store batch; Abort (or destroying the Turn) leaves version n.
-// - Each session is stored as two keys written together: "m/<id>" (the rwkv.v1.Session record,
-//   protobuf) and "s/<id>" (the state blob, see session_blob.h: model fingerprint, version, token
-//   count and a checksum). A blob of another model is FAILED_PRECONDITION; a blob or record that
+// - Each session is stored as its record and its state blob, written together (the layout is
+//   session_records.h's). A blob of another model is FAILED_PRECONDITION; a blob or record that
 //   fails its checks is DATA_LOSS. Neither is ever used.
+// - IDs and metadata are validated here (session_id.h): INVALID_ARGUMENT naming the field.
 // - Sessions idle longer than `ttl` expire: they read as NOT_FOUND and SweepExpired deletes them.
 // - Fork copies a session's state and record under a new ID (version 0 history kept as
 //   token_count; the fork starts at the source's version).
+//
+// The parts: SessionRecords (the store), InFlightTable (one change per session at a time),
+// StateCache (the hot tier); this class only orchestrates them. Every write of a session's keys
+// happens while this process holds the ID's in-flight mark, so a reader holding the mark sees a
+// record and blob that no one else changes underneath it.
 //
 // Thread-safe. Methods block on store I/O: call them from an I/O thread, never the engine loop.
 #ifndef RWKV_SERVER_SESSIONS_SESSION_MANAGER_H_
 #define RWKV_SERVER_SESSIONS_SESSION_MANAGER_H_
 
+#include <atomic>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
-#include "rwkv/v1/rwkv.pb.h"
+#include "common/clock.h"
+#include "server/sessions/in_flight_table.h"
 #include "server/sessions/session_observer.h"
+#include "server/sessions/session_record.h"
+#include "server/sessions/session_records.h"
+#include "server/sessions/state_cache.h"
 #include "server/store/state_store.h"
 
 namespace rwkv::server {
@@ -48,11 +59,11 @@ namespace rwkv::server {
 class SessionManager {
  public:
   struct Options {
-    std::string model_fingerprint;        // required
-    std::vector<float> initial_state;     // required: a new session's state
-    absl::Duration ttl = absl::ZeroDuration();  // idle time before expiry; zero = never
+    std::string model_fingerprint;               // required
+    std::vector<float> initial_state;            // required: a new session's state
+    absl::Duration ttl = absl::ZeroDuration();   // idle time before expiry; zero = never
     int64_t hot_cache_bytes = int64_t{1} << 30;  // LRU budget for decoded states
-    std::function<absl::Time()> clock = [] { return absl::Now(); };  // injectable for tests
+    Clock* clock = &Clock::Real();               // required; must outlive the manager
     SessionObserver* observer = nullptr;  // lifecycle events (metrics); must outlive the manager
   };
 
@@ -62,51 +73,43 @@ class SessionManager {
   };
 
   // Exclusive ownership of one session's state while a turn runs. Movable; if destroyed without
-  // Commit or Abort, the turn is aborted.
+  // Commit or Abort, the turn is aborted. Must not outlive its SessionManager.
   class Turn {
    public:
-    Turn(Turn&& other) noexcept;
-    Turn& operator=(Turn&& other) noexcept;
-    ~Turn();
-    const rwkv::v1::Session& session() const { return session_; }
+    Turn(Turn&& other) = default;
+    Turn& operator=(Turn&& other) = default;
+    ~Turn() = default;
+    // The record as the turn began (a new one, at version 0, for a session it creates).
+    const SessionRecord& record() const { return record_; }
     // The state at the start of the turn (moved out; call once).
     std::vector<float> TakeState() { return std::move(state_); }
 
    private:
     friend class SessionManager;
-    Turn(SessionManager* owner, rwkv::v1::Session session, std::vector<float> state, bool creates);
-    SessionManager* owner_ = nullptr;  // null once committed, aborted or moved from
-    rwkv::v1::Session session_;
+    Turn(SessionManager* owner, InFlightTable::Hold hold, SessionRecord record,
+         std::vector<float> state, bool creates, bool adds_session);
+    SessionManager* owner_;
+    InFlightTable::Hold hold_;  // holds nothing once committed, aborted or moved from
+    SessionRecord record_;
     std::vector<float> state_;
-    bool creates_ = false;  // the session did not exist (or had expired) when the turn began
+    bool creates_;       // the session did not exist (or had expired) when the turn began
+    bool adds_session_;  // it had no record at all: committing adds a live session
   };
 
   struct Page {
-    std::vector<rwkv::v1::Session> sessions;
+    std::vector<SessionRecord> sessions;
     std::string next_page_token;  // empty on the last page
   };
 
-  struct CacheStats {
-    int64_t bytes = 0;
-    int64_t entries = 0;
-    int64_t hits = 0;
-    int64_t misses = 0;
-  };
+  using CacheStats = StateCacheStats;
 
   static absl::StatusOr<std::unique_ptr<SessionManager>> Create(std::unique_ptr<StateStore> store,
                                                                 Options options);
-  ~SessionManager();
-
-  // 1 to 128 characters from [A-Za-z0-9._:-], not starting with '.'; INVALID_ARGUMENT naming
-  // `field` otherwise.
-  static absl::Status ValidateId(absl::string_view id, absl::string_view field = "session_id");
-  // At most 16 entries, keys 1..256 bytes, values at most 256 bytes.
-  static absl::Status ValidateMetadata(const std::map<std::string, std::string>& metadata);
 
   // An empty `id` gets a random one. ALREADY_EXISTS if taken.
-  absl::StatusOr<rwkv::v1::Session> CreateSession(absl::string_view id,
-                                                  std::map<std::string, std::string> metadata);
-  absl::StatusOr<rwkv::v1::Session> GetSession(absl::string_view id);
+  absl::StatusOr<SessionRecord> CreateSession(absl::string_view id,
+                                              std::map<std::string, std::string> metadata);
+  absl::StatusOr<SessionRecord> GetSession(absl::string_view id);
   // page_size 1..1000 (0 = 100); page_token from the previous page. INVALID_ARGUMENT for a bad
   // size or token.
   absl::StatusOr<Page> ListSessions(int page_size, absl::string_view page_token);
@@ -114,16 +117,16 @@ class SessionManager {
   absl::Status DeleteSession(absl::string_view id);
   // NOT_FOUND source, ALREADY_EXISTS target, ABORTED while a turn is in flight on the source.
   // Empty `metadata` keeps the source's.
-  absl::StatusOr<rwkv::v1::Session> ForkSession(absl::string_view source, absl::string_view new_id,
-                                                std::map<std::string, std::string> metadata);
+  absl::StatusOr<SessionRecord> ForkSession(absl::string_view source, absl::string_view new_id,
+                                            std::map<std::string, std::string> metadata);
 
   // NOT_FOUND (unless create_if_missing), ABORTED (turn in flight, or version mismatch),
   // FAILED_PRECONDITION (another model's state), DATA_LOSS (corrupt blob or record).
   absl::StatusOr<Turn> BeginTurn(absl::string_view id, const TurnOptions& options);
   // Stores `state` as version n + 1 with token_count += tokens_added; returns the new record.
   // On a store error the session stays at version n and the turn is released.
-  absl::StatusOr<rwkv::v1::Session> Commit(Turn turn, absl::Span<const float> state,
-                                           int64_t tokens_added);
+  absl::StatusOr<SessionRecord> Commit(Turn turn, absl::Span<const float> state,
+                                       int64_t tokens_added);
   void Abort(Turn turn);
 
   // Deletes every session idle past the TTL (skipping those with a turn in flight); returns how
@@ -131,17 +134,43 @@ class SessionManager {
   absl::StatusOr<int> SweepExpired();
   absl::Status Flush();
 
-  CacheStats cache_stats() const;
+  CacheStats cache_stats() const { return cache_.stats(); }
   // Sessions in the store (counted at start-up, then tracked).
-  int64_t live_sessions() const;
-  const std::string& backend() const;
+  int64_t live_sessions() const { return live_sessions_.load(std::memory_order_relaxed); }
+  const std::string& backend() const { return backend_; }
 
  private:
-  // Implementation-defined; see session_manager.cc.
-  class Impl;
-  explicit SessionManager(std::unique_ptr<Impl> impl);
-  void Release(absl::string_view id);
-  std::unique_ptr<Impl> impl_;
+  SessionManager(std::unique_ptr<SessionRecords> records, Options options, int64_t live);
+
+  static absl::Status SessionNotFound(absl::string_view id);
+  double Now() const;
+  static bool Expired(const SessionRecord& record, double now);
+  absl::Status CheckModel(const SessionRecord& record) const;
+  // A live record of this model: NOT_FOUND when absent or expired.
+  absl::StatusOr<SessionRecord> LoadRecord(absl::string_view id);
+  // The state of `record`: from the hot cache at the record's version, else from the store.
+  absl::StatusOr<std::vector<float>> LoadState(const SessionRecord& record);
+  // A new record of this model at version 0, stamped `now`.
+  SessionRecord NewRecord(absl::string_view id, double now) const;
+  // Marks `record` as used at `now`, restarting its idle TTL.
+  void Touch(double now, SessionRecord& record) const;
+  std::string RandomId() ABSL_LOCKS_EXCLUDED(bitgen_mu_);
+  // After a write of `id`'s keys under its mark: drops its cached state, adjusts the count.
+  void Written(absl::string_view id, int live_delta);
+  // Deletes both keys of `id`, whose mark the caller holds.
+  absl::Status DeleteHeld(absl::string_view id);
+  // Deletes `id` if it is still expired at `now` and not in flight; true if it did.
+  absl::StatusOr<bool> DeleteIfExpired(absl::string_view id, double now);
+
+  const Options options_;
+  SessionObserver& observer_;
+  const std::unique_ptr<SessionRecords> records_;
+  const std::string backend_;
+  InFlightTable in_flight_;
+  StateCache cache_;
+  std::atomic<int64_t> live_sessions_;
+  absl::Mutex bitgen_mu_;
+  absl::BitGen bitgen_ ABSL_GUARDED_BY(bitgen_mu_);
 };
 
 }  // namespace rwkv::server

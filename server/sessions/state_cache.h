@@ -1,3 +1,16 @@
+// StateCache: the hot tier in front of the state store (design §4, "Tiers").
+//
+//   StateCache cache(/*budget_bytes=*/int64_t{1} << 30);
+//   if (StateCache::State state = cache.Lookup(record)) return *state;   // a hit
+//   ... load it from the store ...
+//   cache.Insert(record, state);
+//
+// An LRU of decoded states, bounded by their bytes. Entries carry the version and update time of
+// the record they belong to, and a lookup for any other record drops the entry, so a stale state
+// is never served (even if the session was deleted and re-created). States are shared, so that
+// callers copy them outside the cache's lock.
+//
+// Thread-safe; owns its lock and its statistics.
 #ifndef RWKV_SERVER_SESSIONS_STATE_CACHE_H_
 #define RWKV_SERVER_SESSIONS_STATE_CACHE_H_
 
@@ -7,18 +20,22 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
-#include "rwkv/v1/rwkv.pb.h"
-#include "server/sessions/session_manager.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/types/span.h"
+#include "server/sessions/session_record.h"
 
 namespace rwkv::server {
 
-// StateCache: the hot tier in front of the state store (design §4, "Tiers").
-// An LRU of decoded states, bounded by their bytes. Entries carry the version and update time of
-// the record they belong to, and a lookup for any other record drops the entry, so a stale state
-// is never served (even if the session was deleted and re-created). States are shared so that
-// callers copy them outside the manager's lock.
+struct StateCacheStats {
+  int64_t bytes = 0;
+  int64_t entries = 0;
+  int64_t hits = 0;
+  int64_t misses = 0;
+};
+
 class StateCache {
  public:
   using State = std::shared_ptr<const std::vector<float>>;
@@ -26,12 +43,12 @@ class StateCache {
   explicit StateCache(int64_t budget_bytes) : budget_bytes_(budget_bytes) {}
 
   // The state of `record`, or null (a miss).
-  State Lookup(const rwkv::v1::Session& record);
-  // Evicts least recently used entries to stay within the budget; a state larger than the whole
-  // budget is not cached.
-  void Insert(const rwkv::v1::Session& record, State state);
-  void Erase(absl::string_view id);
-  SessionManager::CacheStats stats() const { return stats_; }
+  State Lookup(const SessionRecord& record) ABSL_LOCKS_EXCLUDED(mu_);
+  // Caches a copy of `state` as `record`'s, evicting least recently used entries to stay within
+  // the budget; a state larger than the whole budget is not cached (nor copied).
+  void Insert(const SessionRecord& record, absl::Span<const float> state) ABSL_LOCKS_EXCLUDED(mu_);
+  void Erase(absl::string_view id) ABSL_LOCKS_EXCLUDED(mu_);
+  StateCacheStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Entry {
@@ -41,14 +58,14 @@ class StateCache {
     State state;
   };
 
-  static int64_t Bytes(const std::vector<float>& state) {
-    return static_cast<int64_t>(state.size() * sizeof(float));
-  }
+  static int64_t Bytes(size_t floats) { return static_cast<int64_t>(floats * sizeof(float)); }
+  void EraseLocked(absl::string_view id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int64_t budget_bytes_;
-  std::list<Entry> lru_;  // most recently used first
-  absl::flat_hash_map<std::string, std::list<Entry>::iterator> index_;
-  SessionManager::CacheStats stats_;
+  mutable absl::Mutex mu_;
+  std::list<Entry> lru_ ABSL_GUARDED_BY(mu_);  // most recently used first
+  absl::flat_hash_map<std::string, std::list<Entry>::iterator> index_ ABSL_GUARDED_BY(mu_);
+  StateCacheStats stats_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace rwkv::server

@@ -28,15 +28,15 @@ bool IsStoreError(StoreOp op, const absl::Status& status) {
 
 InstrumentedStateStore::InstrumentedStateStore(std::unique_ptr<StateStore> inner,
                                                StoreObserver* observer,
-                                               std::function<absl::Time()> clock)
-    : inner_(std::move(inner)), observer_(observer), clock_(std::move(clock)) {}
+                                               const Clock* clock)
+    : inner_(std::move(inner)), observer_(observer), clock_(*clock) {}
 
 void InstrumentedStateStore::Report(StoreOp op, absl::Time start, const absl::Status& status) {
-  if (observer_ != nullptr) observer_->OnStoreOp(op, clock_() - start, status);
+  if (observer_ != nullptr) observer_->OnStoreOp(op, clock_.Now() - start, status);
 }
 
 absl::StatusOr<std::string> InstrumentedStateStore::Get(absl::string_view key) {
-  const absl::Time start = clock_();
+  const absl::Time start = clock_.Now();
   absl::StatusOr<std::string> value = inner_->Get(key);
   Report(StoreOp::kGet, start, value.status());
   return value;
@@ -45,7 +45,7 @@ absl::StatusOr<std::string> InstrumentedStateStore::Get(absl::string_view key) {
 absl::Status InstrumentedStateStore::Write(const WriteBatch& batch) {
   const bool puts = std::any_of(batch.ops().begin(), batch.ops().end(),
                                 [](const WriteBatch::Op& op) { return !op.is_delete; });
-  const absl::Time start = clock_();
+  const absl::Time start = clock_.Now();
   absl::Status status = inner_->Write(batch);
   Report(puts || batch.empty() ? StoreOp::kPut : StoreOp::kDelete, start, status);
   return status;
@@ -54,14 +54,14 @@ absl::Status InstrumentedStateStore::Write(const WriteBatch& batch) {
 absl::StatusOr<std::vector<KeyValue>> InstrumentedStateStore::Scan(absl::string_view prefix,
                                                                    absl::string_view start_after,
                                                                    int limit) {
-  const absl::Time start = clock_();
+  const absl::Time start = clock_.Now();
   absl::StatusOr<std::vector<KeyValue>> entries = inner_->Scan(prefix, start_after, limit);
   Report(StoreOp::kList, start, entries.status());
   return entries;
 }
 
 absl::Status InstrumentedStateStore::Flush() {
-  const absl::Time start = clock_();
+  const absl::Time start = clock_.Now();
   absl::Status status = inner_->Flush();
   Report(StoreOp::kFlush, start, status);
   return status;

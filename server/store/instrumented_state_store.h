@@ -14,15 +14,14 @@
 #ifndef RWKV_SERVER_STORE_INSTRUMENTED_STATE_STORE_H_
 #define RWKV_SERVER_STORE_INSTRUMENTED_STATE_STORE_H_
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "server/store/state_store.h"
 
 namespace rwkv::server {
@@ -46,9 +45,9 @@ class StoreObserver {
 
 class InstrumentedStateStore final : public StateStore {
  public:
-  // `observer` must outlive the store; `clock` is injectable for tests.
+  // `observer` and `clock` must outlive the store.
   InstrumentedStateStore(std::unique_ptr<StateStore> inner, StoreObserver* observer,
-                         std::function<absl::Time()> clock = [] { return absl::Now(); });
+                         const Clock* clock = &Clock::Real());
 
   absl::string_view Backend() const override { return inner_->Backend(); }
   absl::StatusOr<std::string> Get(absl::string_view key) override;
@@ -62,7 +61,7 @@ class InstrumentedStateStore final : public StateStore {
 
   const std::unique_ptr<StateStore> inner_;
   StoreObserver* const observer_;
-  const std::function<absl::Time()> clock_;
+  const Clock& clock_;
 };
 
 }  // namespace rwkv::server

@@ -4,7 +4,7 @@
 #include <string>
 
 #include "client/loadgen_report.h"
-#include "engine/util/json_quote.h"
+#include "common/json_quote.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/client/fake_rwkv_server.h"

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 
 namespace rwkv::testing {
 

@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "engine/util/status_macros.h"
+#include "common/status_macros.h"
 #include "tests/util/shared_data.h"
 
 namespace rwkv::testing {

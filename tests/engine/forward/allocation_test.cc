@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "engine/compute/matmul.h"
 #include "engine/engine.h"
 #include "tests/util/shared_data.h"
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/model/quantization.h"
-#include "engine/util/hash64.h"
+#include "common/hash64.h"
 #include "tests/util/model_file_writer.h"
 #include "tests/util/shared_data.h"
 

@@ -10,12 +10,19 @@
 #include "tests/server/e2e/server_process.h"
 #include "tests/util/http_get.h"
 #include "tests/util/shared_data.h"
+#include "tests/util/wait_for.h"
 
 namespace rwkv::testing {
 namespace {
 
 using grpc::StatusCode;
 using rwkv::v1::Rwkv;
+
+// Every call gets a deadline, so that a server that stops answering fails the test instead of
+// hanging it.
+void Bound(grpc::ClientContext& context) {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kWaitLimit));
+}
 
 class LifecycleE2eTest : public ::testing::Test {
  protected:
@@ -30,6 +37,7 @@ class LifecycleE2eTest : public ::testing::Test {
 
   rwkv::v1::Session GetSession(const std::string& id, grpc::Status* status = nullptr) {
     grpc::ClientContext context;
+    Bound(context);
     rwkv::v1::GetSessionRequest request;
     request.set_session_id(id);
     rwkv::v1::Session session;
@@ -41,6 +49,7 @@ class LifecycleE2eTest : public ::testing::Test {
   // Reads `messages` deltas of a long stream, then cancels it; returns the tokens received.
   std::vector<int32_t> StreamThenCancel(const rwkv::v1::GenerateRequest& request, int messages) {
     grpc::ClientContext context;
+    Bound(context);
     auto reader = stub_->Generate(&context, request);
     rwkv::v1::GenerateResponse response;
     std::vector<int32_t> tokens;
@@ -89,11 +98,11 @@ TEST_F(LifecycleE2eTest, CancelledTurnWithKeepKeepsWhatWasStreamed) {
   ASSERT_FALSE(streamed.empty());
   // The commit happens after the cancel is noticed; poll until it lands.
   rwkv::v1::Session session;
-  for (int i = 0; i < 500 && session.version() == 0; ++i) {
-    grpc::Status status;
-    session = GetSession("kept", &status);
-    if (session.version() == 0) absl::SleepFor(absl::Milliseconds(10));
-  }
+  auto committed = [&] {
+    session = GetSession("kept");
+    return session.version() != 0;
+  };
+  ASSERT_TRUE(WaitFor(kWaitLimit, committed)) << "the kept turn was never committed";
   ASSERT_EQ(session.version(), 1);
   // The state holds the prompt and at least what we saw (the server may have streamed more
   // before it noticed the cancel); continuing it equals an uninterrupted run over that history.
@@ -117,11 +126,12 @@ TEST_F(LifecycleE2eTest, ExpiredDeadlineEndsTheTurnAndRollsItBack) {
   // The server notices at its next step and rolls the turn back: the session's turn slot is
   // released (ABORTED until then) and nothing was committed.
   StreamResult next;
-  for (int i = 0; i < 500; ++i) {
+  auto released = [&] {
     next = Generate(*stub_, GreedyRequest("tick tock", 4, "late"));
-    if (next.status.error_code() != StatusCode::ABORTED) break;
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+    return next.status.error_code() != StatusCode::ABORTED;
+  };
+  ASSERT_TRUE(WaitFor(kWaitLimit, released))
+      << "the expired turn never released the session: " << next.status.error_message();
   ASSERT_TRUE(next.status.ok()) << next.status.error_message();
   EXPECT_EQ(next.done.session().version(), 1);
   EXPECT_EQ(next.done.session().token_count(), 9 + 4);
@@ -130,15 +140,16 @@ TEST_F(LifecycleE2eTest, ExpiredDeadlineEndsTheTurnAndRollsItBack) {
 TEST_F(LifecycleE2eTest, FullQueueIsResourceExhaustedAtOnce) {
   Start("memory:", {"--max-batch-sequences", "1", "--max-queued-requests", "1"});
   grpc::ClientContext running_context, queued_context;
+  Bound(running_context);
+  Bound(queued_context);
   auto running = stub_->Generate(&running_context, GreedyRequest("a", 4000));
   rwkv::v1::GenerateResponse response;
   ASSERT_TRUE(running->Read(&response));  // occupies the only running slot
   auto queued = stub_->Generate(&queued_context, GreedyRequest("b", 4));
   // The queued request is accepted; wait until the server reports it waiting.
-  for (int i = 0; i < 3000 && !absl::StrContains(Metrics(), "\nrwkv_waiting_sequences 1\n"); ++i) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  ASSERT_TRUE(absl::StrContains(Metrics(), "\nrwkv_waiting_sequences 1\n")) << Metrics();
+  auto waiting = [&] { return absl::StrContains(Metrics(), "\nrwkv_waiting_sequences 1\n"); };
+  ASSERT_TRUE(WaitFor(kWaitLimit, waiting)) << "the server never reported the request waiting:\n"
+                                            << Metrics();
   const StreamResult rejected = Generate(*stub_, GreedyRequest("c", 4));
   EXPECT_EQ(rejected.status.error_code(), StatusCode::RESOURCE_EXHAUSTED);
   running_context.TryCancel();
@@ -188,6 +199,7 @@ TEST_F(LifecycleE2eTest, SigtermDrainsActiveStreamsAndKeepsSessionsIntact) {
 TEST_F(LifecycleE2eTest, SessionRpcs) {
   Start("memory:");
   grpc::ClientContext c1;
+  Bound(c1);
   rwkv::v1::CreateSessionRequest create;
   create.set_session_id("s-1");
   (*create.mutable_metadata())["user"] = "ada";
@@ -196,6 +208,7 @@ TEST_F(LifecycleE2eTest, SessionRpcs) {
   EXPECT_EQ(created.version(), 0);
   EXPECT_EQ(created.metadata().at("user"), "ada");
   grpc::ClientContext c2;
+  Bound(c2);
   rwkv::v1::Session again;
   EXPECT_EQ(stub_->CreateSession(&c2, create, &again).error_code(), StatusCode::ALREADY_EXISTS);
 
@@ -207,6 +220,7 @@ TEST_F(LifecycleE2eTest, SessionRpcs) {
   std::string token;
   do {
     grpc::ClientContext c;
+    Bound(c);
     rwkv::v1::ListSessionsRequest list;
     list.set_page_size(2);
     list.set_page_token(token);
@@ -218,6 +232,8 @@ TEST_F(LifecycleE2eTest, SessionRpcs) {
   EXPECT_EQ(listed, (std::vector<std::string>{"p-0", "p-1", "p-2", "p-3", "p-4", "s-1"}));
 
   grpc::ClientContext c3, c4;
+  Bound(c3);
+  Bound(c4);
   rwkv::v1::DeleteSessionRequest del;
   del.set_session_id("p-0");
   rwkv::v1::DeleteSessionResponse deleted;
@@ -225,6 +241,9 @@ TEST_F(LifecycleE2eTest, SessionRpcs) {
   EXPECT_EQ(stub_->DeleteSession(&c4, del, &deleted).error_code(), StatusCode::NOT_FOUND);
 
   grpc::ClientContext c5, c6, c7;
+  Bound(c5);
+  Bound(c6);
+  Bound(c7);
   rwkv::v1::TokenizeRequest tok;
   tok.set_text("\"in");
   rwkv::v1::TokenizeResponse ids;

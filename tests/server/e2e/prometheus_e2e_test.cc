@@ -18,6 +18,7 @@
 #include "tests/util/run_command.h"
 #include "tests/util/scoped_temp_dir.h"
 #include "tests/util/shared_data.h"
+#include "tests/util/wait_for.h"
 
 namespace rwkv::testing {
 namespace {
@@ -29,11 +30,14 @@ struct LoadgenResult {
   double generated_tokens = -1;
 };
 
+// Runs rwkv-loadgen under timeout(1), so that a stuck run ends (exit code 124) instead of hanging
+// the test.
 LoadgenResult RunLoadgen(const std::string& address, const std::string& flags,
                          const std::string& json) {
   LoadgenResult result;
-  const std::string command = absl::StrCat(RWKV_BIN_DIR, "/rwkv-loadgen --server ", address, " ",
-                                           flags, " --json ", json, " 2>&1");
+  const std::string command =
+      absl::StrCat("timeout -k 10 ", absl::ToInt64Seconds(kWaitLimit), " ", RWKV_BIN_DIR,
+                   "/rwkv-loadgen --server ", address, " ", flags, " --json ", json, " 2>&1");
   const CommandResult run = RunCommand(command);
   result.exit_code = run.exit_code;
   result.output = run.output;
@@ -72,21 +76,23 @@ TEST(PrometheusE2eTest, ScrapedCountersEqualWhatTheLoadgenReceived) {
   // A call is counted when the server is done with it, which may be just after the client has
   // its status: wait until the server's own exposition has all twelve.
   const std::string all_counted = "rwkv_requests_total{code=\"OK\",method=\"Generate\"} 12\n";
-  for (int i = 0; i < 600; ++i) {
+  auto counted = [&] {
     absl::StatusOr<HttpResponse> metrics = HttpGet((*server)->metrics_port(), "/metrics");
-    if (metrics.ok() && absl::StrContains(metrics->body, all_counted)) break;
-    absl::SleepFor(absl::Milliseconds(100));
-  }
+    return metrics.ok() && absl::StrContains(metrics->body, all_counted);
+  };
+  ASSERT_TRUE(WaitFor(kWaitLimit, counted, absl::Milliseconds(100)))
+      << "the server's /metrics never counted the twelve requests";
   const absl::Time load_done = absl::Now();
 
   // Wait for a scrape that started after the last request finished, then compare once.
   absl::StatusOr<absl::Time> scraped = absl::InfinitePast();
-  for (int i = 0; i < 600 && !(scraped.ok() && *scraped > load_done + absl::Milliseconds(100));
-       ++i) {
-    absl::SleepFor(absl::Milliseconds(100));
+  auto scraped_after = [&] {
     scraped = (*prometheus)->LastScrape();
-  }
-  ASSERT_TRUE(scraped.ok() && *scraped > load_done) << (*prometheus)->Log();
+    return scraped.ok() && *scraped > load_done + absl::Milliseconds(100);
+  };
+  ASSERT_TRUE(WaitFor(kWaitLimit, scraped_after, absl::Milliseconds(100)))
+      << "Prometheus never scraped after the load ended:\n"
+      << (*prometheus)->Log();
 
   const absl::StatusOr<double> tokens = (*prometheus)->Query("rwkv_generated_tokens_total");
   const absl::StatusOr<double> ttft =

@@ -9,6 +9,7 @@
 
 #include "gtest/gtest.h"
 #include "absl/synchronization/mutex.h"
+#include "common/clock.h"
 #include "prometheus/registry.h"
 #include "server/metrics/session_metrics.h"
 #include "server/sessions/session_manager.h"
@@ -24,9 +25,9 @@ using rwkv::testing::HistogramSum;
 using rwkv::testing::MetricValue;
 
 // Moves 1 ms forward every time it is read: each operation (read before and after) lasts 1 ms.
-class TickingClock {
+class TickingClock final : public Clock {
  public:
-  absl::Time Now() {
+  absl::Time Now() const override {
     absl::MutexLock lock(&mu_);
     now_ += absl::Milliseconds(1);
     return now_;
@@ -37,8 +38,8 @@ class TickingClock {
   }
 
  private:
-  absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1'700'000'000);
+  mutable absl::Mutex mu_;
+  mutable absl::Time now_ ABSL_GUARDED_BY(mu_) = absl::FromUnixSeconds(1'700'000'000);
 };
 
 // Every operation fails.
@@ -69,8 +70,7 @@ TEST(StoreMetricsTest, EveryOperationIsTimedAndOnlyFailuresAreErrors) {
   prometheus::Registry registry;
   StoreMetrics metrics(registry, "memory");
   TickingClock clock;
-  InstrumentedStateStore store(std::make_unique<MemoryStateStore>(), &metrics,
-                               [&clock] { return clock.Now(); });
+  InstrumentedStateStore store(std::make_unique<MemoryStateStore>(), &metrics, &clock);
   EXPECT_EQ(store.Backend(), "memory");
   for (const char* key : {"a", "b", "c"}) {
     WriteBatch batch;
@@ -138,7 +138,7 @@ TEST(SessionMetricsTest, LifecycleEventsAndCacheLookupsAreCounted) {
   options.model_fingerprint = "0123456789abcdef";
   options.initial_state = std::vector<float>(8, 0.5f);
   options.ttl = absl::Hours(1);
-  options.clock = [&clock] { return clock.Now(); };
+  options.clock = &clock;
   options.observer = &session_metrics;
   auto sessions = SessionManager::Create(
       std::make_unique<InstrumentedStateStore>(std::make_unique<MemoryStateStore>(),

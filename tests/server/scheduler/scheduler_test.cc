@@ -2,14 +2,15 @@
 // conditions, back-pressure, cancellation and drain, without gRPC.
 #include "server/scheduler/scheduler.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
+#include "absl/status/statusor.h"
 #include "engine/tokenizer/byte_tokenizer.h"
+#include "tests/fakes/test_sink.h"
 #include "tests/util/engine_util.h"
 #include "tests/util/shared_data.h"
 
@@ -17,70 +18,7 @@ namespace rwkv::server {
 namespace {
 
 using testing::ArgMax;
-
-class TestSink final : public GenerationSink {
- public:
-  explicit TestSink(Scheduler** scheduler = nullptr) : scheduler_(scheduler) {}
-
-  bool Ready() const override {
-    absl::MutexLock lock(&mu_);
-    return !paused_;
-  }
-  bool Cancelled() const override {
-    absl::MutexLock lock(&mu_);
-    return cancelled_;
-  }
-  void OnDelta(GenerationDelta delta) override {
-    absl::MutexLock lock(&mu_);
-    text_ += delta.text;
-    tokens_.insert(tokens_.end(), delta.token_ids.begin(), delta.token_ids.end());
-    ++deltas_;
-  }
-  void OnFinished(GenerationResult result) override {
-    result_ = std::move(result);
-    done_.Notify();
-  }
-
-  void SetPaused(bool paused) {
-    {
-      absl::MutexLock lock(&mu_);
-      paused_ = paused;
-    }
-    if (!paused && scheduler_ != nullptr) (*scheduler_)->Wake();
-  }
-  void Cancel() {
-    absl::MutexLock lock(&mu_);
-    cancelled_ = true;
-  }
-  const GenerationResult& Wait() {
-    done_.WaitForNotification();
-    return result_;
-  }
-  bool Finished() const { return done_.HasBeenNotified(); }
-  std::string text() const {
-    absl::MutexLock lock(&mu_);
-    return text_;
-  }
-  std::vector<int32_t> tokens() const {
-    absl::MutexLock lock(&mu_);
-    return tokens_;
-  }
-  int deltas() const {
-    absl::MutexLock lock(&mu_);
-    return deltas_;
-  }
-
- private:
-  Scheduler** scheduler_;
-  mutable absl::Mutex mu_;
-  bool paused_ = false;
-  bool cancelled_ = false;
-  std::string text_;
-  std::vector<int32_t> tokens_;
-  int deltas_ = 0;
-  GenerationResult result_;
-  absl::Notification done_;
-};
+using testing::TestSink;
 
 class SchedulerTest : public ::testing::Test {
  protected:
@@ -98,7 +36,6 @@ class SchedulerTest : public ::testing::Test {
 
   void StartScheduler(Scheduler::Options options = {}) {
     scheduler_ = std::make_unique<Scheduler>(engine_.get(), &tokenizer_, options);
-    raw_ = scheduler_.get();
     scheduler_->Start();
   }
 
@@ -124,37 +61,47 @@ class SchedulerTest : public ::testing::Test {
     return out;
   }
 
+  // A sink that outlives the scheduler (so a test that fails early cannot leave the engine thread
+  // calling a destroyed sink).
+  TestSink& NewSink() {
+    sinks_.push_back(std::make_unique<TestSink>(scheduler_.get()));
+    return *sinks_.back();
+  }
+
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<engine::Engine> reference_;
   engine::ByteTokenizer tokenizer_;
+  std::vector<std::unique_ptr<TestSink>> sinks_;
   std::unique_ptr<Scheduler> scheduler_;
-  Scheduler* raw_ = nullptr;
 };
 
 TEST_F(SchedulerTest, GreedyMatchesTheEngineAndFeedsTheLastToken) {
   StartScheduler();
-  TestSink sink;
+  TestSink& sink = NewSink();
   ASSERT_TRUE(scheduler_->Submit(Request("The quick brown fox", 20), &sink).ok());
-  const GenerationResult& result = sink.Wait();
-  ASSERT_TRUE(result.status.ok()) << result.status;
+  absl::StatusOr<GenerationResult> result = sink.WaitForResult();
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->status.ok()) << result->status;
   EXPECT_EQ(sink.tokens(), Greedy("The quick brown fox", 20));
-  EXPECT_EQ(result.finish_reason, FinishReason::kLength);
-  EXPECT_EQ(result.generated_tokens, 20);
-  EXPECT_EQ(result.tokens_in_state, 19 + 20);  // every streamed token is in the state
+  EXPECT_EQ(result->finish_reason, FinishReason::kLength);
+  EXPECT_EQ(result->generated_tokens, 20);
+  EXPECT_EQ(result->tokens_in_state, 19 + 20);  // every streamed token is in the state
   EXPECT_EQ(sink.deltas(), 20);
 }
 
 TEST_F(SchedulerTest, ManySequencesInSmallBatchesMatchTheirSoloRuns) {
   StartScheduler({/*max_batch_tokens=*/16, /*max_batch_sequences=*/5, 100});
-  std::vector<std::unique_ptr<TestSink>> sinks;
+  std::vector<TestSink*> sinks;
   std::vector<std::string> prompts;
   for (int i = 0; i < 12; ++i) {
     prompts.push_back(std::string(3 + 7 * i, 'a' + i) + " and");
-    sinks.push_back(std::make_unique<TestSink>());
-    ASSERT_TRUE(scheduler_->Submit(Request(prompts.back(), 10), sinks.back().get()).ok());
+    sinks.push_back(&NewSink());
+    ASSERT_TRUE(scheduler_->Submit(Request(prompts.back(), 10), sinks.back()).ok());
   }
   for (int i = 0; i < 12; ++i) {
-    ASSERT_TRUE(sinks[i]->Wait().status.ok());
+    absl::StatusOr<GenerationResult> result = sinks[i]->WaitForResult();
+    ASSERT_TRUE(result.ok()) << i << ": " << result.status();
+    ASSERT_TRUE(result->status.ok()) << i << ": " << result->status;
     EXPECT_EQ(sinks[i]->tokens(), Greedy(prompts[i], 10)) << i;
   }
 }
@@ -169,11 +116,12 @@ TEST_F(SchedulerTest, StopStringIsNeverStreamed) {
   const std::string stop = expected.substr(space, 3);
   GenerationRequest request = Request("The quick brown fox", 30);
   request.stop_strings = {stop};
-  TestSink sink;
+  TestSink& sink = NewSink();
   ASSERT_TRUE(scheduler_->Submit(std::move(request), &sink).ok());
-  const GenerationResult& result = sink.Wait();
-  EXPECT_EQ(result.finish_reason, FinishReason::kStop);
-  EXPECT_EQ(result.matched_stop, stop);
+  absl::StatusOr<GenerationResult> result = sink.WaitForResult();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->finish_reason, FinishReason::kStop);
+  EXPECT_EQ(result->matched_stop, stop);
   EXPECT_EQ(sink.text(), expected.substr(0, expected.find(stop)));
 }
 
@@ -182,71 +130,85 @@ TEST_F(SchedulerTest, StopTokenEndsGeneration) {
   const std::vector<int32_t> greedy = Greedy("The quick brown fox", 30);
   GenerationRequest request = Request("The quick brown fox", 30);
   request.stop_tokens = {greedy[3]};
-  TestSink sink;
+  TestSink& sink = NewSink();
   ASSERT_TRUE(scheduler_->Submit(std::move(request), &sink).ok());
-  const GenerationResult& result = sink.Wait();
-  EXPECT_EQ(result.finish_reason, FinishReason::kStop);
+  absl::StatusOr<GenerationResult> result = sink.WaitForResult();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->finish_reason, FinishReason::kStop);
   const auto first = std::find(greedy.begin(), greedy.end(), greedy[3]);
   EXPECT_EQ(sink.tokens(), std::vector<int32_t>(greedy.begin(), first + 1));
 }
 
 TEST_F(SchedulerTest, PausedSinkStallsOnlyItsOwnSequence) {
   StartScheduler();
-  TestSink slow(&raw_), fast(&raw_);
-  slow.SetPaused(true);
+  TestSink& slow = NewSink();
+  TestSink& fast = NewSink();
+  slow.Pause();
   ASSERT_TRUE(scheduler_->Submit(Request("slow reader", 50), &slow).ok());
   ASSERT_TRUE(scheduler_->Submit(Request("fast reader", 50), &fast).ok());
-  ASSERT_TRUE(fast.Wait().status.ok());
-  EXPECT_FALSE(slow.Finished());
+  absl::StatusOr<GenerationResult> fast_result = fast.WaitForResult();
+  ASSERT_TRUE(fast_result.ok()) << fast_result.status();
+  ASSERT_TRUE(fast_result->status.ok()) << fast_result->status;
+  EXPECT_FALSE(slow.finished());
   EXPECT_LE(slow.deltas(), 1);  // at most the first token, sampled at the end of its prefill
-  slow.SetPaused(false);
-  ASSERT_TRUE(slow.Wait().status.ok());
+  slow.Resume();
+  absl::StatusOr<GenerationResult> slow_result = slow.WaitForResult();
+  ASSERT_TRUE(slow_result.ok()) << slow_result.status();
+  ASSERT_TRUE(slow_result->status.ok()) << slow_result->status;
   EXPECT_EQ(slow.tokens(), Greedy("slow reader", 50));
 }
 
 TEST_F(SchedulerTest, CancelledSequenceLeavesAndReportsIt) {
   StartScheduler();
-  TestSink sink(&raw_);
-  sink.SetPaused(true);
+  TestSink& sink = NewSink();
+  sink.Pause();
   GenerationRequest request = Request("cancel me", 1000);
   request.keep_on_cancel = true;
   ASSERT_TRUE(scheduler_->Submit(std::move(request), &sink).ok());
-  while (sink.deltas() == 0) absl::SleepFor(absl::Milliseconds(1));  // prompt done, 1 token out
+  ASSERT_TRUE(sink.WaitForDeltas(1)) << "the prompt was never done (no first token)";
   sink.Cancel();
-  const GenerationResult& result = sink.Wait();
-  EXPECT_EQ(result.status.code(), absl::StatusCode::kCancelled);
+  absl::StatusOr<GenerationResult> result = sink.WaitForResult();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->status.code(), absl::StatusCode::kCancelled);
   // Kept: the prompt and the streamed token (fed before returning) are in the state.
-  EXPECT_EQ(result.generated_tokens, 1);
-  EXPECT_EQ(result.tokens_in_state, 9 + 1);
+  EXPECT_EQ(result->generated_tokens, 1);
+  EXPECT_EQ(result->tokens_in_state, 9 + 1);
 }
 
 TEST_F(SchedulerTest, QueueBoundAndDrain) {
   StartScheduler({512, /*max_batch_sequences=*/1, /*max_queued_requests=*/1});
-  TestSink stuck(&raw_), queued(&raw_), rejected(&raw_);
-  stuck.SetPaused(true);
+  TestSink& stuck = NewSink();
+  TestSink& queued = NewSink();
+  TestSink& rejected = NewSink();
+  stuck.Pause();
   ASSERT_TRUE(scheduler_->Submit(Request("stuck", 100), &stuck).ok());
   // Wait until it runs (its first token is out), so the next one waits in the queue.
-  while (stuck.deltas() == 0) absl::SleepFor(absl::Milliseconds(1));
+  ASSERT_TRUE(stuck.WaitForDeltas(1)) << "the first request never started";
   ASSERT_TRUE(scheduler_->Submit(Request("queued", 3), &queued).ok());
   EXPECT_EQ(scheduler_->Submit(Request("rejected", 3), &rejected).code(),
             absl::StatusCode::kResourceExhausted);
   // The paused sequence cannot finish: the drain times out and rolls it back.
   EXPECT_FALSE(scheduler_->Drain(absl::Milliseconds(200)));
-  EXPECT_EQ(stuck.Wait().status.code(), absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(queued.Wait().status.code() == absl::StatusCode::kUnavailable ||
-              queued.Wait().status.ok());
+  absl::StatusOr<GenerationResult> stuck_result = stuck.WaitForResult();
+  ASSERT_TRUE(stuck_result.ok()) << stuck_result.status();
+  EXPECT_EQ(stuck_result->status.code(), absl::StatusCode::kUnavailable);
+  absl::StatusOr<GenerationResult> queued_result = queued.WaitForResult();
+  ASSERT_TRUE(queued_result.ok()) << queued_result.status();
+  EXPECT_TRUE(queued_result->status.code() == absl::StatusCode::kUnavailable ||
+              queued_result->status.ok());
   EXPECT_EQ(scheduler_->Submit(Request("late", 3), &rejected).code(),
             absl::StatusCode::kUnavailable);
 }
 
 TEST_F(SchedulerTest, PrefillOnlyWhenMaxTokensIsZero) {
   StartScheduler();
-  TestSink sink;
+  TestSink& sink = NewSink();
   ASSERT_TRUE(scheduler_->Submit(Request("just remember this", 0), &sink).ok());
-  const GenerationResult& result = sink.Wait();
-  ASSERT_TRUE(result.status.ok());
-  EXPECT_EQ(result.generated_tokens, 0);
-  EXPECT_EQ(result.tokens_in_state, 18);
+  absl::StatusOr<GenerationResult> result = sink.WaitForResult();
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->status.ok());
+  EXPECT_EQ(result->generated_tokens, 0);
+  EXPECT_EQ(result->tokens_in_state, 18);
   EXPECT_EQ(sink.deltas(), 0);
 }
 

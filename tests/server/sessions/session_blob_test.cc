@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/util/hash64.h"
+#include "common/hash64.h"
 
 namespace rwkv::server {
 namespace {
@@ -40,7 +40,7 @@ void StoreU32(uint32_t value, size_t offset, std::string& bytes) {
 // Recomputes the trailing checksum, as a writer of that content would have.
 void Reseal(std::string& bytes) {
   const size_t checked = bytes.size() - 8;
-  uint64_t sum = engine::Hash64Of(std::string_view(bytes.data(), checked));
+  uint64_t sum = Hash64Of(std::string_view(bytes.data(), checked));
   for (int i = 0; i < 8; ++i) bytes[checked + i] = static_cast<char>(sum >> (8 * i));
 }
 
@@ -80,7 +80,7 @@ TEST(SessionBlobTest, LayoutIsLittleEndianAsDocumented) {
   EXPECT_EQ(LoadU64(bytes, 40), 0x0102u);
   EXPECT_EQ(LoadU64(bytes, 48), 0x0304u);
   EXPECT_EQ(bytes.substr(56, 4), std::string("\0\0\x80\x3f", 4));  // 1.0f
-  EXPECT_EQ(LoadU64(bytes, 64), engine::Hash64Of(std::string_view(bytes.data(), 64)));
+  EXPECT_EQ(LoadU64(bytes, 64), Hash64Of(std::string_view(bytes.data(), 64)));
 }
 
 TEST(SessionBlobTest, EveryFlippedByteIsDataLoss) {

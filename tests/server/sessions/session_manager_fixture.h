@@ -1,5 +1,5 @@
 // The fixture shared by the SessionManager tests: a manager over each store backend, with a
-// store the test can tamper with and a clock it controls.
+// store the test can tamper with (or make fail) and a clock it controls.
 #ifndef RWKV_TESTS_SERVER_SESSIONS_SESSION_MANAGER_FIXTURE_H_
 #define RWKV_TESTS_SERVER_SESSIONS_SESSION_MANAGER_FIXTURE_H_
 
@@ -15,14 +15,18 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "rwkv/v1/rwkv.pb.h"
 #include "server/sessions/session_blob.h"
+#include "server/sessions/session_id.h"
 #include "server/sessions/session_manager.h"
+#include "server/sessions/session_record_codec.h"
+#include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fault_injecting_store.h"
 #include "tests/util/scoped_temp_dir.h"
 
 namespace rwkv::server {
 namespace session_test {
 
-using ::rwkv::v1::Session;
 using Metadata = std::map<std::string, std::string>;
 
 inline constexpr char kFingerprint[] = "0123456789abcdef";
@@ -33,46 +37,10 @@ inline const absl::Time kStart = absl::FromUnixSeconds(1'700'000'000);
 
 inline std::vector<float> StateOf(float value) { return std::vector<float>(kStateFloats, value); }
 
+using ::rwkv::testing::FakeClock;
+using ::rwkv::testing::FaultInjectingStore;
 using ::rwkv::testing::ScopedTempDir;
-
-// Lends a store the test keeps (to tamper with it, or to hand it to the next manager) and can
-// make writes fail.
-class SharedStore : public StateStore {
- public:
-  SharedStore(std::shared_ptr<StateStore> inner, std::shared_ptr<std::atomic<bool>> fail_writes)
-      : inner_(std::move(inner)), fail_writes_(std::move(fail_writes)) {}
-  absl::string_view Backend() const override { return inner_->Backend(); }
-  absl::StatusOr<std::string> Get(absl::string_view key) override { return inner_->Get(key); }
-  absl::Status Write(const WriteBatch& batch) override {
-    if (*fail_writes_) return absl::UnavailableError("injected write failure");
-    return inner_->Write(batch);
-  }
-  absl::StatusOr<std::vector<KeyValue>> Scan(absl::string_view prefix,
-                                             absl::string_view start_after, int limit) override {
-    return inner_->Scan(prefix, start_after, limit);
-  }
-  absl::Status Flush() override { return inner_->Flush(); }
-
- private:
-  std::shared_ptr<StateStore> inner_;
-  std::shared_ptr<std::atomic<bool>> fail_writes_;
-};
-
-class FakeClock {
- public:
-  absl::Time Now() {
-    absl::MutexLock lock(&mu_);
-    return now_;
-  }
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&mu_);
-    now_ += d;
-  }
-
- private:
-  absl::Mutex mu_;
-  absl::Time now_ ABSL_GUARDED_BY(mu_) = kStart;
-};
+using ::rwkv::testing::StoreOp;
 
 class SessionManagerTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -80,20 +48,21 @@ class SessionManagerTest : public ::testing::TestWithParam<std::string> {
     OpenStore();
     options_.model_fingerprint = kFingerprint;
     options_.initial_state = StateOf(0.5f);
-    options_.clock = [this] { return clock_.Now(); };
+    options_.clock = &clock_;
   }
 
   void OpenStore() {
+    faults_.reset();  // it shares the previous store, which must close before it reopens
     const std::string uri =
         GetParam() == "memory" ? "memory:" : absl::StrCat("rocksdb:", dir_.path(), "/db");
     absl::StatusOr<std::unique_ptr<StateStore>> store = OpenStateStore(uri);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(store).value();
+    faults_ = std::make_unique<FaultInjectingStore>(store_);
   }
 
   std::unique_ptr<SessionManager> NewManager(SessionManager::Options options) {
-    auto manager = SessionManager::Create(std::make_unique<SharedStore>(store_, fail_writes_),
-                                          std::move(options));
+    auto manager = SessionManager::Create(faults_->Share(), std::move(options));
     EXPECT_TRUE(manager.ok()) << manager.status();
     return manager.ok() ? std::move(manager).value() : nullptr;
   }
@@ -103,13 +72,14 @@ class SessionManagerTest : public ::testing::TestWithParam<std::string> {
   }
 
   // One committed turn: the session's state becomes `state`, with `tokens` more tokens.
-  Session CommitTurn(absl::string_view id, float state, int64_t tokens = 1) {
+  SessionRecord CommitTurn(absl::string_view id, float state, int64_t tokens = 1) {
     absl::StatusOr<SessionManager::Turn> turn = Manager().BeginTurn(id, {});
     EXPECT_TRUE(turn.ok()) << turn.status();
-    if (!turn.ok()) return Session();
-    absl::StatusOr<Session> after = Manager().Commit(*std::move(turn), StateOf(state), tokens);
+    if (!turn.ok()) return SessionRecord();
+    absl::StatusOr<SessionRecord> after =
+        Manager().Commit(*std::move(turn), StateOf(state), tokens);
     EXPECT_TRUE(after.ok()) << after.status();
-    return after.ok() ? *after : Session();
+    return after.ok() ? *after : SessionRecord();
   }
 
   // The state a new turn on `id` starts from (the turn is aborted).
@@ -126,9 +96,10 @@ class SessionManagerTest : public ::testing::TestWithParam<std::string> {
   }
 
   ScopedTempDir dir_;
-  FakeClock clock_;
+  FakeClock clock_{kStart};
   std::shared_ptr<StateStore> store_;
-  std::shared_ptr<std::atomic<bool>> fail_writes_ = std::make_shared<std::atomic<bool>>(false);
+  // Over store_: the managers' handles share its faults.
+  std::unique_ptr<FaultInjectingStore> faults_;
   SessionManager::Options options_;
   std::unique_ptr<SessionManager> manager_;
 };

@@ -12,9 +12,9 @@ TEST_P(SessionManagerTest, ExpiredSessionsReadAsNotFoundAndAreSwept) {
   ASSERT_TRUE(Manager().CreateSession("idle", {}).ok());
   ASSERT_TRUE(Manager().CreateSession("busy", {}).ok());
   ASSERT_TRUE(Manager().CreateSession("used", {}).ok());
-  EXPECT_EQ(Manager().GetSession("idle")->expires_at(), absl::ToUnixSeconds(kStart) + 60);
+  EXPECT_EQ(Manager().GetSession("idle")->expires_at, absl::ToUnixSeconds(kStart) + 60);
   clock_.Advance(absl::Seconds(50));
-  EXPECT_EQ(CommitTurn("used", 1.0f).expires_at(), absl::ToUnixSeconds(kStart) + 110);
+  EXPECT_EQ(CommitTurn("used", 1.0f).expires_at, absl::ToUnixSeconds(kStart) + 110);
   absl::StatusOr<SessionManager::Turn> busy = Manager().BeginTurn("busy", {});
   ASSERT_TRUE(busy.ok());
   clock_.Advance(absl::Seconds(10));
@@ -30,7 +30,7 @@ TEST_P(SessionManagerTest, ExpiredSessionsReadAsNotFoundAndAreSwept) {
   absl::StatusOr<SessionManager::Page> page = Manager().ListSessions(10, "");
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->sessions.size(), 1u);
-  EXPECT_EQ(page->sessions[0].id(), "used");
+  EXPECT_EQ(page->sessions[0].id, "used");
 
   EXPECT_EQ(Manager().live_sessions(), 3);
   EXPECT_EQ(Manager().SweepExpired().value(), 1);  // "busy" has a turn in flight
@@ -91,10 +91,10 @@ TEST_P(SessionManagerTest, HotCacheNeverServesAStaleVersion) {
   ASSERT_TRUE(Manager().CreateSession("c", {}).ok());
   CommitTurn("c", 1.0f, 1);  // cached at version 1
   // Another writer (a replica sharing the store) moves the session to version 2.
-  Session record = *Manager().GetSession("c");
-  record.set_version(2);
+  SessionRecord record = *Manager().GetSession("c");
+  record.version = 2;
   WriteBatch batch;
-  batch.Put("m/c", record.SerializeAsString());
+  batch.Put("m/c", EncodeSessionRecord(record));
   batch.Put("s/c", EncodeStateBlob({kFingerprint, 1, 2}, StateOf(7.0f)));
   ASSERT_TRUE(store_->Write(batch).ok());
   const int64_t misses = Manager().cache_stats().misses;
@@ -122,11 +122,11 @@ TEST_P(SessionManagerTest, SurvivesManagerRecreation) {
     OpenStore();
   }
   EXPECT_EQ(Manager().live_sessions(), 2);
-  absl::StatusOr<Session> a = Manager().GetSession("a");
+  absl::StatusOr<SessionRecord> a = Manager().GetSession("a");
   ASSERT_TRUE(a.ok()) << a.status();
-  EXPECT_EQ(a->version(), 1);
-  EXPECT_EQ(a->token_count(), 9);
-  EXPECT_EQ(a->metadata().at("k"), "v");
+  EXPECT_EQ(a->version, 1);
+  EXPECT_EQ(a->token_count, 9);
+  EXPECT_EQ(a->metadata.at("k"), "v");
   EXPECT_EQ(CurrentState("a"), StateOf(3.0f));
   EXPECT_EQ(Manager().cache_stats().misses, 1);
 }
@@ -151,9 +151,9 @@ TEST_P(SessionManagerTest, MissingBlobOrDisagreeingRecordIsDataLoss) {
   }
   WriteBatch batch;
   batch.Delete("s/no-blob");
-  Session record = *Manager().GetSession("old-record");
-  record.set_version(5);  // the blob says 0
-  batch.Put("m/old-record", record.SerializeAsString());
+  SessionRecord record = *Manager().GetSession("old-record");
+  record.version = 5;  // the blob says 0
+  batch.Put("m/old-record", EncodeSessionRecord(record));
   batch.Put("s/other-blob", EncodeStateBlob({kOtherFingerprint, 0, 0}, StateOf(0.5f)));
   ASSERT_TRUE(store_->Write(batch).ok());
   for (const char* id : {"no-blob", "old-record", "other-blob"}) {
@@ -170,12 +170,14 @@ TEST_P(SessionManagerTest, CorruptRecordIsDataLossButDeletable) {
   EXPECT_EQ(Manager().CreateSession("c", {}).status().code(), absl::StatusCode::kDataLoss);
   ASSERT_TRUE(Manager().DeleteSession("c").ok());
   EXPECT_EQ(Manager().GetSession("c").status().code(), absl::StatusCode::kNotFound);
-  // A record filed under another session's key is corrupt too.
-  Session stray;
+  // A record filed under another session's key is corrupt too, in either encoding.
+  rwkv::v1::Session stray;
   stray.set_id("elsewhere");
   stray.set_model_fingerprint(kFingerprint);
   RawPut("m/d", stray.SerializeAsString());
   EXPECT_EQ(Manager().GetSession("d").status().code(), absl::StatusCode::kDataLoss);
+  RawPut("m/e", EncodeSessionRecord({.id = "elsewhere", .model_fingerprint = kFingerprint}));
+  EXPECT_EQ(Manager().GetSession("e").status().code(), absl::StatusCode::kDataLoss);
 }
 
 TEST_P(SessionManagerTest, AnotherModelsSessionIsFailedPrecondition) {
@@ -197,7 +199,7 @@ TEST_P(SessionManagerTest, AnotherModelsSessionIsFailedPrecondition) {
   absl::StatusOr<SessionManager::Page> page = Manager().ListSessions(10, "");
   ASSERT_TRUE(page.ok());
   ASSERT_EQ(page->sessions.size(), 1u);
-  EXPECT_EQ(page->sessions[0].id(), "ours");
+  EXPECT_EQ(page->sessions[0].id, "ours");
 }
 
 TEST_P(SessionManagerTest, ConcurrentTurnsKeepVersionsConsistent) {
@@ -236,10 +238,10 @@ TEST_P(SessionManagerTest, ConcurrentTurnsKeepVersionsConsistent) {
   constexpr int kTurnsPerSession = kThreads * kTurnsPerThread / kSessions;
   for (int s = 0; s < kSessions; ++s) {
     const std::string id = absl::StrCat("s", s);
-    absl::StatusOr<Session> session = manager.GetSession(id);
+    absl::StatusOr<SessionRecord> session = manager.GetSession(id);
     ASSERT_TRUE(session.ok());
-    EXPECT_EQ(session->version(), kTurnsPerSession) << id;
-    EXPECT_EQ(session->token_count(), kTurnsPerSession) << id;
+    EXPECT_EQ(session->version, kTurnsPerSession) << id;
+    EXPECT_EQ(session->token_count, kTurnsPerSession) << id;
     EXPECT_EQ(CurrentState(id), StateOf(0.5f + kTurnsPerSession)) << id;
   }
 }

@@ -12,22 +12,22 @@ INSTANTIATE_TEST_SUITE_P(Backends, SessionManagerTest, ::testing::Values("memory
 
 TEST_P(SessionManagerTest, CreateGetDelete) {
   EXPECT_EQ(Manager().backend(), GetParam());
-  absl::StatusOr<Session> created = Manager().CreateSession("chat-1", {{"user", "ada"}});
+  absl::StatusOr<SessionRecord> created = Manager().CreateSession("chat-1", {{"user", "ada"}});
   ASSERT_TRUE(created.ok()) << created.status();
-  EXPECT_EQ(created->id(), "chat-1");
-  EXPECT_EQ(created->version(), 0);
-  EXPECT_EQ(created->token_count(), 0);
-  EXPECT_EQ(created->model_fingerprint(), kFingerprint);
-  EXPECT_EQ(created->created_at(), absl::ToUnixSeconds(kStart));
-  EXPECT_EQ(created->updated_at(), absl::ToUnixSeconds(kStart));
-  EXPECT_EQ(created->expires_at(), 0);
-  EXPECT_EQ(created->state_bytes(), kStateBytes);
-  EXPECT_EQ(created->metadata().at("user"), "ada");
+  EXPECT_EQ(created->id, "chat-1");
+  EXPECT_EQ(created->version, 0);
+  EXPECT_EQ(created->token_count, 0);
+  EXPECT_EQ(created->model_fingerprint, kFingerprint);
+  EXPECT_EQ(created->created_at, absl::ToUnixSeconds(kStart));
+  EXPECT_EQ(created->updated_at, absl::ToUnixSeconds(kStart));
+  EXPECT_EQ(created->expires_at, 0);
+  EXPECT_EQ(created->state_bytes, kStateBytes);
+  EXPECT_EQ(created->metadata.at("user"), "ada");
   EXPECT_EQ(Manager().live_sessions(), 1);
 
-  absl::StatusOr<Session> got = Manager().GetSession("chat-1");
+  absl::StatusOr<SessionRecord> got = Manager().GetSession("chat-1");
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(got->SerializeAsString(), created->SerializeAsString());
+  EXPECT_EQ(*got, *created);
   EXPECT_EQ(CurrentState("chat-1"), StateOf(0.5f));
 
   EXPECT_EQ(Manager().CreateSession("chat-1", {}).status().code(),
@@ -41,13 +41,13 @@ TEST_P(SessionManagerTest, CreateGetDelete) {
 }
 
 TEST_P(SessionManagerTest, EmptyIdGetsARandomOne) {
-  absl::StatusOr<Session> a = Manager().CreateSession("", {});
-  absl::StatusOr<Session> b = Manager().CreateSession("", {});
+  absl::StatusOr<SessionRecord> a = Manager().CreateSession("", {});
+  absl::StatusOr<SessionRecord> b = Manager().CreateSession("", {});
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_NE(a->id(), b->id());
-  for (const Session& s : {*a, *b}) {
-    ASSERT_EQ(s.id().size(), 32u) << s.id();
-    for (char c : s.id()) EXPECT_TRUE((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) << s.id();
+  EXPECT_NE(a->id, b->id);
+  for (const SessionRecord& s : {*a, *b}) {
+    ASSERT_EQ(s.id.size(), 32u) << s.id;
+    for (char c : s.id) EXPECT_TRUE((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) << s.id;
   }
   EXPECT_EQ(Manager().live_sessions(), 2);
 }
@@ -55,12 +55,12 @@ TEST_P(SessionManagerTest, EmptyIdGetsARandomOne) {
 TEST_P(SessionManagerTest, IdValidation) {
   for (const std::string& id : {std::string("a"), std::string(128, 'x'), std::string("A-z_0.9:x"),
                                 std::string("-x"), std::string("x.")}) {
-    EXPECT_TRUE(SessionManager::ValidateId(id).ok()) << id;
+    EXPECT_TRUE(ValidateSessionId(id).ok()) << id;
   }
   for (const std::string& id : {std::string(), std::string(129, 'x'), std::string(".hidden"),
                                 std::string("a/b"), std::string("a b"), std::string("caf\xc3\xa9"),
                                 std::string("a\0b", 3), std::string("a\nb")}) {
-    const absl::Status status = SessionManager::ValidateId(id);
+    const absl::Status status = ValidateSessionId(id);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << id;
     EXPECT_NE(status.message().find("session_id must be 1 to 128 characters"),
               absl::string_view::npos)
@@ -71,7 +71,7 @@ TEST_P(SessionManagerTest, IdValidation) {
     EXPECT_EQ(Manager().BeginTurn(id, {}).status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(Manager().DeleteSession(id).code(), absl::StatusCode::kInvalidArgument);
   }
-  const absl::Status status = SessionManager::ValidateId("a/b", "new_session_id");
+  const absl::Status status = ValidateSessionId("a/b", "new_session_id");
   EXPECT_NE(status.message().find("new_session_id"), absl::string_view::npos) << status;
   EXPECT_EQ(Manager().ForkSession("a/b", "x", {}).status().code(),
             absl::StatusCode::kInvalidArgument);
@@ -82,15 +82,15 @@ TEST_P(SessionManagerTest, IdValidation) {
 TEST_P(SessionManagerTest, MetadataValidation) {
   Metadata sixteen;
   for (int i = 0; i < 16; ++i) sixteen.emplace(absl::StrCat("k", i), "v");
-  EXPECT_TRUE(SessionManager::ValidateMetadata(sixteen).ok());
+  EXPECT_TRUE(ValidateSessionMetadata(sixteen).ok());
   Metadata seventeen = sixteen;
   seventeen.emplace("k16", "v");
-  EXPECT_EQ(SessionManager::ValidateMetadata(seventeen).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ValidateSessionMetadata(seventeen).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(
-      SessionManager::ValidateMetadata({{std::string(256, 'k'), std::string(256, 'v')}}).ok());
+      ValidateSessionMetadata({{std::string(256, 'k'), std::string(256, 'v')}}).ok());
   for (const Metadata& bad : {Metadata{{std::string(257, 'k'), "v"}},
                               Metadata{{"k", std::string(257, 'v')}}, Metadata{{"", "v"}}}) {
-    EXPECT_EQ(SessionManager::ValidateMetadata(bad).code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(ValidateSessionMetadata(bad).code(), absl::StatusCode::kInvalidArgument);
     EXPECT_EQ(Manager().CreateSession("m", bad).status().code(),
               absl::StatusCode::kInvalidArgument);
   }
@@ -107,7 +107,7 @@ TEST_P(SessionManagerTest, ListPaginatesAcross250Sessions) {
   do {
     absl::StatusOr<SessionManager::Page> page = Manager().ListSessions(100, token);
     ASSERT_TRUE(page.ok()) << page.status();
-    for (const Session& s : page->sessions) ids.push_back(s.id());
+    for (const SessionRecord& s : page->sessions) ids.push_back(s.id);
     token = page->next_page_token;
     ++pages;
   } while (!token.empty() && pages < 10);
@@ -144,21 +144,21 @@ TEST_P(SessionManagerTest, TurnsIncrementVersionAndTokens) {
   ASSERT_TRUE(Manager().CreateSession("c", {}).ok());
   absl::StatusOr<SessionManager::Turn> turn = Manager().BeginTurn("c", {});
   ASSERT_TRUE(turn.ok()) << turn.status();
-  EXPECT_EQ(turn->session().version(), 0);
+  EXPECT_EQ(turn->record().version, 0);
   EXPECT_EQ(turn->TakeState(), StateOf(0.5f));
   clock_.Advance(absl::Seconds(3));
-  absl::StatusOr<Session> after = Manager().Commit(*std::move(turn), StateOf(1.0f), 5);
+  absl::StatusOr<SessionRecord> after = Manager().Commit(*std::move(turn), StateOf(1.0f), 5);
   ASSERT_TRUE(after.ok()) << after.status();
-  EXPECT_EQ(after->version(), 1);
-  EXPECT_EQ(after->token_count(), 5);
-  EXPECT_EQ(after->updated_at(), absl::ToUnixSeconds(kStart) + 3);
-  EXPECT_EQ(after->created_at(), absl::ToUnixSeconds(kStart));
-  EXPECT_EQ(Manager().GetSession("c")->SerializeAsString(), after->SerializeAsString());
+  EXPECT_EQ(after->version, 1);
+  EXPECT_EQ(after->token_count, 5);
+  EXPECT_EQ(after->updated_at, absl::ToUnixSeconds(kStart) + 3);
+  EXPECT_EQ(after->created_at, absl::ToUnixSeconds(kStart));
+  EXPECT_EQ(*Manager().GetSession("c"), *after);
   EXPECT_EQ(CurrentState("c"), StateOf(1.0f));
 
-  const Session second = CommitTurn("c", 2.0f, 7);
-  EXPECT_EQ(second.version(), 2);
-  EXPECT_EQ(second.token_count(), 12);
+  const SessionRecord second = CommitTurn("c", 2.0f, 7);
+  EXPECT_EQ(second.version, 2);
+  EXPECT_EQ(second.token_count, 12);
   EXPECT_EQ(CurrentState("c"), StateOf(2.0f));
 }
 
@@ -201,8 +201,8 @@ TEST_P(SessionManagerTest, AbortKeepsVersionAndState) {
   std::vector<float> state = turn->TakeState();
   state.assign(kStateFloats, 9.0f);   // the engine worked on its copy ...
   Manager().Abort(*std::move(turn));  // ... then the turn failed
-  EXPECT_EQ(Manager().GetSession("c")->version(), 1);
-  EXPECT_EQ(Manager().GetSession("c")->token_count(), 4);
+  EXPECT_EQ(Manager().GetSession("c")->version, 1);
+  EXPECT_EQ(Manager().GetSession("c")->token_count, 4);
   EXPECT_EQ(CurrentState("c"), StateOf(1.0f));
 }
 
@@ -222,7 +222,7 @@ TEST_P(SessionManagerTest, CommitOfTheWrongSizeIsInvalidAndReleases) {
   ASSERT_TRUE(turn.ok());
   EXPECT_EQ(Manager().Commit(*std::move(turn), std::vector<float>(3, 1.0f), 1).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Manager().GetSession("c")->version(), 0);
+  EXPECT_EQ(Manager().GetSession("c")->version, 0);
   turn = Manager().BeginTurn("c", {});
   ASSERT_TRUE(turn.ok()) << turn.status();
   EXPECT_EQ(Manager().Commit(*std::move(turn), StateOf(1.0f), -1).status().code(),
@@ -234,12 +234,12 @@ TEST_P(SessionManagerTest, StoreErrorAtCommitLeavesVersionN) {
   CommitTurn("c", 1.0f, 2);
   absl::StatusOr<SessionManager::Turn> turn = Manager().BeginTurn("c", {});
   ASSERT_TRUE(turn.ok());
-  *fail_writes_ = true;
+  faults_->FailAll(StoreOp::kWrite);
   EXPECT_EQ(Manager().Commit(*std::move(turn), StateOf(2.0f), 3).status().code(),
             absl::StatusCode::kUnavailable);
-  *fail_writes_ = false;
-  EXPECT_EQ(Manager().GetSession("c")->version(), 1);
-  EXPECT_EQ(Manager().GetSession("c")->token_count(), 2);
+  faults_->Clear(StoreOp::kWrite);
+  EXPECT_EQ(Manager().GetSession("c")->version, 1);
+  EXPECT_EQ(Manager().GetSession("c")->token_count, 2);
   EXPECT_EQ(CurrentState("c"), StateOf(1.0f));  // released, and still state n
 }
 
@@ -253,7 +253,7 @@ TEST_P(SessionManagerTest, ExpectedVersion) {
   EXPECT_NE(status.message().find("version 1"), absl::string_view::npos) << status;
   absl::StatusOr<SessionManager::Turn> turn = Manager().BeginTurn("c", {.expected_version = 2});
   ASSERT_TRUE(turn.ok()) << turn.status();
-  EXPECT_EQ(turn->session().version(), 2);
+  EXPECT_EQ(turn->record().version, 2);
 }
 
 TEST_P(SessionManagerTest, CreateIfMissingWritesOnlyOnCommit) {
@@ -261,7 +261,7 @@ TEST_P(SessionManagerTest, CreateIfMissingWritesOnlyOnCommit) {
   {
     absl::StatusOr<SessionManager::Turn> turn = Manager().BeginTurn("new", {true});
     ASSERT_TRUE(turn.ok()) << turn.status();
-    EXPECT_EQ(turn->session().version(), 0);
+    EXPECT_EQ(turn->record().version, 0);
     EXPECT_EQ(turn->TakeState(), StateOf(0.5f));
     EXPECT_EQ(Manager().GetSession("new").status().code(), absl::StatusCode::kNotFound);
     EXPECT_EQ(Manager().BeginTurn("new", {true}).status().code(), absl::StatusCode::kAborted);
@@ -272,15 +272,15 @@ TEST_P(SessionManagerTest, CreateIfMissingWritesOnlyOnCommit) {
 
   absl::StatusOr<SessionManager::Turn> turn = Manager().BeginTurn("new", {true});
   ASSERT_TRUE(turn.ok());
-  absl::StatusOr<Session> after = Manager().Commit(*std::move(turn), StateOf(1.0f), 6);
+  absl::StatusOr<SessionRecord> after = Manager().Commit(*std::move(turn), StateOf(1.0f), 6);
   ASSERT_TRUE(after.ok()) << after.status();
-  EXPECT_EQ(after->version(), 1);
-  EXPECT_EQ(after->token_count(), 6);
+  EXPECT_EQ(after->version, 1);
+  EXPECT_EQ(after->token_count, 6);
   EXPECT_EQ(Manager().live_sessions(), 1);
   // On an existing session the flag changes nothing.
   turn = Manager().BeginTurn("new", {true});
   ASSERT_TRUE(turn.ok());
-  EXPECT_EQ(turn->session().version(), 1);
+  EXPECT_EQ(turn->record().version, 1);
   EXPECT_EQ(turn->TakeState(), StateOf(1.0f));
 }
 
@@ -288,30 +288,30 @@ TEST_P(SessionManagerTest, ForkedSessionsAreIndependent) {
   ASSERT_TRUE(Manager().CreateSession("a", {{"topic", "cats"}}).ok());
   CommitTurn("a", 1.0f, 10);
   clock_.Advance(absl::Seconds(5));
-  absl::StatusOr<Session> b = Manager().ForkSession("a", "b", {});
+  absl::StatusOr<SessionRecord> b = Manager().ForkSession("a", "b", {});
   ASSERT_TRUE(b.ok()) << b.status();
-  EXPECT_EQ(b->id(), "b");
-  EXPECT_EQ(b->version(), 1);
-  EXPECT_EQ(b->token_count(), 10);
-  EXPECT_EQ(b->created_at(), absl::ToUnixSeconds(kStart) + 5);
-  EXPECT_EQ(b->metadata().at("topic"), "cats");
+  EXPECT_EQ(b->id, "b");
+  EXPECT_EQ(b->version, 1);
+  EXPECT_EQ(b->token_count, 10);
+  EXPECT_EQ(b->created_at, absl::ToUnixSeconds(kStart) + 5);
+  EXPECT_EQ(b->metadata.at("topic"), "cats");
   EXPECT_EQ(Manager().live_sessions(), 2);
 
   CommitTurn("b", 2.0f);
   EXPECT_EQ(CurrentState("a"), StateOf(1.0f));
   CommitTurn("a", 3.0f);
   EXPECT_EQ(CurrentState("b"), StateOf(2.0f));
-  EXPECT_EQ(Manager().GetSession("a")->version(), 2);
-  EXPECT_EQ(Manager().GetSession("b")->version(), 2);
+  EXPECT_EQ(Manager().GetSession("a")->version, 2);
+  EXPECT_EQ(Manager().GetSession("b")->version, 2);
   ASSERT_TRUE(Manager().DeleteSession("a").ok());
   EXPECT_EQ(CurrentState("b"), StateOf(2.0f));
 
-  absl::StatusOr<Session> c = Manager().ForkSession("b", "", {{"topic", "dogs"}});
+  absl::StatusOr<SessionRecord> c = Manager().ForkSession("b", "", {{"topic", "dogs"}});
   ASSERT_TRUE(c.ok()) << c.status();
-  EXPECT_EQ(c->id().size(), 32u);
-  EXPECT_EQ(c->metadata().size(), 1u);
-  EXPECT_EQ(c->metadata().at("topic"), "dogs");
-  EXPECT_EQ(Manager().ForkSession("b", c->id(), {}).status().code(),
+  EXPECT_EQ(c->id.size(), 32u);
+  EXPECT_EQ(c->metadata.size(), 1u);
+  EXPECT_EQ(c->metadata.at("topic"), "dogs");
+  EXPECT_EQ(Manager().ForkSession("b", c->id, {}).status().code(),
             absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(Manager().ForkSession("b", "b", {}).status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_EQ(Manager().ForkSession("a", "z", {}).status().code(), absl::StatusCode::kNotFound);

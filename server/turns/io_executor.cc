@@ -1,4 +1,4 @@
-#include "server/api/io_executor.h"
+#include "server/turns/io_executor.h"
 
 #include <utility>
 
@@ -26,8 +26,7 @@ void IoExecutor::Work() {
     std::function<void()> task;
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](IoExecutor* e) { return e->stopping_ || !e->tasks_.empty(); }, this));
+      mu_.Await(absl::Condition(static_cast<const IoExecutor*>(this), &IoExecutor::HasWork));
       if (tasks_.empty()) return;  // stopping, and everything posted has run
       task = std::move(tasks_.front());
       tasks_.pop_front();

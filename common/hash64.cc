@@ -1,12 +1,12 @@
-#include "engine/util/hash64.h"
+#include "common/hash64.h"
 
 #include <algorithm>
 #include <bit>
 #include <cstring>
 
-#include "engine/util/little_endian.h"
+#include "common/little_endian.h"
 
-namespace rwkv::engine {
+namespace rwkv {
 namespace {
 
 // Odd 64-bit multipliers with well-spread bits (the first is 2^64 / golden ratio); the seeds are
@@ -100,4 +100,4 @@ std::string Hex64(uint64_t value) {
   return out;
 }
 
-}  // namespace rwkv::engine
+}  // namespace rwkv

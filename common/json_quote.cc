@@ -1,4 +1,4 @@
-#include "engine/util/json_quote.h"
+#include "common/json_quote.h"
 
 #include "absl/strings/str_format.h"
 

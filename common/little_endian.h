@@ -1,7 +1,7 @@
 // Reading and writing unsigned integers in little-endian byte order, whatever the host's (the
 // byte order of stored session blobs and of the fingerprint hash's input words).
-#ifndef RWKV_ENGINE_UTIL_LITTLE_ENDIAN_H_
-#define RWKV_ENGINE_UTIL_LITTLE_ENDIAN_H_
+#ifndef RWKV_COMMON_LITTLE_ENDIAN_H_
+#define RWKV_COMMON_LITTLE_ENDIAN_H_
 
 #include <bit>
 #include <cstdint>
@@ -40,4 +40,4 @@ void StoreLittleEndian(T value, void* out) {
 
 }  // namespace rwkv
 
-#endif  // RWKV_ENGINE_UTIL_LITTLE_ENDIAN_H_
+#endif  // RWKV_COMMON_LITTLE_ENDIAN_H_

@@ -11,15 +11,15 @@
 //   std::string id = Hex64(h.Digest());
 //
 // Speed: four independent 64-bit lanes, one multiply per 8-byte word, several GB/s on one core.
-#ifndef RWKV_ENGINE_UTIL_HASH64_H_
-#define RWKV_ENGINE_UTIL_HASH64_H_
+#ifndef RWKV_COMMON_HASH64_H_
+#define RWKV_COMMON_HASH64_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
-namespace rwkv::engine {
+namespace rwkv {
 
 class Hash64 {
  public:
@@ -51,6 +51,6 @@ uint64_t Hash64Of(std::string_view bytes);
 // 16 lowercase hex digits, most significant first: "00f3a1...".
 std::string Hex64(uint64_t value);
 
-}  // namespace rwkv::engine
+}  // namespace rwkv
 
-#endif  // RWKV_ENGINE_UTIL_HASH64_H_
+#endif  // RWKV_COMMON_HASH64_H_

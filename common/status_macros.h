@@ -2,8 +2,8 @@
 //
 //   RWKV_RETURN_IF_ERROR(file.ReadHeader());
 //   RWKV_ASSIGN_OR_RETURN(auto model, Model::Load(path));
-#ifndef RWKV_ENGINE_UTIL_STATUS_MACROS_H_
-#define RWKV_ENGINE_UTIL_STATUS_MACROS_H_
+#ifndef RWKV_COMMON_STATUS_MACROS_H_
+#define RWKV_COMMON_STATUS_MACROS_H_
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -25,4 +25,4 @@
 #define RWKV_ASSIGN_OR_RETURN(lhs, expr) \
   RWKV_ASSIGN_OR_RETURN_IMPL_(RWKV_STATUS_CONCAT_(rwkv_statusor_, __LINE__), lhs, expr)
 
-#endif  // RWKV_ENGINE_UTIL_STATUS_MACROS_H_
+#endif  // RWKV_COMMON_STATUS_MACROS_H_

@@ -1,4 +1,4 @@
-#include "engine/util/hash64.h"
+#include "common/hash64.h"
 
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace rwkv::engine {
+namespace rwkv {
 namespace {
 
 TEST(Hash64Test, SplitInvariant) {
@@ -68,4 +68,4 @@ TEST(Hash64Test, Hex64) {
 // ---- The shared tiny models ----
 
 }  // namespace
-}  // namespace rwkv::engine
+}  // namespace rwkv

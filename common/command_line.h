@@ -1,4 +1,5 @@
-// Command-line parsing shared by every binary: Abseil flags, spelled with dashes or underscores.
+// Command-line parsing shared by every binary: Abseil flags, spelled with dashes or underscores,
+// and a --help that lists the program's own flags.
 //
 //   int main(int argc, char** argv) {
 //     std::vector<char*> positional = rwkv::ParseCommandLine(argc, argv, "usage text");
@@ -6,8 +7,12 @@
 // Abseil names flags after C++ identifiers (--max_tokens); users and the issue tracker write
 // --max-tokens. Both are accepted: dashes in a flag's name are turned into underscores before
 // Abseil parses it (values are left alone, and nothing after a bare "--" is touched).
-#ifndef RWKV_ENGINE_UTIL_COMMAND_LINE_H_
-#define RWKV_ENGINE_UTIL_COMMAND_LINE_H_
+//
+// Abseil's --help shows only flags defined in a file named after the program (so
+// `rwkv-bench --help` said "No flags matched"); here --help and --helpshort list every flag that
+// the program links in, except Abseil's own.
+#ifndef RWKV_COMMON_COMMAND_LINE_H_
+#define RWKV_COMMON_COMMAND_LINE_H_
 
 #include <string_view>
 #include <vector>
@@ -19,4 +24,4 @@ std::vector<char*> ParseCommandLine(int argc, char** argv, std::string_view usag
 
 }  // namespace rwkv
 
-#endif  // RWKV_ENGINE_UTIL_COMMAND_LINE_H_
+#endif  // RWKV_COMMON_COMMAND_LINE_H_

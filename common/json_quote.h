@@ -1,5 +1,5 @@
-#ifndef RWKV_ENGINE_UTIL_JSON_QUOTE_H_
-#define RWKV_ENGINE_UTIL_JSON_QUOTE_H_
+#ifndef RWKV_COMMON_JSON_QUOTE_H_
+#define RWKV_COMMON_JSON_QUOTE_H_
 
 #include <string>
 
@@ -13,4 +13,4 @@ std::string JsonQuote(absl::string_view text);
 
 }  // namespace rwkv
 
-#endif  // RWKV_ENGINE_UTIL_JSON_QUOTE_H_
+#endif  // RWKV_COMMON_JSON_QUOTE_H_

@@ -1,0 +1,100 @@
+// SessionManager's turns: BeginTurn, Commit and Abort (the rest is in session_manager.cc).
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "server/sessions/session_id.h"
+#include "server/sessions/session_manager.h"
+
+namespace rwkv::server {
+
+SessionManager::Turn::Turn(SessionManager* owner, InFlightTable::Hold hold, SessionRecord record,
+                           std::vector<float> state, bool creates, bool adds_session)
+    : owner_(owner),
+      hold_(std::move(hold)),
+      record_(std::move(record)),
+      state_(std::move(state)),
+      creates_(creates),
+      adds_session_(adds_session) {}
+
+absl::StatusOr<SessionManager::Turn> SessionManager::BeginTurn(absl::string_view id,
+                                                               const TurnOptions& options) {
+  RWKV_RETURN_IF_ERROR(ValidateSessionId(id));
+  RWKV_ASSIGN_OR_RETURN(InFlightTable::Hold hold, in_flight_.Acquire(id));
+  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> record, records_->Read(id));
+  const double now = Now();
+  // A session the turn creates is written only by Commit, and counted then unless it replaces
+  // an expired record.
+  const bool adds_session = !record.has_value();
+  const bool fresh = adds_session || Expired(*record, now);
+  if (fresh) {
+    if (!options.create_if_missing) return SessionNotFound(id);
+    record = NewRecord(id, now);
+  } else {
+    RWKV_RETURN_IF_ERROR(CheckModel(*record));
+  }
+  if (options.expected_version != 0 && options.expected_version != record->version) {
+    return absl::AbortedError(absl::StrCat("session ", id, " is at version ", record->version,
+                                           ", the turn expected version ",
+                                           options.expected_version));
+  }
+  std::vector<float> state;
+  if (fresh) {
+    state = options_.initial_state;
+  } else {
+    RWKV_ASSIGN_OR_RETURN(state, LoadState(*record));
+    observer_.OnSessionEvent(SessionEvent::kResumed);
+  }
+  return Turn(this, std::move(hold), *std::move(record), std::move(state), fresh, adds_session);
+}
+
+absl::StatusOr<SessionRecord> SessionManager::Commit(Turn turn, absl::Span<const float> state,
+                                                     int64_t tokens_added) {
+  if (!turn.hold_.held()) {
+    return absl::FailedPreconditionError("the turn was already committed or aborted");
+  }
+  if (turn.owner_ != this) {
+    return absl::InvalidArgumentError("the turn belongs to another SessionManager");
+  }
+  const std::string& id = turn.record_.id;
+  if (static_cast<int64_t>(state.size()) != records_->state_floats()) {
+    return absl::InvalidArgumentError(absl::StrCat("state for session ", id, " has ", state.size(),
+                                                   " floats; the model's state has ",
+                                                   records_->state_floats()));
+  }
+  if (tokens_added < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tokens_added must not be negative, got ", tokens_added));
+  }
+  SessionRecord next = turn.record_;
+  next.version += 1;
+  next.token_count += tokens_added;
+  Touch(Now(), next);
+  if (absl::Status status = records_->Write(next, state); !status.ok()) {
+    // The store stays at version n; the cache is dropped anyway in case the write half-landed.
+    Written(id, 0);
+    return status;  // ~Turn releases the mark
+  }
+  // Cached and counted before the mark is released, so the next turn finds version n + 1.
+  cache_.Insert(next, state);
+  if (turn.adds_session_) live_sessions_.fetch_add(1, std::memory_order_relaxed);
+  turn.hold_.Reset();
+  if (turn.creates_) observer_.OnSessionEvent(SessionEvent::kCreated);
+  return next;
+}
+
+void SessionManager::Abort(Turn turn) {
+  // Nothing was written, and a cached state is still version n: destroying `turn` releases it.
+}
+
+absl::StatusOr<std::vector<float>> SessionManager::LoadState(const SessionRecord& record) {
+  const StateCache::State cached = cache_.Lookup(record);
+  observer_.OnCacheLookup(cached != nullptr);
+  if (cached != nullptr) return *cached;
+  RWKV_ASSIGN_OR_RETURN(DecodedBlob blob, records_->LoadBlob(record));
+  cache_.Insert(record, blob.state);
+  return std::move(blob.state);
+}
+
+}  // namespace rwkv::server

@@ -1,0 +1,169 @@
+#include "server/sessions/session_record_codec.h"
+
+#include <bit>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/hash64.h"
+#include "common/little_endian.h"
+#include "rwkv/v1/rwkv.pb.h"
+
+namespace rwkv::server {
+namespace {
+
+constexpr size_t kHeaderBytes = 12;  // magic and format version
+constexpr size_t kChecksumBytes = 8;
+
+void PutU32(uint32_t value, std::string& out) {
+  char bytes[4];
+  StoreLittleEndian(value, bytes);
+  out.append(bytes, sizeof(bytes));
+}
+
+void PutU64(uint64_t value, std::string& out) {
+  char bytes[8];
+  StoreLittleEndian(value, bytes);
+  out.append(bytes, sizeof(bytes));
+}
+
+void PutString(absl::string_view value, std::string& out) {
+  PutU32(static_cast<uint32_t>(value.size()), out);
+  out.append(value.data(), value.size());
+}
+
+// Reads fields from the front of `rest_`; every read fails (false) rather than run past the end.
+class Reader {
+ public:
+  explicit Reader(absl::string_view bytes) : rest_(bytes) {}
+  bool U32(uint32_t& value) { return Fixed(value); }
+  bool I64(int64_t& value) {
+    uint64_t bits = 0;
+    if (!Fixed(bits)) return false;
+    value = static_cast<int64_t>(bits);
+    return true;
+  }
+  bool F64(double& value) {
+    uint64_t bits = 0;
+    if (!Fixed(bits)) return false;
+    value = std::bit_cast<double>(bits);
+    return true;
+  }
+  bool String(std::string& value) {
+    uint32_t size = 0;
+    if (!U32(size) || size > rest_.size()) return false;
+    value.assign(rest_.data(), size);
+    rest_.remove_prefix(size);
+    return true;
+  }
+  bool done() const { return rest_.empty(); }
+
+ private:
+  template <typename T>
+  bool Fixed(T& value) {
+    if (rest_.size() < sizeof(T)) return false;
+    value = LoadLittleEndian<T>(rest_.data());
+    rest_.remove_prefix(sizeof(T));
+    return true;
+  }
+  absl::string_view rest_;
+};
+
+absl::Status Corrupt(absl::string_view id, absl::string_view why) {
+  return absl::DataLossError(absl::StrCat("session record of ", id, " is corrupt: ", why));
+}
+
+// The fields after the header; false when they do not fill `body` exactly.
+bool ReadBody(absl::string_view body, SessionRecord& record) {
+  Reader in(body);
+  uint32_t entries = 0;
+  if (!in.String(record.id) || !in.String(record.model_fingerprint) || !in.I64(record.version) ||
+      !in.I64(record.token_count) || !in.F64(record.created_at) || !in.F64(record.updated_at) ||
+      !in.F64(record.expires_at) || !in.I64(record.state_bytes) || !in.U32(entries)) {
+    return false;
+  }
+  for (uint32_t i = 0; i < entries; ++i) {
+    std::string key, value;
+    if (!in.String(key) || !in.String(value)) return false;
+    if (!record.metadata.emplace(std::move(key), std::move(value)).second) return false;
+  }
+  return in.done();
+}
+
+absl::StatusOr<SessionRecord> DecodeVersioned(absl::string_view id, absl::string_view bytes) {
+  if (bytes.size() < kHeaderBytes + kChecksumBytes) {
+    return Corrupt(id, absl::StrCat(bytes.size(), " bytes, shorter than the ",
+                                    kHeaderBytes + kChecksumBytes, "-byte minimum"));
+  }
+  const uint32_t format = LoadLittleEndian<uint32_t>(bytes.data() + kSessionRecordMagic.size());
+  if (format != kSessionRecordFormatVersion) {
+    return Corrupt(id, absl::StrCat("unknown format version ", format));
+  }
+  const size_t checked = bytes.size() - kChecksumBytes;
+  if (Hash64Of(std::string_view(bytes.data(), checked)) !=
+      LoadLittleEndian<uint64_t>(bytes.data() + checked)) {
+    return Corrupt(id, "checksum mismatch");
+  }
+  SessionRecord record;
+  if (!ReadBody(bytes.substr(kHeaderBytes, checked - kHeaderBytes), record)) {
+    return Corrupt(id, "its fields do not fill it exactly");
+  }
+  return record;
+}
+
+absl::StatusOr<SessionRecord> DecodeLegacy(absl::string_view id, absl::string_view bytes) {
+  rwkv::v1::Session legacy;
+  if (!legacy.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return Corrupt(id, "neither a versioned record nor a legacy rwkv.v1.Session");
+  }
+  SessionRecord record;
+  record.id = legacy.id();
+  record.model_fingerprint = legacy.model_fingerprint();
+  record.version = legacy.version();
+  record.token_count = legacy.token_count();
+  record.created_at = legacy.created_at();
+  record.updated_at = legacy.updated_at();
+  record.expires_at = legacy.expires_at();
+  record.state_bytes = legacy.state_bytes();
+  record.metadata.insert(legacy.metadata().begin(), legacy.metadata().end());
+  return record;
+}
+
+}  // namespace
+
+std::string EncodeSessionRecord(const SessionRecord& record) {
+  std::string out(kSessionRecordMagic);
+  PutU32(kSessionRecordFormatVersion, out);
+  PutString(record.id, out);
+  PutString(record.model_fingerprint, out);
+  PutU64(static_cast<uint64_t>(record.version), out);
+  PutU64(static_cast<uint64_t>(record.token_count), out);
+  PutU64(std::bit_cast<uint64_t>(record.created_at), out);
+  PutU64(std::bit_cast<uint64_t>(record.updated_at), out);
+  PutU64(std::bit_cast<uint64_t>(record.expires_at), out);
+  PutU64(static_cast<uint64_t>(record.state_bytes), out);
+  PutU32(static_cast<uint32_t>(record.metadata.size()), out);
+  for (const auto& [key, value] : record.metadata) {
+    PutString(key, out);
+    PutString(value, out);
+  }
+  PutU64(Hash64Of(out), out);
+  return out;
+}
+
+bool HasSessionRecordMagic(absl::string_view bytes) {
+  return absl::StartsWith(bytes, kSessionRecordMagic);
+}
+
+absl::StatusOr<SessionRecord> DecodeSessionRecord(absl::string_view id, absl::string_view bytes) {
+  absl::StatusOr<SessionRecord> record =
+      HasSessionRecordMagic(bytes) ? DecodeVersioned(id, bytes) : DecodeLegacy(id, bytes);
+  if (record.ok() && record->id != id) {
+    return Corrupt(id, absl::StrCat("it names session \"", absl::CHexEscape(record->id), "\""));
+  }
+  return record;
+}
+
+}  // namespace rwkv::server

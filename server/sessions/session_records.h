@@ -1,0 +1,74 @@
+// SessionRecords: the sessions layer's view of its StateStore, and the only code that reads or
+// writes it.
+//
+//   SessionRecords records(std::move(store), /*state_floats=*/engine.StateFloats());
+//   RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> record, records.Read("chat-1"));
+//   RWKV_RETURN_IF_ERROR(records.Write(*record, state));   // record and state, in one batch
+//
+// Each session is two keys written and deleted together: "m/<id>" (the record, encoded by
+// session_record_codec.h; both its encodings are read, the versioned one is written) and
+// "s/<id>" (the state blob, session_blob.h). A record or blob that fails its checks, or a blob
+// that does not match its record, is DATA_LOSS.
+//
+// Callers serialise changes to one session (SessionManager holds its in-flight mark); the
+// methods themselves are thread-safe and block on store I/O.
+#ifndef RWKV_SERVER_SESSIONS_SESSION_RECORDS_H_
+#define RWKV_SERVER_SESSIONS_SESSION_RECORDS_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "server/sessions/session_blob.h"
+#include "server/sessions/session_record.h"
+#include "server/store/state_store.h"
+
+namespace rwkv::server {
+
+class SessionRecords {
+ public:
+  // One entry of a scan: the ID from the key, and its record or why it does not decode.
+  struct Scanned {
+    std::string id;
+    absl::StatusOr<SessionRecord> record;
+  };
+
+  // `store` must not be null; every state has `state_floats` floats.
+  SessionRecords(std::unique_ptr<StateStore> store, int64_t state_floats);
+
+  // The record of `id`; nullopt when it has none.
+  absl::StatusOr<std::optional<SessionRecord>> Read(absl::string_view id);
+  // Up to `limit` records in ID order, after `start_after` (empty: from the first).
+  absl::StatusOr<std::vector<Scanned>> Scan(absl::string_view start_after, int limit);
+  // Records in the store (every one, however it decodes).
+  absl::StatusOr<int64_t> Count();
+
+  // The blob of `record`, checked against it (model, version, token count); its bytes are
+  // copied to `*bytes` when not null. DATA_LOSS when missing or mismatched.
+  absl::StatusOr<DecodedBlob> LoadBlob(const SessionRecord& record, std::string* bytes = nullptr);
+
+  // Writes `record` with `state` (encoded as its blob) in one batch.
+  absl::Status Write(const SessionRecord& record, absl::Span<const float> state);
+  // Writes `record` with an already encoded blob (a byte-for-byte copy of another session's).
+  absl::Status WriteWithBlob(const SessionRecord& record, std::string blob);
+  // Deletes both keys of `id` (absent ones are no error).
+  absl::Status Delete(absl::string_view id);
+
+  absl::Status Flush() { return store_->Flush(); }
+  absl::string_view backend() const { return store_->Backend(); }
+  int64_t state_floats() const { return state_floats_; }
+
+ private:
+  const std::unique_ptr<StateStore> store_;
+  const int64_t state_floats_;
+};
+
+}  // namespace rwkv::server
+
+#endif  // RWKV_SERVER_SESSIONS_SESSION_RECORDS_H_

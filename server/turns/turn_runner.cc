@@ -1,0 +1,101 @@
+#include "server/turns/turn_runner.h"
+
+#include <utility>
+#include <vector>
+
+namespace rwkv::server {
+
+bool ShouldCommit(const GenerationResult& result, bool keep_on_cancel) {
+  if (result.status.ok()) return true;
+  const bool cancelled = result.status.code() == absl::StatusCode::kCancelled ||
+                         result.status.code() == absl::StatusCode::kDeadlineExceeded;
+  return cancelled && keep_on_cancel && result.tokens_in_state > 0;
+}
+
+TurnRunner::TurnRunner(const Services& services, TurnSink* sink)
+    : services_(services), sink_(sink) {}
+
+void TurnRunner::Start(TurnRequest request) {
+  services_.io->Post([this, request = std::move(request)]() mutable { Begin(std::move(request)); });
+}
+
+void TurnRunner::Cancel() {
+  cancelled_.store(true, std::memory_order_relaxed);
+  services_.scheduler->Wake();  // a paused sequence must notice too
+}
+
+void TurnRunner::Wake() { services_.scheduler->Wake(); }
+
+void TurnRunner::Begin(TurnRequest request) {
+  GenerationRequest& generation = request.generation;
+  if (!request.session_id.empty()) {
+    SessionManager::TurnOptions options{request.create_session, request.expected_version};
+    absl::StatusOr<SessionManager::Turn> turn =
+        services_.sessions->BeginTurn(request.session_id, options);
+    if (!turn.ok()) return Fail(turn.status());
+    generation.state = turn->TakeState();
+    turn_.emplace(*std::move(turn));
+  } else {
+    generation.state = services_.engine->InitialState();
+  }
+  if (Cancelled()) {
+    turn_.reset();  // rolls back
+    return Fail(absl::CancelledError("the client cancelled the request"));
+  }
+  keep_on_cancel_ = generation.keep_on_cancel;
+  received_ = generation.received;
+  seed_ = generation.sampling.seed;
+  prompt_tokens_ = static_cast<int32_t>(generation.prompt.size());
+  // After a successful Submit the result may already be on its way: touch nothing more.
+  if (absl::Status status = services_.scheduler->Submit(std::move(generation), this);
+      !status.ok()) {
+    turn_.reset();
+    Fail(status);
+  }
+}
+
+void TurnRunner::OnFinished(GenerationResult result) {
+  // Committing touches the store: leave the engine thread at once.
+  services_.io->Post([this, result = std::move(result)]() mutable { Complete(std::move(result)); });
+}
+
+absl::StatusOr<std::optional<SessionRecord>> TurnRunner::EndTurn(const GenerationResult& result) {
+  if (!turn_.has_value()) return std::nullopt;
+  SessionManager::Turn turn = *std::move(turn_);
+  turn_.reset();
+  if (!ShouldCommit(result, keep_on_cancel_)) {
+    services_.sessions->Abort(std::move(turn));
+    return std::nullopt;
+  }
+  return services_.sessions->Commit(std::move(turn), result.state, result.tokens_in_state);
+}
+
+void TurnRunner::Complete(GenerationResult result) {
+  absl::StatusOr<std::optional<SessionRecord>> session = EndTurn(result);
+  TurnResult out;
+  // A commit error only matters when the turn itself succeeded: a cancelled turn stays
+  // CANCELLED whether or not what it kept could be stored.
+  out.status = !result.status.ok() ? result.status : session.status();
+  out.finish_reason = result.finish_reason;
+  out.matched_stop = std::move(result.matched_stop);
+  out.prompt_tokens = prompt_tokens_;
+  out.generated_tokens = result.generated_tokens;
+  out.timings = result.timings;
+  out.timings.total = services_.clock->Now() - received_;
+  out.seed = seed_;
+  if (session.ok() && session->has_value()) {
+    out.session_tokens = (*session)->token_count;
+    out.session = *std::move(*session);
+  }
+  sink_->OnFinished(std::move(out));  // last: the sink may destroy this runner
+}
+
+void TurnRunner::Fail(absl::Status status) {
+  TurnResult out;
+  out.status = std::move(status);
+  out.prompt_tokens = prompt_tokens_;
+  out.seed = seed_;
+  sink_->OnFinished(std::move(out));  // last: the sink may destroy this runner
+}
+
+}  // namespace rwkv::server

@@ -1,0 +1,321 @@
+// TurnRunner with the real Scheduler over a FakeEngine and a SessionManager over the memory
+// store: what each way a turn can end does to its session (commit, roll back, keep on cancel),
+// and what the sink is told.
+#include "server/turns/turn_runner.h"
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "engine/tokenizer/byte_tokenizer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "server/store/state_store.h"
+#include "tests/fakes/fake_clock.h"
+#include "tests/fakes/fake_engine.h"
+#include "tests/fakes/fault_injecting_store.h"
+#include "tests/fakes/test_turn_sink.h"
+
+namespace rwkv::server {
+namespace {
+
+using ::rwkv::testing::FakeEngine;
+using ::rwkv::testing::TestTurnSink;
+using ::testing::ElementsAreArray;
+
+std::vector<int32_t> Bytes(absl::string_view text) { return {text.begin(), text.end()}; }
+
+TEST(ShouldCommitTest, OnlyCompleteTurnsCommit) {
+  struct Case {
+    absl::Status status;
+    bool keep_on_cancel;
+    int64_t tokens_in_state;
+    bool commits;
+  };
+  const Case cases[] = {
+      {absl::OkStatus(), false, 5, true},
+      {absl::OkStatus(), true, 5, true},
+      {absl::CancelledError("cancelled"), false, 5, false},
+      {absl::CancelledError("cancelled"), true, 5, true},
+      {absl::CancelledError("cancelled"), true, 0, false},  // nothing processed: nothing to keep
+      {absl::DeadlineExceededError("deadline"), true, 5, true},
+      {absl::DeadlineExceededError("deadline"), false, 5, false},
+      {absl::UnavailableError("drain"), true, 5, false},
+      {absl::InternalError("engine"), true, 5, false},
+  };
+  for (const Case& c : cases) {
+    GenerationResult result;
+    result.status = c.status;
+    result.tokens_in_state = c.tokens_in_state;
+    EXPECT_EQ(ShouldCommit(result, c.keep_on_cancel), c.commits)
+        << c.status << " keep=" << c.keep_on_cancel << " tokens=" << c.tokens_in_state;
+  }
+}
+
+class TurnRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Open(/*max_queued_requests=*/256); }
+
+  void Open(int max_queued_requests) {
+    absl::StatusOr<std::unique_ptr<StateStore>> memory = OpenStateStore("memory:");
+    ASSERT_TRUE(memory.ok()) << memory.status();
+    faults_ = std::make_unique<testing::FaultInjectingStore>(std::move(*memory));
+    SessionManager::Options options;
+    options.model_fingerprint = engine_.fingerprint();
+    options.initial_state = engine_.InitialState();
+    options.clock = &clock_;
+    absl::StatusOr<std::unique_ptr<SessionManager>> sessions =
+        SessionManager::Create(faults_->Share(), std::move(options));
+    ASSERT_TRUE(sessions.ok()) << sessions.status();
+    sessions_ = *std::move(sessions);
+    Scheduler::Options scheduler_options;
+    scheduler_options.max_queued_requests = max_queued_requests;
+    scheduler_options.clock = &clock_;
+    scheduler_ = std::make_unique<Scheduler>(&engine_, &tokenizer_, scheduler_options);
+    scheduler_->Start();
+    io_ = std::make_unique<IoExecutor>(2);
+  }
+
+  TurnRunner::Services services() {
+    return {&engine_, scheduler_.get(), sessions_.get(), io_.get(), &clock_};
+  }
+
+  // Greedy: the fake engine's default policy continues any history of n tokens with
+  // 'a' + n % 26, so "Hi" goes on "cde...".
+  TurnRequest Request(absl::string_view prompt, int max_tokens, std::string session = "") {
+    TurnRequest request;
+    request.generation.prompt = Bytes(prompt);
+    request.generation.sampling.temperature = 0;
+    request.generation.sampling.seed = 7;
+    request.generation.max_tokens = max_tokens;
+    request.generation.received = clock_.Now();
+    request.create_session = !session.empty();
+    request.session_id = std::move(session);
+    return request;
+  }
+
+  absl::StatusOr<TurnResult> Run(TurnRequest request) {
+    TestTurnSink sink;
+    TurnRunner turn(services(), &sink);
+    turn.Start(std::move(request));
+    return sink.WaitForResult();
+  }
+
+  // The tokens the stored state of `id` has been fed (via a turn that is then aborted).
+  std::vector<int32_t> StoredHistory(absl::string_view id) {
+    absl::StatusOr<SessionManager::Turn> turn = sessions_->BeginTurn(id, {});
+    if (!turn.ok()) {
+      ADD_FAILURE() << turn.status();
+      return {};
+    }
+    std::vector<int32_t> history = FakeEngine::History(turn->TakeState());
+    sessions_->Abort(*std::move(turn));
+    return history;
+  }
+
+  SessionRecord Create(absl::string_view id) {
+    absl::StatusOr<SessionRecord> record = sessions_->CreateSession(id, {});
+    EXPECT_TRUE(record.ok()) << record.status();
+    return record.ok() ? *record : SessionRecord();
+  }
+
+  testing::FakeClock clock_;
+  FakeEngine engine_;
+  engine::ByteTokenizer tokenizer_;
+  std::unique_ptr<testing::FaultInjectingStore> faults_;
+  std::unique_ptr<SessionManager> sessions_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<IoExecutor> io_;  // destroyed first: every posted task runs before the rest go
+};
+
+TEST_F(TurnRunnerTest, SuccessCommitsTheTurnAndReportsIt) {
+  TestTurnSink sink;
+  TurnRunner turn(services(), &sink);
+  TurnRequest request = Request("Hi", 3, "chat-1");
+  request.generation.received = clock_.Now() - absl::Seconds(5);
+  turn.Start(std::move(request));
+  absl::StatusOr<TurnResult> result = sink.WaitForResult();
+
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->status.ok()) << result->status;
+  EXPECT_EQ(sink.text(), "cde");
+  EXPECT_EQ(result->finish_reason, FinishReason::kLength);
+  EXPECT_EQ(result->prompt_tokens, 2);
+  EXPECT_EQ(result->generated_tokens, 3);
+  EXPECT_EQ(result->session_tokens, 5);
+  EXPECT_EQ(result->seed, 7u);
+  EXPECT_EQ(result->timings.total, absl::Seconds(5));  // read from the injected clock
+  ASSERT_TRUE(result->session.has_value());
+  EXPECT_EQ(result->session->id, "chat-1");
+  EXPECT_EQ(result->session->version, 1);
+  EXPECT_EQ(result->session->token_count, 5);
+  EXPECT_THAT(StoredHistory("chat-1"), ElementsAreArray(Bytes("Hicde")));
+
+  // The next turn continues from the committed state.
+  absl::StatusOr<TurnResult> next = Run(Request("!", 2, "chat-1"));
+  ASSERT_TRUE(next.ok() && next->status.ok());
+  EXPECT_EQ(next->session->version, 2);
+  EXPECT_EQ(next->session_tokens, 8);
+  EXPECT_THAT(StoredHistory("chat-1"), ElementsAreArray(Bytes("Hicde!gh")));
+}
+
+TEST_F(TurnRunnerTest, WithoutASessionRunsFromTheInitialStateAndStoresNothing) {
+  absl::StatusOr<TurnResult> result = Run(Request("Hi", 2));
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->status.ok()) << result->status;
+  EXPECT_EQ(result->generated_tokens, 2);
+  EXPECT_EQ(result->session_tokens, 0);
+  EXPECT_FALSE(result->session.has_value());
+  EXPECT_EQ(sessions_->live_sessions(), 0);
+}
+
+TEST_F(TurnRunnerTest, CancelWithDiscardRollsBack) {
+  Create("chat-1");
+  TestTurnSink sink;
+  sink.Pause();  // the first token still arrives; then the turn waits for room
+  TurnRunner turn(services(), &sink);
+  turn.Start(Request("Hi", 10, "chat-1"));
+  ASSERT_TRUE(sink.WaitForDeltas(1)) << "the first token never arrived";
+  turn.Cancel();
+  absl::StatusOr<TurnResult> result = sink.WaitForResult();
+
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->status.code(), absl::StatusCode::kCancelled) << result->status;
+  EXPECT_FALSE(result->session.has_value());
+  absl::StatusOr<SessionRecord> after = sessions_->GetSession("chat-1");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->version, 0);
+  EXPECT_EQ(after->token_count, 0);
+  EXPECT_THAT(StoredHistory("chat-1"), ::testing::IsEmpty());
+}
+
+TEST_F(TurnRunnerTest, CancelWithKeepCommitsWhatWasProcessed) {
+  Create("chat-1");
+  TestTurnSink sink;
+  sink.Pause();
+  TurnRunner turn(services(), &sink);
+  TurnRequest request = Request("Hi", 10, "chat-1");
+  request.generation.keep_on_cancel = true;
+  turn.Start(std::move(request));
+  ASSERT_TRUE(sink.WaitForDeltas(1)) << "the first token never arrived";
+  turn.Cancel();
+  absl::StatusOr<TurnResult> result = sink.WaitForResult();
+
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->status.code(), absl::StatusCode::kCancelled) << result->status;
+  // The prompt and the one streamed token are kept as version 1.
+  absl::StatusOr<SessionRecord> after = sessions_->GetSession("chat-1");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->version, 1);
+  EXPECT_EQ(after->token_count, 3);
+  EXPECT_THAT(StoredHistory("chat-1"), ElementsAreArray(Bytes("Hic")));
+}
+
+TEST_F(TurnRunnerTest, CancelBeforeSubmitRollsBackWithoutRunning) {
+  TestTurnSink sink;
+  TurnRunner turn(services(), &sink);
+  turn.Cancel();
+  turn.Start(Request("Hi", 3, "chat-1"));
+  absl::StatusOr<TurnResult> result = sink.WaitForResult();
+
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->status.code(), absl::StatusCode::kCancelled) << result->status;
+  EXPECT_EQ(result->prompt_tokens, -1);  // never reached the scheduler
+  EXPECT_EQ(engine_.call_count(), 0);
+  EXPECT_EQ(sessions_->GetSession("chat-1").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(TurnRunnerTest, EngineFailureRollsBack) {
+  Create("chat-1");
+  engine_.FailNextForward(absl::InternalError("device lost"));
+  absl::StatusOr<TurnResult> result = Run(Request("Hi", 3, "chat-1"));
+
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->status.code(), absl::StatusCode::kInternal) << result->status;
+  EXPECT_FALSE(result->session.has_value());
+  absl::StatusOr<SessionRecord> after = sessions_->GetSession("chat-1");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->version, 0);
+  // The session is free again: the next turn runs.
+  absl::StatusOr<TurnResult> retry = Run(Request("Hi", 3, "chat-1"));
+  ASSERT_TRUE(retry.ok() && retry->status.ok());
+  EXPECT_EQ(retry->session->version, 1);
+}
+
+TEST_F(TurnRunnerTest, SubmitFailureRollsBackAndReportsTheScheduler) {
+  io_.reset();
+  scheduler_.reset();
+  Open(/*max_queued_requests=*/0);  // every Submit is RESOURCE_EXHAUSTED
+  absl::StatusOr<TurnResult> result = Run(Request("Hi", 3, "chat-1"));
+
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->status.code(), absl::StatusCode::kResourceExhausted) << result->status;
+  EXPECT_EQ(result->prompt_tokens, 2);
+  EXPECT_EQ(result->generated_tokens, -1);
+  // The turn that would have created the session was rolled back.
+  EXPECT_EQ(sessions_->GetSession("chat-1").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(TurnRunnerTest, CommitFailureIsTheTurnsError) {
+  Create("chat-1");
+  faults_->FailNext(testing::StoreOp::kWrite, 1);
+  absl::StatusOr<TurnResult> result = Run(Request("Hi", 3, "chat-1"));
+
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->status.code(), absl::StatusCode::kUnavailable) << result->status;
+  EXPECT_EQ(result->generated_tokens, 3);  // the generation ran; its commit failed
+  EXPECT_EQ(faults_->failures(testing::StoreOp::kWrite), 1);
+  EXPECT_FALSE(result->session.has_value());
+  absl::StatusOr<SessionRecord> after = sessions_->GetSession("chat-1");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->version, 0);
+}
+
+TEST_F(TurnRunnerTest, UnknownSessionIsNotFound) {
+  TurnRequest request = Request("Hi", 3, "nobody");
+  request.create_session = false;
+  absl::StatusOr<TurnResult> result = Run(std::move(request));
+
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->status.code(), absl::StatusCode::kNotFound) << result->status;
+  EXPECT_EQ(result->prompt_tokens, -1);
+  EXPECT_EQ(engine_.call_count(), 0);
+}
+
+TEST_F(TurnRunnerTest, ASecondTurnOnTheSameSessionIsAborted) {
+  Create("chat-1");
+  TestTurnSink first_sink;
+  first_sink.Pause();
+  TurnRunner first(services(), &first_sink);
+  first.Start(Request("Hi", 10, "chat-1"));
+  ASSERT_TRUE(first_sink.WaitForDeltas(1)) << "the first turn never started";
+
+  absl::StatusOr<TurnResult> second = Run(Request("Yo", 3, "chat-1"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->status.code(), absl::StatusCode::kAborted) << second->status;
+
+  // The first turn is unaffected: given room again, it completes and commits.
+  first_sink.Resume();
+  first.Wake();
+  absl::StatusOr<TurnResult> result = first_sink.WaitForResult();
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_TRUE(result->status.ok()) << result->status;
+  EXPECT_EQ(first_sink.text(), "cdefghijkl");
+  EXPECT_EQ(result->session->version, 1);
+  EXPECT_EQ(result->session->token_count, 12);
+}
+
+TEST_F(TurnRunnerTest, ExpectedVersionMismatchIsAborted) {
+  Create("chat-1");
+  TurnRequest request = Request("Hi", 3, "chat-1");
+  request.expected_version = 4;
+  absl::StatusOr<TurnResult> result = Run(std::move(request));
+
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->status.code(), absl::StatusCode::kAborted) << result->status;
+}
+
+}  // namespace
+}  // namespace rwkv::server
