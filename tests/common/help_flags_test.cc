@@ -3,6 +3,7 @@
 // Abseil's internal ones.
 #include <gtest/gtest.h>
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@ struct Program {
   std::string binary;
   std::vector<std::string> flags;  // a few of the program's own flags
 };
+
+void PrintTo(const Program& program, std::ostream* out) { *out << program.binary; }
 
 class HelpFlagsTest : public ::testing::TestWithParam<Program> {};
 
