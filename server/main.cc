@@ -3,15 +3,19 @@
 //   rwkv-server --model models/rwkv7-world-0.1b.bin --listen 127.0.0.1:50051
 //
 // SIGTERM or SIGINT drains: no new requests, in-flight turns finish within --drain-timeout
-// (the rest are rolled back), the store is flushed, exit 0.
+// (the rest are rolled back), the store is flushed, exit 0. A second signal ends the drain at
+// once: what is still in flight is rolled back.
 #include <signal.h>
 
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/command_line.h"
 #include "server/server.h"
@@ -52,6 +56,11 @@ ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM, how long in-flight turns may take to finish before they are rolled back.");
 ABSL_FLAG(int32_t, max_prompt_tokens, 65536, "Longest prompt accepted, in tokens.");
 ABSL_FLAG(int32_t, max_new_tokens, 4096, "Largest max_tokens a request may ask for.");
+ABSL_FLAG(int32_t, max_request_bytes, 8 << 20,
+          "Largest request message accepted, in bytes; larger ones get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int32_t, max_streams_per_connection, 256,
+          "Most calls one client connection may have open at once (HTTP/2 "
+          "MAX_CONCURRENT_STREAMS); more wait in the client.");
 
 namespace {
 
@@ -82,6 +91,8 @@ rwkv::server::Server::Options OptionsFromFlags() {
   o.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   o.limits.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
   o.limits.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
+  o.limits.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
+  o.limits.max_streams_per_connection = absl::GetFlag(FLAGS_max_streams_per_connection);
   return o;
 }
 
@@ -103,8 +114,29 @@ std::string CheckOptions(const rwkv::server::Server::Options& o) {
   if (o.drain_timeout < absl::ZeroDuration()) return "--drain-timeout must be >= 0";
   if (o.limits.max_prompt_tokens < 1) return "--max-prompt-tokens must be >= 1";
   if (o.limits.max_new_tokens < 0) return "--max-new-tokens must be >= 0";
+  if (o.limits.max_request_bytes < 1024) return "--max-request-bytes must be >= 1024";
+  if (o.limits.max_streams_per_connection < 1) {
+    return "--max-streams-per-connection must be >= 1";
+  }
   return "";
 }
+
+// The server a second signal cuts short, if it is still draining.
+class DrainingServer {
+ public:
+  static void Set(rwkv::server::Server* server) {
+    absl::MutexLock lock(&mu_);
+    server_ = server;
+  }
+  static void CutShort() {
+    absl::MutexLock lock(&mu_);
+    if (server_ != nullptr) server_->CutDrainShort();
+  }
+
+ private:
+  static inline absl::Mutex mu_;
+  static inline rwkv::server::Server* server_ ABSL_GUARDED_BY(mu_) = nullptr;
+};
 
 }  // namespace
 
@@ -134,7 +166,17 @@ int main(int argc, char** argv) {
   }
   int signal_number = 0;
   sigwait(&signals, &signal_number);
+  // A second SIGTERM or SIGINT during the drain ends it at once (what is in flight rolls back).
+  // The watcher outlives `server` (it stays blocked in sigwait until the process exits), so it
+  // reaches the server only through DrainingServer, which is cleared before the server goes.
+  DrainingServer::Set(server->get());
+  std::thread([signals] {
+    int second = 0;
+    sigwait(&signals, &second);
+    DrainingServer::CutShort();
+  }).detach();
   const absl::Status drained = (*server)->Drain();
+  DrainingServer::Set(nullptr);
   server->reset();
   if (!drained.ok()) {
     std::cerr << "rwkv-server: " << drained << "\n";

@@ -1,5 +1,7 @@
 #include "server/server.h"
 
+#include <algorithm>
+
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
@@ -7,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "engine/tokenizer/tokenizer_factory.h"
 #include "common/status_macros.h"
+#include "server/api/request_limits.h"
 #include "server/store/instrumented_state_store.h"
 #include "server/store/state_store.h"
 
@@ -30,6 +33,13 @@ absl::Status Server::Listen() {
   context_.model_source = options_.model;
   service_ = std::make_unique<RwkvService>(context_);
   grpc::ServerBuilder builder;
+  // Explicit rather than gRPC's defaults (4 MiB in, unlimited out, unlimited streams): what one
+  // client may send, be sent and keep open (request_limits.h).
+  builder.SetMaxReceiveMessageSize(options_.limits.max_request_bytes);
+  builder.SetMaxSendMessageSize(kMaxResponseBytes);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                             options_.limits.max_streams_per_connection);
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, kMaxRequestMetadataBytes);
   builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(service_.get());
   grpc_server_ = builder.BuildAndStart();
@@ -138,22 +148,35 @@ void Server::SweepLoop() {
   }
 }
 
+void Server::CutDrainShort() {
+  cut_short_.store(true);
+  if (scheduler_ != nullptr) scheduler_->CutDrainShort();
+}
+
 absl::Status Server::Drain() {
   if (drained_ || grpc_server_ == nullptr) return absl::OkStatus();
   drained_ = true;
   const absl::Time start = absl::Now();
+  const absl::Time deadline = start + options_.drain_timeout;
   // Health first, then the log line: whoever sees "draining" must already see NOT_SERVING.
+  context_.draining.store(true, std::memory_order_release);
   SetServing(false);
   log_.Event("draining: no new requests; waiting for in-flight turns");
+  // The turns get the drain timeout less a tenth (at most a second) for their commits or
+  // rollbacks and last replies, so that the whole drain ends within the timeout.
+  const absl::Duration reply_time =
+      std::min(absl::Seconds(1), options_.drain_timeout / 10);
   bool finished = true;
-  if (scheduler_ != nullptr) finished = scheduler_->Drain(options_.drain_timeout);
+  if (scheduler_ != nullptr) finished = scheduler_->Drain(options_.drain_timeout - reply_time);
   // The turns are out of the scheduler; wait for their commits and last replies. gRPC's own
   // Shutdown would also wait for idle client connections to close, which they need not do.
-  const absl::Time replies_deadline = start + options_.drain_timeout + absl::Seconds(5);
-  while (context_.active_calls.load() > 0 && absl::Now() < replies_deadline) {
+  while (context_.active_calls.load() > 0 && absl::Now() < deadline && !cut_short_.load()) {
     absl::SleepFor(absl::Milliseconds(5));
   }
-  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
+  // A short grace for calls that are finishing, never past the drain's deadline.
+  const absl::Time now = absl::Now();
+  grpc_server_->Shutdown(
+      absl::ToChronoTime(std::min(now + absl::Milliseconds(200), std::max(now, deadline))));
   io_.reset();  // runs anything still posted
   stop_sweeper_.Notify();
   if (sweeper_.joinable()) sweeper_.join();

@@ -60,9 +60,13 @@ class Server {
   int port() const { return port_; }
   int metrics_port() const { return http_ != nullptr ? http_->port() : 0; }
 
-  // Graceful shutdown (design §3): health NOT_SERVING, refuse new work, let in-flight turns
-  // finish within the drain timeout (the rest are rolled back), flush the store. Idempotent.
+  // Graceful shutdown (design §3): health NOT_SERVING, refuse every new call (UNAVAILABLE), let
+  // in-flight turns finish within the drain timeout (the rest are rolled back), flush the store.
+  // The whole drain, last replies included, stays within the drain timeout. Idempotent.
   absl::Status Drain();
+  // Ends a running (or the next) Drain's wait at once: what is still in flight is rolled back.
+  // For a second SIGTERM; any thread.
+  void CutDrainShort();
 
  private:
   explicit Server(const Options& options) : options_(options), log_(options.log_format) {}
@@ -91,6 +95,7 @@ class Server {
   absl::Notification stop_sweeper_;
   std::thread sweeper_;
   bool drained_ = false;
+  std::atomic<bool> cut_short_{false};
   std::unique_ptr<metrics::HttpEndpoint> http_;  // stopped first (it reads the members above)
 };
 

@@ -32,6 +32,9 @@ absl::StatusOr<std::vector<int32_t>> Prompt(const rwkv::v1::GenerateRequest& req
   switch (request.prompt_case()) {
     case rwkv::v1::GenerateRequest::kText: {
       if (request.text().empty()) return absl::InvalidArgumentError("text (the prompt) is empty");
+      // Before tokenizing: encoding is linear in the text, on the gRPC thread.
+      RWKV_RETURN_IF_ERROR(CheckAtMost("text (the prompt)", "bytes", request.text().size(),
+                                       kMaxTextBytes, " (send longer prompts as tokens)"));
       RWKV_ASSIGN_OR_RETURN(prompt, tokenizer.Encode(request.text()));
       break;
     }
@@ -40,17 +43,16 @@ absl::StatusOr<std::vector<int32_t>> Prompt(const rwkv::v1::GenerateRequest& req
       if (request.tokens().ids().empty()) {
         return absl::InvalidArgumentError("tokens.ids (the prompt) is empty");
       }
+      RWKV_RETURN_IF_ERROR(CheckAtMost(field, "tokens", request.tokens().ids_size(),
+                                       limits.max_prompt_tokens, " (--max-prompt-tokens)"));
       RWKV_RETURN_IF_ERROR(CheckTokenIds(request.tokens().ids(), "tokens.ids", vocab_size));
       prompt.assign(request.tokens().ids().begin(), request.tokens().ids().end());
       break;
     case rwkv::v1::GenerateRequest::PROMPT_NOT_SET:
       return absl::InvalidArgumentError("a prompt is required: set text or tokens");
   }
-  if (static_cast<int64_t>(prompt.size()) > limits.max_prompt_tokens) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        field, " (the prompt) has ", prompt.size(), " tokens, more than this server's limit of ",
-        limits.max_prompt_tokens, " (--max-prompt-tokens)"));
-  }
+  RWKV_RETURN_IF_ERROR(CheckAtMost(absl::StrCat(field, " (the prompt)"), "tokens", prompt.size(),
+                                   limits.max_prompt_tokens, " (--max-prompt-tokens)"));
   return prompt;
 }
 
@@ -65,6 +67,8 @@ absl::StatusOr<engine::SamplingParams> Sampling(const rwkv::v1::SamplingOptions&
   params.frequency_penalty = options.frequency_penalty();
   if (options.has_repetition_penalty()) params.repetition_penalty = options.repetition_penalty();
   params.penalty_window = options.penalty_window();
+  RWKV_RETURN_IF_ERROR(CheckAtMost("sampling.logit_bias", "entries", options.logit_bias_size(),
+                                   kMaxLogitBiasEntries));
   for (const auto& [token, bias] : options.logit_bias())
     params.logit_bias.emplace_back(token, bias);
   std::sort(params.logit_bias.begin(), params.logit_bias.end());
@@ -84,10 +88,14 @@ absl::Status Stops(const rwkv::v1::StopOptions& options, const engine::Tokenizer
     return absl::InvalidArgumentError(absl::StrCat(
         "stop.max_tokens must be in [0, ", limits.max_new_tokens, "], got ", out.max_tokens));
   }
+  RWKV_RETURN_IF_ERROR(CheckAtMost("stop.stop_strings", "entries", options.stop_strings_size(),
+                                   engine::kMaxStopStrings));
   out.stop_strings.assign(options.stop_strings().begin(), options.stop_strings().end());
   if (absl::Status status = engine::ValidateStopStrings(out.stop_strings); !status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("stop.", status.message()));
   }
+  RWKV_RETURN_IF_ERROR(
+      CheckAtMost("stop.stop_tokens", "entries", options.stop_tokens_size(), kMaxStopTokens));
   RWKV_RETURN_IF_ERROR(CheckTokenIds(options.stop_tokens(), "stop.stop_tokens", vocab_size));
   out.stop_tokens.assign(options.stop_tokens().begin(), options.stop_tokens().end());
   if (!options.ignore_end_of_text()) {

@@ -7,7 +7,8 @@
 //   ...
 //   writer.Write(DoneResponse(result));
 //
-// Parsing refuses every invalid field with INVALID_ARGUMENT and a message that names it. It is
+// Parsing refuses every invalid field with INVALID_ARGUMENT and a message that names it (every
+// repeated or open-ended one past its limit in request_limits.h, before copying it). It is
 // the one place a Generate call is validated: the TurnRunner takes the result as it is.
 // Scheduler::Submit (sampling, prompt, state size) and SessionManager::BeginTurn (the ID) check
 // again only because each is an entry point of its own, with other callers.
@@ -19,16 +20,11 @@
 #include "absl/status/statusor.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "rwkv/v1/rwkv.pb.h"
+#include "server/api/request_limits.h"
 #include "server/turns/turn_request.h"
 #include "server/turns/turn_sink.h"
 
 namespace rwkv::server {
-
-struct ServerLimits {
-  int32_t max_prompt_tokens = 65536;
-  int32_t max_new_tokens = 4096;
-  int32_t default_max_tokens = 256;
-};
 
 // The result's `generation` has the prompt, the sampling options with the seed filled in (random
 // when not given), max_tokens, the stop tokens (end-of-text included unless ignored) and strings,

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/json_quote.h"
+#include "server/sessions/session_id.h"
 
 namespace rwkv::server {
 namespace {
@@ -14,11 +15,27 @@ std::string Timestamp(absl::Time time) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", time, absl::UTCTimeZone());
 }
 
+// Of an ID that is not valid (whatever the client sent, up to the gRPC message size), the log
+// keeps this many bytes and the full size: one request cannot write megabytes into the log.
+constexpr size_t kLoggedInvalidIdBytes = 64;
+
+// A valid session ID as it is; anything else cut at a UTF-8 character boundary within
+// kLoggedInvalidIdBytes, followed by "...(N bytes)". The caller escapes the result.
+std::string LoggedSession(absl::string_view id) {
+  if (id.size() <= kLoggedInvalidIdBytes || ValidateSessionId(id).ok()) return std::string(id);
+  size_t cut = kLoggedInvalidIdBytes;
+  // Back over continuation bytes (10xxxxxx), at most a character's three.
+  for (int i = 0; i < 3 && (static_cast<unsigned char>(id[cut]) & 0xC0) == 0x80; ++i) --cut;
+  return absl::StrCat(id.substr(0, cut), "...(", id.size(), " bytes)");
+}
+
 std::string TextLine(const RequestRecord& r, absl::Time time) {
   std::string line = absl::StrCat(Timestamp(time), " ", r.method);
   if (!r.request_id.empty()) absl::StrAppend(&line, " request_id=", absl::CHexEscape(r.request_id));
   // Escaped: a rejected session ID is whatever the client sent, newlines included.
-  if (!r.session.empty()) absl::StrAppend(&line, " session=", absl::CHexEscape(r.session));
+  if (!r.session.empty()) {
+    absl::StrAppend(&line, " session=", absl::CHexEscape(LoggedSession(r.session)));
+  }
   if (r.prompt_tokens >= 0) absl::StrAppend(&line, " prompt=", r.prompt_tokens);
   if (r.generated_tokens >= 0) absl::StrAppend(&line, " generated=", r.generated_tokens);
   absl::StrAppend(&line, " status=", absl::StatusCodeToString(r.status.code()),
@@ -31,7 +48,9 @@ std::string JsonLine(const RequestRecord& r, absl::Time time) {
   std::string line = absl::StrCat("{\"time\":", JsonQuote(Timestamp(time)),
                                   ",\"method\":", JsonQuote(r.method));
   if (!r.request_id.empty()) absl::StrAppend(&line, ",\"request_id\":", JsonQuote(r.request_id));
-  if (!r.session.empty()) absl::StrAppend(&line, ",\"session\":", JsonQuote(r.session));
+  if (!r.session.empty()) {
+    absl::StrAppend(&line, ",\"session\":", JsonQuote(LoggedSession(r.session)));
+  }
   if (r.prompt_tokens >= 0) absl::StrAppend(&line, ",\"prompt_tokens\":", r.prompt_tokens);
   if (r.generated_tokens >= 0) absl::StrAppend(&line, ",\"generated_tokens\":", r.generated_tokens);
   absl::StrAppend(&line, ",\"code\":", JsonQuote(absl::StatusCodeToString(r.status.code())),

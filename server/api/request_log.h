@@ -27,7 +27,9 @@ namespace rwkv::server {
 struct RequestRecord {
   absl::string_view method;
   absl::string_view request_id;
-  absl::string_view session;  // empty: none
+  // Empty: none. Logged as it is when it is a valid session ID; anything else (a rejected ID,
+  // up to megabytes) is cut to its first 64 bytes and "...(N bytes)", so pass the raw field.
+  absl::string_view session;
   int64_t prompt_tokens = -1;  // < 0: not applicable
   int64_t generated_tokens = -1;
   absl::Status status;

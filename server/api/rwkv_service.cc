@@ -4,9 +4,11 @@
 #include <string>
 #include <utility>
 
+#include "common/status_macros.h"
 #include "engine/tokenizer/utf8_detokenizer.h"
 #include "server/api/generate_reactor.h"
 #include "server/api/request_id.h"
+#include "server/api/request_limits.h"
 #include "server/api/session_proto.h"
 #include "server/api/status_util.h"
 
@@ -102,6 +104,7 @@ grpc::ServerUnaryReactor* RwkvService::Tokenize(grpc::CallbackServerContext* con
                                                 const rwkv::v1::TokenizeRequest* request,
                                                 rwkv::v1::TokenizeResponse* response) {
   return RunInline(context, "Tokenize", [this, request, response] {
+    RWKV_RETURN_IF_ERROR(CheckAtMost("text", "bytes", request->text().size(), kMaxTextBytes));
     absl::StatusOr<std::vector<int32_t>> ids = context_.tokenizer->Encode(request->text());
     if (ids.ok()) response->mutable_token_ids()->Add(ids->begin(), ids->end());
     return ids.status();
@@ -112,13 +115,19 @@ grpc::ServerUnaryReactor* RwkvService::Detokenize(grpc::CallbackServerContext* c
                                                   const rwkv::v1::DetokenizeRequest* request,
                                                   rwkv::v1::DetokenizeResponse* response) {
   return RunInline(context, "Detokenize", [this, request, response] {
+    // A World token decodes to up to 128 bytes: bound the IDs before decoding, the text after.
+    RWKV_RETURN_IF_ERROR(CheckAtMost("token_ids", "IDs", request->token_ids_size(),
+                                     context_.limits.max_detokenize_ids(),
+                                     " (--max-prompt-tokens + --max-new-tokens)"));
     std::vector<int32_t> ids(request->token_ids().begin(), request->token_ids().end());
     absl::StatusOr<std::string> bytes = context_.tokenizer->Decode(ids);
     if (!bytes.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("token_ids: ", bytes.status().message()));
     }
     engine::Utf8Detokenizer utf8;
-    response->set_text(utf8.Push(*bytes) + utf8.Flush());
+    std::string text = utf8.Push(*bytes) + utf8.Flush();
+    RWKV_RETURN_IF_ERROR(CheckAtMost("token_ids' text", "bytes", text.size(), kMaxTextOutBytes));
+    response->set_text(std::move(text));
     return absl::OkStatus();
   });
 }

@@ -1,6 +1,7 @@
 // RwkvService: the rwkv.v1.Rwkv gRPC service. Handlers stay thin: check readiness, hand blocking
-// work to the I/O pool (validation is the session manager's, and ParseGenerateRequest's for
-// Generate), convert the status in one place (status_util.h), log one line per request.
+// work to the I/O pool (validation is the session manager's, ParseGenerateRequest's for Generate;
+// Tokenize and Detokenize check their sizes against request_limits.h), convert the status in one
+// place (status_util.h), log one line per request (the log shortens an ID that is not valid).
 #ifndef RWKV_SERVER_API_RWKV_SERVICE_H_
 #define RWKV_SERVER_API_RWKV_SERVICE_H_
 

@@ -25,6 +25,8 @@ namespace rwkv::server {
 struct ServiceContext {
   // Set (with release semantics) after every pointer below is valid.
   std::atomic<bool> ready{false};
+  // Set when the server starts to drain: every new call is refused from then on.
+  std::atomic<bool> draining{false};
   const engine::Engine* engine = nullptr;
   const engine::Tokenizer* tokenizer = nullptr;
   Scheduler* scheduler = nullptr;
@@ -38,8 +40,12 @@ struct ServiceContext {
   // Calls started and not yet finished, so that a drain knows when the last reply has gone out.
   std::atomic<int> active_calls{0};
 
-  // UNAVAILABLE until the model and the store are ready; then every pointer above is valid.
+  // UNAVAILABLE until the model and the store are ready (then every pointer above is valid),
+  // and again once the server drains: a client retries on another replica.
   absl::Status CheckReady() const {
+    if (draining.load(std::memory_order_acquire)) {
+      return absl::UnavailableError("the server is shutting down");
+    }
     if (ready.load(std::memory_order_acquire)) return absl::OkStatus();
     return absl::UnavailableError("the server is starting: the model is loading");
   }

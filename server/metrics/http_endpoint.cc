@@ -51,11 +51,22 @@ absl::Status CheckAddress(const std::string& address) {
   return absl::OkStatus();
 }
 
+// A worker serves one connection from accept to close, so these bound how long an idle or
+// trickling client can keep one (see the header).
+std::vector<std::string> CivetOptions(const HttpEndpoint::Options& o) {
+  return {"listening_ports", o.address,
+          "num_threads", absl::StrCat(o.threads),
+          "request_timeout_ms", absl::StrCat(absl::ToInt64Milliseconds(o.request_timeout)),
+          "enable_keep_alive", "no"};
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(Options options) {
-  if (!options.metrics || !options.ready || options.threads < 1) {
-    return absl::InvalidArgumentError("HttpEndpoint needs metrics, ready and threads >= 1");
+  if (!options.metrics || !options.ready || options.threads < 1 ||
+      options.request_timeout < absl::Milliseconds(1)) {
+    return absl::InvalidArgumentError(
+        "HttpEndpoint needs metrics, ready, threads >= 1 and request_timeout >= 1ms");
   }
   if (absl::Status status = CheckAddress(options.address); !status.ok()) return status;
   auto endpoint = std::unique_ptr<HttpEndpoint>(new HttpEndpoint());
@@ -73,8 +84,7 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::Start(Options option
       Respond(conn, 503, "Service Unavailable", kTextContentType, "not ready\n");
     }
   });
-  const std::vector<std::string> civet_options = {
-      "listening_ports", o.address, "num_threads", absl::StrCat(o.threads)};
+  const std::vector<std::string> civet_options = CivetOptions(o);
   try {
     // civetweb reports a failed start only by throwing; nothing else here throws.
     endpoint->server_ = std::make_unique<CivetServer>(civet_options);

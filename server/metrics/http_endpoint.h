@@ -16,6 +16,13 @@
 // the Exposer itself uses) directly and serializes the registry through `metrics`. Requests are
 // answered on the endpoint's own threads; `metrics` and `ready` must be thread-safe and must
 // stay callable until the endpoint is destroyed (which waits for requests in progress).
+//
+// civetweb gives each connection a worker thread until the connection closes, so idle clients
+// must not be able to hold the workers and starve the probes: there are `threads` workers, a
+// connection whose request has not fully arrived within `request_timeout` is dropped (whether it
+// sent nothing or a trickle), and keep-alive is off (each connection serves one request). Fewer
+// than `threads` idle connections do not delay a probe; more delay it by about one
+// `request_timeout` per `threads` connections opened ahead of it.
 #ifndef RWKV_SERVER_METRICS_HTTP_ENDPOINT_H_
 #define RWKV_SERVER_METRICS_HTTP_ENDPOINT_H_
 
@@ -24,6 +31,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 class CivetServer;
 class CivetHandler;
@@ -36,10 +44,14 @@ class HttpEndpoint {
     std::string address = "127.0.0.1:9464";  // IP:PORT
     std::function<std::string()> metrics;     // required
     std::function<bool()> ready;              // required
-    int threads = 2;
+    int threads = 16;  // workers, >= 1: connections served at once
+    // Time for a request to arrive in full, and for each write of a reply; > 0. Probes and
+    // scrapers send a request of one packet at once, so a client this slow is idle or hostile.
+    absl::Duration request_timeout = absl::Seconds(2);
   };
 
-  // UNAVAILABLE when the address cannot be bound; INVALID_ARGUMENT for a malformed one.
+  // UNAVAILABLE when the address cannot be bound; INVALID_ARGUMENT for a malformed one, or for
+  // missing callbacks, threads < 1 or a request_timeout under 1 ms.
   static absl::StatusOr<std::unique_ptr<HttpEndpoint>> Start(Options options);
   ~HttpEndpoint();
 

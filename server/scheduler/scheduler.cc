@@ -64,6 +64,11 @@ void Scheduler::Wake() {
   woken_ = true;
 }
 
+void Scheduler::CutDrainShort() {
+  absl::MutexLock lock(&mu_);
+  drain_cut_short_ = true;
+}
+
 bool Scheduler::Drain(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
   draining_ = true;
@@ -71,8 +76,13 @@ bool Scheduler::Drain(absl::Duration timeout) {
     mu_.AssertReaderHeld();
     return queue_.empty() && running_count_ == 0;
   };
+  auto idle_or_cut_short = [this, &idle]() {
+    mu_.AssertReaderHeld();
+    return idle() || drain_cut_short_;
+  };
   // `timeout` is real time (a condition variable cannot wait on options_.clock).
-  const bool finished = mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
+  mu_.AwaitWithTimeout(absl::Condition(&idle_or_cut_short), timeout);
+  const bool finished = idle();
   if (!finished) {
     abort_all_ = true;
     mu_.Await(absl::Condition(&idle));

@@ -75,6 +75,9 @@ class Scheduler {
   // Stops admitting new requests and waits up to `timeout` for every accepted one to finish;
   // the rest are ended with UNAVAILABLE (nothing kept). True if everything finished in time.
   bool Drain(absl::Duration timeout);
+  // Ends a Drain's wait now, as if its timeout had passed (a second SIGTERM). Any thread; also
+  // before Drain, which then does not wait.
+  void CutDrainShort();
 
   Stats stats() const;
 
@@ -99,6 +102,7 @@ class Scheduler {
   int running_count_ ABSL_GUARDED_BY(mu_) = 0;
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool drain_cut_short_ ABSL_GUARDED_BY(mu_) = false;
   bool abort_all_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
 

@@ -15,8 +15,10 @@
 //   aborted is ABORTED. Turns are atomic: Commit moves version n to n + 1 and writes the state
 //   and the session record in one store batch; Abort (or destroying the Turn) leaves version n.
 // - Each session is stored as its record and its state blob, written together (the layout is
-//   session_records.h's). A blob of another model is FAILED_PRECONDITION; a blob or record that
-//   fails its checks is DATA_LOSS. Neither is ever used.
+//   session_records.h's). A blob or record that fails its checks is DATA_LOSS, never used.
+// - Sessions of another model (after a model change) cannot be used: GetSession, ForkSession and
+//   BeginTurn are FAILED_PRECONDITION, naming both fingerprints. ListSessions shows them and
+//   DeleteSession removes them, so an operator can find and clear them.
 // - IDs and metadata are validated here (session_id.h): INVALID_ARGUMENT naming the field.
 // - Sessions idle longer than `ttl` expire: they read as NOT_FOUND and SweepExpired deletes them.
 // - Fork copies a session's state and record under a new ID (version 0 history kept as
@@ -109,11 +111,17 @@ class SessionManager {
   // An empty `id` gets a random one. ALREADY_EXISTS if taken.
   absl::StatusOr<SessionRecord> CreateSession(absl::string_view id,
                                               std::map<std::string, std::string> metadata);
+  // NOT_FOUND if absent or expired; FAILED_PRECONDITION for another model's session, which
+  // cannot be resumed (ListSessions shows its record).
   absl::StatusOr<SessionRecord> GetSession(absl::string_view id);
+  // Sessions in ID order, other models' included (see model_fingerprint), expired ones skipped.
+  // Each call reads at most page_size + 1 records, so a page may be short (even empty) when it
+  // skipped expired ones while next_page_token is still set: page until the token is empty.
   // page_size 1..1000 (0 = 100); page_token from the previous page. INVALID_ARGUMENT for a bad
-  // size or token.
+  // size or token; DATA_LOSS when a record read does not decode.
   absl::StatusOr<Page> ListSessions(int page_size, absl::string_view page_token);
-  // NOT_FOUND if absent; ABORTED while a turn is in flight.
+  // Deletes any session, another model's included. NOT_FOUND if absent; ABORTED while a turn
+  // is in flight.
   absl::Status DeleteSession(absl::string_view id);
   // NOT_FOUND source, ALREADY_EXISTS target, ABORTED while a turn is in flight on the source.
   // Empty `metadata` keeps the source's.

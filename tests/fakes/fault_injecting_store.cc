@@ -74,6 +74,11 @@ int64_t FaultInjectingStore::failures(StoreOp op) const {
   return shared_->faults[static_cast<int>(op)].failures;
 }
 
+int64_t FaultInjectingStore::scanned_entries() const {
+  absl::MutexLock lock(&shared_->mu);
+  return shared_->scanned_entries;
+}
+
 absl::Status FaultInjectingStore::Enter(StoreOp op) {
   absl::MutexLock lock(&shared_->mu);
   Fault& fault = shared_->faults[static_cast<int>(op)];
@@ -105,7 +110,13 @@ absl::Status FaultInjectingStore::Write(const server::WriteBatch& batch) {
 absl::StatusOr<std::vector<server::KeyValue>> FaultInjectingStore::Scan(
     absl::string_view prefix, absl::string_view start_after, int limit) {
   if (absl::Status status = Enter(StoreOp::kScan); !status.ok()) return status;
-  return shared_->inner->Scan(prefix, start_after, limit);
+  absl::StatusOr<std::vector<server::KeyValue>> entries =
+      shared_->inner->Scan(prefix, start_after, limit);
+  if (entries.ok()) {
+    absl::MutexLock lock(&shared_->mu);
+    shared_->scanned_entries += static_cast<int64_t>(entries->size());
+  }
+  return entries;
 }
 
 absl::Status FaultInjectingStore::Flush() {

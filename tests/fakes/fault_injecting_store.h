@@ -54,6 +54,8 @@ class FaultInjectingStore final : public server::StateStore {
   // Calls of `op` so far through every handle, and how many of them were failed.
   int64_t calls(StoreOp op) const;
   int64_t failures(StoreOp op) const;
+  // Entries returned by Scan so far through every handle: how much a scan read.
+  int64_t scanned_entries() const;
 
   absl::string_view Backend() const override;
   absl::StatusOr<std::string> Get(absl::string_view key) override;
@@ -76,6 +78,7 @@ class FaultInjectingStore final : public server::StateStore {
     std::shared_ptr<server::StateStore> inner;
     mutable absl::Mutex mu;
     std::array<Fault, 4> faults ABSL_GUARDED_BY(mu);
+    int64_t scanned_entries ABSL_GUARDED_BY(mu) = 0;
   };
 
   explicit FaultInjectingStore(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}

@@ -1,5 +1,6 @@
 // ParseGenerateRequest: every invalid field of a rwkv.v1.GenerateRequest is refused with
-// INVALID_ARGUMENT and a message naming it; a valid one maps onto the TurnRequest field by field.
+// INVALID_ARGUMENT and a message naming it (a repeated or open-ended one past its limit, naming the
+// limit too); a valid one maps onto the TurnRequest field by field.
 //
 // Not covered because the proto cannot express it: both prompt forms at once (text and tokens
 // are a oneof, so setting one clears the other).
@@ -12,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "engine/tokenizer/byte_tokenizer.h"
 #include "engine/tokenizer/tokenizer_factory.h"
 #include "gmock/gmock.h"
@@ -20,8 +22,10 @@
 namespace rwkv::server {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 constexpr int32_t kVocab = engine::ByteTokenizer::kVocabSize;
 
@@ -145,6 +149,95 @@ TEST_P(BadFieldTest, IsInvalidArgumentNamingTheField) {
 
 INSTANTIATE_TEST_SUITE_P(EveryField, BadFieldTest, ::testing::ValuesIn(BadFields()),
                          [](const auto& info) { return info.param.name; });
+
+// Every repeated or open-ended field past its limit (request_limits.h): INVALID_ARGUMENT naming
+// the field and the limit, checked before the field is copied or searched.
+struct OverLimit {
+  std::string name;
+  std::string field;
+  int64_t limit;
+  std::function<void(rwkv::v1::GenerateRequest&)> edit;
+};
+
+std::vector<OverLimit> OverLimits() {
+  using R = rwkv::v1::GenerateRequest;
+  return {
+      {"TextOverOneMiB", "text (the prompt)", kMaxTextBytes,
+       [](R& r) { r.set_text(std::string(kMaxTextBytes + 1, 'a')); }},
+      {"TokensOverMaxPromptTokens", "tokens.ids", 8,
+       [](R& r) {
+         for (int i = 0; i < 9; ++i) r.mutable_tokens()->add_ids(65);
+       }},
+      {"StopTokensOver64", "stop.stop_tokens", kMaxStopTokens,
+       [](R& r) {
+         for (int64_t i = 0; i <= kMaxStopTokens; ++i) r.mutable_stop()->add_stop_tokens(1);
+       }},
+      {"TenThousandStopTokens", "stop.stop_tokens", kMaxStopTokens,
+       [](R& r) {
+         for (int i = 0; i < 10'000; ++i) r.mutable_stop()->add_stop_tokens(i % kVocab);
+       }},
+      {"LogitBiasOver1024", "sampling.logit_bias", kMaxLogitBiasEntries,
+       [](R& r) {
+         for (int64_t i = 0; i <= kMaxLogitBiasEntries; ++i) {
+           (*r.mutable_sampling()->mutable_logit_bias())[static_cast<int32_t>(i)] = 1;
+         }
+       }},
+      {"StopStringsOver16", "stop.stop_strings", 16,
+       [](R& r) {
+         for (int i = 0; i < 1000; ++i) r.mutable_stop()->add_stop_strings(std::string("x"));
+       }},
+  };
+}
+
+class OverLimitTest : public ::testing::TestWithParam<OverLimit> {};
+
+TEST_P(OverLimitTest, IsInvalidArgumentNamingTheFieldAndTheLimit) {
+  rwkv::v1::GenerateRequest request = Valid();
+  GetParam().edit(request);
+  engine::ByteTokenizer tokenizer;
+  absl::StatusOr<TurnRequest> parsed = ParseGenerateRequest(request, tokenizer, kVocab, Limits());
+  ASSERT_FALSE(parsed.ok()) << "accepted an over-limit " << GetParam().field;
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << parsed.status();
+  EXPECT_THAT(std::string(parsed.status().message()),
+              AllOf(StartsWith(GetParam().field + " has "),
+                    HasSubstr(absl::StrCat("more than the limit of ", GetParam().limit))));
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryLimit, OverLimitTest, ::testing::ValuesIn(OverLimits()),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(ParseGenerateRequestTest, FieldsAtTheirLimitsAreAccepted) {
+  constexpr int32_t kWideVocab = 4096;  // room for kMaxLogitBiasEntries distinct tokens
+  rwkv::v1::GenerateRequest request;
+  request.set_text(std::string(8, 'a'));
+  for (int64_t i = 0; i < kMaxStopTokens; ++i) {
+    request.mutable_stop()->add_stop_tokens(static_cast<int32_t>(i));
+  }
+  for (int64_t i = 0; i < kMaxLogitBiasEntries; ++i) {
+    (*request.mutable_sampling()->mutable_logit_bias())[static_cast<int32_t>(i)] = 1;
+  }
+  engine::ByteTokenizer tokenizer;
+  absl::StatusOr<TurnRequest> parsed =
+      ParseGenerateRequest(request, tokenizer, kWideVocab, Limits());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(static_cast<int64_t>(parsed->generation.stop_tokens.size()), kMaxStopTokens);
+  EXPECT_EQ(static_cast<int64_t>(parsed->generation.sampling.logit_bias.size()),
+            kMaxLogitBiasEntries);
+}
+
+TEST(ServerLimitsTest, DetokenizeTakesOneTurnOfIds) {
+  ServerLimits limits;
+  EXPECT_EQ(limits.max_detokenize_ids(), 65536 + 4096);
+  EXPECT_EQ(limits.max_request_bytes, 8 << 20);
+  EXPECT_EQ(limits.max_streams_per_connection, 256);
+  EXPECT_TRUE(CheckAtMost("token_ids", "IDs", 69632, limits.max_detokenize_ids()).ok());
+  const absl::Status over = CheckAtMost("token_ids", "IDs", 69633, limits.max_detokenize_ids(),
+                                        " (--max-prompt-tokens + --max-new-tokens)");
+  EXPECT_EQ(over.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(over.message(),
+            "token_ids has 69633 IDs, more than the limit of 69632 (--max-prompt-tokens + "
+            "--max-new-tokens)");
+}
 
 TEST(ParseGenerateRequestTest, ValidRequestMapsEveryField) {
   rwkv::v1::GenerateRequest request;

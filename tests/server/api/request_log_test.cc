@@ -53,6 +53,57 @@ TEST(RequestLogTest, JsonLineHasTheSameFieldsEscaped) {
             "\"error\":\"bad \\\"id\\\"\\n\\u0001\\\\\"}");
 }
 
+TEST(RequestLogTest, ValidSessionIdsAreLoggedWhole) {
+  RequestRecord record = Record();
+  const std::string longest(128, 'a');  // the longest valid ID
+  record.session = longest;
+  EXPECT_NE(FormatRequestLine(record, LogFormat::kText, kTime).find(" session=" + longest + " "),
+            std::string::npos);
+  EXPECT_NE(
+      FormatRequestLine(record, LogFormat::kJson, kTime).find("\"session\":\"" + longest + "\","),
+      std::string::npos);
+}
+
+TEST(RequestLogTest, InvalidSessionIdsAreCutToTheirFirst64Bytes) {
+  RequestRecord record = Record();
+  std::string huge(4 << 20, 'x');  // 4 MiB, as a client may send
+  huge[0] = '\n';
+  record.session = huge;
+  const std::string text = FormatRequestLine(record, LogFormat::kText, kTime);
+  EXPECT_LT(text.size(), 300u) << text.substr(0, 300);
+  EXPECT_NE(text.find(" session=\\n" + std::string(63, 'x') + "...(4194304 bytes) prompt=12"),
+            std::string::npos)
+      << text;
+  const std::string json = FormatRequestLine(record, LogFormat::kJson, kTime);
+  EXPECT_LT(json.size(), 300u) << json.substr(0, 300);
+  EXPECT_NE(json.find("\"session\":\"\\n" + std::string(63, 'x') + "...(4194304 bytes)\""),
+            std::string::npos)
+      << json;
+
+  // Just over a valid ID's length, and invalid for its characters: cut too.
+  const std::string just_over(129, 'a');
+  record.session = just_over;
+  EXPECT_NE(FormatRequestLine(record, LogFormat::kText, kTime)
+                .find(" session=" + std::string(64, 'a') + "...(129 bytes) "),
+            std::string::npos);
+  const std::string spaces(70, ' ');
+  record.session = spaces;
+  EXPECT_NE(FormatRequestLine(record, LogFormat::kText, kTime)
+                .find(" session=" + std::string(64, ' ') + "...(70 bytes) "),
+            std::string::npos);
+}
+
+TEST(RequestLogTest, CutSessionIdsEndOnACharacterBoundary) {
+  RequestRecord record = Record();
+  // 63 ASCII bytes, then 2-byte characters: the 64th byte is the first half of "é".
+  const std::string accented = std::string(63, 'a') + "\xc3\xa9\xc3\xa9";
+  record.session = accented;
+  const std::string json = FormatRequestLine(record, LogFormat::kJson, kTime);
+  EXPECT_NE(json.find("\"session\":\"" + std::string(63, 'a') + "...(67 bytes)\""),
+            std::string::npos)
+      << json;
+}
+
 TEST(RequestLogTest, EventLines) {
   EXPECT_EQ(FormatEventLine("serving x", LogFormat::kText, kTime),
             "2025-11-27T09:12:01.123Z serving x");

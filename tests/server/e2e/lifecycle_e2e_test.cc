@@ -18,12 +18,6 @@ namespace {
 using grpc::StatusCode;
 using rwkv::v1::Rwkv;
 
-// Every call gets a deadline, so that a server that stops answering fails the test instead of
-// hanging it.
-void Bound(grpc::ClientContext& context) {
-  context.set_deadline(absl::ToChronoTime(absl::Now() + kWaitLimit));
-}
-
 class LifecycleE2eTest : public ::testing::Test {
  protected:
   void Start(const std::string& store, std::vector<std::string> extra = {}) {

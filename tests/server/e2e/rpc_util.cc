@@ -1,11 +1,17 @@
 #include "tests/server/e2e/rpc_util.h"
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
 #include "tests/util/engine_util.h"
 #include "tests/util/shared_data.h"
+#include "tests/util/wait_for.h"
 
 namespace rwkv::testing {
+
+void Bound(grpc::ClientContext& context) {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + kWaitLimit));
+}
 
 rwkv::v1::GenerateRequest GreedyRequest(const std::string& prompt, int max_tokens,
                                         const std::string& session) {

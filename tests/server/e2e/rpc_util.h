@@ -23,6 +23,10 @@ struct StreamResult {
   rwkv::v1::GenerateResponse::Done done;
 };
 
+// Gives a call the tests' hang guard (kWaitLimit) as its deadline, so that a server that stops
+// answering fails the test instead of hanging it.
+void Bound(grpc::ClientContext& context);
+
 // A greedy request: prompt text, at most `max_tokens`, end-of-text ignored.
 rwkv::v1::GenerateRequest GreedyRequest(const std::string& prompt, int max_tokens,
                                         const std::string& session = "");

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -358,6 +359,23 @@ TEST_F(SchedulerFakeEngineTest, DeadlineIsCheckedOnTheInjectedClock) {
   for (int32_t token : sink.tokens()) history.push_back(token);
   EXPECT_EQ(FakeEngine::History(result.state), history);
   EXPECT_EQ(result.timings.total, absl::Seconds(12));
+}
+
+TEST_F(SchedulerFakeEngineTest, CuttingADrainShortEndsWhatRunsAtOnce) {
+  Create();
+  TestSink& sink = NewSink();
+  ASSERT_TRUE(scheduler_->Submit(Request("L", 1'000'000), &sink).ok());  // never ends by itself
+  scheduler_->Start();
+  ASSERT_TRUE(sink.WaitForDeltas(2, testing::kWaitLimit)) << "the long request never ran";
+  // A drain far longer than the test's own wait bound: only CutDrainShort can end it in time.
+  bool finished = true;
+  std::thread drain([&] { finished = scheduler_->Drain(absl::Hours(1)); });
+  scheduler_->CutDrainShort();
+  drain.join();
+  EXPECT_FALSE(finished);
+  const GenerationResult result = AwaitResult(sink);
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kUnavailable) << result.status;
+  EXPECT_EQ(sink.finished_calls(), 1);
 }
 
 TEST_F(SchedulerFakeEngineTest, InvalidRequestsAreRejectedWithoutTouchingTheSink) {
