@@ -38,11 +38,18 @@ ABSL_FLAG(std::string, data_dir, "rwkv-data",
 ABSL_FLAG(std::string, state_store, "",
           "Where session states live: rocksdb:PATH (embedded, durable) or memory: (tests; lost "
           "on exit). Default: rocksdb:<data-dir>/sessions.");
+ABSL_FLAG(std::string, commit_durability, "sync",
+          "sync: a turn's commit is fsynced to disk before its final message, so acknowledged "
+          "turns survive a power loss or kernel crash; async: not fsynced (faster; survives a "
+          "process crash but may lose the last turns on a power loss).");
 ABSL_FLAG(int64_t, max_batch_tokens, 512,
           "Most tokens (decode tokens plus prompt chunks) in one engine step.");
 ABSL_FLAG(int32_t, max_batch_sequences, 64, "Most sequences running at once (one engine step).");
 ABSL_FLAG(int32_t, max_queued_requests, 256,
           "Most requests waiting for a running slot; beyond it, RESOURCE_EXHAUSTED at once.");
+ABSL_FLAG(absl::Duration, stream_stall_timeout, absl::Seconds(60),
+          "End a Generate stream (DEADLINE_EXCEEDED; the turn follows its on_cancel policy) "
+          "whose client has not read it for this long; 0 = never.");
 ABSL_FLAG(absl::Duration, session_ttl, absl::ZeroDuration(),
           "Delete sessions idle for this long (e.g. 168h); 0 = keep forever.");
 ABSL_FLAG(int64_t, hot_cache_bytes, int64_t{1} << 30,
@@ -77,9 +84,11 @@ rwkv::server::Server::Options OptionsFromFlags() {
   if (o.state_store.empty()) {
     o.state_store = absl::StrCat("rocksdb:", absl::GetFlag(FLAGS_data_dir), "/sessions");
   }
+  o.sync_commits = absl::GetFlag(FLAGS_commit_durability) != "async";
   o.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
   o.max_batch_sequences = absl::GetFlag(FLAGS_max_batch_sequences);
   o.max_queued_requests = absl::GetFlag(FLAGS_max_queued_requests);
+  o.stream_stall_timeout = absl::GetFlag(FLAGS_stream_stall_timeout);
   o.session_ttl = absl::GetFlag(FLAGS_session_ttl);
   o.hot_cache_bytes = absl::GetFlag(FLAGS_hot_cache_bytes);
   o.threads = absl::GetFlag(FLAGS_threads);
@@ -104,9 +113,14 @@ std::string CheckOptions(const rwkv::server::Server::Options& o) {
   if (!rwkv::server::ParseLogFormat(absl::GetFlag(FLAGS_log_format)).ok()) {
     return "--log-format must be text or json";
   }
+  if (const std::string durability = absl::GetFlag(FLAGS_commit_durability);
+      durability != "sync" && durability != "async") {
+    return absl::StrCat("--commit-durability must be sync or async, got \"", durability, "\"");
+  }
   if (o.max_batch_tokens < 1) return "--max-batch-tokens must be >= 1";
   if (o.max_batch_sequences < 1) return "--max-batch-sequences must be >= 1";
   if (o.max_queued_requests < 0) return "--max-queued-requests must be >= 0";
+  if (o.stream_stall_timeout < absl::ZeroDuration()) return "--stream-stall-timeout must be >= 0";
   if (o.session_ttl < absl::ZeroDuration()) return "--session-ttl must be >= 0";
   if (o.hot_cache_bytes < 0) return "--hot-cache-bytes must be >= 0";
   if (o.threads < 0) return "--threads must be >= 0";

@@ -77,7 +77,10 @@ absl::Status Server::LoadAndServe() {
   RWKV_RETURN_IF_ERROR(WarmUp());
   RWKV_ASSIGN_OR_RETURN(tokenizer_,
                         engine::CreateTokenizer(options_.tokenizer, engine_->config().n_vocab));
-  RWKV_ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store, OpenStateStore(options_.state_store));
+  StoreOptions store_options;
+  store_options.sync_writes = options_.sync_commits;
+  RWKV_ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store,
+                        OpenStateStore(options_.state_store, store_options));
   const std::string backend(store->Backend());
   store = std::make_unique<InstrumentedStateStore>(std::move(store), metrics_->store(backend));
   if (absl::Status probe = ProbeStateStore(*store); !probe.ok()) {
@@ -94,7 +97,8 @@ absl::Status Server::LoadAndServe() {
   scheduler_ = std::make_unique<Scheduler>(
       engine_.get(), tokenizer_.get(),
       Scheduler::Options{options_.max_batch_tokens, options_.max_batch_sequences,
-                         options_.max_queued_requests, metrics_->scheduler()});
+                         options_.max_queued_requests, metrics_->scheduler(), &Clock::Real(),
+                         options_.stream_stall_timeout});
   scheduler_->Start();
   io_ = std::make_unique<IoExecutor>(options_.io_threads);
   context_.engine = engine_.get();
@@ -115,11 +119,12 @@ absl::Status Server::LoadAndServe() {
   const engine::ModelConfig& config = engine_->config();
   log_.Event(absl::StrFormat(
       "serving %s: %s, %.1fM parameters, %s, fingerprint %s, %d bytes of state per session, "
-      "tokenizer %s, %d threads, store %s (%d sessions); ready in %.2f s",
+      "tokenizer %s, %d threads, store %s (%d sessions, %s commits); ready in %.2f s",
       options_.model, config.Summary(), engine_->parameters() / 1e6,
       engine::PrecisionName(engine_->precision()), engine_->fingerprint(),
       config.StateBytes(), tokenizer_->Name(), engine_->threads(), backend,
-      sessions_->live_sessions(), absl::ToDoubleSeconds(absl::Now() - start)));
+      sessions_->live_sessions(), options_.sync_commits ? "sync" : "async",
+      absl::ToDoubleSeconds(absl::Now() - start)));
   return absl::OkStatus();
 }
 

@@ -41,9 +41,13 @@ class Server {
     std::string metrics_address = "127.0.0.1:9464";  // IP:PORT (0: any free port); "": none
     LogFormat log_format = LogFormat::kText;
     std::string state_store;    // "rocksdb:PATH" or "memory:"
+    // --commit-durability: fsync each commit before the turn's final message (sync) or not.
+    bool sync_commits = true;
     int64_t max_batch_tokens = 512;
     int max_batch_sequences = 64;
     int max_queued_requests = 256;
+    // --stream-stall-timeout: a stream its client has not read for this long ends; 0: never.
+    absl::Duration stream_stall_timeout = absl::Seconds(60);
     absl::Duration session_ttl = absl::ZeroDuration();
     int64_t hot_cache_bytes = int64_t{1} << 30;
     int threads = 0;

@@ -53,7 +53,8 @@ struct GenerationTimings {
 
 struct GenerationResult {
   // OK when generation ended by itself; CANCELLED or DEADLINE_EXCEEDED when the caller went
-  // away; UNAVAILABLE when the server drained before it could finish; INTERNAL on engine errors.
+  // away or stopped reading (StreamStalledError); UNAVAILABLE when the server drained before it
+  // could finish; INTERNAL on engine errors.
   absl::Status status;
   FinishReason finish_reason = FinishReason::kNone;
   std::string matched_stop;
@@ -65,6 +66,10 @@ struct GenerationResult {
   std::vector<float> state;
   GenerationTimings timings;
 };
+
+// The status of a sequence whose sink stayed full for `timeout` (the client stopped reading):
+// DEADLINE_EXCEEDED, so that the turn follows keep_on_cancel as on any deadline.
+absl::Status StreamStalledError(absl::Duration timeout);
 
 // Receives a request's output. Called only from the engine thread; must not block.
 class GenerationSink {

@@ -20,6 +20,11 @@ SchedulerObserver& NoObserver() {
 
 }  // namespace
 
+absl::Status StreamStalledError(absl::Duration timeout) {
+  return absl::DeadlineExceededError(absl::StrCat("the client did not read the stream for ",
+                                                  absl::FormatDuration(timeout)));
+}
+
 Scheduler::Scheduler(engine::Engine* engine, const engine::Tokenizer* tokenizer, Options options)
     : engine_(engine),
       tokenizer_(tokenizer),
@@ -105,17 +110,20 @@ void Scheduler::Loop() {
 
 bool Scheduler::AdmitOrWait() {
   // Sinks are asked outside mu_: a sink calls Wake (which takes mu_) under its own lock.
-  const bool runnable = std::any_of(running_.begin(), running_.end(),
-                                    [](const auto& seq) { return seq->Runnable(); });
+  const int runnable = static_cast<int>(std::count_if(
+      running_.begin(), running_.end(), [](const auto& seq) { return seq->Runnable(); }));
   const int running = static_cast<int>(running_.size());
-  absl::MutexLock lock(&mu_);
-  auto has_news = [this, running]() {
-    mu_.AssertReaderHeld();
-    return woken_ || abort_all_ || stop_ ||
-           (!queue_.empty() && running < options_.max_batch_sequences);
+  // Paused sequences take no batch capacity, only a place among max_running_sequences.
+  auto has_room = [this](int runnable, int running) {
+    return runnable < options_.max_batch_sequences && running < max_running_sequences();
   };
-  if (!runnable && !has_news()) {
-    // Paused sequences still need their cancellations noticed: poll while any are running.
+  absl::MutexLock lock(&mu_);
+  auto has_news = [this, runnable, running, &has_room]() {
+    mu_.AssertReaderHeld();
+    return woken_ || abort_all_ || stop_ || (!queue_.empty() && has_room(runnable, running));
+  };
+  if (runnable == 0 && !has_news()) {
+    // Paused sequences still need their cancellations and stalls noticed: poll while any run.
     if (running > 0) {
       mu_.AwaitWithTimeout(absl::Condition(&has_news), kIdlePoll);
     } else {
@@ -123,7 +131,10 @@ bool Scheduler::AdmitOrWait() {
     }
   }
   woken_ = false;
-  while (!queue_.empty() && static_cast<int>(running_.size()) < options_.max_batch_sequences) {
+  // A new sequence starts in prefill, so it is runnable.
+  for (int admitted = runnable; !queue_.empty() &&
+                                has_room(admitted, static_cast<int>(running_.size()));
+       ++admitted) {
     running_.push_back(std::move(queue_.front()));
     queue_.pop_front();
   }
@@ -137,8 +148,11 @@ void Scheduler::CheckCancellations(absl::Time now) {
     absl::MutexLock lock(&mu_);
     abort_all = abort_all_;
   }
+  const bool stalls = options_.stall_timeout > absl::ZeroDuration() &&
+                      options_.stall_timeout != absl::InfiniteDuration();
   for (auto& seq : running_) {
     if (seq->phase() == Sequence::Phase::kDone) continue;
+    const absl::Duration paused = seq->PausedFor(now);
     if (abort_all) {
       seq->Cancel(absl::UnavailableError("the server shut down before the turn finished"),
                   /*keep=*/false, now);
@@ -148,6 +162,9 @@ void Scheduler::CheckCancellations(absl::Time now) {
     } else if (now > seq->request().deadline) {
       seq->Cancel(absl::DeadlineExceededError("the request's deadline passed"),
                   seq->request().keep_on_cancel, now);
+    } else if (stalls && paused >= options_.stall_timeout) {
+      // The client stopped reading: free its place rather than hold it without end.
+      seq->Cancel(StreamStalledError(options_.stall_timeout), seq->request().keep_on_cancel, now);
     }
   }
 }
@@ -156,18 +173,25 @@ bool Scheduler::RunStep() {
   inputs_.clear();
   stepped_.clear();
   int64_t budget = options_.max_batch_tokens;
-  // Decoding and finishing sequences first (one token each), then prompt chunks.
+  const size_t n = running_.size();
+  const size_t max_sequences = static_cast<size_t>(options_.max_batch_sequences);
+  // Decoding and finishing sequences first (one token each), then prompt chunks. More than
+  // max_batch_sequences may be runnable (paused ones woke up): start at rotation_ to take turns.
   for (int pass = 0; pass < 2; ++pass) {
-    for (auto& seq : running_) {
+    for (size_t i = 0; i < n && inputs_.size() < max_sequences; ++i) {
+      Sequence* seq = running_[(rotation_ + i) % n].get();
       const bool prefill = seq->phase() == Sequence::Phase::kPrefill;
       if (prefill != (pass == 1) || !seq->Runnable() || budget <= 0) continue;
       engine::LogitsMode mode;
       absl::Span<const int32_t> tokens = seq->NextInput(budget, &mode);
       if (tokens.empty()) continue;
       inputs_.push_back({seq->state(), tokens, mode});
-      stepped_.push_back(seq.get());
+      stepped_.push_back(seq);
       budget -= static_cast<int64_t>(tokens.size());
     }
+  }
+  if (inputs_.size() == max_sequences && n > max_sequences) {
+    rotation_ = (rotation_ + max_sequences) % n;
   }
   if (inputs_.empty()) return false;
   const absl::Time start = clock_.Now();

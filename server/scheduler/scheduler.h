@@ -13,6 +13,13 @@
 // retires sequences that are done. A sequence whose sink is full (slow reader) sits out steps
 // until the sink calls Wake; cancelled or expired requests leave at the next step.
 //
+// Paused sequences do not take batch capacity: requests are admitted while fewer than
+// max_batch_sequences running sequences are runnable, and at most max_batch_sequences of them
+// take part in one step (in turn, when more are runnable). Paused sequences keep their state in
+// memory (nothing is evicted), so all running ones together are capped at max_batch_sequences +
+// max_queued_requests. A sequence paused for stall_timeout (its client stopped reading) is
+// ended with StreamStalledError and follows its keep_on_cancel policy, like a cancellation.
+//
 // Ownership: after Submit succeeds, the scheduler owns the request and calls the sink's OnFinished
 // exactly once; the sink must stay alive until then. After Submit fails, the caller keeps the
 // sink and nothing is called on it.
@@ -44,7 +51,7 @@ class Scheduler {
  public:
   struct Options {
     int64_t max_batch_tokens = 512;   // rows per engine step
-    int max_batch_sequences = 64;     // sequences per engine step (and running at once)
+    int max_batch_sequences = 64;     // sequences per engine step (runnable at once)
     int max_queued_requests = 256;    // accepted but not yet running
     // Told about steps and per-request timings on the engine thread; null: nobody. Must outlive
     // the scheduler.
@@ -53,6 +60,9 @@ class Scheduler {
     // same clock. Waiting (the idle poll, Drain's timeout) stays on real time. Must outlive the
     // scheduler.
     const Clock* clock = &Clock::Real();
+    // How long a sequence may stay paused (its sink full) before it is ended with
+    // StreamStalledError; zero or infinite: never. Read on `clock`.
+    absl::Duration stall_timeout = absl::Seconds(60);
   };
 
   struct Stats {
@@ -80,6 +90,11 @@ class Scheduler {
   void CutDrainShort();
 
   Stats stats() const;
+
+  // All running sequences, paused ones included, are capped at this.
+  int max_running_sequences() const {
+    return options_.max_batch_sequences + options_.max_queued_requests;
+  }
 
  private:
   struct Step;
@@ -110,6 +125,7 @@ class Scheduler {
   std::vector<std::unique_ptr<Sequence>> running_;
   std::vector<engine::SequenceInput> inputs_;
   std::vector<Sequence*> stepped_;
+  size_t rotation_ = 0;  // where RunStep starts in running_, so that no runnable one starves
   std::thread thread_;
 };
 

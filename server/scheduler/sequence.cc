@@ -34,6 +34,15 @@ bool Sequence::Runnable() const {
   return false;
 }
 
+absl::Duration Sequence::PausedFor(absl::Time now) {
+  if (phase_ != Phase::kDecode || sink_->Ready()) {
+    paused_since_.reset();
+    return absl::ZeroDuration();
+  }
+  if (!paused_since_) paused_since_ = now;
+  return now - *paused_since_;
+}
+
 absl::Span<const int32_t> Sequence::NextInput(int64_t budget, engine::LogitsMode* mode) const {
   if (phase_ == Phase::kPrefill) {
     const size_t remaining = request_.prompt.size() - prompt_fed_;

@@ -40,6 +40,9 @@ class Sequence {
 
   // Whether this sequence can take part in the next step (a decoding one waits for its sink).
   bool Runnable() const;
+  // How long the sequence has been paused for its sink, as of `now` (zero when it is not paused).
+  // Call every loop: the pause starts at the first call that finds the sink full.
+  absl::Duration PausedFor(absl::Time now);
   // The tokens to feed in the next step, at most `budget` of them, and which logits it needs.
   absl::Span<const int32_t> NextInput(int64_t budget, engine::LogitsMode* mode) const;
   // After the step that started at `step_start` fed `fed` tokens of NextInput; `logits` is empty
@@ -75,6 +78,7 @@ class Sequence {
   absl::Status status_;
   FinishReason finish_reason_ = FinishReason::kNone;
   std::string matched_stop_;
+  std::optional<absl::Time> paused_since_;
   std::optional<absl::Time> first_step_, prefill_done_, first_token_, last_token_;
 };
 

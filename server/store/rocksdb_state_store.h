@@ -6,14 +6,16 @@
 //                         RocksDbStateStore::Create(options));
 //
 // Crash-safe: every Write goes through the write-ahead log before it returns, so it survives a
-// SIGKILL of the process; Flush() also fsyncs the log, so that completed writes survive a power
-// loss. Only one instance (in any process) may hold a directory: a second Create on it fails
-// with UNAVAILABLE saying that the store is in use.
+// SIGKILL of the process. With sync_writes (the default) Write also fsyncs the log before it
+// returns, so that an acknowledged write survives a power loss or kernel crash; without it, only
+// Flush() fsyncs. Only one instance (in any process) may hold a directory: a second Create on it
+// fails with UNAVAILABLE saying that the store is in use.
 //
 // Thread-safe: every method may be called from any thread.
 #ifndef RWKV_SERVER_STORE_ROCKSDB_STATE_STORE_H_
 #define RWKV_SERVER_STORE_ROCKSDB_STATE_STORE_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +25,7 @@
 
 namespace rocksdb {
 class DB;
+class Statistics;
 }  // namespace rocksdb
 
 namespace rwkv::server {
@@ -32,6 +35,8 @@ class RocksDbStateStore : public StateStore {
   struct Options {
     // The database directory; it and its parents are created if missing.
     std::string path;
+    // fsync the write-ahead log in every Write (rocksdb::WriteOptions::sync).
+    bool sync_writes = true;
   };
 
   // INVALID_ARGUMENT for an empty path, UNAVAILABLE when the directory cannot be created or is
@@ -46,10 +51,17 @@ class RocksDbStateStore : public StateStore {
                                              absl::string_view start_after, int limit) override;
   absl::Status Flush() override;
 
+  // How many times the write-ahead log has been fsynced since Create (RocksDB's WAL_FILE_SYNCED
+  // ticker): what tests check sync_writes by.
+  int64_t SyncedWalWrites() const;
+
  private:
-  RocksDbStateStore(std::string path, std::unique_ptr<rocksdb::DB> db);
+  RocksDbStateStore(const Options& options, std::shared_ptr<rocksdb::Statistics> statistics,
+                    std::unique_ptr<rocksdb::DB> db);
 
   const std::string path_;
+  const bool sync_writes_;
+  const std::shared_ptr<rocksdb::Statistics> statistics_;
   const std::unique_ptr<rocksdb::DB> db_;
 };
 

@@ -8,11 +8,17 @@
 namespace rwkv::server {
 
 absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(absl::string_view uri) {
+  return OpenStateStore(uri, StoreOptions());
+}
+
+absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(absl::string_view uri,
+                                                           const StoreOptions& store_options) {
   constexpr absl::string_view kRocksDb = "rocksdb:";
   if (uri == "memory:") return std::make_unique<MemoryStateStore>();
   if (absl::StartsWith(uri, kRocksDb)) {
     RocksDbStateStore::Options options;
     options.path = std::string(uri.substr(kRocksDb.size()));
+    options.sync_writes = store_options.sync_writes;
     if (options.path.empty()) {
       return absl::InvalidArgumentError(
           "state store \"rocksdb:\" needs a directory: use rocksdb:PATH");

@@ -8,7 +8,8 @@
 //   RWKV_ASSIGN_OR_RETURN(std::string blob, store->Get("s/abc"));
 //
 // Backends are named after their technology: RocksDbStateStore ("rocksdb:PATH", embedded,
-// crash-safe: a write that returned OK survives a SIGKILL of the process) and MemoryStateStore
+// crash-safe: a write that returned OK survives a SIGKILL of the process, and with
+// StoreOptions::sync_writes, the default, a power loss) and MemoryStateStore
 // ("memory:", for tests; gone with the process). Errors of the underlying library are converted
 // to absl::Status inside each backend: NOT_FOUND for a missing key, DATA_LOSS for corruption,
 // UNAVAILABLE / INTERNAL for I/O failures, each message naming the backend and the key.
@@ -75,8 +76,19 @@ class StateStore {
   virtual absl::Status Flush() = 0;
 };
 
+// How OpenStateStore opens a backend; backends ignore what does not apply to them.
+struct StoreOptions {
+  // Each Write is on stable storage (fsynced) before it returns, so that an acknowledged write
+  // survives a power loss or kernel crash, not only a process crash. false: it is fsynced by the
+  // next Flush (or by the OS, eventually). Memory ignores it.
+  bool sync_writes = true;
+};
+
 // "memory:" or "rocksdb:PATH" (the directory is created if missing). INVALID_ARGUMENT for an
 // unknown scheme, naming the accepted ones; the backend's error when it cannot open.
+absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(absl::string_view uri,
+                                                           const StoreOptions& options);
+// With the default StoreOptions (synced writes).
 absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(absl::string_view uri);
 
 // Asks `store` for a key that is never written: OK when it answers (NOT_FOUND is an answer),

@@ -36,8 +36,9 @@
 namespace rwkv::server {
 
 // Whether a finished turn's state is complete and becomes the session's next version: always
-// when generation ended by itself; after a cancel or deadline only with keep_on_cancel and
-// something processed. Any other error (drain, engine) rolls back.
+// when generation ended by itself; after a cancel or deadline (the client's, or a stream it
+// stopped reading: StreamStalledError) only with keep_on_cancel and something processed. Any
+// other error (drain, engine) rolls back.
 bool ShouldCommit(const GenerationResult& result, bool keep_on_cancel);
 
 class TurnRunner final : private GenerationSink {

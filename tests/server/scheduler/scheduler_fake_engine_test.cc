@@ -22,6 +22,7 @@
 #include "tests/fakes/fake_engine.h"
 #include "tests/fakes/test_sink.h"
 #include "tests/util/engine_util.h"
+#include "tests/util/wait_for.h"
 
 namespace rwkv::server {
 namespace {
@@ -30,6 +31,8 @@ using testing::ArgMax;
 using testing::FakeClock;
 using testing::FakeEngine;
 using testing::TestSink;
+using testing::WaitFor;
+using testing::kWaitLimit;
 
 std::vector<int32_t> Bytes(absl::string_view text) { return {text.begin(), text.end()}; }
 
@@ -319,6 +322,65 @@ TEST_F(SchedulerFakeEngineTest, PausedSinkSitsOutStepsUntilWoken) {
   ASSERT_TRUE(slow_result.status.ok()) << slow_result.status;
   EXPECT_EQ(Describe(engine_.calls()),
             (std::vector<std::string>{"S1L F1L", "F1L", "F1L", "F1N", "S1L", "S1L", "S1N"}));
+}
+
+// Paused sequences (clients not reading) take no batch capacity: with two slots and two paused
+// streams, a third request still runs to the end.
+TEST_F(SchedulerFakeEngineTest, PausedSequencesDoNotHoldBatchCapacity) {
+  Create({/*max_batch_tokens=*/512, /*max_batch_sequences=*/2, /*max_queued_requests=*/16});
+  TestSink& slow1 = NewSink();
+  TestSink& slow2 = NewSink();
+  TestSink& normal = NewSink();
+  slow1.Pause();
+  slow2.Pause();
+  ASSERT_TRUE(scheduler_->Submit(Request("P", 3), &slow1).ok());
+  ASSERT_TRUE(scheduler_->Submit(Request("Q", 3), &slow2).ok());
+  ASSERT_TRUE(scheduler_->Submit(Request("N", 3), &normal).ok());
+  scheduler_->Start();
+  const GenerationResult result = AwaitResult(normal);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_EQ(normal.deltas(), 3);
+  EXPECT_FALSE(slow1.finished());
+  EXPECT_FALSE(slow2.finished());
+
+  // The paused ones kept their state and continue where they stopped.
+  slow1.Resume();
+  slow2.Resume();
+  for (TestSink* sink : {&slow1, &slow2}) {
+    const GenerationResult slow = AwaitResult(*sink);
+    ASSERT_TRUE(slow.status.ok()) << slow.status;
+    EXPECT_EQ(slow.generated_tokens, 3);
+    EXPECT_EQ(slow.tokens_in_state, 4);
+  }
+}
+
+// A sink paused for stall_timeout (on the injected clock) ends the sequence once, with the stall
+// status; keep_on_cancel decides whether the streamed token is fed, as on a deadline.
+TEST_F(SchedulerFakeEngineTest, StalledSinkEndsWithTheStallStatusOnce) {
+  Scheduler::Options options;
+  options.stall_timeout = absl::Seconds(10);
+  Create(options);
+  scheduler_->Start();
+  for (const bool keep : {true, false}) {
+    GenerationRequest request = Request("S", 1000);
+    request.keep_on_cancel = keep;
+    TestSink& sink = NewSink();
+    sink.Pause();
+    ASSERT_TRUE(scheduler_->Submit(std::move(request), &sink).ok());
+    ASSERT_TRUE(sink.WaitForDeltas(1)) << "the prompt never ran";
+    // The scheduler notes the pause at some loop after the delta; advance until it has waited.
+    ASSERT_TRUE(WaitFor(kWaitLimit, [&] {
+      clock_.Advance(absl::Seconds(1));
+      return sink.finished();
+    })) << "the stalled stream was never ended";
+    const GenerationResult result = AwaitResult(sink);
+    EXPECT_EQ(result.status, StreamStalledError(absl::Seconds(10))) << result.status;
+    EXPECT_TRUE(absl::StrContains(result.status.message(), "did not read")) << result.status;
+    EXPECT_EQ(result.generated_tokens, 1);
+    EXPECT_EQ(result.tokens_in_state, keep ? 2 : 1) << keep;
+    EXPECT_EQ(sink.finished_calls(), 1);
+    EXPECT_EQ(sink.deltas(), 1);
+  }
 }
 
 TEST_F(SchedulerFakeEngineTest, TimingsAreReadFromTheInjectedClock) {

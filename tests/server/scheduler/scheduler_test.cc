@@ -175,23 +175,35 @@ TEST_F(SchedulerTest, CancelledSequenceLeavesAndReportsIt) {
   EXPECT_EQ(result->tokens_in_state, 9 + 1);
 }
 
+// Paused sequences take no batch slot, but all running ones are capped at max_batch_sequences +
+// max_queued_requests (their states stay in memory): beyond that requests wait in the queue.
 TEST_F(SchedulerTest, QueueBoundAndDrain) {
   StartScheduler({512, /*max_batch_sequences=*/1, /*max_queued_requests=*/1});
+  ASSERT_EQ(scheduler_->max_running_sequences(), 2);
   TestSink& stuck = NewSink();
+  TestSink& stuck2 = NewSink();
   TestSink& queued = NewSink();
   TestSink& rejected = NewSink();
   stuck.Pause();
+  stuck2.Pause();
   ASSERT_TRUE(scheduler_->Submit(Request("stuck", 100), &stuck).ok());
-  // Wait until it runs (its first token is out), so the next one waits in the queue.
+  // Wait until it runs (its first token is out): paused, it leaves its batch slot to the next.
   ASSERT_TRUE(stuck.WaitForDeltas(1)) << "the first request never started";
+  ASSERT_TRUE(scheduler_->Submit(Request("stuck2", 100), &stuck2).ok());
+  ASSERT_TRUE(stuck2.WaitForDeltas(1)) << "a paused sequence held the only batch slot";
+  // Two running (both paused) is the cap, so the next one waits in the queue.
   ASSERT_TRUE(scheduler_->Submit(Request("queued", 3), &queued).ok());
   EXPECT_EQ(scheduler_->Submit(Request("rejected", 3), &rejected).code(),
             absl::StatusCode::kResourceExhausted);
-  // The paused sequence cannot finish: the drain times out and rolls it back.
+  EXPECT_EQ(scheduler_->stats().running, 2);
+  EXPECT_EQ(scheduler_->stats().waiting, 1);
+  // The paused sequences cannot finish: the drain times out and rolls them back.
   EXPECT_FALSE(scheduler_->Drain(absl::Milliseconds(200)));
-  absl::StatusOr<GenerationResult> stuck_result = stuck.WaitForResult();
-  ASSERT_TRUE(stuck_result.ok()) << stuck_result.status();
-  EXPECT_EQ(stuck_result->status.code(), absl::StatusCode::kUnavailable);
+  for (TestSink* sink : {&stuck, &stuck2}) {
+    absl::StatusOr<GenerationResult> stuck_result = sink->WaitForResult();
+    ASSERT_TRUE(stuck_result.ok()) << stuck_result.status();
+    EXPECT_EQ(stuck_result->status.code(), absl::StatusCode::kUnavailable);
+  }
   absl::StatusOr<GenerationResult> queued_result = queued.WaitForResult();
   ASSERT_TRUE(queued_result.ok()) << queued_result.status();
   EXPECT_TRUE(queued_result->status.code() == absl::StatusCode::kUnavailable ||

@@ -238,6 +238,59 @@ TEST(RocksDbStateStoreTest, EmptyPathIsInvalid) {
   EXPECT_EQ(RocksDbStateStore::Create({}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Writes `n` one-key batches and returns how many WAL fsyncs they caused.
+int64_t WalSyncsOfWrites(RocksDbStateStore& store, int n) {
+  const int64_t before = store.SyncedWalWrites();
+  for (int i = 0; i < n; ++i) {
+    WriteBatch batch;
+    batch.Put(absl::StrCat("k", i), "v");
+    EXPECT_TRUE(store.Write(batch).ok());
+  }
+  return store.SyncedWalWrites() - before;
+}
+
+TEST(RocksDbStateStoreTest, WritesAreFsyncedByDefault) {
+  ScopedTempDir dir;
+  RocksDbStateStore::Options options;
+  options.path = dir.path();
+  std::unique_ptr<RocksDbStateStore> store = RocksDbStateStore::Create(options).value();
+  // Each acknowledged write is on disk: one WAL fsync per Write.
+  EXPECT_GE(WalSyncsOfWrites(*store, 5), 5);
+}
+
+TEST(RocksDbStateStoreTest, UnsyncedWritesLeaveTheFsyncToFlush) {
+  ScopedTempDir dir;
+  RocksDbStateStore::Options options;
+  options.path = dir.path();
+  options.sync_writes = false;
+  std::unique_ptr<RocksDbStateStore> store = RocksDbStateStore::Create(options).value();
+  EXPECT_EQ(WalSyncsOfWrites(*store, 5), 0);
+  const int64_t before = store->SyncedWalWrites();
+  ASSERT_TRUE(store->Flush().ok());
+  EXPECT_GT(store->SyncedWalWrites(), before);
+  EXPECT_EQ(store->Get("k4").value(), "v");
+}
+
+TEST(OpenStateStoreTest, RocksDbWritesAreSyncedUnlessAskedNotTo) {
+  ScopedTempDir dir;
+  {
+    std::unique_ptr<StateStore> store =
+        OpenStateStore(absl::StrCat("rocksdb:", dir.path())).value();
+    auto* rocksdb = dynamic_cast<RocksDbStateStore*>(store.get());
+    ASSERT_NE(rocksdb, nullptr);
+    EXPECT_GE(WalSyncsOfWrites(*rocksdb, 3), 3);
+  }
+  StoreOptions async;
+  async.sync_writes = false;
+  std::unique_ptr<StateStore> store =
+      OpenStateStore(absl::StrCat("rocksdb:", dir.path()), async).value();
+  auto* rocksdb = dynamic_cast<RocksDbStateStore*>(store.get());
+  ASSERT_NE(rocksdb, nullptr);
+  EXPECT_EQ(WalSyncsOfWrites(*rocksdb, 3), 0);
+  // Memory ignores the option.
+  EXPECT_TRUE(OpenStateStore("memory:", async).ok());
+}
+
 TEST(OpenStateStoreTest, MemoryStoresAreIndependent) {
   std::unique_ptr<StateStore> a = OpenStateStore("memory:").value();
   std::unique_ptr<StateStore> b = OpenStateStore("memory:").value();

@@ -42,6 +42,9 @@ TEST(ShouldCommitTest, OnlyCompleteTurnsCommit) {
       {absl::CancelledError("cancelled"), true, 0, false},  // nothing processed: nothing to keep
       {absl::DeadlineExceededError("deadline"), true, 5, true},
       {absl::DeadlineExceededError("deadline"), false, 5, false},
+      // A stream its client stopped reading follows on_cancel too.
+      {StreamStalledError(absl::Seconds(60)), true, 5, true},
+      {StreamStalledError(absl::Seconds(60)), false, 5, false},
       {absl::UnavailableError("drain"), true, 5, false},
       {absl::InternalError("engine"), true, 5, false},
   };
