@@ -28,7 +28,6 @@ absl::StatusOr<std::vector<int32_t>> Prompt(const rwkv::v1::GenerateRequest& req
                                             const engine::Tokenizer& tokenizer, int32_t vocab_size,
                                             const ServerLimits& limits) {
   std::vector<int32_t> prompt;
-  absl::string_view field = "text";
   switch (request.prompt_case()) {
     case rwkv::v1::GenerateRequest::kText: {
       if (request.text().empty()) return absl::InvalidArgumentError("text (the prompt) is empty");
@@ -36,14 +35,15 @@ absl::StatusOr<std::vector<int32_t>> Prompt(const rwkv::v1::GenerateRequest& req
       RWKV_RETURN_IF_ERROR(CheckAtMost("text (the prompt)", "bytes", request.text().size(),
                                        kMaxTextBytes, " (send longer prompts as tokens)"));
       RWKV_ASSIGN_OR_RETURN(prompt, tokenizer.Encode(request.text()));
+      RWKV_RETURN_IF_ERROR(CheckAtMost("text (the prompt)", "tokens", prompt.size(),
+                                       limits.max_prompt_tokens, " (--max-prompt-tokens)"));
       break;
     }
     case rwkv::v1::GenerateRequest::kTokens:
-      field = "tokens.ids";
       if (request.tokens().ids().empty()) {
         return absl::InvalidArgumentError("tokens.ids (the prompt) is empty");
       }
-      RWKV_RETURN_IF_ERROR(CheckAtMost(field, "tokens", request.tokens().ids_size(),
+      RWKV_RETURN_IF_ERROR(CheckAtMost("tokens.ids", "tokens", request.tokens().ids_size(),
                                        limits.max_prompt_tokens, " (--max-prompt-tokens)"));
       RWKV_RETURN_IF_ERROR(CheckTokenIds(request.tokens().ids(), "tokens.ids", vocab_size));
       prompt.assign(request.tokens().ids().begin(), request.tokens().ids().end());
@@ -51,8 +51,6 @@ absl::StatusOr<std::vector<int32_t>> Prompt(const rwkv::v1::GenerateRequest& req
     case rwkv::v1::GenerateRequest::PROMPT_NOT_SET:
       return absl::InvalidArgumentError("a prompt is required: set text or tokens");
   }
-  RWKV_RETURN_IF_ERROR(CheckAtMost(absl::StrCat(field, " (the prompt)"), "tokens", prompt.size(),
-                                   limits.max_prompt_tokens, " (--max-prompt-tokens)"));
   return prompt;
 }
 

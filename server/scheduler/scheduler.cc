@@ -152,7 +152,6 @@ void Scheduler::CheckCancellations(absl::Time now) {
                       options_.stall_timeout != absl::InfiniteDuration();
   for (auto& seq : running_) {
     if (seq->phase() == Sequence::Phase::kDone) continue;
-    const absl::Duration paused = seq->PausedFor(now);
     if (abort_all) {
       seq->Cancel(absl::UnavailableError("the server shut down before the turn finished"),
                   /*keep=*/false, now);
@@ -162,7 +161,7 @@ void Scheduler::CheckCancellations(absl::Time now) {
     } else if (now > seq->request().deadline) {
       seq->Cancel(absl::DeadlineExceededError("the request's deadline passed"),
                   seq->request().keep_on_cancel, now);
-    } else if (stalls && paused >= options_.stall_timeout) {
+    } else if (stalls && seq->PausedFor(now) >= options_.stall_timeout) {
       // The client stopped reading: free its place rather than hold it without end.
       seq->Cancel(StreamStalledError(options_.stall_timeout), seq->request().keep_on_cancel, now);
     }

@@ -132,13 +132,18 @@ TEST_F(LifecycleE2eTest, ExpiredDeadlineEndsTheTurnAndRollsItBack) {
 }
 
 TEST_F(LifecycleE2eTest, FullQueueIsResourceExhaustedAtOnce) {
-  Start("memory:", {"--max-batch-sequences", "1", "--max-queued-requests", "1"});
+  // One token per step: the first request spends a long time prefilling its prompt. A
+  // prefilling sequence is always runnable, so it holds the only batch slot whether or not its
+  // client reads (a paused decoding sequence would not: it takes no batch capacity).
+  Start("memory:", {"--max-batch-sequences", "1", "--max-queued-requests", "1",
+                    "--max-batch-tokens", "1"});
   grpc::ClientContext running_context, queued_context;
   Bound(running_context);
   Bound(queued_context);
-  auto running = stub_->Generate(&running_context, GreedyRequest("a", 4000));
+  auto running = stub_->Generate(&running_context, GreedyRequest(std::string(60000, 'a'), 4));
   rwkv::v1::GenerateResponse response;
-  ASSERT_TRUE(running->Read(&response));  // occupies the only running slot
+  auto started = [&] { return absl::StrContains(Metrics(), "\nrwkv_running_sequences 1\n"); };
+  ASSERT_TRUE(WaitFor(kWaitLimit, started)) << "the first request never ran:\n" << Metrics();
   auto queued = stub_->Generate(&queued_context, GreedyRequest("b", 4));
   // The queued request is accepted; wait until the server reports it waiting.
   auto waiting = [&] { return absl::StrContains(Metrics(), "\nrwkv_waiting_sequences 1\n"); };
