@@ -47,6 +47,12 @@ ABSL_FLAG(int64_t, max_batch_tokens, 512,
 ABSL_FLAG(int32_t, max_batch_sequences, 64, "Most sequences running at once (one engine step).");
 ABSL_FLAG(int32_t, max_queued_requests, 256,
           "Most requests waiting for a running slot; beyond it, RESOURCE_EXHAUSTED at once.");
+ABSL_FLAG(int64_t, max_inflight_state_bytes, 0,
+          "Most bytes that queued and running turns may hold (each: the model's state, its "
+          "sampler's vocabulary-sized buffers and its prompt); beyond it a turn gets "
+          "RESOURCE_EXHAUSTED at once, before its session's state is loaded. 0 = "
+          "2 * max-batch-sequences turns with the longest prompt (a full batch running and as "
+          "many waiting), but at least 1 GiB.");
 ABSL_FLAG(absl::Duration, stream_stall_timeout, absl::Seconds(60),
           "End a Generate stream (DEADLINE_EXCEEDED; the turn follows its on_cancel policy) "
           "whose client has not read it for this long; 0 = never.");
@@ -59,6 +65,10 @@ ABSL_FLAG(std::string, precision, "auto",
           "Weight format: f32 | bf16 | int8 | auto (bf16 where the CPU has native bf16 "
           "instructions, else f32). Activations and session states are always float32.");
 ABSL_FLAG(int32_t, io_threads, 4, "Threads for state-store I/O.");
+ABSL_FLAG(int32_t, max_io_queue, 0,
+          "Most session RPCs and turn starts waiting for an I/O thread; beyond it they get "
+          "RESOURCE_EXHAUSTED at once (a turn's commit is never refused). 0 = "
+          "max-queued-requests + 64 * io-threads.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM, how long in-flight turns may take to finish before they are rolled back.");
 ABSL_FLAG(int32_t, max_prompt_tokens, 65536, "Longest prompt accepted, in tokens.");
@@ -93,6 +103,8 @@ rwkv::server::Server::Options OptionsFromFlags() {
   o.hot_cache_bytes = absl::GetFlag(FLAGS_hot_cache_bytes);
   o.threads = absl::GetFlag(FLAGS_threads);
   o.io_threads = absl::GetFlag(FLAGS_io_threads);
+  o.max_io_queue = absl::GetFlag(FLAGS_max_io_queue);
+  o.max_inflight_state_bytes = absl::GetFlag(FLAGS_max_inflight_state_bytes);
   if (auto precision = rwkv::engine::ParsePrecision(absl::GetFlag(FLAGS_precision));
       precision.ok()) {
     o.precision = *precision;
@@ -125,6 +137,8 @@ std::string CheckOptions(const rwkv::server::Server::Options& o) {
   if (o.hot_cache_bytes < 0) return "--hot-cache-bytes must be >= 0";
   if (o.threads < 0) return "--threads must be >= 0";
   if (o.io_threads < 1) return "--io-threads must be >= 1";
+  if (o.max_io_queue < 0) return "--max-io-queue must be >= 0";
+  if (o.max_inflight_state_bytes < 0) return "--max-inflight-state-bytes must be >= 0";
   if (o.drain_timeout < absl::ZeroDuration()) return "--drain-timeout must be >= 0";
   if (o.limits.max_prompt_tokens < 1) return "--max-prompt-tokens must be >= 1";
   if (o.limits.max_new_tokens < 0) return "--max-new-tokens must be >= 0";

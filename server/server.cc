@@ -100,20 +100,24 @@ absl::Status Server::LoadAndServe() {
                          options_.max_queued_requests, metrics_->scheduler(), &Clock::Real(),
                          options_.stream_stall_timeout});
   scheduler_->Start();
-  io_ = std::make_unique<IoExecutor>(options_.io_threads);
+  RWKV_RETURN_IF_ERROR(CreateBudget());
+  const int io_queue = options_.max_io_queue > 0 ? options_.max_io_queue : DefaultIoQueue(options_);
+  io_ = std::make_unique<IoExecutor>(options_.io_threads, io_queue);
   context_.engine = engine_.get();
   context_.tokenizer = tokenizer_.get();
   context_.scheduler = scheduler_.get();
   context_.sessions = sessions_.get();
   context_.io = io_.get();
+  context_.budget = budget_.get();
   context_.ready.store(true, std::memory_order_release);
   if (options_.session_ttl > absl::ZeroDuration()) sweeper_ = std::thread([this] { SweepLoop(); });
   metrics_->SetModel(*engine_);
+  metrics_->SetInflightStateLimit(budget_->limit());
   metrics_->SetLiveSource([this] {
     const Scheduler::Stats stats = scheduler_->stats();
     const SessionManager::CacheStats cache = sessions_->cache_stats();
     return metrics::ServerMetrics::Live{stats.running, stats.waiting, sessions_->live_sessions(),
-                                        cache.bytes, cache.entries};
+                                        cache.bytes,   cache.entries, budget_->used()};
   });
   SetServing(true);
   const engine::ModelConfig& config = engine_->config();
@@ -125,6 +129,31 @@ absl::Status Server::LoadAndServe() {
       config.StateBytes(), tokenizer_->Name(), engine_->threads(), backend,
       sessions_->live_sessions(), options_.sync_commits ? "sync" : "async",
       absl::ToDoubleSeconds(absl::Now() - start)));
+  return absl::OkStatus();
+}
+
+int Server::DefaultIoQueue(const Options& options) {
+  return options.max_queued_requests + 64 * options.io_threads;
+}
+
+absl::Status Server::CreateBudget() {
+  // A turn with the longest prompt must fit alone, or it would be refused forever.
+  const int64_t largest_turn =
+      StateBudget::TurnBytes(engine_->config(), options_.limits.max_prompt_tokens);
+  const int64_t smallest_turn = StateBudget::TurnBytes(engine_->config(), 1);
+  const int64_t limit = options_.max_inflight_state_bytes > 0
+                            ? options_.max_inflight_state_bytes
+                            : StateBudget::DefaultLimit(largest_turn, options_.max_batch_sequences);
+  if (limit < largest_turn) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-inflight-state-bytes=", limit,
+        " cannot hold one turn of this model: that takes up to ", largest_turn,
+        " bytes (its state, its sampler's buffers and a prompt of --max-prompt-tokens)"));
+  }
+  budget_ = std::make_unique<StateBudget>(limit);
+  log_.Event(absl::StrCat("in-flight states: at most ", HumanBytes(limit),
+                          " (--max-inflight-state-bytes; a turn holds ", HumanBytes(smallest_turn),
+                          " plus 4 bytes per prompt token)"));
   return absl::OkStatus();
 }
 

@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "server/api/generate_request.h"
 #include "server/turns/io_executor.h"
+#include "server/turns/state_budget.h"
 #include "server/api/request_log.h"
 #include "server/api/rwkv_service.h"
 #include "server/api/service_context.h"
@@ -53,11 +54,20 @@ class Server {
     int threads = 0;
     engine::Precision precision = engine::Precision::kF32;
     int io_threads = 4;
+    // --max-inflight-state-bytes: what queued and running turns may hold; 0: the default
+    // (StateBudget::DefaultLimit for the loaded model).
+    int64_t max_inflight_state_bytes = 0;
+    // --max-io-queue: session RPCs and turn starts waiting for an I/O thread; 0: the default
+    // (DefaultIoQueue).
+    int max_io_queue = 0;
     absl::Duration drain_timeout = absl::Seconds(30);
     ServerLimits limits;
   };
 
   static absl::StatusOr<std::unique_ptr<Server>> Start(const Options& options);
+  // --max-io-queue's default: room for every turn start the scheduler's queue can hold
+  // (max_queued_requests), plus 64 session RPCs per I/O thread.
+  static int DefaultIoQueue(const Options& options);
   ~Server();
 
   // The ports actually bound (useful with :0); metrics_port() is 0 without an HTTP endpoint.
@@ -78,6 +88,8 @@ class Server {
   absl::Status ServeHttp();
   absl::Status LoadAndServe();
   absl::Status WarmUp();
+  // The in-flight state budget for the loaded model; INVALID_ARGUMENT when it cannot hold a turn.
+  absl::Status CreateBudget();
   void SweepLoop();
   // gRPC health, /readyz and rwkv_ready together.
   void SetServing(bool serving);
@@ -94,6 +106,7 @@ class Server {
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<engine::Tokenizer> tokenizer_;
   std::unique_ptr<SessionManager> sessions_;
+  std::unique_ptr<StateBudget> budget_;  // before what holds reservations, so it outlives them
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<IoExecutor> io_;
   absl::Notification stop_sweeper_;

@@ -107,6 +107,12 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
   for (uint64_t& word : rng_) word = SplitMix64(seed_state);
 }
 
+int64_t Sampler::ScratchBytes(int32_t vocab_size) {
+  // scores_, weights_, candidates_ and scratch_ (one entry per id each), and bucket_mass_.
+  const int64_t per_id = sizeof(float) + sizeof(float) + 2 * sizeof(int32_t);
+  return per_id * vocab_size + static_cast<int64_t>(kTopPBuckets * sizeof(double));
+}
+
 void Sampler::Accept(int32_t token) {
   if (token < 0 || token >= vocab_size_) return;
   ++counts_[token];

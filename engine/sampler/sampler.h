@@ -62,6 +62,9 @@ class Sampler {
  public:
   // INVALID_ARGUMENT when ValidateSamplingParams rejects `params`.
   static absl::StatusOr<Sampler> Create(const SamplingParams& params, int32_t vocab_size);
+  // Bytes of the scratch buffers one Sampler allocates for `vocab_size` tokens: what every
+  // generation stream holds beside its state (the server's in-flight budget counts them).
+  static int64_t ScratchBytes(int32_t vocab_size);
 
   Sampler(Sampler&&) = default;
   Sampler& operator=(Sampler&&) = default;

@@ -30,8 +30,10 @@ grpc::ServerUnaryReactor* RwkvService::Run(grpc::CallbackServerContext* context,
   if (absl::Status ready = context_.CheckReady(); !ready.ok()) {
     finish("", std::move(ready));
   } else if (blocking) {
-    context_.io->Post(
-        [finish, session = std::move(session), work]() mutable { finish(session, work()); });
+    // New work: refused (RESOURCE_EXHAUSTED) rather than queued when the I/O queue is full.
+    absl::Status posted =
+        context_.io->TryPost([finish, session, work]() mutable { finish(session, work()); });
+    if (!posted.ok()) finish(session, std::move(posted));
   } else {
     finish(session, work());
   }

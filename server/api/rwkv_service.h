@@ -49,8 +49,9 @@ class RwkvService final : public rwkv::v1::Rwkv::CallbackService {
 
  private:
   // One unary call: once the server is ready (the one readiness check: ServiceContext::
-  // CheckReady), runs `work` on the I/O pool when it may block on the store, else inline; then
-  // finishes the call with its status and logs it.
+  // CheckReady), runs `work` on the I/O pool when it may block on the store (RESOURCE_EXHAUSTED
+  // when the pool's queue is full), else inline; then finishes the call with its status and
+  // logs it.
   template <typename Work>
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, absl::string_view method,
                                 std::string session, bool blocking, Work work);

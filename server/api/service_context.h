@@ -18,6 +18,7 @@
 #include "server/scheduler/scheduler.h"
 #include "server/sessions/session_manager.h"
 #include "server/turns/io_executor.h"
+#include "server/turns/state_budget.h"
 #include "server/turns/turn_runner.h"
 
 namespace rwkv::server {
@@ -32,6 +33,7 @@ struct ServiceContext {
   Scheduler* scheduler = nullptr;
   SessionManager* sessions = nullptr;
   IoExecutor* io = nullptr;
+  StateBudget* budget = nullptr;
   RequestLog* log = nullptr;
   RequestObserver* requests = nullptr;  // optional (metrics)
   ServerLimits limits;
@@ -51,7 +53,9 @@ struct ServiceContext {
   }
 
   // What a Generate turn needs (valid once CheckReady is OK).
-  TurnRunner::Services turn_services() const { return {engine, scheduler, sessions, io, clock}; }
+  TurnRunner::Services turn_services() const {
+    return {engine, scheduler, sessions, io, clock, budget};
+  }
 
   // The end of one call: its log line and its metrics.
   void RecordRequest(const RequestRecord& record) const {

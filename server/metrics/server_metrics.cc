@@ -47,6 +47,12 @@ ServerMetrics::ServerMetrics()
   cache_entries_ = NewGauge(r, "rwkv_hot_cache_entries", "Session states in the hot cache.");
   state_bytes_ = NewGauge(r, "rwkv_session_state_bytes",
                           "Bytes of one session's recurrent state for the loaded model.");
+  inflight_state_bytes_ =
+      NewGauge(r, "rwkv_inflight_state_bytes",
+               "Bytes held by queued and running turns: states, sampler buffers, prompts.");
+  inflight_state_limit_ = NewGauge(r, "rwkv_inflight_state_bytes_limit",
+                                   "--max-inflight-state-bytes: the most rwkv_inflight_state_bytes "
+                                   "may reach; beyond it turns get RESOURCE_EXHAUSTED.");
   prometheus::BuildGauge()
       .Name("rwkv_build_info")
       .Help("Always 1; the labels describe the rwkv-server build.")
@@ -77,6 +83,10 @@ void ServerMetrics::SetModel(const engine::Engine& engine) {
   state_bytes_->Set(static_cast<double>(config.StateBytes()));
 }
 
+void ServerMetrics::SetInflightStateLimit(int64_t bytes) {
+  inflight_state_limit_->Set(static_cast<double>(bytes));
+}
+
 void ServerMetrics::SetReady(bool ready) { ready_->Set(ready ? 1 : 0); }
 
 void ServerMetrics::SetLiveSource(std::function<Live()> source) {
@@ -95,6 +105,7 @@ void ServerMetrics::SampleLive() {
   live_sessions_->Set(static_cast<double>(live.live_sessions));
   cache_bytes_->Set(static_cast<double>(live.hot_cache_bytes));
   cache_entries_->Set(static_cast<double>(live.hot_cache_entries));
+  inflight_state_bytes_->Set(static_cast<double>(live.inflight_state_bytes));
 }
 
 std::string ServerMetrics::Serialize() {

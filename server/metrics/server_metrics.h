@@ -13,7 +13,7 @@
 //   std::string text = metrics.Serialize();                  // the body of GET /metrics
 //
 // Counters and histograms are updated where things happen; gauges of current state (running
-// and waiting sequences, live sessions, hot cache) are read from their owners at each scrape.
+// and waiting sequences, live sessions, hot cache, in-flight state bytes) are read from their owners at each scrape.
 // Thread-safe. The observers must not be used after the ServerMetrics is destroyed.
 #ifndef RWKV_SERVER_METRICS_SERVER_METRICS_H_
 #define RWKV_SERVER_METRICS_SERVER_METRICS_H_
@@ -45,6 +45,7 @@ class ServerMetrics {
     int64_t live_sessions = 0;
     int64_t hot_cache_bytes = 0;
     int64_t hot_cache_entries = 0;
+    int64_t inflight_state_bytes = 0;  // held by queued and running turns (StateBudget::used)
   };
 
   ServerMetrics();
@@ -59,6 +60,8 @@ class ServerMetrics {
 
   // rwkv_model_info and rwkv_session_state_bytes of the loaded model.
   void SetModel(const engine::Engine& engine);
+  // rwkv_inflight_state_bytes_limit: --max-inflight-state-bytes as it applies.
+  void SetInflightStateLimit(int64_t bytes);
   // rwkv_ready: 1 while the server reports SERVING.
   void SetReady(bool ready);
   // Where the gauges of current state come from; null stops sampling them (before their
@@ -83,6 +86,8 @@ class ServerMetrics {
   prometheus::Gauge* cache_bytes_;
   prometheus::Gauge* cache_entries_;
   prometheus::Gauge* state_bytes_;
+  prometheus::Gauge* inflight_state_bytes_;
+  prometheus::Gauge* inflight_state_limit_;
 
   absl::Mutex mu_;
   std::vector<std::unique_ptr<StoreMetrics>> stores_ ABSL_GUARDED_BY(mu_);

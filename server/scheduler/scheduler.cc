@@ -44,7 +44,44 @@ Scheduler::~Scheduler() {
 
 void Scheduler::Start() { thread_ = std::thread([this] { Loop(); }); }
 
+Scheduler::QueuePlace& Scheduler::QueuePlace::operator=(QueuePlace&& other) noexcept {
+  if (this != &other) {
+    if (scheduler_ != nullptr) scheduler_->GiveBackPlace();
+    scheduler_ = std::exchange(other.scheduler_, nullptr);
+  }
+  return *this;
+}
+
+Scheduler::QueuePlace::~QueuePlace() {
+  if (scheduler_ != nullptr) scheduler_->GiveBackPlace();
+}
+
+absl::StatusOr<Scheduler::QueuePlace> Scheduler::ReservePlace() {
+  absl::MutexLock lock(&mu_);
+  if (draining_) return absl::UnavailableError("the server is shutting down");
+  RWKV_RETURN_IF_ERROR(CheckQueueRoom());
+  ++reserved_places_;
+  return QueuePlace(this);
+}
+
+void Scheduler::GiveBackPlace() {
+  absl::MutexLock lock(&mu_);
+  --reserved_places_;
+}
+
+absl::Status Scheduler::CheckQueueRoom() const {
+  if (static_cast<int>(queue_.size()) + reserved_places_ >= options_.max_queued_requests) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the server's queue is full (", options_.max_queued_requests, " requests waiting)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Scheduler::Submit(GenerationRequest request, GenerationSink* sink) {
+  return Submit(std::move(request), sink, QueuePlace());
+}
+
+absl::Status Scheduler::Submit(GenerationRequest request, GenerationSink* sink, QueuePlace place) {
   if (static_cast<int64_t>(request.state.size()) != engine_->StateFloats()) {
     return absl::InvalidArgumentError(absl::StrCat("state has ", request.state.size(),
                                                    " floats, the model needs ",
@@ -54,11 +91,14 @@ absl::Status Scheduler::Submit(GenerationRequest request, GenerationSink* sink) 
   RWKV_ASSIGN_OR_RETURN(engine::Sampler sampler,
                         engine::Sampler::Create(request.sampling, engine_->config().n_vocab));
   absl::MutexLock lock(&mu_);
-  if (draining_) return absl::UnavailableError("the server is shutting down");
-  if (static_cast<int>(queue_.size()) >= options_.max_queued_requests) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "the server's queue is full (", options_.max_queued_requests, " requests waiting)"));
+  // A place is used up here, whatever the outcome: the request takes it, or nobody does.
+  const bool placed = place.scheduler_ == this;
+  if (placed) {
+    place.scheduler_ = nullptr;
+    --reserved_places_;
   }
+  if (draining_) return absl::UnavailableError("the server is shutting down");
+  if (!placed) RWKV_RETURN_IF_ERROR(CheckQueueRoom());
   queue_.push_back(std::make_unique<Sequence>(std::move(request), sink, *tokenizer_,
                                               std::move(sampler), observer_));
   return absl::OkStatus();

@@ -19,6 +19,8 @@
 // memory (nothing is evicted), so all running ones together are capped at max_batch_sequences +
 // max_queued_requests. A sequence paused for stall_timeout (its client stopped reading) is
 // ended with StreamStalledError and follows its keep_on_cancel policy, like a cancellation.
+// Waiting requests and places reserved for requests still being prepared (ReservePlace, taken
+// before a session's state is loaded) are together at most max_queued_requests.
 //
 // Ownership: after Submit succeeds, the scheduler owns the request and calls the sink's OnFinished
 // exactly once; the sink must stay alive until then. After Submit fails, the caller keeps the
@@ -32,10 +34,12 @@
 #include <deque>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
@@ -70,14 +74,41 @@ class Scheduler {
     int waiting = 0;
   };
 
+  // A place in the queue, taken before the request exists (its state is still to be loaded), so
+  // that a full queue refuses a request before it costs a store read. Submit with a place is
+  // never refused for a full queue; a place dropped unused is given back. Move-only; the
+  // scheduler must outlive it.
+  class QueuePlace {
+   public:
+    QueuePlace() = default;
+    QueuePlace(QueuePlace&& other) noexcept
+        : scheduler_(std::exchange(other.scheduler_, nullptr)) {}
+    QueuePlace& operator=(QueuePlace&& other) noexcept;
+    QueuePlace(const QueuePlace&) = delete;
+    QueuePlace& operator=(const QueuePlace&) = delete;
+    ~QueuePlace();
+
+   private:
+    friend class Scheduler;
+    explicit QueuePlace(Scheduler* scheduler) : scheduler_(scheduler) {}
+    Scheduler* scheduler_ = nullptr;
+  };
+
   Scheduler(engine::Engine* engine, const engine::Tokenizer* tokenizer, Options options);
   ~Scheduler();  // ends anything still running with UNAVAILABLE, then stops the thread
 
   void Start();
 
-  // RESOURCE_EXHAUSTED when max_queued_requests are already waiting; UNAVAILABLE while draining;
+  // RESOURCE_EXHAUSTED when max_queued_requests are already waiting (or hold places, see
+  // ReservePlace); UNAVAILABLE while draining;
   // INVALID_ARGUMENT when the state does not fit the model or the sampling options are invalid.
   absl::Status Submit(GenerationRequest request, GenerationSink* sink);
+  // The same in a place taken by ReservePlace: never RESOURCE_EXHAUSTED; the place is used up
+  // (on success) or given back (on any error).
+  absl::Status Submit(GenerationRequest request, GenerationSink* sink, QueuePlace place);
+  // A place in the queue: RESOURCE_EXHAUSTED when max_queued_requests requests are waiting or
+  // hold places, UNAVAILABLE while draining.
+  absl::StatusOr<QueuePlace> ReservePlace();
 
   // A paused sequence's sink has room again.
   void Wake();
@@ -105,6 +136,9 @@ class Scheduler {
   void CheckCancellations(absl::Time now);
   bool RunStep();
   void Retire(absl::Time now);
+  // RESOURCE_EXHAUSTED when no place is left in the queue.
+  absl::Status CheckQueueRoom() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void GiveBackPlace() ABSL_LOCKS_EXCLUDED(mu_);
 
   engine::Engine* const engine_;
   const engine::Tokenizer* const tokenizer_;
@@ -120,6 +154,7 @@ class Scheduler {
   bool drain_cut_short_ ABSL_GUARDED_BY(mu_) = false;
   bool abort_all_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  int reserved_places_ ABSL_GUARDED_BY(mu_) = 0;  // QueuePlaces not yet used or given back
 
   // Engine thread only.
   std::vector<std::unique_ptr<Sequence>> running_;

@@ -16,7 +16,30 @@ TurnRunner::TurnRunner(const Services& services, TurnSink* sink)
     : services_(services), sink_(sink) {}
 
 void TurnRunner::Start(TurnRequest request) {
-  services_.io->Post([this, request = std::move(request)]() mutable { Begin(std::move(request)); });
+  absl::Status admitted = Admit(request);
+  if (admitted.ok()) {
+    admitted = services_.io->TryPost(
+        [this, request = std::move(request)]() mutable { Begin(std::move(request)); });
+  }
+  if (!admitted.ok()) Fail(std::move(admitted));  // last: the sink may destroy this runner
+}
+
+absl::Status TurnRunner::Admit(const TurnRequest& request) {
+  absl::StatusOr<Scheduler::QueuePlace> place = services_.scheduler->ReservePlace();
+  if (!place.ok()) return place.status();
+  place_.emplace(*std::move(place));
+  if (services_.budget != nullptr) {
+    absl::StatusOr<StateBudget::Reservation> bytes = services_.budget->Reserve(
+        StateBudget::TurnBytes(services_.engine->config(), request.generation.prompt.size()));
+    if (!bytes.ok()) return bytes.status();
+    bytes_ = *std::move(bytes);
+  }
+  return absl::OkStatus();
+}
+
+void TurnRunner::ReleaseAdmission() {
+  place_.reset();
+  bytes_.Release();
 }
 
 void TurnRunner::Cancel() {
@@ -46,8 +69,12 @@ void TurnRunner::Begin(TurnRequest request) {
   received_ = generation.received;
   seed_ = generation.sampling.seed;
   prompt_tokens_ = static_cast<int32_t>(generation.prompt.size());
+  // The place goes with the request (Submit uses it up or gives it back).
+  Scheduler::QueuePlace place = *std::move(place_);
+  place_.reset();
   // After a successful Submit the result may already be on its way: touch nothing more.
-  if (absl::Status status = services_.scheduler->Submit(std::move(generation), this);
+  if (absl::Status status =
+          services_.scheduler->Submit(std::move(generation), this, std::move(place));
       !status.ok()) {
     turn_.reset();
     Fail(status);
@@ -72,6 +99,7 @@ absl::StatusOr<std::optional<SessionRecord>> TurnRunner::EndTurn(const Generatio
 
 void TurnRunner::Complete(GenerationResult result) {
   absl::StatusOr<std::optional<SessionRecord>> session = EndTurn(result);
+  std::vector<float>().swap(result.state);  // stored or dropped: free it with its bytes below
   TurnResult out;
   // A commit error only matters when the turn itself succeeded: a cancelled turn stays
   // CANCELLED whether or not what it kept could be stored.
@@ -87,6 +115,7 @@ void TurnRunner::Complete(GenerationResult result) {
     out.session_tokens = (*session)->token_count;
     out.session = *std::move(*session);
   }
+  ReleaseAdmission();  // before the client hears of the end, so that its next turn fits
   sink_->OnFinished(std::move(out));  // last: the sink may destroy this runner
 }
 
@@ -95,6 +124,7 @@ void TurnRunner::Fail(absl::Status status) {
   out.status = std::move(status);
   out.prompt_tokens = prompt_tokens_;
   out.seed = seed_;
+  ReleaseAdmission();
   sink_->OnFinished(std::move(out));  // last: the sink may destroy this runner
 }
 

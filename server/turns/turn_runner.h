@@ -8,6 +8,12 @@
 //   turn.Wake();                        // the sink has room again after Ready() said no
 //   ...                                 // sink.OnFinished(result) exactly once, on an I/O thread
 //
+// The turn is admitted first, in Start on the caller's thread: it takes a place in the
+// scheduler's queue, reserves its bytes in the StateBudget and posts its start to the I/O pool,
+// and is refused at once (RESOURCE_EXHAUSTED, through OnFinished before Start returns) when any
+// of the three is full, so that a refused turn never costs a store read. The place and the bytes
+// are given back exactly once, just before OnFinished, however the turn ends.
+//
 // The turn: begin the session's turn (loading its state), or take the model's initial state
 // without a session; submit to the scheduler; stream its deltas to the sink; when it finishes,
 // commit the session's new state or roll it back (the commit rule, ShouldCommit, lives here);
@@ -30,6 +36,7 @@
 #include "server/sessions/session_manager.h"
 #include "server/sessions/session_record.h"
 #include "server/turns/io_executor.h"
+#include "server/turns/state_budget.h"
 #include "server/turns/turn_request.h"
 #include "server/turns/turn_sink.h"
 
@@ -50,6 +57,8 @@ class TurnRunner final : private GenerationSink {
     SessionManager* sessions = nullptr;
     IoExecutor* io = nullptr;
     const Clock* clock = &Clock::Real();
+    // The bytes in-flight turns may hold (--max-inflight-state-bytes); null: no byte limit.
+    StateBudget* budget = nullptr;
   };
 
   TurnRunner(const Services& services, TurnSink* sink);
@@ -57,7 +66,8 @@ class TurnRunner final : private GenerationSink {
   TurnRunner& operator=(const TurnRunner&) = delete;
 
   // Runs the turn; call once. `request` is validated (see turn_request.h); its generation's
-  // state is filled in here. Every outcome, errors included, reaches the sink's OnFinished.
+  // state is filled in here. Every outcome, errors included, reaches the sink's OnFinished: a
+  // turn refused at admission before Start returns, on the caller's thread.
   void Start(TurnRequest request);
 
   // The client is gone: the turn ends at the next engine step (CANCELLED), or before it is
@@ -73,6 +83,10 @@ class TurnRunner final : private GenerationSink {
   void OnDelta(GenerationDelta delta) override { sink_->OnDelta(std::move(delta)); }
   void OnFinished(GenerationResult result) override;
 
+  // Caller's thread: a place in the queue and the turn's bytes, before anything is loaded.
+  absl::Status Admit(const TurnRequest& request);
+  // Gives back what Admit took (what Submit has not used up). Before the sink's OnFinished.
+  void ReleaseAdmission();
   // I/O thread: begin the session's turn and submit.
   void Begin(TurnRequest request);
   // I/O thread: commit or roll back, then report.
@@ -85,6 +99,11 @@ class TurnRunner final : private GenerationSink {
   const Services services_;
   TurnSink* const sink_;
   std::atomic<bool> cancelled_{false};
+
+  // Written by Admit, then used by one thread at a time (Start, Begin, Complete or Fail), ordered
+  // like the fields below.
+  std::optional<Scheduler::QueuePlace> place_;
+  StateBudget::Reservation bytes_;
 
   // I/O threads only, one at a time: Begin writes these before Submit and Complete reads them
   // after the scheduler hands the result over (Submit and IoExecutor::Post order the two).

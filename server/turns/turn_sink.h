@@ -2,7 +2,8 @@
 // the turn's final report. Nothing here knows about gRPC or HTTP.
 //
 // Calls, in order: OnDelta for each batch of sampled tokens (engine thread), then OnFinished
-// exactly once (an I/O thread). Ready may be called at any time from the engine thread.
+// exactly once (an I/O thread; or, for a turn refused at admission, inside TurnRunner::Start on
+// its caller's thread). Ready may be called at any time from the engine thread.
 #ifndef RWKV_SERVER_TURNS_TURN_SINK_H_
 #define RWKV_SERVER_TURNS_TURN_SINK_H_
 
@@ -42,8 +43,9 @@ class TurnSink {
   virtual bool Ready() const = 0;
   // New text and tokens. Engine thread; must not block.
   virtual void OnDelta(GenerationDelta delta) = 0;
-  // Exactly once, last, on an I/O thread. The runner touches nothing of its own after this call,
-  // so the sink may destroy the runner from inside it.
+  // Exactly once, last, on an I/O thread (or inside Start when refused at once). The runner
+  // touches nothing of its own after this call, so the sink may destroy the runner from inside
+  // it.
   virtual void OnFinished(TurnResult result) = 0;
 };
 

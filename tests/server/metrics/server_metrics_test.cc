@@ -71,7 +71,8 @@ TEST(ServerMetricsTest, ExpositionHasBuildModelAndLiveGauges) {
   ASSERT_TRUE(engine.ok()) << engine.status();
   metrics.SetModel(**engine);
   metrics.SetReady(true);
-  metrics.SetLiveSource([] { return ServerMetrics::Live{3, 4, 5, 6000, 7}; });
+  metrics.SetLiveSource([] { return ServerMetrics::Live{3, 4, 5, 6000, 7, 8000}; });
+  metrics.SetInflightStateLimit(9000);
   text = metrics.Serialize();
   const std::string info = absl::StrCat(
       "rwkv_model_info{embedding=\"", (*engine)->config().n_embed, "\",fingerprint=\"",
@@ -80,7 +81,8 @@ TEST(ServerMetricsTest, ExpositionHasBuildModelAndLiveGauges) {
   EXPECT_TRUE(absl::StrContains(text, info)) << text;
   for (const char* line :
        {"rwkv_ready 1", "rwkv_running_sequences 3", "rwkv_waiting_sequences 4",
-        "rwkv_live_sessions 5", "rwkv_hot_cache_bytes 6000", "rwkv_hot_cache_entries 7"}) {
+        "rwkv_live_sessions 5", "rwkv_hot_cache_bytes 6000", "rwkv_hot_cache_entries 7",
+        "rwkv_inflight_state_bytes 8000", "rwkv_inflight_state_bytes_limit 9000"}) {
     EXPECT_TRUE(absl::StrContains(text, absl::StrCat(line, "\n"))) << line << "\n" << text;
   }
   EXPECT_EQ(MetricValue(metrics.registry(), "rwkv_session_state_bytes"),

@@ -250,12 +250,12 @@ TEST_F(TurnRunnerTest, EngineFailureRollsBack) {
 TEST_F(TurnRunnerTest, SubmitFailureRollsBackAndReportsTheScheduler) {
   io_.reset();
   scheduler_.reset();
-  Open(/*max_queued_requests=*/0);  // every Submit is RESOURCE_EXHAUSTED
+  Open(/*max_queued_requests=*/0);  // no place in the queue: RESOURCE_EXHAUSTED
   absl::StatusOr<TurnResult> result = Run(Request("Hi", 3, "chat-1"));
 
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->status.code(), absl::StatusCode::kResourceExhausted) << result->status;
-  EXPECT_EQ(result->prompt_tokens, 2);
+  EXPECT_EQ(result->prompt_tokens, -1);  // refused before its state was loaded
   EXPECT_EQ(result->generated_tokens, -1);
   // The turn that would have created the session was rolled back.
   EXPECT_EQ(sessions_->GetSession("chat-1").status().code(), absl::StatusCode::kNotFound);
