@@ -46,7 +46,8 @@ ABSL_FLAG(int64_t, max_batch_tokens, 512,
           "Most tokens (decode tokens plus prompt chunks) in one engine step.");
 ABSL_FLAG(int32_t, max_batch_sequences, 64, "Most sequences running at once (one engine step).");
 ABSL_FLAG(int32_t, max_queued_requests, 256,
-          "Most requests waiting for a running slot; beyond it, RESOURCE_EXHAUSTED at once.");
+          "Most requests waiting for a running slot (or for their session's state to load); "
+          "beyond it, RESOURCE_EXHAUSTED at once, before any state is loaded.");
 ABSL_FLAG(int64_t, max_inflight_state_bytes, 0,
           "Most bytes that queued and running turns may hold (each: the model's state, its "
           "sampler's vocabulary-sized buffers and its prompt); beyond it a turn gets "

@@ -103,6 +103,8 @@ absl::Status Server::LoadAndServe() {
   RWKV_RETURN_IF_ERROR(CreateBudget());
   const int io_queue = options_.max_io_queue > 0 ? options_.max_io_queue : DefaultIoQueue(options_);
   io_ = std::make_unique<IoExecutor>(options_.io_threads, io_queue);
+  log_.Event(absl::StrCat("I/O: ", options_.io_threads, " threads, at most ", io_queue,
+                          " session RPCs and turn starts waiting (--max-io-queue)"));
   context_.engine = engine_.get();
   context_.tokenizer = tokenizer_.get();
   context_.scheduler = scheduler_.get();
