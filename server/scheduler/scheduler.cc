@@ -14,7 +14,9 @@ namespace {
 constexpr absl::Duration kIdlePoll = absl::Milliseconds(5);
 
 absl::Status ClientCancelled() { return absl::CancelledError("the client cancelled the request"); }
-absl::Status DeadlinePassed() { return absl::DeadlineExceededError("the request's deadline passed"); }
+absl::Status DeadlinePassed() {
+  return absl::DeadlineExceededError("the request's deadline passed");
+}
 
 SchedulerObserver& NoObserver() {
   static SchedulerObserver* const observer = new SchedulerObserver();

@@ -118,8 +118,8 @@ bool ReadLastTurn(Reader& in, CommittedTurn& turn) {
   uint32_t finish_reason = 0, deltas = 0;
   if (!in.U32(finish_reason) || !in.String(turn.matched_stop) || !in.I32(turn.prompt_tokens) ||
       !in.I32(turn.generated_tokens) || !in.U64(turn.seed) || !in.I64(turn.queue_ns) ||
-      !in.I64(turn.time_to_first_token_ns) || !in.I64(turn.prefill_ns) ||
-      !in.I64(turn.total_ns) || !in.U32(deltas)) {
+      !in.I64(turn.time_to_first_token_ns) || !in.I64(turn.prefill_ns) || !in.I64(turn.total_ns) ||
+      !in.U32(deltas)) {
     return false;
   }
   turn.finish_reason = static_cast<int32_t>(finish_reason);

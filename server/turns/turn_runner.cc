@@ -73,7 +73,7 @@ void TurnRunner::OnFinished(GenerationResult result) {
 }
 
 absl::StatusOr<std::optional<SessionRecord>> TurnRunner::EndTurn(const GenerationResult& result,
-                                                                  CommittedTurn last_turn) {
+                                                                 CommittedTurn last_turn) {
   if (!turn_.has_value()) return std::nullopt;
   SessionManager::Turn turn = *std::move(turn_);
   turn_.reset();

@@ -106,10 +106,8 @@ TEST(SessionRecordCodecTest, ReadsFormatVersion2) {
   ExpectDataLoss(
       DecodeSessionRecord("chat-1", Resealed(bytes, [](std::string& b) { b.push_back('x'); })),
       "trailing bytes in format 2");
-  ExpectDataLoss(DecodeSessionRecord("chat-1", Resealed(bytes,
-                                                        [](std::string& b) {
-                                                          b.append("\0\0\0\0", 4);
-                                                        })),
+  ExpectDataLoss(DecodeSessionRecord(
+                     "chat-1", Resealed(bytes, [](std::string& b) { b.append("\0\0\0\0", 4); })),
                  "an empty last turn in format 2");
 }
 
@@ -165,7 +163,8 @@ TEST(SessionRecordCodecTest, LastTurnCutShortUnderAValidChecksumIsDataLoss) {
   // From the end of the metadata (where the last turn starts) to the end of the body.
   for (size_t cut = 1; cut < bytes.size() - without.size() + 4; ++cut) {
     ExpectDataLoss(
-        DecodeSessionRecord("chat-1", Resealed(bytes, [cut](std::string& b) { b.resize(b.size() - cut); })),
+        DecodeSessionRecord("chat-1",
+                            Resealed(bytes, [cut](std::string& b) { b.resize(b.size() - cut); })),
         absl::StrCat("last turn cut by ", cut));
   }
   // A delta's token count far past the end.
@@ -175,7 +174,8 @@ TEST(SessionRecordCodecTest, LastTurnCutShortUnderAValidChecksumIsDataLoss) {
                                                         [](std::string& b) {
                                                           // count, token, text size (0)
                                                           StoreLittleEndian<uint32_t>(
-                                                              0x40000000u, b.data() + b.size() - 12);
+                                                              0x40000000u,
+                                                              b.data() + b.size() - 12);
                                                         })),
                  "a token count past the end");
 }

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
 #include "engine/tokenizer/byte_tokenizer.h"
@@ -24,9 +25,9 @@ namespace rwkv::server {
 namespace {
 
 using ::rwkv::testing::FakeEngine;
+using ::rwkv::testing::kWaitLimit;
 using ::rwkv::testing::TestTurnSink;
 using ::rwkv::testing::WaitFor;
-using ::rwkv::testing::kWaitLimit;
 using ::testing::ElementsAreArray;
 
 std::vector<int32_t> Bytes(absl::string_view text) { return {text.begin(), text.end()}; }
@@ -363,7 +364,8 @@ TEST_F(TurnRunnerTest, CancelWhileQueuedEndsAtOnceAndFreesTheSession) {
   TurnRunner next(services(), &next_sink);
   next.Start(Request("Yo", 2, "S"));
   ASSERT_TRUE(WaitFor(kWaitLimit, [&] { return scheduler_->stats().waiting == 1; }))
-      << "the new turn on S never queued: " << next_sink.WaitForResult(absl::ZeroDuration()).status();
+      << "the new turn on S never queued: "
+      << next_sink.WaitForResult(absl::ZeroDuration()).status();
   // ... and commits once the slot is free.
   long_turn.Cancel();
   engine_.Release();
@@ -406,7 +408,8 @@ TEST_F(TurnRunnerTest, DeadlineWhileQueuedEndsAtOnceAndFreesTheSession) {
   TurnRunner next(services(), &next_sink);
   next.Start(Request("Yo", 2, "S"));
   ASSERT_TRUE(WaitFor(kWaitLimit, [&] { return scheduler_->stats().waiting == 1; }))
-      << "the new turn on S never queued: " << next_sink.WaitForResult(absl::ZeroDuration()).status();
+      << "the new turn on S never queued: "
+      << next_sink.WaitForResult(absl::ZeroDuration()).status();
   long_turn.Cancel();
   engine_.Release();
   absl::StatusOr<TurnResult> next_result = next_sink.WaitForResult();
@@ -425,13 +428,17 @@ TEST_F(TurnRunnerTest, CancelAfterGenerationEndedBeforeTheCommit) {
     Create(id);
     absl::Notification unblock;
     IoExecutor io(1);  // one thread, held below while the result waits to be committed
+    // Whatever happens, the blocked thread is let go before `io` joins it.
+    absl::Cleanup let_go = [&] {
+      if (!unblock.HasBeenNotified()) unblock.Notify();
+    };
     TurnRunner::Services turn_services = services();
     turn_services.io = &io;
     TestTurnSink sink;
     TurnRunner turn(turn_services, &sink);
     TurnRequest request = Request("Hi", 3, id);
     request.generation.keep_on_cancel = keep;
-    turn.Start(std::move(request));  // Begin runs first on the one thread ...
+    turn.Start(std::move(request));                   // Begin runs first on the one thread ...
     io.Post([&] { unblock.WaitForNotification(); });  // ... then this holds it
     ASSERT_TRUE(sink.WaitForDeltas(3)) << "the turn never generated";
     // Retired by the scheduler (counted down after OnFinished posted the commit).
