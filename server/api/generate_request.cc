@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "absl/random/random.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/sampler/stop_matcher.h"
@@ -102,15 +103,31 @@ absl::Status Stops(const rwkv::v1::StopOptions& options, const engine::Tokenizer
   return absl::OkStatus();
 }
 
+absl::Status CheckTurnId(absl::string_view turn_id) {
+  if (!turn_id.empty() && static_cast<int64_t>(turn_id.size()) <= kMaxTurnIdChars &&
+      turn_id.find_first_not_of(kTurnIdChars) == absl::string_view::npos) {
+    return absl::OkStatus();
+  }
+  // Quoted truncated and escaped: the ID is the client's, of any size.
+  return absl::InvalidArgumentError(absl::StrCat(
+      "turn_id must be 1 to ", kMaxTurnIdChars, " characters from [A-Za-z0-9._:-]; got \"",
+      absl::CHexEscape(turn_id.substr(0, kMaxTurnIdChars + 1)), "\""));
+}
+
 absl::Status Session(const rwkv::v1::GenerateRequest& request, TurnRequest& out) {
   out.session_id = request.session_id();
   out.create_session = request.create_session();
   out.expected_version = request.expected_version();
   if (out.session_id.empty()) {
-    if (out.create_session || out.expected_version != 0) {
-      return absl::InvalidArgumentError("create_session and expected_version need a session_id");
+    if (out.create_session || out.expected_version != 0 || !request.turn_id().empty()) {
+      return absl::InvalidArgumentError(
+          "create_session, expected_version and turn_id need a session_id");
     }
     return absl::OkStatus();
+  }
+  if (!request.turn_id().empty()) {
+    RWKV_RETURN_IF_ERROR(CheckTurnId(request.turn_id()));
+    out.turn_id = request.turn_id();
   }
   RWKV_RETURN_IF_ERROR(ValidateSessionId(out.session_id));
   if (out.expected_version < 0) {

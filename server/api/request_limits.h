@@ -15,6 +15,7 @@
 //   stop.stop_tokens              kMaxStopTokens
 //   sampling.logit_bias           kMaxLogitBiasEntries
 //   session IDs, page_token       1..128 characters (server/sessions/session_id.h)
+//   Generate turn_id              1..kMaxTurnIdChars characters from kTurnIdChars
 //   metadata                      16 entries, keys 1..256 bytes, values <= 256 bytes (same file)
 //   ListSessions page_size        1000 (server/sessions/session_manager.cc)
 //   Tokenize text                 kMaxTextBytes
@@ -39,6 +40,10 @@ inline constexpr int64_t kMaxTextOutBytes = int64_t{8} << 20;
 // The stop check runs on the engine thread for every sampled token.
 inline constexpr int64_t kMaxStopTokens = 64;
 inline constexpr int64_t kMaxLogitBiasEntries = 1024;
+// Generate's turn_id (stored with the session's record): a UUID fits.
+inline constexpr int64_t kMaxTurnIdChars = 64;
+inline constexpr absl::string_view kTurnIdChars =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-";
 
 // Above the largest response the limits allow (a ListSessions page of 1000 sessions with full
 // metadata is about 8.5 MB; Detokenize text at most kMaxTextOutBytes).

@@ -13,6 +13,11 @@ namespace {
 // Real time: a condition variable cannot wait on options_.clock.
 constexpr absl::Duration kIdlePoll = absl::Milliseconds(5);
 
+absl::Status ClientCancelled() { return absl::CancelledError("the client cancelled the request"); }
+absl::Status DeadlinePassed() {
+  return absl::DeadlineExceededError("the request's deadline passed");
+}
+
 SchedulerObserver& NoObserver() {
   static SchedulerObserver* const observer = new SchedulerObserver();
   return *observer;
@@ -142,6 +147,7 @@ Scheduler::Stats Scheduler::stats() const {
 
 void Scheduler::Loop() {
   while (AdmitOrWait()) {
+    SweepQueue(clock_.Now());
     CheckCancellations(clock_.Now());
     RunStep();
     Retire(clock_.Now());
@@ -182,6 +188,49 @@ bool Scheduler::AdmitOrWait() {
   return !(stop_ && running_.empty() && queue_.empty());
 }
 
+void Scheduler::SweepQueue(absl::Time now) {
+  bool abort_all;
+  {
+    absl::MutexLock lock(&mu_);
+    if (queue_.empty()) return;
+    abort_all = abort_all_;
+    queued_.clear();
+    for (const auto& seq : queue_) queued_.push_back(seq.get());
+  }
+  // Sinks are asked outside mu_ (see AdmitOrWait). Only this thread takes sequences out of
+  // queue_, so the pointers stay valid; Submit only appends. Nothing was processed yet, so
+  // there is nothing to keep.
+  bool any = false;
+  for (Sequence* seq : queued_) {
+    if (abort_all) {
+      seq->Cancel(absl::UnavailableError("the server shut down before the turn started"),
+                  /*keep=*/false, now);
+    } else if (seq->sink()->Cancelled()) {
+      seq->Cancel(ClientCancelled(), /*keep=*/false, now);
+    } else if (now > seq->request().deadline) {
+      seq->Cancel(DeadlinePassed(), /*keep=*/false, now);
+    } else {
+      continue;
+    }
+    any = true;
+  }
+  if (!any) return;
+  {
+    // Into running_ (and running_count_) in one step, so that Drain never sees them in neither.
+    absl::MutexLock lock(&mu_);
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if ((*it)->phase() != Sequence::Phase::kDone) {
+        ++it;
+        continue;
+      }
+      running_.push_back(std::move(*it));
+      it = queue_.erase(it);
+    }
+    running_count_ = static_cast<int>(running_.size());
+  }
+  Retire(now);
+}
+
 void Scheduler::CheckCancellations(absl::Time now) {
   bool abort_all;
   {
@@ -196,11 +245,9 @@ void Scheduler::CheckCancellations(absl::Time now) {
       seq->Cancel(absl::UnavailableError("the server shut down before the turn finished"),
                   /*keep=*/false, now);
     } else if (seq->sink()->Cancelled()) {
-      seq->Cancel(absl::CancelledError("the client cancelled the request"),
-                  seq->request().keep_on_cancel, now);
+      seq->Cancel(ClientCancelled(), seq->request().keep_on_cancel, now);
     } else if (now > seq->request().deadline) {
-      seq->Cancel(absl::DeadlineExceededError("the request's deadline passed"),
-                  seq->request().keep_on_cancel, now);
+      seq->Cancel(DeadlinePassed(), seq->request().keep_on_cancel, now);
     } else if (stalls && seq->PausedFor(now) >= options_.stall_timeout) {
       // The client stopped reading: free its place rather than hold it without end.
       seq->Cancel(StreamStalledError(options_.stall_timeout), seq->request().keep_on_cancel, now);

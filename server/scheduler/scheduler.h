@@ -11,7 +11,12 @@
 // chunks of sequences still prefilling, up to max_batch_sequences sequences, and runs a single
 // engine Forward over all of them. It samples, streams each new token to its sink at once, and
 // retires sequences that are done. A sequence whose sink is full (slow reader) sits out steps
-// until the sink calls Wake; cancelled or expired requests leave at the next step.
+// until the sink calls Wake; cancelled or expired requests leave at the next step. Queued
+// requests are swept every loop too, even when none can be admitted: one cancelled or past its
+// deadline leaves the queue at once and is reported (CANCELLED / DEADLINE_EXCEEDED, nothing
+// processed), so its caller can release what it holds (the session's turn) without waiting for
+// a place. The loop never sleeps longer than a short poll while anything runs, and with nothing
+// running the queue is admitted, so no queued deadline waits for a step.
 //
 // Paused sequences do not take batch capacity: requests are admitted while fewer than
 // max_batch_sequences running sequences are runnable, and at most max_batch_sequences of them
@@ -133,6 +138,9 @@ class Scheduler {
   void Loop();
   // Moves queued requests into the running set; false when the loop should exit.
   bool AdmitOrWait();
+  // Ends queued requests that were cancelled, are past their deadline or must be aborted, and
+  // reports them at once (moved to running_ as done, then retired).
+  void SweepQueue(absl::Time now);
   void CheckCancellations(absl::Time now);
   bool RunStep();
   void Retire(absl::Time now);
@@ -160,6 +168,7 @@ class Scheduler {
   std::vector<std::unique_ptr<Sequence>> running_;
   std::vector<engine::SequenceInput> inputs_;
   std::vector<Sequence*> stepped_;
+  std::vector<Sequence*> queued_;  // SweepQueue's snapshot of queue_
   size_t rotation_ = 0;  // where RunStep starts in running_, so that no runnable one starves
   std::thread thread_;
 };

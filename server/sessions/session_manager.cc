@@ -163,6 +163,7 @@ absl::StatusOr<SessionRecord> SessionManager::ForkSession(
   record.created_at = now;
   Touch(now, record);
   if (!metadata.empty()) record.metadata = std::move(metadata);
+  record.last_turn = {};  // a retry of the source's last turn is the source's, not the fork's
   RWKV_RETURN_IF_ERROR(records_->WriteWithBlob(record, std::move(blob)));
   Written(target, existing.has_value() ? 0 : 1);
   observer_.OnSessionEvent(SessionEvent::kForked);

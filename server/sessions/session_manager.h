@@ -22,7 +22,9 @@
 // - IDs and metadata are validated here (session_id.h): INVALID_ARGUMENT naming the field.
 // - Sessions idle longer than `ttl` expire: they read as NOT_FOUND and SweepExpired deletes them.
 // - Fork copies a session's state and record under a new ID (version 0 history kept as
-//   token_count; the fork starts at the source's version).
+//   token_count; the fork starts at the source's version), but not the last turn's outcome.
+// - Each commit records the committing turn's outcome (CommittedTurn) in place of the last one,
+//   so that GetSession tells a retried turn whether it was committed (server/turns).
 //
 // The parts: SessionRecords (the store), InFlightTable (one change per session at a time),
 // StateCache (the hot tier); this class only orchestrates them. Every write of a session's keys
@@ -131,10 +133,11 @@ class SessionManager {
   // NOT_FOUND (unless create_if_missing), ABORTED (turn in flight, or version mismatch),
   // FAILED_PRECONDITION (another model's state), DATA_LOSS (corrupt blob or record).
   absl::StatusOr<Turn> BeginTurn(absl::string_view id, const TurnOptions& options);
-  // Stores `state` as version n + 1 with token_count += tokens_added; returns the new record.
+  // Stores `state` as version n + 1 with token_count += tokens_added and `last_turn` as the
+  // record's last turn (replacing the previous one; empty: none); returns the new record.
   // On a store error the session stays at version n and the turn is released.
   absl::StatusOr<SessionRecord> Commit(Turn turn, absl::Span<const float> state,
-                                       int64_t tokens_added);
+                                       int64_t tokens_added, CommittedTurn last_turn = {});
   void Abort(Turn turn);
 
   // Deletes every session idle past the TTL (skipping those with a turn in flight); returns how

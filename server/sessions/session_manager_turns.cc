@@ -50,7 +50,8 @@ absl::StatusOr<SessionManager::Turn> SessionManager::BeginTurn(absl::string_view
 }
 
 absl::StatusOr<SessionRecord> SessionManager::Commit(Turn turn, absl::Span<const float> state,
-                                                     int64_t tokens_added) {
+                                                     int64_t tokens_added,
+                                                     CommittedTurn last_turn) {
   if (!turn.hold_.held()) {
     return absl::FailedPreconditionError("the turn was already committed or aborted");
   }
@@ -70,6 +71,7 @@ absl::StatusOr<SessionRecord> SessionManager::Commit(Turn turn, absl::Span<const
   SessionRecord next = turn.record_;
   next.version += 1;
   next.token_count += tokens_added;
+  next.last_turn = std::move(last_turn);
   Touch(Now(), next);
   if (absl::Status status = records_->Write(next, state); !status.ok()) {
     // The store stays at version n; the cache is dropped anyway in case the write half-landed.

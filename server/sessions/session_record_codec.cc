@@ -2,6 +2,8 @@
 
 #include <bit>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
@@ -16,6 +18,8 @@ namespace {
 
 constexpr size_t kHeaderBytes = 12;  // magic and format version
 constexpr size_t kChecksumBytes = 8;
+// The versioned format before records kept their last turn.
+constexpr uint32_t kFormatWithoutLastTurn = 2;
 
 void PutU32(uint32_t value, std::string& out) {
   char bytes[4];
@@ -39,6 +43,13 @@ class Reader {
  public:
   explicit Reader(absl::string_view bytes) : rest_(bytes) {}
   bool U32(uint32_t& value) { return Fixed(value); }
+  bool I32(int32_t& value) {
+    uint32_t bits = 0;
+    if (!Fixed(bits)) return false;
+    value = static_cast<int32_t>(bits);
+    return true;
+  }
+  bool U64(uint64_t& value) { return Fixed(value); }
   bool I64(int64_t& value) {
     uint64_t bits = 0;
     if (!Fixed(bits)) return false;
@@ -58,6 +69,13 @@ class Reader {
     rest_.remove_prefix(size);
     return true;
   }
+  // `count` i32 values; fails before allocating when fewer bytes are left.
+  bool I32s(uint32_t count, std::vector<int32_t>& values) {
+    if (count > rest_.size() / sizeof(int32_t)) return false;
+    values.resize(count);
+    for (int32_t& value : values) I32(value);
+    return true;
+  }
   bool done() const { return rest_.empty(); }
 
  private:
@@ -75,8 +93,50 @@ absl::Status Corrupt(absl::string_view id, absl::string_view why) {
   return absl::DataLossError(absl::StrCat("session record of ", id, " is corrupt: ", why));
 }
 
-// The fields after the header; false when they do not fill `body` exactly.
-bool ReadBody(absl::string_view body, SessionRecord& record) {
+void PutLastTurn(const CommittedTurn& turn, std::string& out) {
+  PutString(turn.turn_id, out);
+  if (turn.turn_id.empty()) return;
+  PutU32(static_cast<uint32_t>(turn.finish_reason), out);
+  PutString(turn.matched_stop, out);
+  PutU32(static_cast<uint32_t>(turn.prompt_tokens), out);
+  PutU32(static_cast<uint32_t>(turn.generated_tokens), out);
+  PutU64(turn.seed, out);
+  for (int64_t ns : {turn.queue_ns, turn.time_to_first_token_ns, turn.prefill_ns, turn.total_ns}) {
+    PutU64(static_cast<uint64_t>(ns), out);
+  }
+  PutU32(static_cast<uint32_t>(turn.deltas.size()), out);
+  for (const CommittedTurn::Delta& delta : turn.deltas) {
+    PutU32(static_cast<uint32_t>(delta.token_ids.size()), out);
+    for (int32_t token : delta.token_ids) PutU32(static_cast<uint32_t>(token), out);
+    PutString(delta.text, out);
+  }
+}
+
+bool ReadLastTurn(Reader& in, CommittedTurn& turn) {
+  if (!in.String(turn.turn_id)) return false;
+  if (turn.turn_id.empty()) return true;
+  uint32_t finish_reason = 0, deltas = 0;
+  if (!in.U32(finish_reason) || !in.String(turn.matched_stop) || !in.I32(turn.prompt_tokens) ||
+      !in.I32(turn.generated_tokens) || !in.U64(turn.seed) || !in.I64(turn.queue_ns) ||
+      !in.I64(turn.time_to_first_token_ns) || !in.I64(turn.prefill_ns) || !in.I64(turn.total_ns) ||
+      !in.U32(deltas)) {
+    return false;
+  }
+  turn.finish_reason = static_cast<int32_t>(finish_reason);
+  for (uint32_t i = 0; i < deltas; ++i) {
+    CommittedTurn::Delta delta;
+    uint32_t tokens = 0;
+    if (!in.U32(tokens) || !in.I32s(tokens, delta.token_ids) || !in.String(delta.text)) {
+      return false;
+    }
+    turn.deltas.push_back(std::move(delta));
+  }
+  return true;
+}
+
+// The fields after the header (of format version `format`); false when they do not fill `body`
+// exactly.
+bool ReadBody(absl::string_view body, uint32_t format, SessionRecord& record) {
   Reader in(body);
   uint32_t entries = 0;
   if (!in.String(record.id) || !in.String(record.model_fingerprint) || !in.I64(record.version) ||
@@ -89,6 +149,7 @@ bool ReadBody(absl::string_view body, SessionRecord& record) {
     if (!in.String(key) || !in.String(value)) return false;
     if (!record.metadata.emplace(std::move(key), std::move(value)).second) return false;
   }
+  if (format != kFormatWithoutLastTurn && !ReadLastTurn(in, record.last_turn)) return false;
   return in.done();
 }
 
@@ -98,7 +159,7 @@ absl::StatusOr<SessionRecord> DecodeVersioned(absl::string_view id, absl::string
                                     kHeaderBytes + kChecksumBytes, "-byte minimum"));
   }
   const uint32_t format = LoadLittleEndian<uint32_t>(bytes.data() + kSessionRecordMagic.size());
-  if (format != kSessionRecordFormatVersion) {
+  if (format != kSessionRecordFormatVersion && format != kFormatWithoutLastTurn) {
     return Corrupt(id, absl::StrCat("unknown format version ", format));
   }
   const size_t checked = bytes.size() - kChecksumBytes;
@@ -107,7 +168,7 @@ absl::StatusOr<SessionRecord> DecodeVersioned(absl::string_view id, absl::string
     return Corrupt(id, "checksum mismatch");
   }
   SessionRecord record;
-  if (!ReadBody(bytes.substr(kHeaderBytes, checked - kHeaderBytes), record)) {
+  if (!ReadBody(bytes.substr(kHeaderBytes, checked - kHeaderBytes), format, record)) {
     return Corrupt(id, "its fields do not fill it exactly");
   }
   return record;
@@ -149,6 +210,7 @@ std::string EncodeSessionRecord(const SessionRecord& record) {
     PutString(key, out);
     PutString(value, out);
   }
+  PutLastTurn(record.last_turn, out);
   PutU64(Hash64Of(out), out);
   return out;
 }

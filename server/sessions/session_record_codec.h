@@ -3,23 +3,33 @@
 //   std::string bytes = EncodeSessionRecord(record);
 //   RWKV_ASSIGN_OR_RETURN(SessionRecord back, DecodeSessionRecord(record.id, bytes));
 //
-// Layout of format version 2 (the only one written), little-endian, offsets in bytes:
+// Layout of format version 3 (the only one written), little-endian, offsets in bytes:
 //     0  magic "\0RWKVSES"                8
-//     8  format version u32 = 2            4
+//     8  format version u32 = 3            4
 //    12  id                                string
 //        model_fingerprint                 string
 //        version, token_count              i64, i64
 //        created_at, updated_at, expires_at  f64 (IEEE-754 bits as u64) x 3
 //        state_bytes                       i64
 //        metadata entry count              u32, then each key and value as a string
+//        last_turn.turn_id                 string; when empty nothing of the last turn follows,
+//                                          else:
+//          finish_reason                   u32
+//          matched_stop                    string
+//          prompt_tokens, generated_tokens i32, i32
+//          seed                            u64
+//          queue, time to first token, prefill, total  i64 nanoseconds x 4
+//          delta count                     u32, then each delta: a u32 token count, that many
+//                                          i32 token IDs, and its text as a string
 //   end  checksum u64                      Hash64 of every preceding byte
 // where a string is a u32 byte count followed by the bytes. Hand-rolled rather than protobuf:
 // the checksum catches bit flips a protobuf parse would accept, and it matches the state blob.
 //
-// Format version 1 is the legacy encoding: a serialized rwkv.v1.Session, with no header. A
-// protobuf never starts with a NUL byte (no field has number 0), so the two cannot be confused;
-// DecodeSessionRecord reads both, and a store written by an older server opens unchanged (each
-// record moves to version 2 the next time it is written).
+// Format version 2 is the same up to the metadata, with nothing after it (no last turn). Format
+// version 1 is the legacy encoding: a serialized rwkv.v1.Session, with no header. A protobuf
+// never starts with a NUL byte (no field has number 0), so the two cannot be confused;
+// DecodeSessionRecord reads all three, and a store written by an older server opens unchanged
+// (each record moves to version 3 the next time it is written).
 #ifndef RWKV_SERVER_SESSIONS_SESSION_RECORD_CODEC_H_
 #define RWKV_SERVER_SESSIONS_SESSION_RECORD_CODEC_H_
 
@@ -32,12 +42,12 @@
 
 namespace rwkv::server {
 
-inline constexpr uint32_t kSessionRecordFormatVersion = 2;
+inline constexpr uint32_t kSessionRecordFormatVersion = 3;
 inline constexpr absl::string_view kSessionRecordMagic{"\0RWKVSES", 8};
 
 std::string EncodeSessionRecord(const SessionRecord& record);
 
-// `bytes` in either encoding as the record of session `id`. DATA_LOSS when they fail a check
+// `bytes` in any of the encodings as the record of session `id`. DATA_LOSS when they fail a check
 // (length, magic, format version, checksum, structure, or a legacy record that does not parse)
 // or hold the record of another ID.
 absl::StatusOr<SessionRecord> DecodeSessionRecord(absl::string_view id, absl::string_view bytes);

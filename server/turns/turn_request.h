@@ -19,6 +19,10 @@ struct TurnRequest {
   std::string session_id;        // empty: a one-off turn from the initial state, nothing stored
   bool create_session = false;   // with session_id: create it when missing
   int64_t expected_version = 0;  // with session_id: run only at this version; 0 = any
+  // With session_id: the client's name for the turn. If the session's last committed turn had
+  // this turn_id, that turn is replayed instead of run (turn_replay.h); else the turn runs and
+  // its outcome is recorded under this ID when it commits. Empty: none.
+  std::string turn_id;
 };
 
 }  // namespace rwkv::server

@@ -49,7 +49,20 @@ void TurnRunner::Cancel() {
 
 void TurnRunner::Wake() { services_.scheduler->Wake(); }
 
+bool TurnRunner::Replayed(const TurnRequest& request) {
+  if (request.turn_id.empty() || request.session_id.empty()) return false;
+  // Any error here (no such session, another model's, a store error) is the normal path's to
+  // report: BeginTurn meets it again.
+  absl::StatusOr<SessionRecord> record = services_.sessions->GetSession(request.session_id);
+  if (!record.ok() || record->last_turn.turn_id != request.turn_id) return false;
+  for (GenerationDelta& delta : ReplayedDeltas(record->last_turn)) sink_->OnDelta(std::move(delta));
+  ReleaseAdmission();
+  sink_->OnFinished(ReplayedResult(*record));  // last: the sink may destroy this runner
+  return true;
+}
+
 void TurnRunner::Begin(TurnRequest request) {
+  if (Replayed(request)) return;
   GenerationRequest& generation = request.generation;
   if (!request.session_id.empty()) {
     SessionManager::TurnOptions options{request.create_session, request.expected_version};
@@ -69,6 +82,7 @@ void TurnRunner::Begin(TurnRequest request) {
   received_ = generation.received;
   seed_ = generation.sampling.seed;
   prompt_tokens_ = static_cast<int32_t>(generation.prompt.size());
+  if (turn_.has_value()) turn_id_ = std::move(request.turn_id);
   // The place goes with the request (Submit uses it up or gives it back).
   Scheduler::QueuePlace place = *std::move(place_);
   place_.reset();
@@ -86,7 +100,8 @@ void TurnRunner::OnFinished(GenerationResult result) {
   services_.io->Post([this, result = std::move(result)]() mutable { Complete(std::move(result)); });
 }
 
-absl::StatusOr<std::optional<SessionRecord>> TurnRunner::EndTurn(const GenerationResult& result) {
+absl::StatusOr<std::optional<SessionRecord>> TurnRunner::EndTurn(const GenerationResult& result,
+                                                                 CommittedTurn last_turn) {
   if (!turn_.has_value()) return std::nullopt;
   SessionManager::Turn turn = *std::move(turn_);
   turn_.reset();
@@ -94,23 +109,33 @@ absl::StatusOr<std::optional<SessionRecord>> TurnRunner::EndTurn(const Generatio
     services_.sessions->Abort(std::move(turn));
     return std::nullopt;
   }
-  return services_.sessions->Commit(std::move(turn), result.state, result.tokens_in_state);
+  return services_.sessions->Commit(std::move(turn), result.state, result.tokens_in_state,
+                                    std::move(last_turn));
 }
 
 void TurnRunner::Complete(GenerationResult result) {
-  absl::StatusOr<std::optional<SessionRecord>> session = EndTurn(result);
-  std::vector<float>().swap(result.state);  // stored or dropped: free it with its bytes below
+  if (result.status.ok() && !keep_on_cancel_ && Cancelled()) {
+    // The client is gone and sees CANCELLED: a discard-policy turn that finished just before
+    // must not be committed behind its back.
+    result.status = absl::CancelledError("the client cancelled the request");
+  }
   TurnResult out;
-  // A commit error only matters when the turn itself succeeded: a cancelled turn stays
-  // CANCELLED whether or not what it kept could be stored.
-  out.status = !result.status.ok() ? result.status : session.status();
   out.finish_reason = result.finish_reason;
-  out.matched_stop = std::move(result.matched_stop);
+  out.matched_stop = result.matched_stop;
   out.prompt_tokens = prompt_tokens_;
   out.generated_tokens = result.generated_tokens;
   out.timings = result.timings;
   out.timings.total = services_.clock->Now() - received_;
   out.seed = seed_;
+  // What a retry with this turn_id replays: this report, its total measured before the commit.
+  CommittedTurn last_turn;
+  if (!turn_id_.empty()) last_turn = recording_.Finish(turn_id_, out);
+  absl::StatusOr<std::optional<SessionRecord>> session = EndTurn(result, std::move(last_turn));
+  std::vector<float>().swap(result.state);  // stored or dropped: free it with its bytes below
+  // A commit error only matters when the turn itself succeeded: a cancelled turn stays
+  // CANCELLED whether or not what it kept could be stored.
+  out.status = !result.status.ok() ? result.status : session.status();
+  out.timings.total = services_.clock->Now() - received_;
   if (session.ok() && session->has_value()) {
     out.session_tokens = (*session)->token_count;
     out.session = *std::move(*session);

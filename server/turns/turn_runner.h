@@ -19,12 +19,24 @@
 // commit the session's new state or roll it back (the commit rule, ShouldCommit, lives here);
 // deliver the result. Store work runs on the I/O executor, never on the engine thread, and the
 // time is read from the injected Clock.
+//
+// A turn whose turn_id is that of its session's last committed turn is not run: its stored
+// outcome is replayed to the sink (turn_replay.h), deltas and result on the I/O thread. A
+// turn with a turn_id that commits stores its outcome with the session for such a retry.
+//
+// Cancellation: a turn cancelled before its result is committed is not committed under
+// CANCEL_POLICY_DISCARD (keep_on_cancel false), even if its generation had just ended by
+// itself: the client, gone, would otherwise see CANCELLED for a committed turn. Under
+// keep_on_cancel a turn that ended by itself before the cancel reached it is committed whole
+// and reported OK (the client, gone, sees CANCELLED; a retry with its turn_id replays it). A
+// cancel after the commit changes nothing.
 #ifndef RWKV_SERVER_TURNS_TURN_RUNNER_H_
 #define RWKV_SERVER_TURNS_TURN_RUNNER_H_
 
 #include <atomic>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -37,6 +49,7 @@
 #include "server/sessions/session_record.h"
 #include "server/turns/io_executor.h"
 #include "server/turns/state_budget.h"
+#include "server/turns/turn_replay.h"
 #include "server/turns/turn_request.h"
 #include "server/turns/turn_sink.h"
 
@@ -80,7 +93,10 @@ class TurnRunner final : private GenerationSink {
   // GenerationSink, called by the scheduler on the engine thread.
   bool Ready() const override { return sink_->Ready(); }
   bool Cancelled() const override { return cancelled_.load(std::memory_order_relaxed); }
-  void OnDelta(GenerationDelta delta) override { sink_->OnDelta(std::move(delta)); }
+  void OnDelta(GenerationDelta delta) override {
+    if (!turn_id_.empty()) recording_.Add(delta);
+    sink_->OnDelta(std::move(delta));
+  }
   void OnFinished(GenerationResult result) override;
 
   // Caller's thread: a place in the queue and the turn's bytes, before anything is loaded.
@@ -89,10 +105,14 @@ class TurnRunner final : private GenerationSink {
   void ReleaseAdmission();
   // I/O thread: begin the session's turn and submit.
   void Begin(TurnRequest request);
+  // I/O thread: if `request` retries its session's last committed turn, replays it to the sink
+  // (the last call) and returns true.
+  bool Replayed(const TurnRequest& request);
   // I/O thread: commit or roll back, then report.
   void Complete(GenerationResult result);
   // Commits or aborts turn_; the committed record, nullopt when nothing was committed.
-  absl::StatusOr<std::optional<SessionRecord>> EndTurn(const GenerationResult& result);
+  absl::StatusOr<std::optional<SessionRecord>> EndTurn(const GenerationResult& result,
+                                                       CommittedTurn last_turn);
   // Reports a turn that never reached (or was refused by) the scheduler. Last call.
   void Fail(absl::Status status);
 
@@ -112,6 +132,10 @@ class TurnRunner final : private GenerationSink {
   absl::Time received_;
   uint64_t seed_ = 0;
   int32_t prompt_tokens_ = -1;
+  std::string turn_id_;  // with a session only
+  // The deltas, for the session's record when turn_id_ is set: written on the engine thread
+  // while the turn runs, read by Complete after the scheduler's hand-over.
+  TurnRecording recording_;
 };
 
 }  // namespace rwkv::server

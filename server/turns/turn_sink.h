@@ -3,7 +3,9 @@
 //
 // Calls, in order: OnDelta for each batch of sampled tokens (engine thread), then OnFinished
 // exactly once (an I/O thread; or, for a turn refused at admission, inside TurnRunner::Start on
-// its caller's thread). Ready may be called at any time from the engine thread.
+// its caller's thread). Ready may be called at any time from the engine thread. A replayed turn
+// (turn_replay.h) calls OnDelta from the I/O thread instead, without asking Ready: a few merged
+// deltas, then OnFinished.
 #ifndef RWKV_SERVER_TURNS_TURN_SINK_H_
 #define RWKV_SERVER_TURNS_TURN_SINK_H_
 
@@ -41,7 +43,7 @@ class TurnSink {
   // Whether the sink can take one more delta now. When false the turn pauses (its sequence sits
   // out engine steps) until the front end calls TurnRunner::Wake. Engine thread; must not block.
   virtual bool Ready() const = 0;
-  // New text and tokens. Engine thread; must not block.
+  // New text and tokens. Engine thread (I/O thread for a replay); must not block.
   virtual void OnDelta(GenerationDelta delta) = 0;
   // Exactly once, last, on an I/O thread (or inside Start when refused at once). The runner
   // touches nothing of its own after this call, so the sink may destroy the runner from inside

@@ -86,8 +86,46 @@ bool FakeEngine::WaitForCalls(int64_t count, absl::Duration timeout) const {
   return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
 }
 
+void FakeEngine::Hold() {
+  absl::MutexLock lock(&gate_mu_);
+  held_ = true;
+  allowed_ = 0;
+}
+
+void FakeEngine::AllowCalls(int64_t count) {
+  absl::MutexLock lock(&gate_mu_);
+  allowed_ += count;
+}
+
+void FakeEngine::Release() {
+  absl::MutexLock lock(&gate_mu_);
+  held_ = false;
+}
+
+bool FakeEngine::WaitUntilHeld(absl::Duration timeout) const {
+  absl::MutexLock lock(&gate_mu_);
+  auto waiting = [this]() {
+    gate_mu_.AssertReaderHeld();
+    return waiting_ > 0;
+  };
+  return gate_mu_.AwaitWithTimeout(absl::Condition(&waiting), timeout);
+}
+
+void FakeEngine::PassTheHold() {
+  absl::MutexLock lock(&gate_mu_);
+  auto may_pass = [this]() {
+    gate_mu_.AssertReaderHeld();
+    return !held_ || allowed_ > 0;
+  };
+  ++waiting_;
+  gate_mu_.Await(absl::Condition(&may_pass));
+  --waiting_;
+  if (held_) --allowed_;
+}
+
 absl::StatusOr<engine::LogitsView> FakeEngine::Forward(
     absl::Span<const engine::SequenceInput> batch) {
+  PassTheHold();
   std::function<void(int64_t)> hook;
   int64_t index;
   {

@@ -4,6 +4,8 @@
 //   FakeEngine engine;
 //   engine.Script(Bytes("A"), Bytes("xyz"));   // a state whose history is "A" emits x, y, z
 //   engine.FailForwardAt(2, absl::InternalError("device lost"));
+//   engine.Hold();                             // Forward waits at its start ...
+//   engine.AllowCalls(1);                      // ... until let through, one call at a time
 //   Scheduler scheduler(&engine, &tokenizer, options);
 //   ...
 //   EXPECT_EQ(FakeEngine::History(result.state), Bytes("Axyz"));   // what the state was fed
@@ -86,6 +88,15 @@ class FakeEngine final : public engine::Engine {
   // advance a FakeClock by a step's duration). Not under the engine's lock.
   void OnForward(std::function<void(int64_t index)> hook) ABSL_LOCKS_EXCLUDED(mu_);
 
+  // Held, every Forward waits at its start (before the hook) until AllowCalls lets it through
+  // or Release ends the hold: a request then stays running, its engine thread parked, as long
+  // as the test wants. Release before the engine's users are destroyed.
+  void Hold() ABSL_LOCKS_EXCLUDED(gate_mu_);
+  void AllowCalls(int64_t count) ABSL_LOCKS_EXCLUDED(gate_mu_);
+  void Release() ABSL_LOCKS_EXCLUDED(gate_mu_);
+  // Waits until a Forward waits at the hold; false if `timeout` passed first.
+  bool WaitUntilHeld(absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(gate_mu_);
+
   std::vector<Call> calls() const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t call_count() const ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until `count` Forward calls have finished; false if `timeout` passed first.
@@ -109,6 +120,8 @@ class FakeEngine final : public engine::Engine {
     std::vector<int32_t> continuation;
   };
 
+  // Waits while held, unless a call is allowed (taking it).
+  void PassTheHold() ABSL_LOCKS_EXCLUDED(gate_mu_);
   // The failure injected for call `index`, if any (consumed).
   std::optional<absl::Status> TakeFailure(int64_t index) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CheckCapacity(absl::Span<const engine::SequenceInput> batch) const;
@@ -126,6 +139,12 @@ class FakeEngine final : public engine::Engine {
   std::optional<absl::Status> next_failure_ ABSL_GUARDED_BY(mu_);
   std::function<void(int64_t)> hook_ ABSL_GUARDED_BY(mu_);
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
+
+  // The hold, apart from mu_ so that calls() and the rest answer while a Forward waits.
+  mutable absl::Mutex gate_mu_;
+  bool held_ ABSL_GUARDED_BY(gate_mu_) = false;
+  int64_t allowed_ ABSL_GUARDED_BY(gate_mu_) = 0;
+  int64_t waiting_ ABSL_GUARDED_BY(gate_mu_) = 0;
 
   // Forward's thread only: the rows of the last call, which its LogitsView points into.
   std::vector<float> logits_;

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -41,6 +42,7 @@ class TestTurnSink final : public server::TurnSink {
     absl::MutexLock lock(&mu_);
     if (finished_calls_ > 0) ADD_FAILURE() << "OnDelta after OnFinished";
     text_ += delta.text;
+    tokens_.insert(tokens_.end(), delta.token_ids.begin(), delta.token_ids.end());
     ++deltas_;
   }
   void OnFinished(server::TurnResult result) override ABSL_LOCKS_EXCLUDED(mu_) {
@@ -91,6 +93,10 @@ class TestTurnSink final : public server::TurnSink {
     absl::MutexLock lock(&mu_);
     return text_;
   }
+  std::vector<int32_t> tokens() const ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return tokens_;
+  }
   int deltas() const ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
     return deltas_;
@@ -100,6 +106,7 @@ class TestTurnSink final : public server::TurnSink {
   mutable absl::Mutex mu_;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   std::string text_ ABSL_GUARDED_BY(mu_);
+  std::vector<int32_t> tokens_ ABSL_GUARDED_BY(mu_);
   int deltas_ ABSL_GUARDED_BY(mu_) = 0;
   int finished_calls_ ABSL_GUARDED_BY(mu_) = 0;
   std::optional<server::TurnResult> result_ ABSL_GUARDED_BY(mu_);

@@ -78,6 +78,22 @@ std::vector<BadField> BadFields() {
          r.set_session_id("chat-1");
          r.set_expected_version(-1);
        }},
+      {"TurnIdWithoutSession", "turn_id", [](R& r) { r.set_turn_id("t-1"); }},
+      {"TurnIdWithSpace", "turn_id",
+       [](R& r) {
+         r.set_session_id("chat-1");
+         r.set_turn_id("turn 1");
+       }},
+      {"TurnIdWithNonAscii", "turn_id",
+       [](R& r) {
+         r.set_session_id("chat-1");
+         r.set_turn_id("t\xc3\xa9");
+       }},
+      {"TurnIdTooLong", "turn_id",
+       [](R& r) {
+         r.set_session_id("chat-1");
+         r.set_turn_id(std::string(kMaxTurnIdChars + 1, 'a'));
+       }},
       {"NegativeTemperature", "sampling.temperature",
        [](R& r) { r.mutable_sampling()->set_temperature(-0.5f); }},
       {"TemperatureTooHigh", "sampling.temperature",
@@ -225,6 +241,21 @@ TEST(ParseGenerateRequestTest, FieldsAtTheirLimitsAreAccepted) {
             kMaxLogitBiasEntries);
 }
 
+TEST(ParseGenerateRequestTest, TurnIdAtItsLimitIsAcceptedAndAHugeOneQuotedShort) {
+  rwkv::v1::GenerateRequest request = Valid();
+  request.set_session_id("chat-1");
+  request.set_turn_id(std::string(kMaxTurnIdChars, 'a'));
+  engine::ByteTokenizer tokenizer;
+  absl::StatusOr<TurnRequest> parsed = ParseGenerateRequest(request, tokenizer, kVocab, Limits());
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->turn_id, std::string(kMaxTurnIdChars, 'a'));
+
+  request.set_turn_id(std::string(1 << 20, 'b'));
+  parsed = ParseGenerateRequest(request, tokenizer, kVocab, Limits());
+  ASSERT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_LT(parsed.status().message().size(), 300u) << "the whole ID went into the message";
+}
+
 TEST(ServerLimitsTest, DetokenizeTakesOneTurnOfIds) {
   ServerLimits limits;
   EXPECT_EQ(limits.max_detokenize_ids(), 65536 + 4096);
@@ -246,6 +277,7 @@ TEST(ParseGenerateRequestTest, ValidRequestMapsEveryField) {
   request.set_session_id("chat-1");
   request.set_create_session(true);
   request.set_expected_version(4);
+  request.set_turn_id("3f2b8c1e-7d4a-4e59-9a61-0c2d5e8f9b17");
   auto* sampling = request.mutable_sampling();
   sampling->set_temperature(0.5f);
   sampling->set_top_k(10);
@@ -270,6 +302,7 @@ TEST(ParseGenerateRequestTest, ValidRequestMapsEveryField) {
   EXPECT_EQ(parsed->session_id, "chat-1");
   EXPECT_TRUE(parsed->create_session);
   EXPECT_EQ(parsed->expected_version, 4);
+  EXPECT_EQ(parsed->turn_id, "3f2b8c1e-7d4a-4e59-9a61-0c2d5e8f9b17");
   const GenerationRequest& generation = parsed->generation;
   EXPECT_THAT(generation.prompt, ElementsAre(7, 255));
   EXPECT_TRUE(generation.state.empty());  // the turn runner's to fill

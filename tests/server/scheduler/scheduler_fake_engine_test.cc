@@ -118,6 +118,9 @@ TEST(TestSinkTest, WaitsFailWithAMessageInsteadOfHanging) {
 
 class SchedulerFakeEngineTest : public ::testing::Test {
  protected:
+  // A failed test must not leave the engine thread parked at a hold (the scheduler joins it).
+  void TearDown() override { engine_.Release(); }
+
   // The scheduler is started by the test, once its requests are in.
   void Create(Scheduler::Options options = {}) {
     options.clock = &clock_;
@@ -421,6 +424,99 @@ TEST_F(SchedulerFakeEngineTest, DeadlineIsCheckedOnTheInjectedClock) {
   for (int32_t token : sink.tokens()) history.push_back(token);
   EXPECT_EQ(FakeEngine::History(result.state), history);
   EXPECT_EQ(result.timings.total, absl::Seconds(12));
+}
+
+// A request cancelled while it waits in the queue (every slot taken) leaves it at the next loop
+// and is reported at once, while the request holding the slot still runs: its caller need not
+// wait for a place to learn it is over (and to release its session).
+TEST_F(SchedulerFakeEngineTest, QueuedRequestCancelledLeavesAtOnceWhileTheSlotIsHeld) {
+  Create({/*max_batch_tokens=*/512, /*max_batch_sequences=*/1, /*max_queued_requests=*/16});
+  engine_.Hold();
+  TestSink& running = NewSink();
+  ASSERT_TRUE(scheduler_->Submit(Request("R", 1000), &running).ok());
+  scheduler_->Start();
+  ASSERT_TRUE(engine_.WaitUntilHeld(kWaitLimit)) << "the running request never stepped";
+  TestSink& queued = NewSink();
+  ASSERT_TRUE(scheduler_->Submit(Request("Q", 10), &queued).ok());
+  queued.Cancel();
+  scheduler_->Wake();
+  engine_.AllowCalls(1);  // one loop: the step in progress ends, the next one waits again
+
+  const GenerationResult result = AwaitResult(queued);
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kCancelled) << result.status;
+  EXPECT_EQ(result.generated_tokens, 0);
+  EXPECT_EQ(result.tokens_in_state, 0);
+  EXPECT_EQ(queued.deltas(), 0);
+  EXPECT_FALSE(running.finished());
+  EXPECT_EQ(scheduler_->stats().waiting, 0);
+  for (const FakeEngine::Call& call : engine_.calls()) {
+    EXPECT_EQ(Describe(call).find('Q'), std::string::npos) << "the cancelled request ran";
+  }
+
+  running.Cancel();
+  engine_.Release();
+  EXPECT_EQ(AwaitResult(running).status.code(), absl::StatusCode::kCancelled);
+}
+
+// The same for a queued request whose deadline passes (on the injected clock).
+TEST_F(SchedulerFakeEngineTest, QueuedRequestPastItsDeadlineLeavesAtOnce) {
+  Create({/*max_batch_tokens=*/512, /*max_batch_sequences=*/1, /*max_queued_requests=*/16});
+  engine_.Hold();
+  TestSink& running = NewSink();
+  ASSERT_TRUE(scheduler_->Submit(Request("R", 1000), &running).ok());
+  scheduler_->Start();
+  ASSERT_TRUE(engine_.WaitUntilHeld(kWaitLimit)) << "the running request never stepped";
+  TestSink& queued = NewSink();
+  GenerationRequest request = Request("Q", 10);
+  request.deadline = clock_.Now() + absl::Seconds(10);
+  request.keep_on_cancel = true;  // nothing was processed: nothing to keep
+  ASSERT_TRUE(scheduler_->Submit(std::move(request), &queued).ok());
+  clock_.Advance(absl::Seconds(11));
+  engine_.AllowCalls(1);
+
+  const GenerationResult result = AwaitResult(queued);
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kDeadlineExceeded) << result.status;
+  EXPECT_EQ(result.tokens_in_state, 0);
+  EXPECT_EQ(result.timings.queue, absl::Seconds(11));
+  EXPECT_FALSE(running.finished());
+
+  running.Cancel();
+  engine_.Release();
+  EXPECT_EQ(AwaitResult(running).status.code(), absl::StatusCode::kCancelled);
+}
+
+// Behind paused streams that fill every running place the loop only polls; a queued request
+// whose deadline passes there is still ended without any step.
+TEST_F(SchedulerFakeEngineTest, QueuedRequestBehindPausedStreamsEndsOnItsDeadline) {
+  Scheduler::Options options;
+  options.max_batch_sequences = 1;
+  options.max_queued_requests = 1;  // two running places in all
+  options.stall_timeout = absl::InfiniteDuration();
+  Create(options);
+  TestSink& slow1 = NewSink();
+  TestSink& slow2 = NewSink();
+  slow1.Pause();
+  slow2.Pause();
+  scheduler_->Start();
+  ASSERT_TRUE(scheduler_->Submit(Request("P", 1000), &slow1).ok());
+  ASSERT_TRUE(slow1.WaitForDeltas(1)) << "the first prompt never ran";
+  ASSERT_TRUE(scheduler_->Submit(Request("S", 1000), &slow2).ok());
+  ASSERT_TRUE(slow2.WaitForDeltas(1)) << "the second prompt never ran";
+  const int64_t steps = engine_.call_count();
+  TestSink& queued = NewSink();
+  GenerationRequest request = Request("Q", 10);
+  request.deadline = clock_.Now() + absl::Seconds(10);
+  ASSERT_TRUE(scheduler_->Submit(std::move(request), &queued).ok());
+  clock_.Advance(absl::Seconds(11));
+
+  const GenerationResult result = AwaitResult(queued);
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kDeadlineExceeded) << result.status;
+  EXPECT_EQ(engine_.call_count(), steps);
+  EXPECT_FALSE(slow1.finished());
+  EXPECT_FALSE(slow2.finished());
+  slow1.Cancel();
+  slow2.Cancel();
+  EXPECT_TRUE(scheduler_->Drain(kWaitLimit));
 }
 
 TEST_F(SchedulerFakeEngineTest, CuttingADrainShortEndsWhatRunsAtOnce) {

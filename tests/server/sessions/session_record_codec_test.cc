@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/hash64.h"
 #include "common/little_endian.h"
@@ -30,6 +31,24 @@ SessionRecord Full() {
           .metadata = {{"user", "ada"}, {"bytes", std::string("\0\xff\n", 3)}, {"empty", ""}}};
 }
 
+SessionRecord WithLastTurn() {
+  SessionRecord record = Full();
+  record.last_turn = {.turn_id = "3f2b8c1e-7d4a-4e59-9a61-0c2d5e8f9b17",
+                      .deltas = {{.token_ids = {104, 105, 0, -1}, .text = std::string("hi\0", 3)},
+                                 {.token_ids = {}, .text = ""},
+                                 {.token_ids = {7}, .text = "\xe2\x82\xac"}},
+                      .finish_reason = 1,
+                      .matched_stop = "\n\n",
+                      .prompt_tokens = 12,
+                      .generated_tokens = 5,
+                      .seed = 0xfedcba9876543210u,
+                      .queue_ns = 1,
+                      .time_to_first_token_ns = 2'000'000'000'000,
+                      .prefill_ns = -3,
+                      .total_ns = INT64_MAX};
+  return record;
+}
+
 // `bytes` with its body replaced by `edit(body)` and a checksum that matches again: damage only
 // the structural checks can catch.
 template <typename Edit>
@@ -50,7 +69,8 @@ void ExpectDataLoss(const absl::StatusOr<SessionRecord>& record, absl::string_vi
 
 TEST(SessionRecordCodecTest, RoundTrips) {
   for (const SessionRecord& record :
-       {Full(), SessionRecord{.id = "x"},
+       {Full(), WithLastTurn(), SessionRecord{.id = "x"},
+        SessionRecord{.id = "t", .last_turn = {.turn_id = "only-an-id"}},
         SessionRecord{.id = "neg", .version = -1, .token_count = INT64_MIN, .expires_at = -0.5}}) {
     const std::string bytes = EncodeSessionRecord(record);
     EXPECT_TRUE(HasSessionRecordMagic(bytes));
@@ -60,6 +80,35 @@ TEST(SessionRecordCodecTest, RoundTrips) {
     ASSERT_TRUE(back.ok()) << back.status();
     EXPECT_EQ(*back, record);
   }
+}
+
+// Bytes written by the format version 2 encoder (before records kept their last turn), of
+// Full() without its "bytes" metadata entry.
+constexpr absl::string_view kFormat2Hex =
+    "0052574b565345530200000006000000636861742d3110000000303132333435363738396162636465660700"
+    "000000000000cb04fb711f01000000001040fc54d94100002059fc54d941000020ddff54d941001000000000"
+    "00000200000005000000656d707479000000000400000075736572030000006164619699a1222dec9c13";
+
+TEST(SessionRecordCodecTest, ReadsFormatVersion2) {
+  const std::string bytes = absl::HexStringToBytes(kFormat2Hex);
+  ASSERT_EQ(LoadLittleEndian<uint32_t>(bytes.data() + 8), 2u);
+  SessionRecord record = Full();
+  record.metadata.erase("bytes");
+  absl::StatusOr<SessionRecord> back = DecodeSessionRecord("chat-1", bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, record);
+  EXPECT_TRUE(back->last_turn.turn_id.empty());
+  // Written again, it moves to the current format.
+  EXPECT_EQ(LoadLittleEndian<uint32_t>(EncodeSessionRecord(*back).data() + 8),
+            kSessionRecordFormatVersion);
+  // A format 2 record is still checked: damage under a valid checksum, or a last turn appended
+  // (which only format 3 has), is DATA_LOSS.
+  ExpectDataLoss(
+      DecodeSessionRecord("chat-1", Resealed(bytes, [](std::string& b) { b.push_back('x'); })),
+      "trailing bytes in format 2");
+  ExpectDataLoss(DecodeSessionRecord(
+                     "chat-1", Resealed(bytes, [](std::string& b) { b.append("\0\0\0\0", 4); })),
+                 "an empty last turn in format 2");
 }
 
 TEST(SessionRecordCodecTest, ReadsTheLegacyEncoding) {
@@ -87,7 +136,7 @@ TEST(SessionRecordCodecTest, ReadsTheLegacyEncoding) {
 }
 
 TEST(SessionRecordCodecTest, EveryTruncationIsDataLoss) {
-  const std::string bytes = EncodeSessionRecord(Full());
+  const std::string bytes = EncodeSessionRecord(WithLastTurn());
   for (size_t size = 1; size < bytes.size(); ++size) {
     ExpectDataLoss(DecodeSessionRecord("chat-1", bytes.substr(0, size)),
                    absl::StrCat("truncated to ", size));
@@ -95,7 +144,7 @@ TEST(SessionRecordCodecTest, EveryTruncationIsDataLoss) {
 }
 
 TEST(SessionRecordCodecTest, EveryBitFlipIsDataLoss) {
-  const std::string bytes = EncodeSessionRecord(Full());
+  const std::string bytes = EncodeSessionRecord(WithLastTurn());
   for (size_t i = 0; i < bytes.size(); ++i) {
     for (int bit = 0; bit < 8; ++bit) {
       std::string flipped = bytes;
@@ -106,12 +155,37 @@ TEST(SessionRecordCodecTest, EveryBitFlipIsDataLoss) {
   }
 }
 
+// Under a valid checksum, every cut of a record with a last turn fails the structure check
+// (a field cut short, or a count past the end), never a huge allocation.
+TEST(SessionRecordCodecTest, LastTurnCutShortUnderAValidChecksumIsDataLoss) {
+  const std::string bytes = EncodeSessionRecord(WithLastTurn());
+  const std::string without = EncodeSessionRecord(Full());
+  // From the end of the metadata (where the last turn starts) to the end of the body.
+  for (size_t cut = 1; cut < bytes.size() - without.size() + 4; ++cut) {
+    ExpectDataLoss(
+        DecodeSessionRecord("chat-1",
+                            Resealed(bytes, [cut](std::string& b) { b.resize(b.size() - cut); })),
+        absl::StrCat("last turn cut by ", cut));
+  }
+  // A delta's token count far past the end.
+  SessionRecord one = Full();
+  one.last_turn = {.turn_id = "t", .deltas = {{.token_ids = {1}, .text = ""}}};
+  ExpectDataLoss(DecodeSessionRecord("chat-1", Resealed(EncodeSessionRecord(one),
+                                                        [](std::string& b) {
+                                                          // count, token, text size (0)
+                                                          StoreLittleEndian<uint32_t>(
+                                                              0x40000000u,
+                                                              b.data() + b.size() - 12);
+                                                        })),
+                 "a token count past the end");
+}
+
 TEST(SessionRecordCodecTest, StructuralDamageUnderAValidChecksumIsDataLoss) {
   const std::string bytes = EncodeSessionRecord(Full());
   ExpectDataLoss(
       DecodeSessionRecord(
           "chat-1",
-          Resealed(bytes, [](std::string& b) { StoreLittleEndian<uint32_t>(3, b.data() + 8); })),
+          Resealed(bytes, [](std::string& b) { StoreLittleEndian<uint32_t>(4, b.data() + 8); })),
       "unknown format version");
   ExpectDataLoss(
       DecodeSessionRecord("chat-1", Resealed(bytes, [](std::string& b) { b.push_back('x'); })),
@@ -130,8 +204,9 @@ TEST(SessionRecordCodecTest, StructuralDamageUnderAValidChecksumIsDataLoss) {
   twice.metadata = {{"a", "1"}, {"b", "2"}};
   ExpectDataLoss(DecodeSessionRecord("chat-1", Resealed(EncodeSessionRecord(twice),
                                                         [](std::string& b) {
-                                                          // "b" -> "a": a repeated key.
-                                                          b[b.size() - 6] = 'a';
+                                                          // "b" -> "a": a repeated key (before
+                                                          // the empty last turn ID).
+                                                          b[b.size() - 10] = 'a';
                                                         })),
                  "a repeated metadata key");
   ExpectDataLoss(DecodeSessionRecord("chat-1", std::string("\0RWKVSES", 8)), "header only");
