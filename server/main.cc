@@ -65,7 +65,7 @@ ABSL_FLAG(absl::Duration, store_probe_interval, absl::Seconds(5),
           "How often the state store is probed while serving (a probe key written, read back "
           "and deleted). While the store fails (a failed probe, or 3 store errors in a row), "
           "session turns get UNAVAILABLE and readiness is off, until a probe succeeds. "
-          "0 = no probes (the error streak still applies, but then nothing ends it).");
+          "0 = off (no probes and no error streak: failures show only at each commit).");
 ABSL_FLAG(int32_t, max_prompt_tokens, 65536, "Longest prompt accepted, in tokens.");
 ABSL_FLAG(int32_t, max_new_tokens, 4096, "Largest max_tokens a request may ask for.");
 ABSL_FLAG(int32_t, max_request_bytes, 8 << 20,

@@ -59,7 +59,8 @@ class Server {
     engine::Precision precision = engine::Precision::kF32;
     int io_threads = 4;
     absl::Duration drain_timeout = absl::Seconds(30);
-    // --store-probe-interval: how often the state store is probed while serving; 0: never.
+    // --store-probe-interval: how often the state store is probed while serving; 0: off (no
+    // probes, no error streak).
     absl::Duration store_probe_interval = absl::Seconds(5);
     ServerLimits limits;
   };

@@ -123,6 +123,7 @@ absl::Status StoreHealth::RunProbe() {
 }
 
 void StoreHealth::OnStoreOp(StoreOp op, absl::Duration /*latency*/, const absl::Status& status) {
+  if (options_.probe_interval <= absl::ZeroDuration()) return;
   absl::MutexLock lock(&mu_);
   int& faults = IsWrite(op) ? write_faults_ : read_faults_;
   if (!IsStoreFault(status)) {

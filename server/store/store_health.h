@@ -60,7 +60,9 @@ class StoreHealth final : public StoreObserver {
  public:
   struct Options {
     int error_streak = 3;                               // >= 1
-    absl::Duration probe_interval = absl::Seconds(5);   // zero: no probe thread
+    // Zero: monitoring off (no probe thread, and no error streak, since nothing could end the
+    // failure it starts); Probe() still works when called.
+    absl::Duration probe_interval = absl::Seconds(5);
     const Clock* clock = &Clock::Real();                // must outlive this
     StoreHealthObserver* observer = nullptr;            // optional; must outlive this
     // A change of health, with the error that made it fail (OK when healthy again). Optional.

@@ -238,13 +238,19 @@ TEST_F(StoreHealthTest, TheProbeThreadProbesWhenDueAndRecovers) {
   EXPECT_GE(observer_.probes_ok(), 1);
 }
 
-TEST_F(StoreHealthTest, NoProbeIntervalNoThread) {
+TEST_F(StoreHealthTest, NoProbeIntervalMeansOff) {
   StoreHealth::Options options;
   options.probe_interval = absl::ZeroDuration();
   StoreHealth health(&faults_, options);
   health.Start();  // nothing to start
+  faults_.FailAll(FaultOp::kWrite);
+  InstrumentedStateStore store(faults_.Share(), &health, &clock_);
+  WriteBatch batch;
+  batch.Put("m/a", "v");
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(store.Write(batch).ok());
+  EXPECT_TRUE(health.healthy()) << "a streak nothing could end";
   health.Stop();
-  EXPECT_EQ(faults_.calls(FaultOp::kWrite), 0);
+  EXPECT_EQ(faults_.calls(FaultOp::kWrite), 5) << "no probe ran";
 }
 
 }  // namespace
