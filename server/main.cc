@@ -72,6 +72,11 @@ ABSL_FLAG(int32_t, max_io_queue, 0,
           "max-queued-requests + 64 * io-threads.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM, how long in-flight turns may take to finish before they are rolled back.");
+ABSL_FLAG(absl::Duration, store_probe_interval, absl::Seconds(5),
+          "How often the state store is probed while serving (a probe key written, read back "
+          "and deleted). While the store fails (a failed probe, or 3 store errors in a row), "
+          "session turns get UNAVAILABLE and readiness is off, until a probe succeeds. "
+          "0 = off (no probes and no error streak: failures show only at each commit).");
 ABSL_FLAG(int32_t, max_prompt_tokens, 65536, "Longest prompt accepted, in tokens.");
 ABSL_FLAG(int32_t, max_new_tokens, 4096, "Largest max_tokens a request may ask for.");
 ABSL_FLAG(int32_t, max_request_bytes, 8 << 20,
@@ -111,6 +116,7 @@ rwkv::server::Server::Options OptionsFromFlags() {
     o.precision = *precision;
   }
   o.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  o.store_probe_interval = absl::GetFlag(FLAGS_store_probe_interval);
   o.limits.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
   o.limits.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   o.limits.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
@@ -141,6 +147,7 @@ std::string CheckOptions(const rwkv::server::Server::Options& o) {
   if (o.max_io_queue < 0) return "--max-io-queue must be >= 0";
   if (o.max_inflight_state_bytes < 0) return "--max-inflight-state-bytes must be >= 0";
   if (o.drain_timeout < absl::ZeroDuration()) return "--drain-timeout must be >= 0";
+  if (o.store_probe_interval < absl::ZeroDuration()) return "--store-probe-interval must be >= 0";
   if (o.limits.max_prompt_tokens < 1) return "--max-prompt-tokens must be >= 1";
   if (o.limits.max_new_tokens < 0) return "--max-new-tokens must be >= 0";
   if (o.limits.max_request_bytes < 1024) return "--max-request-bytes must be >= 1024";

@@ -65,6 +65,25 @@ absl::Status Server::ServeHttp() {
 }
 
 void Server::SetServing(bool serving) {
+  absl::MutexLock lock(&serving_mu_);
+  serving_wanted_ = serving;
+  PublishServing();
+}
+
+void Server::OnStoreHealth(bool healthy, const absl::Status& error) {
+  // Not ready, so that traffic goes to other replicas, but alive: a restart would not mend a
+  // full disk, and the store comes back by itself once a probe succeeds.
+  log_.Event(healthy ? std::string("state store healthy again: session turns are accepted")
+                     : absl::StrCat("state store failing: ", error.ToString(),
+                                    "; session turns are refused and readiness is off until a "
+                                    "probe succeeds"));
+  absl::MutexLock lock(&serving_mu_);
+  store_healthy_ = healthy;
+  PublishServing();
+}
+
+void Server::PublishServing() {
+  const bool serving = serving_wanted_ && store_healthy_;
   serving_.store(serving, std::memory_order_release);
   metrics_->SetReady(serving);
   grpc_server_->GetHealthCheckService()->SetServingStatus(serving);
@@ -87,12 +106,23 @@ absl::Status Server::LoadAndServe() {
     return absl::UnavailableError(
         absl::StrCat("state store ", options_.state_store, " does not answer: ", probe.message()));
   }
+  // The probes go to the store as it is so far (their operations count in its metrics); the
+  // sessions' operations pass through StoreHealth too, for its error streak.
+  StoreHealth::Options health;
+  health.probe_interval = options_.store_probe_interval;
+  health.observer = metrics_->store_health(backend);
+  health.on_change = [this](bool healthy, const absl::Status& error) {
+    OnStoreHealth(healthy, error);
+  };
+  store_health_ = std::make_unique<StoreHealth>(store.get(), std::move(health));
+  store = std::make_unique<InstrumentedStateStore>(std::move(store), store_health_.get());
   SessionManager::Options session_options;
   session_options.model_fingerprint = engine_->fingerprint();
   session_options.initial_state = engine_->InitialState();
   session_options.ttl = options_.session_ttl;
   session_options.hot_cache_bytes = options_.hot_cache_bytes;
   session_options.observer = metrics_->sessions();
+  session_options.store_health = store_health_.get();
   RWKV_ASSIGN_OR_RETURN(sessions_, SessionManager::Create(std::move(store), session_options));
   scheduler_ = std::make_unique<Scheduler>(
       engine_.get(), tokenizer_.get(),
@@ -122,6 +152,7 @@ absl::Status Server::LoadAndServe() {
                                         cache.bytes,   cache.entries, budget_->used()};
   });
   SetServing(true);
+  store_health_->Start();
   const engine::ModelConfig& config = engine_->config();
   log_.Event(absl::StrFormat(
       "serving %s: %s, %.1fM parameters, %s, fingerprint %s, %d bytes of state per session, "
@@ -214,6 +245,7 @@ absl::Status Server::Drain() {
   grpc_server_->Shutdown(
       absl::ToChronoTime(std::min(now + absl::Milliseconds(200), std::max(now, deadline))));
   io_.reset();  // runs anything still posted
+  if (store_health_ != nullptr) store_health_->Stop();
   stop_sweeper_.Notify();
   if (sweeper_.joinable()) sweeper_.join();
   absl::Status flushed = sessions_ != nullptr ? sessions_->Flush() : absl::OkStatus();

@@ -8,7 +8,9 @@
 //   server->Drain();   // NOT_SERVING, no new work, in-flight turns finish or roll back, flush
 //
 // Start binds the ports first (health NOT_SERVING and /readyz 503, every RPC UNAVAILABLE), then
-// loads the model, opens the store and checks that it answers, then reports SERVING.
+// loads the model, opens the store and checks that it answers, then reports SERVING. While
+// serving, a failing state store (StoreHealth: an error streak or a failed probe) reports
+// NOT_SERVING until a probe succeeds again; liveness (/healthz) stays OK throughout.
 #ifndef RWKV_SERVER_SERVER_H_
 #define RWKV_SERVER_SERVER_H_
 
@@ -19,7 +21,9 @@
 #include <string>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "server/api/generate_request.h"
@@ -30,6 +34,7 @@
 #include "server/api/service_context.h"
 #include "server/metrics/http_endpoint.h"
 #include "server/metrics/server_metrics.h"
+#include "server/store/store_health.h"
 
 namespace rwkv::server {
 
@@ -61,6 +66,9 @@ class Server {
     // (DefaultIoQueue).
     int max_io_queue = 0;
     absl::Duration drain_timeout = absl::Seconds(30);
+    // --store-probe-interval: how often the state store is probed while serving; 0: off (no
+    // probes, no error streak).
+    absl::Duration store_probe_interval = absl::Seconds(5);
     ServerLimits limits;
   };
 
@@ -91,8 +99,12 @@ class Server {
   // The in-flight state budget for the loaded model; INVALID_ARGUMENT when it cannot hold a turn.
   absl::Status CreateBudget();
   void SweepLoop();
-  // gRPC health, /readyz and rwkv_ready together.
-  void SetServing(bool serving);
+  // gRPC health, /readyz and rwkv_ready together: SERVING when `serving` and the store is
+  // healthy.
+  void SetServing(bool serving) ABSL_LOCKS_EXCLUDED(serving_mu_);
+  // StoreHealth's change of health: the log line and readiness.
+  void OnStoreHealth(bool healthy, const absl::Status& error) ABSL_LOCKS_EXCLUDED(serving_mu_);
+  void PublishServing() ABSL_EXCLUSIVE_LOCKS_REQUIRED(serving_mu_);
 
   const Options options_;
   int port_ = 0;
@@ -100,11 +112,16 @@ class Server {
   // Before everything that reports to it, so that it outlives them.
   std::unique_ptr<metrics::ServerMetrics> metrics_;
   std::atomic<bool> serving_{false};
+  absl::Mutex serving_mu_;
+  bool serving_wanted_ ABSL_GUARDED_BY(serving_mu_) = false;
+  bool store_healthy_ ABSL_GUARDED_BY(serving_mu_) = true;
   ServiceContext context_;
   std::unique_ptr<RwkvService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<engine::Tokenizer> tokenizer_;
+  // Before the sessions, whose store reports to it; its probe thread stops in Drain.
+  std::unique_ptr<StoreHealth> store_health_;
   std::unique_ptr<SessionManager> sessions_;
   std::unique_ptr<StateBudget> budget_;  // before what holds reservations, so it outlives them
   std::unique_ptr<Scheduler> scheduler_;

@@ -67,6 +67,12 @@ StoreObserver* ServerMetrics::store(absl::string_view backend) {
   return stores_.back().get();
 }
 
+StoreHealthObserver* ServerMetrics::store_health(absl::string_view backend) {
+  absl::MutexLock lock(&mu_);
+  store_health_.push_back(std::make_unique<StoreHealthMetrics>(*registry_, backend));
+  return store_health_.back().get();
+}
+
 void ServerMetrics::SetModel(const engine::Engine& engine) {
   const engine::ModelConfig& config = engine.config();
   prometheus::BuildGauge()

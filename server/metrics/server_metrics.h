@@ -7,6 +7,7 @@
 //   session_options.observer = metrics.sessions();
 //   store = std::make_unique<InstrumentedStateStore>(std::move(store),
 //                                                    metrics.store(store->Backend()));
+//   health_options.observer = metrics.store_health(store->Backend());
 //   service_context.requests = metrics.requests();
 //   metrics.SetModel(engine);                                // rwkv_model_info, state bytes
 //   metrics.SetLiveSource([&] { return ServerMetrics::Live{...}; });   // sampled per scrape
@@ -32,6 +33,7 @@
 #include "server/metrics/engine_metrics.h"
 #include "server/metrics/request_metrics.h"
 #include "server/metrics/session_metrics.h"
+#include "server/metrics/store_health_metrics.h"
 #include "server/metrics/store_metrics.h"
 
 namespace rwkv::server::metrics {
@@ -57,6 +59,8 @@ class ServerMetrics {
   RequestObserver* requests() { return &requests_; }
   // The observer of a store whose backend is `backend` (owned here).
   StoreObserver* store(absl::string_view backend);
+  // The health observer of that store (owned here).
+  StoreHealthObserver* store_health(absl::string_view backend);
 
   // rwkv_model_info and rwkv_session_state_bytes of the loaded model.
   void SetModel(const engine::Engine& engine);
@@ -91,6 +95,7 @@ class ServerMetrics {
 
   absl::Mutex mu_;
   std::vector<std::unique_ptr<StoreMetrics>> stores_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<StoreHealthMetrics>> store_health_ ABSL_GUARDED_BY(mu_);
   std::function<Live()> live_source_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -72,6 +72,7 @@ absl::StatusOr<SessionRecord> SessionManager::CreateSession(
     absl::string_view id, std::map<std::string, std::string> metadata) {
   if (!id.empty()) RWKV_RETURN_IF_ERROR(ValidateSessionId(id));
   RWKV_RETURN_IF_ERROR(ValidateSessionMetadata(metadata));
+  RWKV_RETURN_IF_ERROR(CheckStoreHealthy());
   const std::string new_id = id.empty() ? RandomId() : std::string(id);
   RWKV_ASSIGN_OR_RETURN(InFlightTable::Hold hold, in_flight_.Acquire(new_id));
   RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> existing, records_->Read(new_id));
@@ -122,12 +123,17 @@ absl::StatusOr<SessionManager::Page> SessionManager::ListSessions(int page_size,
   return page;
 }
 
+absl::Status SessionManager::CheckStoreHealthy() const {
+  return options_.store_health != nullptr ? options_.store_health->Check() : absl::OkStatus();
+}
+
 absl::Status SessionManager::SessionNotFound(absl::string_view id) {
   return absl::NotFoundError(absl::StrCat("session ", id, " not found"));
 }
 
 absl::Status SessionManager::DeleteSession(absl::string_view id) {
   RWKV_RETURN_IF_ERROR(ValidateSessionId(id));
+  RWKV_RETURN_IF_ERROR(CheckStoreHealthy());
   RWKV_ASSIGN_OR_RETURN(InFlightTable::Hold hold, in_flight_.Acquire(id));
   absl::StatusOr<std::optional<SessionRecord>> record = records_->Read(id);
   // A corrupt record can still be deleted: deleting is the way out of it.
@@ -147,6 +153,7 @@ absl::StatusOr<SessionRecord> SessionManager::ForkSession(
   RWKV_RETURN_IF_ERROR(ValidateSessionId(source, "source_session_id"));
   if (!new_id.empty()) RWKV_RETURN_IF_ERROR(ValidateSessionId(new_id, "new_session_id"));
   RWKV_RETURN_IF_ERROR(ValidateSessionMetadata(metadata));
+  RWKV_RETURN_IF_ERROR(CheckStoreHealthy());
   const std::string target = new_id.empty() ? RandomId() : std::string(new_id);
   if (target == source) return SessionExists(target);
   // Holding the source's mark keeps its record and blob consistent while they are copied.

@@ -21,6 +21,9 @@
 //   DeleteSession removes them, so an operator can find and clear them.
 // - IDs and metadata are validated here (session_id.h): INVALID_ARGUMENT naming the field.
 // - Sessions idle longer than `ttl` expire: they read as NOT_FOUND and SweepExpired deletes them.
+// - While `store_health` reports the store failing, everything that writes a session (BeginTurn,
+//   CreateSession, ForkSession, DeleteSession) is UNAVAILABLE at once, naming the store's error,
+//   before any work; reads (GetSession, ListSessions) go on, answered by the store.
 // - Fork copies a session's state and record under a new ID (version 0 history kept as
 //   token_count; the fork starts at the source's version), but not the last turn's outcome.
 // - Each commit records the committing turn's outcome (CommittedTurn) in place of the last one,
@@ -57,6 +60,7 @@
 #include "server/sessions/session_records.h"
 #include "server/sessions/state_cache.h"
 #include "server/store/state_store.h"
+#include "server/store/store_health.h"
 
 namespace rwkv::server {
 
@@ -69,6 +73,7 @@ class SessionManager {
     int64_t hot_cache_bytes = int64_t{1} << 30;  // LRU budget for decoded states
     Clock* clock = &Clock::Real();               // required; must outlive the manager
     SessionObserver* observer = nullptr;  // lifecycle events (metrics); must outlive the manager
+    const StoreHealth* store_health = nullptr;  // optional; must outlive the manager
   };
 
   struct TurnOptions {
@@ -154,6 +159,8 @@ class SessionManager {
   SessionManager(std::unique_ptr<SessionRecords> records, Options options, int64_t live);
 
   static absl::Status SessionNotFound(absl::string_view id);
+  // UNAVAILABLE while the store is failing: what refuses a session write before its work.
+  absl::Status CheckStoreHealthy() const;
   double Now() const;
   static bool Expired(const SessionRecord& record, double now);
   absl::Status CheckModel(const SessionRecord& record) const;

@@ -21,6 +21,8 @@ SessionManager::Turn::Turn(SessionManager* owner, InFlightTable::Hold hold, Sess
 absl::StatusOr<SessionManager::Turn> SessionManager::BeginTurn(absl::string_view id,
                                                                const TurnOptions& options) {
   RWKV_RETURN_IF_ERROR(ValidateSessionId(id));
+  // Before the state is loaded and generated from: a turn that could not commit is refused now.
+  RWKV_RETURN_IF_ERROR(CheckStoreHealthy());
   RWKV_ASSIGN_OR_RETURN(InFlightTable::Hold hold, in_flight_.Acquire(id));
   RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> record, records_->Read(id));
   const double now = Now();

@@ -55,6 +55,8 @@ class InstrumentedStateStore final : public StateStore {
   absl::StatusOr<std::vector<KeyValue>> Scan(absl::string_view prefix,
                                              absl::string_view start_after, int limit) override;
   absl::Status Flush() override;
+  // Not an operation on the data: passed through untimed.
+  absl::Status Resume() override { return inner_->Resume(); }
 
  private:
   void Report(StoreOp op, absl::Time start, const absl::Status& status);

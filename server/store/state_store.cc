@@ -32,7 +32,7 @@ absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(absl::string_view uri
 }
 
 absl::Status ProbeStateStore(StateStore& store) {
-  absl::StatusOr<std::string> value = store.Get("health/probe");
+  absl::StatusOr<std::string> value = store.Get(absl::StrCat(kHealthKeyPrefix, "probe"));
   if (value.ok() || absl::IsNotFound(value.status())) return absl::OkStatus();
   return value.status();
 }

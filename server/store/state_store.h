@@ -74,6 +74,11 @@ class StateStore {
 
   // Makes every completed Write durable on disk (no-op for memory).
   virtual absl::Status Flush() = 0;
+
+  // Asks a backend that stopped taking writes after a failure (RocksDB after a failed write,
+  // e.g. on a full disk) to take them again: OK when it now does or never stopped, else why not
+  // (the disk still fails). Store health probes call it after a failed write.
+  virtual absl::Status Resume() { return absl::OkStatus(); }
 };
 
 // How OpenStateStore opens a backend; backends ignore what does not apply to them.
@@ -91,8 +96,11 @@ absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(absl::string_view uri
 // With the default StoreOptions (synced writes).
 absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(absl::string_view uri);
 
+// The key space of the server's own probes ("health/..."), apart from every session key.
+inline constexpr absl::string_view kHealthKeyPrefix = "health/";
+
 // Asks `store` for a key that is never written: OK when it answers (NOT_FOUND is an answer),
-// else its error. Readiness waits for this.
+// else its error. Readiness waits for this at start-up; StoreHealth probes while serving.
 absl::Status ProbeStateStore(StateStore& store);
 
 }  // namespace rwkv::server

@@ -17,6 +17,8 @@ absl::string_view OpName(StoreOp op) {
       return "scan";
     case StoreOp::kFlush:
       return "flush";
+    case StoreOp::kResume:
+      return "resume";
   }
   return "?";
 }
@@ -61,7 +63,10 @@ void FaultInjectingStore::Clear(StoreOp op) {
 }
 
 void FaultInjectingStore::ClearAll() {
-  for (StoreOp op : {StoreOp::kGet, StoreOp::kWrite, StoreOp::kScan, StoreOp::kFlush}) Clear(op);
+  for (StoreOp op : {StoreOp::kGet, StoreOp::kWrite, StoreOp::kScan, StoreOp::kFlush,
+                     StoreOp::kResume}) {
+    Clear(op);
+  }
 }
 
 int64_t FaultInjectingStore::calls(StoreOp op) const {
@@ -122,6 +127,11 @@ absl::StatusOr<std::vector<server::KeyValue>> FaultInjectingStore::Scan(
 absl::Status FaultInjectingStore::Flush() {
   if (absl::Status status = Enter(StoreOp::kFlush); !status.ok()) return status;
   return shared_->inner->Flush();
+}
+
+absl::Status FaultInjectingStore::Resume() {
+  if (absl::Status status = Enter(StoreOp::kResume); !status.ok()) return status;
+  return shared_->inner->Resume();
 }
 
 }  // namespace rwkv::testing

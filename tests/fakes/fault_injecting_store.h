@@ -8,7 +8,7 @@
 //   faults.FailAll(StoreOp::kGet, absl::DataLossError("bad sector")); // every Get, until
 //   faults.Clear(StoreOp::kGet);
 //
-// Get, Write, Scan and Flush fail independently. A failed call never reaches the inner store
+// Get, Write, Scan, Flush and Resume fail independently. A failed call never reaches the inner store
 // (a failed Write applies nothing). "Next N" faults are used up before an "all" fault applies.
 // Handles made by Share() share the inner store, the faults and the counts, so the test keeps
 // one while the code under test owns another; the inner store is shared, so the test can read it
@@ -34,7 +34,7 @@
 
 namespace rwkv::testing {
 
-enum class StoreOp { kGet, kWrite, kScan, kFlush };
+enum class StoreOp { kGet, kWrite, kScan, kFlush, kResume };
 
 class FaultInjectingStore final : public server::StateStore {
  public:
@@ -64,6 +64,7 @@ class FaultInjectingStore final : public server::StateStore {
                                                      absl::string_view start_after,
                                                      int limit) override;
   absl::Status Flush() override;
+  absl::Status Resume() override;
 
  private:
   struct Fault {
@@ -77,7 +78,7 @@ class FaultInjectingStore final : public server::StateStore {
   struct Shared {
     std::shared_ptr<server::StateStore> inner;
     mutable absl::Mutex mu;
-    std::array<Fault, 4> faults ABSL_GUARDED_BY(mu);
+    std::array<Fault, 5> faults ABSL_GUARDED_BY(mu);
     int64_t scanned_entries ABSL_GUARDED_BY(mu) = 0;
   };
 

@@ -12,9 +12,11 @@
 #include "common/clock.h"
 #include "prometheus/registry.h"
 #include "server/metrics/session_metrics.h"
+#include "server/metrics/store_health_metrics.h"
 #include "server/sessions/session_manager.h"
 #include "server/store/instrumented_state_store.h"
 #include "server/store/memory_state_store.h"
+#include "server/store/store_health.h"
 #include "tests/server/metrics/metric_values.h"
 
 namespace rwkv::server::metrics {
@@ -22,6 +24,7 @@ namespace {
 
 using rwkv::testing::HistogramCount;
 using rwkv::testing::HistogramSum;
+using rwkv::testing::MetricLabels;
 using rwkv::testing::MetricValue;
 
 // Moves 1 ms forward every time it is read: each operation (read before and after) lasts 1 ms.
@@ -127,6 +130,29 @@ TEST(StoreMetricsTest, FailuresOfAnyBackendAreCountedByOperation) {
 TEST(StoreMetricsTest, ProbeAcceptsAMissingKey) {
   MemoryStateStore store;
   EXPECT_TRUE(ProbeStateStore(store).ok());
+}
+
+TEST(StoreHealthMetricsTest, HealthyFromTheStartThenFollowsTheProbes) {
+  prometheus::Registry registry;
+  StoreHealthMetrics metrics(registry, "rocksdb");
+  const MetricLabels backend = {{"backend", "rocksdb"}};
+  EXPECT_EQ(MetricValue(registry, "rwkv_store_healthy", backend), 1);
+  EXPECT_EQ(MetricValue(registry, "rwkv_store_probes_total", {{"result", "ok"}}), 0);
+  EXPECT_EQ(MetricValue(registry, "rwkv_store_probes_total", {{"result", "failed"}}), 0);
+
+  BrokenStore broken;
+  StoreHealth::Options options;
+  options.probe_interval = absl::ZeroDuration();
+  options.observer = &metrics;
+  StoreHealth failing(&broken, options);
+  EXPECT_FALSE(failing.Probe().ok());
+  EXPECT_EQ(MetricValue(registry, "rwkv_store_healthy", backend), 0);
+  EXPECT_EQ(MetricValue(registry, "rwkv_store_probes_total", {{"result", "failed"}}), 1);
+
+  MemoryStateStore working;
+  StoreHealth healthy(&working, options);
+  EXPECT_TRUE(healthy.Probe().ok());
+  EXPECT_EQ(MetricValue(registry, "rwkv_store_probes_total", {{"result", "ok"}}), 1);
 }
 
 TEST(SessionMetricsTest, LifecycleEventsAndCacheLookupsAreCounted) {
