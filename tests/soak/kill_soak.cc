@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <atomic>
+#include <iostream>
 #include <thread>
 #include <utility>
 
@@ -16,6 +17,7 @@ namespace {
 using testing::ServerProcess;
 
 constexpr int kKilledExitCode = 128 + SIGKILL;  // ServerProcess::Stop's code for a SIGKILL
+constexpr absl::Duration kReportEvery = absl::Minutes(1);  // a progress line on stderr
 
 std::string LogTail(const ServerProcess& server) {
   const std::string log = server.Log();
@@ -103,9 +105,19 @@ bool KillSoak::RunEpoch(bool last) {
 }
 
 void KillSoak::Run() {
-  const absl::Time end = absl::Now() + options_.duration;
+  const absl::Time start = absl::Now();
+  const absl::Time end = start + options_.duration;
+  absl::Time next_report = start + kReportEvery;
   while (absl::Now() < end) {
     if (!RunEpoch(/*last=*/false)) return;
+    if (absl::Now() >= next_report) {
+      next_report += kReportEvery;
+      const SoakCounters& c = stats_.counters;
+      std::cerr << absl::StrCat("rwkv-soak: ", absl::ToInt64Seconds(absl::Now() - start),
+                                " s: ", c.turns_started.load(), " turns, ", c.kills.load(),
+                                " kills, ", c.continuation_checks.load(),
+                                " continuations checked, ", stats_.failures(), " failures\n");
+    }
   }
   RunEpoch(/*last=*/true);
 }

@@ -11,8 +11,9 @@ namespace {
 
 std::string TokensText(const std::vector<int32_t>& tokens, size_t from) {
   std::string out;
-  for (size_t i = from; i < tokens.size() && i < from + 8; ++i)
+  for (size_t i = from; i < tokens.size() && i < from + 8; ++i) {
     absl::StrAppend(&out, " ", tokens[i]);
+  }
   return out;
 }
 
