@@ -38,6 +38,8 @@ std::string SoakStats::Summary(double seconds) const {
       {"  ... found committed", c.pending_committed},
       {"  ... KEEP with part of the prompt", c.partial_prompts_kept},
       {"  ... DISCARD stored whole (done before the break)", c.discard_turns_committed},
+      {"      of which the client had cancelled", c.discard_committed_after_cancel},
+      {"      of which the deadline had passed", c.discard_committed_after_deadline},
       {"  ... tokens never received, recomputed", c.tokens_reconstructed},
       {"sessions retired (history limit)", c.sessions_retired},
       {"DATA_LOSS statuses", c.data_loss},

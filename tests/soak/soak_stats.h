@@ -29,6 +29,8 @@ struct SoakCounters {
   std::atomic<int64_t> pending_committed{0};  // ... found in the store
   std::atomic<int64_t> partial_prompts_kept{0};
   std::atomic<int64_t> discard_turns_committed{0};
+  std::atomic<int64_t> discard_committed_after_cancel{0};  // ... of which the client cancelled
+  std::atomic<int64_t> discard_committed_after_deadline{0};
   std::atomic<int64_t> tokens_reconstructed{0};
   std::atomic<int64_t> sessions_retired{0};
   std::atomic<int64_t> data_loss{0};  // calls that returned DATA_LOSS

@@ -102,6 +102,10 @@ bool SoakWorker::ApplyStored(client::RwkvClient& client, const StoredSession& st
   c.pending_committed += resolution->committed;
   c.partial_prompts_kept += resolution->partial_prompt;
   c.discard_turns_committed += resolution->discard_turn_committed;
+  if (resolution->discard_turn_committed) {
+    c.discard_committed_after_cancel += pending_break_ == absl::StatusCode::kCancelled;
+    c.discard_committed_after_deadline += pending_break_ == absl::StatusCode::kDeadlineExceeded;
+  }
   c.tokens_reconstructed += resolution->reconstructed_tokens;
   return true;
 }
@@ -120,7 +124,10 @@ void SoakWorker::CheckContinuation(client::RwkvClient& client) {
   context.insert(context.end(), plan.prompt.begin(), plan.prompt.end());
   stats_.counters.turns_started++;
   const TurnOutcome outcome = RunTurn(client, session_, plan, Interruption{});
-  if (!outcome.got_done) return FailCall("the continuation turn after a restart", outcome.status);
+  if (!outcome.got_done) {
+    pending_break_ = absl::StatusCode::kUnavailable;
+    return FailCall("the continuation turn after a restart", outcome.status);
+  }
   stats_.counters.turns_committed++;
   if (absl::Status done =
           session_.OnDone(outcome.done.session().version(), outcome.done.session().token_count(),
@@ -177,10 +184,13 @@ void SoakWorker::RunRandomTurn(client::RwkvClient& client, const std::atomic<boo
     return;
   }
   const absl::StatusCode code = outcome.status.code();
+  pending_break_ = absl::StatusCode::kUnavailable;  // a kill, whatever the transport said
   if (code == absl::StatusCode::kCancelled && interruption.cancel_after_tokens > 0) {
+    pending_break_ = code;
     c.turns_cancelled++;
   } else if (code == absl::StatusCode::kDeadlineExceeded &&
              interruption.deadline != absl::InfiniteDuration()) {
+    pending_break_ = code;
     c.turns_deadline++;
   } else if (killing) {
     c.turns_killed++;

@@ -73,6 +73,8 @@ class SoakWorker {
   std::mt19937_64 random_;
   int generation_ = 0;  // sessions this worker has had
   int probes_ = 0;
+  // What broke the pending turn (counted when a DISCARD turn turns out stored whole).
+  absl::StatusCode pending_break_ = absl::StatusCode::kOk;
   TrackedSession session_;
 };
 
