@@ -28,6 +28,8 @@ ABSL_FLAG(std::string, model, "", "Model file (default: the tiny RWKV-7 model in
 ABSL_FLAG(std::string, data_dir, "",
           "The server's --data-dir (default: a new temporary directory, removed after a run "
           "that passed).");
+ABSL_FLAG(bool, keep_failed_data, true,
+          "Keep the temporary data directory of a run that failed, for inspection.");
 ABSL_FLAG(std::string, server_args, "", "More server flags, separated by spaces.");
 ABSL_FLAG(uint64_t, seed, 0, "Seed of the soak's random choices (0: a random seed, printed).");
 ABSL_FLAG(int32_t, kill_min_ms, 500, "Shortest time from the end of the checks to a kill.");
@@ -135,11 +137,12 @@ int main(int argc, char** argv) {
   rwkv::soak::KillSoak(options, stats).Run();
   std::cout << stats.Summary(absl::ToDoubleSeconds(absl::Now() - start)) << std::flush;
   const bool passed = stats.failures() == 0;
-  if (temporary && passed) {
+  if (temporary && (passed || !absl::GetFlag(FLAGS_keep_failed_data))) {
     std::error_code ignored;
     std::filesystem::remove_all(options.data_dir, ignored);
-  } else if (!passed) {
-    std::cerr << "rwkv-soak: FAILED (seed " << options.seed << "); the data is kept in "
+  }
+  if (!passed) {
+    std::cerr << "rwkv-soak: FAILED (seed " << options.seed << "); data directory "
               << options.data_dir << "\n";
   }
   return passed ? 0 : 1;
