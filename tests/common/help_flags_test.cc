@@ -42,7 +42,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Program{"rwkv-server", {"model", "listen", "max_batch_tokens"}},
                       Program{"rwkv-cli", {"server", "session"}},
                       Program{"rwkv-loadgen", {"server", "sessions", "turns"}},
-                      Program{"rwkv-resume-bench", {"server", "history_tokens"}}),
+                      Program{"rwkv-resume-bench", {"server", "history_tokens"}},
+                      Program{"rwkv-soak", {"duration_s", "workers", "server_args"}}),
     [](const ::testing::TestParamInfo<Program>& info) {
       std::string name = info.param.binary;
       for (char& c : name) {
