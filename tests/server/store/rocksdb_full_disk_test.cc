@@ -69,7 +69,9 @@ TEST_P(RocksDbFullDiskTest, FailsCleanlyWhileFullAndResumesWhenThereIsSpace) {
     EXPECT_THAT(full.message(), HasSubstr("No space left on device"));
   }
   EXPECT_FALSE(store_->Flush().ok());
-  if (with_data) EXPECT_EQ(store_->Get("s/1").value(), kValue);
+  if (with_data) {
+    EXPECT_EQ(store_->Get("s/1").value(), kValue);
+  }
   EXPECT_EQ(store_->Get("s/none").status().code(), absl::StatusCode::kNotFound);
 
   ASSERT_TRUE(std::filesystem::remove(filler()));
@@ -85,14 +87,18 @@ TEST_P(RocksDbFullDiskTest, FailsCleanlyWhileFullAndResumesWhenThereIsSpace) {
   // Everything acknowledged is there after a restart, and nothing that failed.
   store_.reset();
   Open();
-  if (with_data) EXPECT_EQ(store_->Get("s/2").value(), kValue);
+  if (with_data) {
+    EXPECT_EQ(store_->Get("s/2").value(), kValue);
+  }
   EXPECT_EQ(store_->Get("s/after2").value(), kValue);
   EXPECT_EQ(store_->Get("s/full").status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST_P(RocksDbFullDiskTest, ResumesWhileStillFullLeaveItReadableAndALaterOneWorks) {
   const bool with_data = GetParam();
-  if (with_data) ASSERT_TRUE(Put(*store_, "s/0").ok());
+  if (with_data) {
+    ASSERT_TRUE(Put(*store_, "s/0").ok());
+  }
   ASSERT_GT(FillFilesystem(filler()), 0);
   EXPECT_FALSE(Put(*store_, "s/full").ok());
   // A resume on a full disk may reopen (closing the old WAL frees its preallocated space) or
@@ -124,7 +130,9 @@ TEST_P(RocksDbFullDiskTest, ResumesWhileStillFullLeaveItReadableAndALaterOneWork
   const absl::Status resumed = store_->Resume();
   ASSERT_TRUE(resumed.ok()) << resumed;
   EXPECT_TRUE(Put(*store_, "s/after").ok());
-  if (with_data) EXPECT_EQ(store_->Get("s/0").value(), kValue);
+  if (with_data) {
+    EXPECT_EQ(store_->Get("s/0").value(), kValue);
+  }
 }
 
 }  // namespace
