@@ -15,7 +15,7 @@ packages=(
 if [ "${1:-}" != "--build-only" ]; then
   packages+=(
     redis-server prometheus                        # services the end-to-end tests start
-    clang libomp-dev                               # the thread-safety build (scripts/build.sh --clang)
+    clang libomp-dev                               # the clang builds: build.sh --clang, --tsan
     podman buildah runc debootstrap python3-yaml   # deploy/smoke-test.sh and deploy/validate.sh
   )
 fi

@@ -38,7 +38,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<rwkv::v1::Generate
 
   // gRPC.
   void OnWriteDone(bool ok) override ABSL_LOCKS_EXCLUDED(mu_);
-  void OnCancel() override;
+  void OnCancel() override ABSL_LOCKS_EXCLUDED(mu_);
   void OnDone() override ABSL_LOCKS_EXCLUDED(mu_);
 
   // TurnSink.

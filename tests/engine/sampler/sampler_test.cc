@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/config.h"
 #include "absl/status/status.h"
 #include "gtest/gtest.h"
 
@@ -23,6 +24,9 @@ namespace {
 std::atomic<int64_t> g_allocations{0};
 }  // namespace
 
+// TSan's runtime defines operator new and delete itself (it tracks every allocation), so the
+// TSan build (scripts/build.sh --tsan) cannot count them: SampleDoesNotAllocate skips there.
+#ifndef ABSL_HAVE_THREAD_SANITIZER
 void* operator new(std::size_t size) {
   ++g_allocations;
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
@@ -37,6 +41,7 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
+#endif  // ABSL_HAVE_THREAD_SANITIZER
 
 namespace rwkv::engine {
 namespace {
@@ -454,6 +459,9 @@ TEST(SamplerTest, MovedSamplerContinuesTheSameSequence) {
 }
 
 TEST(SamplerTest, SampleDoesNotAllocate) {
+#ifdef ABSL_HAVE_THREAD_SANITIZER
+  GTEST_SKIP() << "allocations are not counted under TSan";
+#endif
   constexpr int32_t kVocab = 65536;
   SamplingParams params;
   params.top_k = 100;

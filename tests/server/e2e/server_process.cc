@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
 
 extern char** environ;
 
@@ -152,9 +153,20 @@ int ServerProcess::Stop(int signal_number, absl::Duration timeout) {
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
+  const pid_t pid = pid_;
   pid_ = -1;
   if (reader_.joinable()) reader_.join();
+  FailOnSanitizerReport(pid);
   return result;
+}
+
+void ServerProcess::FailOnSanitizerReport(pid_t pid) const {
+  // A race in the server is a failure of the test that drove it, whatever the server answered.
+  const std::string log = Log();
+  if (log.find("WARNING: ThreadSanitizer:") != std::string::npos) {
+    ADD_FAILURE() << "rwkv-server (pid " << pid << ") reported a ThreadSanitizer finding:\n"
+                  << log;
+  }
 }
 
 std::string ServerProcess::Log() const {

@@ -8,7 +8,8 @@
 //   EXPECT_EQ((*server)->Terminate(absl::Seconds(30)), 0);   // SIGTERM, exit code
 //
 // StartLoading returns as soon as both ports are bound, while the model may still be loading
-// (for health tests). The destructor kills the process (SIGKILL) if it is still running.
+// (for health tests). The destructor kills the process (SIGKILL) if it is still running. A
+// server that reported a ThreadSanitizer finding fails the test once it has stopped.
 #ifndef RWKV_TESTS_SERVER_E2E_SERVER_PROCESS_H_
 #define RWKV_TESTS_SERVER_E2E_SERVER_PROCESS_H_
 
@@ -62,6 +63,8 @@ class ServerProcess {
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Launch(
       const std::vector<std::string>& args, bool until_serving, absl::Duration timeout);
   void ReadLog(int fd);
+  // Fails the running test when the server's log holds a ThreadSanitizer report (TSan build).
+  void FailOnSanitizerReport(pid_t pid) const;
 
   pid_t pid_ = -1;
   int port_ = 0;
