@@ -210,31 +210,47 @@ absl::Status RwkvCppFile::Map() {
   }
   base_ = static_cast<const uint8_t*>(mapping);
   size_ = st.st_size;
+  mapped_ = true;
   return absl::OkStatus();
 }
 
 RwkvCppFile::~RwkvCppFile() {
-  if (base_ != nullptr) munmap(const_cast<uint8_t*>(base_), static_cast<size_t>(size_));
+  if (mapped_) munmap(const_cast<uint8_t*>(base_), static_cast<size_t>(size_));
+}
+
+absl::Status RwkvCppFile::Parse() {
+  const Bytes bytes{base_, size_, path_};
+  RWKV_ASSIGN_OR_RETURN(header_, ParseHeader(bytes));
+  int64_t offset = kHeaderBytes;
+  for (int index = 0; offset < size_; ++index) {
+    RWKV_ASSIGN_OR_RETURN(Record record, ParseRecord(bytes, header_.version, index, offset));
+    const auto [it, inserted] = index_.emplace(record.info.name, tensors_.size());
+    if (!inserted) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path_, ": duplicate tensor '", record.info.name, "' (", RecordPlace(index, offset),
+          "; first at data offset ", extents_[it->second].offset, ")"));
+    }
+    offset = record.data_offset + record.data_bytes;
+    extents_.push_back({record.data_offset, record.data_bytes});
+    tensors_.push_back(std::move(record.info));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<RwkvCppFile>> RwkvCppFile::Open(const std::string& path) {
   auto file = absl::WrapUnique(new RwkvCppFile(path));
   RWKV_RETURN_IF_ERROR(file->Map());
-  const Bytes bytes{file->base_, file->size_, file->path_};
-  RWKV_ASSIGN_OR_RETURN(file->header_, ParseHeader(bytes));
-  int64_t offset = kHeaderBytes;
-  for (int index = 0; offset < file->size_; ++index) {
-    RWKV_ASSIGN_OR_RETURN(Record record, ParseRecord(bytes, file->header_.version, index, offset));
-    const auto [it, inserted] = file->index_.emplace(record.info.name, file->tensors_.size());
-    if (!inserted) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          path, ": duplicate tensor '", record.info.name, "' (", RecordPlace(index, offset),
-          "; first at data offset ", file->extents_[it->second].offset, ")"));
-    }
-    offset = record.data_offset + record.data_bytes;
-    file->extents_.push_back({record.data_offset, record.data_bytes});
-    file->tensors_.push_back(std::move(record.info));
-  }
+  RWKV_RETURN_IF_ERROR(file->Parse());
+  return file;
+}
+
+absl::StatusOr<std::unique_ptr<RwkvCppFile>> RwkvCppFile::FromBytes(std::string name,
+                                                                    std::string bytes) {
+  auto file = absl::WrapUnique(new RwkvCppFile(std::move(name)));
+  file->owned_ = std::move(bytes);
+  file->base_ = reinterpret_cast<const uint8_t*>(file->owned_.data());
+  file->size_ = static_cast<int64_t>(file->owned_.size());
+  RWKV_RETURN_IF_ERROR(file->Parse());
   return file;
 }
 

@@ -4,7 +4,8 @@
 // Open() memory-maps the file read-only and validates the header and every tensor record before
 // returning, so that a malformed or truncated file fails there with a status naming the path, the
 // tensor and the byte offset, and nothing afterwards can read outside the mapping. Tensor data is
-// not copied: ReadF32 decodes straight from the mapping.
+// not copied: ReadF32 decodes straight from the mapping. FromBytes() parses a file already in
+// memory the same way (the fuzzer's entry point; Open() is Map() plus the same parse).
 //
 //   RWKV_ASSIGN_OR_RETURN(std::unique_ptr<RwkvCppFile> file, RwkvCppFile::Open(path));
 //   if (file->header().n_layer != expected_layers) ...
@@ -50,6 +51,11 @@ class RwkvCppFile final : public TensorSource {
   // duplicate names...), DATA_LOSS when the file ends inside the header or a record.
   static absl::StatusOr<std::unique_ptr<RwkvCppFile>> Open(const std::string& path);
 
+  // The same checks and errors over a file's contents held in memory (kept by the result; a
+  // moved-in string is not copied). `name` stands for the path in Describe() and in messages.
+  static absl::StatusOr<std::unique_ptr<RwkvCppFile>> FromBytes(std::string name,
+                                                                std::string bytes);
+
   ~RwkvCppFile() override;
   RwkvCppFile(const RwkvCppFile&) = delete;
   RwkvCppFile& operator=(const RwkvCppFile&) = delete;
@@ -79,10 +85,14 @@ class RwkvCppFile final : public TensorSource {
 
   explicit RwkvCppFile(std::string path) : path_(std::move(path)) {}
   absl::Status Map();
+  // Reads the header and every record of base_[0, size_).
+  absl::Status Parse();
 
   std::string path_;
-  const uint8_t* base_ = nullptr;  // The read-only mapping, size_ bytes.
+  const uint8_t* base_ = nullptr;  // The file's bytes: the mapping, or owned_'s.
   int64_t size_ = 0;
+  bool mapped_ = false;  // base_ is a mapping to unmap.
+  std::string owned_;    // The contents given to FromBytes.
   Header header_;
   std::vector<TensorInfo> tensors_;
   std::vector<Extent> extents_;  // Parallel to tensors_.

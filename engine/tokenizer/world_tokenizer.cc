@@ -192,15 +192,20 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
 absl::StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::Load(
     const std::string& vocab_path) {
   RWKV_ASSIGN_OR_RETURN(const std::string contents, ReadWholeFile(vocab_path));
+  return Parse(contents, vocab_path);
+}
+
+absl::StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::Parse(std::string_view contents,
+                                                                      const std::string& name) {
   std::unique_ptr<WorldTokenizer> tokenizer(new WorldTokenizer());
-  RWKV_RETURN_IF_ERROR(tokenizer->ParseVocab(contents, vocab_path));
-  RWKV_RETURN_IF_ERROR(tokenizer->BuildTrie(vocab_path));
+  RWKV_RETURN_IF_ERROR(tokenizer->ParseVocab(contents, name));
+  RWKV_RETURN_IF_ERROR(tokenizer->BuildTrie(name));
   return tokenizer;
 }
 
 absl::Status WorldTokenizer::ParseVocab(std::string_view contents, const std::string& path) {
   token_bytes_.reserve(contents.size());
-  token_offsets_.assign(kVocabSize + 1, 0);
+  token_offsets_.assign(1, 0);
   int64_t previous_id = 0;
   int line_number = 0;
   while (!contents.empty()) {
@@ -222,23 +227,19 @@ absl::Status WorldTokenizer::ParseVocab(std::string_view contents, const std::st
     if (!error.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(path, ":", line_number, ": ", error));
     }
-    // Ids skipped between previous_id and this one keep an empty range: not in the vocabulary.
-    for (int64_t id = previous_id + 1; id <= parsed->id; ++id) {
-      token_offsets_[id] = token_bytes_.size();
-    }
+    // Ids skipped between previous_id and this one get an empty range: not in the vocabulary.
+    token_offsets_.resize(parsed->id + 1, token_bytes_.size());
     token_bytes_.append(parsed->bytes);
     previous_id = parsed->id;
   }
-  for (int64_t id = previous_id + 1; id <= kVocabSize; ++id) {
-    token_offsets_[id] = token_bytes_.size();
-  }
+  token_offsets_.push_back(token_bytes_.size());  // the end of the last token
   return absl::OkStatus();
 }
 
 absl::Status WorldTokenizer::BuildTrie(const std::string& path) {
   std::vector<int32_t> ids;  // present ids, sorted below by their bytes
-  for (int32_t id = 1; id < kVocabSize; ++id) {
-    if (token_offsets_[id + 1] > token_offsets_[id]) ids.push_back(id);
+  for (size_t id = 1; id + 1 < token_offsets_.size(); ++id) {
+    if (token_offsets_[id + 1] > token_offsets_[id]) ids.push_back(static_cast<int32_t>(id));
   }
   const auto bytes = [this](int32_t id) {
     return std::string_view(token_bytes_)
@@ -326,7 +327,8 @@ absl::StatusOr<std::vector<int32_t>> WorldTokenizer::Encode(std::string_view tex
 
 absl::StatusOr<std::string_view> WorldTokenizer::TokenBytes(int32_t id) const {
   if (id == kEndOfText) return std::string_view();
-  if (id < 0 || id >= kVocabSize || token_offsets_[id + 1] == token_offsets_[id]) {
+  if (id < 0 || static_cast<size_t>(id) + 1 >= token_offsets_.size() ||
+      token_offsets_[id + 1] == token_offsets_[id]) {
     return absl::InvalidArgumentError(
         absl::StrCat("token id ", id, " is not in the World vocabulary"));
   }

@@ -38,6 +38,11 @@ class WorldTokenizer final : public Tokenizer {
   // duplicate byte strings, or a missing single-byte token (then some texts would not encode).
   static absl::StatusOr<std::unique_ptr<WorldTokenizer>> Load(const std::string& vocab_path);
 
+  // Load() over a vocabulary's contents already in memory; `name` stands for the path in
+  // messages. The same checks and errors, except those of reading a file.
+  static absl::StatusOr<std::unique_ptr<WorldTokenizer>> Parse(std::string_view contents,
+                                                               const std::string& name);
+
   std::string_view Name() const override { return "world"; }
   int32_t VocabSize() const override { return kVocabSize; }
 
@@ -70,7 +75,9 @@ class WorldTokenizer final : public Tokenizer {
   int64_t FindChild(uint32_t node, uint8_t byte) const;
 
   // Bytes of token id are token_bytes_[token_offsets_[id], token_offsets_[id + 1]); an empty
-  // range means the id is not in the vocabulary (file tokens are never empty).
+  // range means the id is not in the vocabulary (file tokens are never empty), and so do ids past
+  // the highest one in the file, where token_offsets_ ends (its size does not depend on
+  // kVocabSize, so a small vocabulary parses in time proportional to its own size).
   std::string token_bytes_;
   std::vector<uint32_t> token_offsets_;
   std::vector<TrieNode> nodes_;  // nodes_[0] is the root

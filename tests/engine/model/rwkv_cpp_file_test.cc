@@ -128,6 +128,28 @@ TEST_P(SharedModelTest, HeaderTensorsAndData) {
             file->file_bytes());
 }
 
+// FromBytes (the fuzzer's entry point) reads the same tensors and bytes as Open.
+TEST_P(SharedModelTest, FromBytesReadsWhatOpenReads) {
+  const ModelCase& c = GetParam();
+  std::unique_ptr<RwkvCppFile> opened = OpenModel(c.file);
+  absl::StatusOr<std::string> bytes = ReadFileBytes(ModelPath(c.file));
+  ASSERT_TRUE(opened != nullptr && bytes.ok());
+  absl::StatusOr<std::unique_ptr<RwkvCppFile>> parsed =
+      RwkvCppFile::FromBytes("in-memory model", *std::move(bytes));
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const RwkvCppFile& file = **parsed;
+  EXPECT_EQ(file.Describe(), "in-memory model");
+  EXPECT_EQ(file.file_bytes(), opened->file_bytes());
+  EXPECT_EQ(file.header().data_type, c.data_type);
+  ASSERT_EQ(file.Tensors().size(), opened->Tensors().size());
+  for (size_t i = 0; i < file.Tensors().size(); ++i) {
+    const std::string& name = opened->Tensors()[i].name;
+    ASSERT_EQ(file.Tensors()[i].name, name);
+    EXPECT_EQ(file.DataOffset(name), opened->DataOffset(name));
+    EXPECT_EQ(file.ContentHash(name), opened->ContentHash(name)) << name;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllModels, SharedModelTest, ::testing::ValuesIn(kModels),
                          [](const auto& info) {
                            std::string name = info.param.file;
@@ -352,6 +374,19 @@ TEST(MalformedFileTest, Directory) {
 }
 
 TEST(MalformedFileTest, EmptyFile) { ExpectRefused("", absl::StatusCode::kDataLoss, {"empty"}); }
+
+TEST(MalformedFileTest, FromBytesRefusesAsOpenDoes) {
+  absl::Status status = RwkvCppFile::FromBytes("model in memory", "").status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_TRUE(Contains(status.message(), "model in memory: truncated")) << status;
+  status = RwkvCppFile::FromBytes("model in memory", "GGUF" + FileHeader().substr(4)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_TRUE(Contains(status.message(), "model in memory is not an rwkv.cpp model")) << status;
+  const std::string record = Record("a", {2}, GgmlType::kF32, {1, 2});
+  status = RwkvCppFile::FromBytes("model in memory", FileHeader() + record + record).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_TRUE(Contains(status.message(), "duplicate tensor 'a'")) << status;
+}
 
 TEST(MalformedFileTest, WrongMagic) {
   ExpectRefused("GGUF" + FileHeader().substr(4), absl::StatusCode::kInvalidArgument,

@@ -267,6 +267,32 @@ TEST_F(WorldVocabFileTest, RejectsVocabularyMissingASingleByte) {
               HasSubstr("no token for the single byte 0x00"));
 }
 
+// Parse (the fuzzer's entry point) reads contents as Load reads a file, naming them as told.
+TEST_F(WorldVocabFileTest, ParsesContentsInMemory) {
+  absl::StatusOr<std::string> contents =
+      rwkv::testing::ReadFileBytes(WriteVocab("257 'ab' 2\n258 'abc' 3\n"));
+  ASSERT_TRUE(contents.ok()) << contents.status();
+  absl::StatusOr<std::unique_ptr<WorldTokenizer>> world =
+      WorldTokenizer::Parse(*contents, "vocab in memory");
+  ASSERT_TRUE(world.ok()) << world.status();
+  EXPECT_THAT(*(*world)->Encode("abcab"), ElementsAre(258, 257));
+  world = WorldTokenizer::Parse(*contents + "258 'x' 1\n", "vocab in memory");
+  EXPECT_EQ(world.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(world.status().message()), HasSubstr("vocab in memory:259: "));
+}
+
+// The offsets table ends at the highest ID in the file; every ID past it is refused.
+TEST_F(WorldVocabFileTest, IdsPastTheLastLineAreNotTokens) {
+  absl::StatusOr<std::unique_ptr<WorldTokenizer>> world =
+      WorldTokenizer::Load(WriteVocab("300 'ab' 2\n"));
+  ASSERT_TRUE(world.ok()) << world.status();
+  EXPECT_EQ(*(*world)->TokenBytes(300), "ab");
+  for (const int32_t id : {257, 299, 301, 65535, 65536, INT32_MAX}) {
+    EXPECT_EQ((*world)->TokenBytes(id).status().code(), absl::StatusCode::kInvalidArgument) << id;
+  }
+  EXPECT_EQ(*(*world)->TokenBytes(256), "\xff");
+}
+
 TEST_F(WorldVocabFileTest, MissingFileIsNotFound) {
   const std::string path = absl::StrFormat("%s/no_such_vocab.txt", ::testing::TempDir());
   absl::StatusOr<std::unique_ptr<WorldTokenizer>> loaded = WorldTokenizer::Load(path);
