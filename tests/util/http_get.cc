@@ -12,6 +12,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/match.h"
 
 namespace rwkv::testing {
 namespace {
@@ -86,6 +88,17 @@ int PickFreePort() {
   }
   close(fd);
   return port;
+}
+
+double ScrapedMetric(int port, const std::string& prefix) {
+  absl::StatusOr<HttpResponse> response = HttpGet(port, "/metrics");
+  if (!response.ok()) return -1;
+  for (absl::string_view line : absl::StrSplit(response->body, '\n')) {
+    if (!absl::StartsWith(line, prefix)) continue;
+    double value = -1;
+    if (absl::SimpleAtod(line.substr(prefix.size()), &value)) return value;
+  }
+  return -1;
 }
 
 }  // namespace rwkv::testing

@@ -22,6 +22,10 @@ struct HttpResponse {
 absl::StatusOr<HttpResponse> HttpGet(int port, const std::string& path,
                                      absl::Duration timeout = absl::Seconds(10));
 
+// The value of the first /metrics line of the server's endpoint on `port` that starts with
+// `prefix` (name and labels, then a space); -1 when absent or unreachable.
+double ScrapedMetric(int port, const std::string& prefix);
+
 // `text` percent-encoded for a URL query value.
 std::string UrlEncode(absl::string_view text);
 

@@ -33,28 +33,6 @@ int64_t TinyStateBytes() {
   return engine.ok() ? (*engine)->config().StateBytes() : 0;
 }
 
-// The value of a /metrics line that starts with `prefix`; -1 when absent.
-double MetricValue(int port, const std::string& prefix) {
-  absl::StatusOr<HttpResponse> response = HttpGet(port, "/metrics");
-  if (!response.ok()) return -1;
-  for (absl::string_view line : absl::StrSplit(response->body, '\n')) {
-    if (!absl::StartsWith(line, prefix)) continue;
-    double value = -1;
-    if (absl::SimpleAtod(line.substr(prefix.size()), &value)) return value;
-  }
-  return -1;
-}
-
-// A channel of its own whose client takes little unread data, so that a stream nobody reads
-// pauses after a few hundred tokens (its turn then holds its state without end).
-std::shared_ptr<grpc::Channel> SmallWindowChannel(const ServerProcess& server) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-  args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
-  return grpc::CreateCustomChannel(server.Address(), grpc::InsecureChannelCredentials(), args);
-}
-
 TEST(BudgetE2eTest, PastTheBudgetGenerateIsRefusedUntilTurnsFinish) {
   const int64_t state_bytes = TinyStateBytes();
   ASSERT_GT(state_bytes, 0);
@@ -68,10 +46,10 @@ TEST(BudgetE2eTest, PastTheBudgetGenerateIsRefusedUntilTurnsFinish) {
   ASSERT_TRUE(started.ok()) << started.status();
   std::unique_ptr<ServerProcess> server = *std::move(started);
   const int metrics = server->metrics_port();
-  EXPECT_EQ(MetricValue(metrics, "rwkv_inflight_state_bytes_limit "), budget);
+  EXPECT_EQ(ScrapedMetric(metrics, "rwkv_inflight_state_bytes_limit "), budget);
 
   // Turns that hold their states: streams nobody reads.
-  auto stalled_stub = Rwkv::NewStub(SmallWindowChannel(*server));
+  auto stalled_stub = Rwkv::NewStub(FreshChannel(server->Address(), /*small_window=*/true));
   std::vector<std::unique_ptr<grpc::ClientContext>> contexts;
   std::vector<std::unique_ptr<grpc::ClientReader<GenerateResponse>>> readers;
   for (int i = 0; i < kHeldTurns; ++i) {
@@ -81,9 +59,9 @@ TEST(BudgetE2eTest, PastTheBudgetGenerateIsRefusedUntilTurnsFinish) {
                                              GreedyRequest("stall", kLongGeneration)));
   }
   ASSERT_TRUE(WaitFor(kWaitLimit, [&] {
-    return MetricValue(metrics, "rwkv_running_sequences ") == kHeldTurns;
+    return ScrapedMetric(metrics, "rwkv_running_sequences ") == kHeldTurns;
   })) << "the held turns never ran";
-  EXPECT_GT(MetricValue(metrics, "rwkv_inflight_state_bytes "), kHeldTurns * state_bytes);
+  EXPECT_GT(ScrapedMetric(metrics, "rwkv_inflight_state_bytes "), kHeldTurns * state_bytes);
 
   // The next turn is refused at once, naming the flag, and its session was never touched.
   auto stub = Rwkv::NewStub(server->Channel());
@@ -112,7 +90,7 @@ TEST(BudgetE2eTest, PastTheBudgetGenerateIsRefusedUntilTurnsFinish) {
     EXPECT_EQ(readers[i]->Finish().error_code(), grpc::StatusCode::CANCELLED);
   }
   ASSERT_TRUE(WaitFor(kWaitLimit, [&] {
-    return MetricValue(metrics, "rwkv_inflight_state_bytes ") == 0;
+    return ScrapedMetric(metrics, "rwkv_inflight_state_bytes ") == 0;
   })) << "the held turns never gave their bytes back";
   const StreamResult served = Generate(*stub, GreedyRequest("Hello", 4, "late"));
   ASSERT_TRUE(served.status.ok()) << served.status.error_message();

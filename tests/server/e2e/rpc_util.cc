@@ -9,6 +9,16 @@
 
 namespace rwkv::testing {
 
+std::shared_ptr<grpc::Channel> FreshChannel(const std::string& address, bool small_window) {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  if (small_window) {
+    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
+  }
+  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+}
+
 void Bound(grpc::ClientContext& context) {
   context.set_deadline(absl::ToChronoTime(absl::Now() + kWaitLimit));
 }

@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,11 @@ struct StreamResult {
   bool has_done = false;
   rwkv::v1::GenerateResponse::Done done;
 };
+
+// A channel of its own (not shared with other channels to the same address). `small_window`:
+// the client takes little unread data (no window growth), so that a stream nobody reads fills
+// up after a few hundred tokens instead of megabytes.
+std::shared_ptr<grpc::Channel> FreshChannel(const std::string& address, bool small_window = false);
 
 // Gives a call the tests' hang guard (kWaitLimit) as its deadline, so that a server that stops
 // answering fails the test instead of hanging it.

@@ -24,20 +24,6 @@ using rwkv::v1::Rwkv;
 constexpr int kStalledStreams = 64;
 constexpr int kLongGeneration = 1'000'000;
 
-// A channel of its own (not shared with other channels to the same address). `small_window`:
-// the client takes little unread data (no window growth), so that a stream nobody reads fills
-// up after a few hundred tokens instead of megabytes.
-std::shared_ptr<grpc::Channel> FreshChannel(const ServerProcess& server,
-                                            bool small_window = false) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  if (small_window) {
-    args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 1024);
-  }
-  return grpc::CreateCustomChannel(server.Address(), grpc::InsecureChannelCredentials(), args);
-}
-
 // Streams that are opened and never read.
 struct StalledStreams {
   std::unique_ptr<Rwkv::Stub> stub;
@@ -46,25 +32,13 @@ struct StalledStreams {
 };
 
 void OpenStalledStreams(const ServerProcess& server, StalledStreams& out) {
-  out.stub = Rwkv::NewStub(FreshChannel(server, /*small_window=*/true));
+  out.stub = Rwkv::NewStub(FreshChannel(server.Address(), /*small_window=*/true));
   for (int i = 0; i < kStalledStreams; ++i) {
     out.contexts.push_back(std::make_unique<grpc::ClientContext>());
     Bound(*out.contexts.back());
     out.readers.push_back(
         out.stub->Generate(out.contexts.back().get(), GreedyRequest("stall", kLongGeneration)));
   }
-}
-
-// The value of a /metrics line that starts with `prefix`; -1 when absent.
-double MetricValue(int port, const std::string& prefix) {
-  absl::StatusOr<HttpResponse> response = HttpGet(port, "/metrics");
-  if (!response.ok()) return -1;
-  for (absl::string_view line : absl::StrSplit(response->body, '\n')) {
-    if (!absl::StartsWith(line, prefix)) continue;
-    double value = -1;
-    if (absl::SimpleAtod(line.substr(prefix.size()), &value)) return value;
-  }
-  return -1;
 }
 
 // The scheduler's lines of /metrics, for failure messages.
@@ -98,10 +72,10 @@ TEST(SlowReaderE2eTest, StreamsThatNeverReadDoNotStopTheServer) {
   OpenStalledStreams(*server, stalled);
   // All of them are running (or were): each has generated into its full buffers by now or soon.
   ASSERT_TRUE(WaitFor(kWaitLimit, [&] {
-    return MetricValue(server->metrics_port(), "rwkv_running_sequences ") >= kStalledStreams;
+    return ScrapedMetric(server->metrics_port(), "rwkv_running_sequences ") >= kStalledStreams;
   })) << "the stalled streams never all ran\n" << SchedulerMetrics(server->metrics_port());
 
-  auto stub = Rwkv::NewStub(FreshChannel(*server));
+  auto stub = Rwkv::NewStub(FreshChannel(server->Address()));
   const StreamResult normal = Generate(*stub, GreedyRequest("The quick brown fox", 16));
   ASSERT_TRUE(normal.status.ok()) << normal.status.error_message();
   EXPECT_EQ(normal.done.usage().generated_tokens(), 16);
@@ -117,11 +91,11 @@ TEST(SlowReaderE2eTest, StalledStreamsEndWithDeadlineExceeded) {
   OpenStalledStreams(*server, stalled);
   // The server ends every one of them (the metrics count them as cancelled) while none is read.
   ASSERT_TRUE(WaitFor(kWaitLimit, [&] {
-    return MetricValue(server->metrics_port(),
+    return ScrapedMetric(server->metrics_port(),
                        "rwkv_finished_generations_total{reason=\"cancelled\"} ") >=
            kStalledStreams;
   })) << "the stalled streams were never ended\n" << SchedulerMetrics(server->metrics_port());
-  EXPECT_EQ(MetricValue(server->metrics_port(), "rwkv_running_sequences "), 0);
+  EXPECT_EQ(ScrapedMetric(server->metrics_port(), "rwkv_running_sequences "), 0);
 
   // Read now: what was sent, then the stall status.
   for (auto& reader : stalled.readers) {
