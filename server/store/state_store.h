@@ -9,8 +9,10 @@
 //
 // Backends are named after their technology: RocksDbStateStore ("rocksdb:PATH", embedded,
 // crash-safe: a write that returned OK survives a SIGKILL of the process, and with
-// StoreOptions::sync_writes, the default, a power loss) and MemoryStateStore
-// ("memory:", for tests; gone with the process). Errors of the underlying library are converted
+// StoreOptions::sync_writes, the default, a power loss; one process at a time),
+// RedisStateStore ("redis://HOST:PORT[/DB]", shared by any number of replicas) and
+// MemoryStateStore ("memory:", for tests; gone with the process). Every backend passes the same
+// conformance suite (tests/server/store/state_store_conformance.h). Errors of the underlying library are converted
 // to absl::Status inside each backend: NOT_FOUND for a missing key, DATA_LOSS for corruption,
 // UNAVAILABLE / INTERNAL for I/O failures, each message naming the backend and the key.
 //
@@ -18,7 +20,9 @@
 #ifndef RWKV_SERVER_STORE_STATE_STORE_H_
 #define RWKV_SERVER_STORE_STATE_STORE_H_
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,26 +30,56 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace rwkv::server {
 
-// Puts and deletes applied atomically by StateStore::Write, in order.
+// Puts and deletes applied atomically by StateStore::Write, in order, if every condition of the
+// batch holds when it is applied (a compare-and-set across keys and leases).
 class WriteBatch {
  public:
   struct Op {
     std::string key;
     std::string value;  // unused for deletes
     bool is_delete = false;
+    // Backends that expire keys (Redis) drop the key after this time; the others keep it (the
+    // sessions layer deletes what expired itself). Unused for deletes.
+    absl::Time expires_at = absl::InfiniteFuture();
   };
-  void Put(absl::string_view key, std::string value) {
-    ops_.push_back({std::string(key), std::move(value), false});
+  // `key` must hold exactly `value` (nullopt: must be absent).
+  struct KeyCondition {
+    std::string key;
+    std::optional<std::string> value;
+  };
+  // No lease on `lease` may have been granted after the one with `fence` (it may have expired or
+  // been released since: what matters is that nobody else was granted it).
+  struct FenceCondition {
+    std::string lease;
+    int64_t fence = 0;
+  };
+
+  void Put(absl::string_view key, std::string value,
+           absl::Time expires_at = absl::InfiniteFuture()) {
+    ops_.push_back({std::string(key), std::move(value), false, expires_at});
   }
   void Delete(absl::string_view key) { ops_.push_back({std::string(key), std::string(), true}); }
+  void Require(absl::string_view key, std::optional<std::string> value) {
+    key_conditions_.push_back({std::string(key), std::move(value)});
+  }
+  void RequireFence(absl::string_view lease, int64_t fence) {
+    fence_conditions_.push_back({std::string(lease), fence});
+  }
+
   const std::vector<Op>& ops() const { return ops_; }
+  const std::vector<KeyCondition>& key_conditions() const { return key_conditions_; }
+  const std::vector<FenceCondition>& fence_conditions() const { return fence_conditions_; }
   bool empty() const { return ops_.empty(); }
+  bool conditional() const { return !key_conditions_.empty() || !fence_conditions_.empty(); }
 
  private:
   std::vector<Op> ops_;
+  std::vector<KeyCondition> key_conditions_;
+  std::vector<FenceCondition> fence_conditions_;
 };
 
 struct KeyValue {
@@ -63,7 +97,9 @@ class StateStore {
   // NOT_FOUND when the key is absent.
   virtual absl::StatusOr<std::string> Get(absl::string_view key) = 0;
 
-  // Applies every op of `batch` atomically (all or none). Deleting a missing key is not an error.
+  // Applies every op of `batch` atomically (all or none), if every condition of the batch holds
+  // at that moment; else applies nothing and returns ABORTED naming the first condition that
+  // failed. Deleting a missing key is not an error.
   virtual absl::Status Write(const WriteBatch& batch) = 0;
 
   // Up to `limit` entries whose keys start with `prefix` and sort strictly after `start_after`
@@ -79,6 +115,26 @@ class StateStore {
   // e.g. on a full disk) to take them again: OK when it now does or never stopped, else why not
   // (the disk still fails). Store health probes call it after a failed write.
   virtual absl::Status Resume() { return absl::OkStatus(); }
+
+  // Leases: at most one holder of a name at a time, across every process using the store, for a
+  // bounded time. A lease alone does not make a write safe (its holder may be paused past its
+  // expiry): writes check its fence with WriteBatch::RequireFence. Expiry is judged by one clock,
+  // the store's (Redis's), or the process's for the embedded backends.
+  //
+  // Grants `name` to `owner` (a label for messages, e.g. the replica) for `ttl` unless an
+  // unexpired lease on it exists, then ABORTED naming its owner. Returns the lease's fence,
+  // greater than every fence granted on `name` before it.
+  virtual absl::StatusOr<int64_t> AcquireLease(absl::string_view name, absl::string_view owner,
+                                               absl::Duration ttl) = 0;
+  // Extends the lease with `fence` on `name` to `ttl` from now, if no later lease was granted
+  // (one that expired with no one taking it over is revived); ABORTED if one was.
+  virtual absl::Status RenewLease(absl::string_view name, int64_t fence, absl::Duration ttl) = 0;
+  // Ends the lease with `fence` on `name`, if it is still the current one; OK either way.
+  virtual absl::Status ReleaseLease(absl::string_view name, int64_t fence) = 0;
+
+  // Whether other processes (other replicas) use the same data, so that a failure of the store
+  // is every replica's alike (Redis), not this one's (an embedded database on a local disk).
+  virtual bool Shared() const { return false; }
 };
 
 // How OpenStateStore opens a backend; backends ignore what does not apply to them.
@@ -87,9 +143,17 @@ struct StoreOptions {
   // survives a power loss or kernel crash, not only a process crash. false: it is fsynced by the
   // next Flush (or by the OS, eventually). Memory ignores it.
   bool sync_writes = true;
+  // Redis: the password of AUTH ("" = none). Never logged.
+  std::string password;
+  // Redis: the most connections open at once (each serves one caller at a time).
+  int connections = 8;
+  // Redis: the longest a connect, or a command's reply, may take before UNAVAILABLE.
+  absl::Duration connect_timeout = absl::Seconds(2);
+  absl::Duration command_timeout = absl::Seconds(10);
 };
 
-// "memory:" or "rocksdb:PATH" (the directory is created if missing). INVALID_ARGUMENT for an
+// "memory:", "rocksdb:PATH" (the directory is created if missing) or
+// "redis://[USER@]HOST:PORT[/DB]". INVALID_ARGUMENT for an
 // unknown scheme, naming the accepted ones; the backend's error when it cannot open.
 absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(absl::string_view uri,
                                                            const StoreOptions& options);
