@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # Checks the deployment files without a cluster or a container engine (CI runs it from .ci/run):
 # - every YAML file under deploy/ parses, every JSON file (Grafana dashboards) parses;
-# - Kubernetes objects: apiVersion, kind, metadata.name and the fields each kind requires, and
-#   that they fit together (selectors match labels, probe and Service ports name container ports,
-#   mounted volumes, claims and ConfigMaps exist, the grace period outlasts the drain timeout);
-# - compose.yaml: every service has an image, named volumes are declared, mounted files exist,
-#   depends_on names services;
+# - Kubernetes objects, for the base (the files in kubernetes/) and each overlay
+#   (kubernetes/*/kustomization.yaml, built here from its resources and strategic-merge patches):
+#   apiVersion, kind, metadata.name and the fields each kind requires, and that they fit together
+#   (selectors of Services, PodDisruptionBudgets and NetworkPolicies match pods, probe and Service
+#   ports name container ports, mounted volumes, claims and ConfigMaps exist, the grace period
+#   outlasts the drain timeout, a StatefulSet has its headless Service), that the server's strategy
+#   fits its store (RocksDB: 1 replica, Recreate; Redis: RollingUpdate, 2 or more, a PDB, a
+#   password file on a mounted volume), and that ConfigMap copies of nginx/ and redis/ files match;
+# - compose files: every service has an image, named volumes, networks and secrets are declared,
+#   mounted files exist, depends_on names services, ports are published on 127.0.0.1 only; with
+#   Redis: two replicas or more, Redis unpublished on an internal network with redis/redis.conf,
+#   a balancer over every replica;
+# - nginx/rwkv-grpc.conf: the consistent hash on x-session-id, grpc_read/send timeouts above 60 s,
+#   client_max_body_size above --max-request-bytes, no resending of sent calls, and `nginx -t`
+#   (when nginx is installed) with the list resolve-upstreams.sh --once writes;
+# - redis/redis.conf: appendonly yes, appendfsync always, noeviction, no password in the file;
 # - prometheus.yml has scrape jobs (and passes `promtool check config` when promtool is installed);
 # - Grafana provisioning files; the data source uids the dashboards use (data source variables'
 #   defaults included) are provisioned; every rwkv_* metric a dashboard query names is one the
