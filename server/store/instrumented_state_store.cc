@@ -17,13 +17,17 @@ absl::string_view StoreOpName(StoreOp op) {
       return "list";
     case StoreOp::kFlush:
       return "flush";
+    case StoreOp::kLease:
+      return "lease";
   }
   return "unknown";
 }
 
 bool IsStoreError(StoreOp op, const absl::Status& status) {
   if (status.ok()) return false;
-  return !(op == StoreOp::kGet && absl::IsNotFound(status));
+  if (op == StoreOp::kGet && absl::IsNotFound(status)) return false;
+  // A refused condition or a lease held by another is an answer, not a failure.
+  return !absl::IsAborted(status);
 }
 
 InstrumentedStateStore::InstrumentedStateStore(std::unique_ptr<StateStore> inner,
@@ -64,6 +68,30 @@ absl::Status InstrumentedStateStore::Flush() {
   const absl::Time start = clock_.Now();
   absl::Status status = inner_->Flush();
   Report(StoreOp::kFlush, start, status);
+  return status;
+}
+
+absl::StatusOr<int64_t> InstrumentedStateStore::AcquireLease(absl::string_view name,
+                                                             absl::string_view owner,
+                                                             absl::Duration ttl) {
+  const absl::Time start = clock_.Now();
+  absl::StatusOr<int64_t> fence = inner_->AcquireLease(name, owner, ttl);
+  Report(StoreOp::kLease, start, fence.status());
+  return fence;
+}
+
+absl::Status InstrumentedStateStore::RenewLease(absl::string_view name, int64_t fence,
+                                                absl::Duration ttl) {
+  const absl::Time start = clock_.Now();
+  absl::Status status = inner_->RenewLease(name, fence, ttl);
+  Report(StoreOp::kLease, start, status);
+  return status;
+}
+
+absl::Status InstrumentedStateStore::ReleaseLease(absl::string_view name, int64_t fence) {
+  const absl::Time start = clock_.Now();
+  absl::Status status = inner_->ReleaseLease(name, fence);
+  Report(StoreOp::kLease, start, status);
   return status;
 }
 

@@ -7,7 +7,7 @@
 //
 // Operations are named after what they do to the data: Get is "get", Scan is "list", Flush is
 // "flush", and Write is "put" when its batch stores anything, else "delete" (a session's writes
-// are put+put batches, its deletion a delete+delete batch).
+// are put+put batches, its deletion a delete+delete batch); the three lease calls are "lease".
 //
 // Thread-safe as the wrapped store is; the observer is called on the calling thread after the
 // operation returns.
@@ -26,10 +26,10 @@
 
 namespace rwkv::server {
 
-enum class StoreOp { kGet, kPut, kDelete, kList, kFlush };
-inline constexpr int kStoreOpCount = 5;
+enum class StoreOp { kGet, kPut, kDelete, kList, kFlush, kLease };
+inline constexpr int kStoreOpCount = 6;
 
-// "get", "put", "delete", "list", "flush": the operation label of metrics.
+// "get", "put", "delete", "list", "flush", "lease": the operation label of metrics.
 absl::string_view StoreOpName(StoreOp op);
 
 // Whether `status`, returned by `op`, is a failure of the store (a missing key is an answer).
@@ -57,6 +57,11 @@ class InstrumentedStateStore final : public StateStore {
   absl::Status Flush() override;
   // Not an operation on the data: passed through untimed.
   absl::Status Resume() override { return inner_->Resume(); }
+  absl::StatusOr<int64_t> AcquireLease(absl::string_view name, absl::string_view owner,
+                                       absl::Duration ttl) override;
+  absl::Status RenewLease(absl::string_view name, int64_t fence, absl::Duration ttl) override;
+  absl::Status ReleaseLease(absl::string_view name, int64_t fence) override;
+  bool Shared() const override { return inner_->Shared(); }
 
  private:
   void Report(StoreOp op, absl::Time start, const absl::Status& status);

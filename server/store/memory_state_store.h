@@ -3,6 +3,7 @@
 //   std::unique_ptr<StateStore> store = std::make_unique<MemoryStateStore>();
 //
 // For tests and ephemeral servers: everything is gone with the process, and Flush() does nothing.
+// Keys never expire (WriteBatch::Op::expires_at is ignored); leases are LocalLeases.
 // Thread-safe; one mutex makes every Write atomic with respect to every Get and Scan.
 #ifndef RWKV_SERVER_STORE_MEMORY_STATE_STORE_H_
 #define RWKV_SERVER_STORE_MEMORY_STATE_STORE_H_
@@ -13,13 +14,15 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/btree_map.h"
 #include "absl/synchronization/mutex.h"
+#include "server/store/local_leases.h"
 #include "server/store/state_store.h"
 
 namespace rwkv::server {
 
 class MemoryStateStore : public StateStore {
  public:
-  MemoryStateStore() = default;
+  // `clock` judges lease expiry; it must outlive the store.
+  explicit MemoryStateStore(const Clock* clock = &Clock::Real()) : leases_(clock) {}
 
   absl::string_view Backend() const override { return "memory"; }
   absl::StatusOr<std::string> Get(absl::string_view key) override;
@@ -27,8 +30,13 @@ class MemoryStateStore : public StateStore {
   absl::StatusOr<std::vector<KeyValue>> Scan(absl::string_view prefix,
                                              absl::string_view start_after, int limit) override;
   absl::Status Flush() override { return absl::OkStatus(); }
+  absl::StatusOr<int64_t> AcquireLease(absl::string_view name, absl::string_view owner,
+                                       absl::Duration ttl) override;
+  absl::Status RenewLease(absl::string_view name, int64_t fence, absl::Duration ttl) override;
+  absl::Status ReleaseLease(absl::string_view name, int64_t fence) override;
 
  private:
+  LocalLeases leases_;
   mutable absl::Mutex mu_;
   absl::btree_map<std::string, std::string> data_ ABSL_GUARDED_BY(mu_);
 };

@@ -164,8 +164,23 @@ absl::Status RocksDbStateStore::Write(const WriteBatch& batch) {
   // survives a process crash; synced, the WAL is also fsynced, which survives a power loss.
   rocksdb::WriteOptions write_options;
   write_options.sync = sync_writes_;
+  absl::MutexLock write_lock(&write_mu_);
   absl::ReaderMutexLock lock(&mu_);
   if (db_ == nullptr || read_only_) return Unusable();
+  if (batch.conditional()) {
+    if (absl::Status fences = leases_.CheckFences(batch, Backend()); !fences.ok()) return fences;
+    absl::Status keys = CheckKeyConditions(
+        batch, Backend(),
+        [&](absl::string_view key) ABSL_SHARED_LOCKS_REQUIRED(mu_)
+            -> absl::StatusOr<std::optional<std::string>> {
+          std::string value;
+          const rocksdb::Status read = db_->Get(rocksdb::ReadOptions(), ToSlice(key), &value);
+          if (read.IsNotFound()) return std::nullopt;
+          if (!read.ok()) return ToAbslStatus(read, absl::StrCat("get ", KeyLabel(key)));
+          return value;
+        });
+    if (!keys.ok()) return keys;
+  }
   const rocksdb::Status status = db_->Write(write_options, &rocks_batch);
   if (!status.ok()) {
     return ToAbslStatus(status, absl::StrCat("write of ", batch.ops().size(), " ops to ", path_));
@@ -212,6 +227,22 @@ absl::Status RocksDbStateStore::Flush() {
   if (db_ == nullptr || read_only_) return Unusable();
   const rocksdb::Status status = db_->Write(write_options, &empty);
   if (!status.ok()) return ToAbslStatus(status, absl::StrCat("sync of the WAL in ", path_));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> RocksDbStateStore::AcquireLease(absl::string_view name,
+                                                        absl::string_view owner,
+                                                        absl::Duration ttl) {
+  return leases_.Acquire(name, owner, ttl, Backend());
+}
+
+absl::Status RocksDbStateStore::RenewLease(absl::string_view name, int64_t fence,
+                                           absl::Duration ttl) {
+  return leases_.Renew(name, fence, ttl, Backend());
+}
+
+absl::Status RocksDbStateStore::ReleaseLease(absl::string_view name, int64_t fence) {
+  leases_.Release(name, fence);
   return absl::OkStatus();
 }
 

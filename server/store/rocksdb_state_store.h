@@ -17,6 +17,9 @@
 // reopen fails, the database is opened read-only meanwhile, so reads still work and writes are
 // UNAVAILABLE naming the reopen's error; when even that fails, everything is UNAVAILABLE.
 //
+// Keys never expire (WriteBatch::Op::expires_at is ignored); leases are LocalLeases, since one
+// process holds the directory. Writes are serialised, for their conditions' sake.
+//
 // Thread-safe: every method may be called from any thread.
 #ifndef RWKV_SERVER_STORE_ROCKSDB_STATE_STORE_H_
 #define RWKV_SERVER_STORE_ROCKSDB_STATE_STORE_H_
@@ -29,6 +32,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "server/store/local_leases.h"
 #include "server/store/state_store.h"
 
 namespace rocksdb {
@@ -64,6 +68,10 @@ class RocksDbStateStore : public StateStore {
   // that it takes writes again; the reopen's error while the disk still fails. OK at once when
   // no background error happened since the last (re)open.
   absl::Status Resume() override;
+  absl::StatusOr<int64_t> AcquireLease(absl::string_view name, absl::string_view owner,
+                                       absl::Duration ttl) override;
+  absl::Status RenewLease(absl::string_view name, int64_t fence, absl::Duration ttl) override;
+  absl::Status ReleaseLease(absl::string_view name, int64_t fence) override;
 
   // How many times the write-ahead log has been fsynced since Create (RocksDB's WAL_FILE_SYNCED
   // ticker): what tests check sync_writes by.
@@ -80,6 +88,10 @@ class RocksDbStateStore : public StateStore {
   // The open options (statistics, listener and info log included), kept for reopening.
   const std::unique_ptr<const rocksdb::Options> db_options_;
   const std::shared_ptr<RocksDbErrorListener> errors_;  // also in db_options_->listeners
+  LocalLeases leases_;
+  // Held across a write's condition checks and the write itself, so that no other write lands
+  // in between (RocksDB has no compare-and-set of its own outside transactions). Taken before mu_.
+  absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   // Readers share it for each operation; Resume takes it alone to swap the database.
   mutable absl::Mutex mu_;
   std::unique_ptr<rocksdb::DB> db_ ABSL_GUARDED_BY(mu_);  // null after a failed reopen

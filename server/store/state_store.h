@@ -12,7 +12,7 @@
 // StoreOptions::sync_writes, the default, a power loss; one process at a time),
 // RedisStateStore ("redis://HOST:PORT[/DB]", shared by any number of replicas) and
 // MemoryStateStore ("memory:", for tests; gone with the process). Every backend passes the same
-// conformance suite (tests/server/store/state_store_conformance.h). Errors of the underlying library are converted
+// conformance suite (tests/server/store/state_store_conformance_test.cc). Errors of the underlying library are converted
 // to absl::Status inside each backend: NOT_FOUND for a missing key, DATA_LOSS for corruption,
 // UNAVAILABLE / INTERNAL for I/O failures, each message naming the backend and the key.
 //

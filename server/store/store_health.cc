@@ -13,7 +13,8 @@ namespace {
 std::string ProbeKey() { return absl::StrCat(kHealthKeyPrefix, "write-probe"); }
 
 bool IsWrite(StoreOp op) {
-  return op == StoreOp::kPut || op == StoreOp::kDelete || op == StoreOp::kFlush;
+  return op == StoreOp::kPut || op == StoreOp::kDelete || op == StoreOp::kFlush ||
+         op == StoreOp::kLease;
 }
 
 }  // namespace

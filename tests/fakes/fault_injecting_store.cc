@@ -19,6 +19,8 @@ absl::string_view OpName(StoreOp op) {
       return "flush";
     case StoreOp::kResume:
       return "resume";
+    case StoreOp::kLease:
+      return "lease";
   }
   return "?";
 }
@@ -31,7 +33,7 @@ absl::Status OrInjected(StoreOp op, std::optional<absl::Status> status) {
 }  // namespace
 
 FaultInjectingStore::FaultInjectingStore(std::shared_ptr<server::StateStore> inner)
-    : shared_(std::make_shared<Shared>()) {
+    : shared_(std::make_shared<Common>()) {
   shared_->inner = std::move(inner);
 }
 
@@ -64,7 +66,7 @@ void FaultInjectingStore::Clear(StoreOp op) {
 
 void FaultInjectingStore::ClearAll() {
   for (StoreOp op : {StoreOp::kGet, StoreOp::kWrite, StoreOp::kScan, StoreOp::kFlush,
-                     StoreOp::kResume}) {
+                     StoreOp::kResume, StoreOp::kLease}) {
     Clear(op);
   }
 }
@@ -132,6 +134,24 @@ absl::Status FaultInjectingStore::Flush() {
 absl::Status FaultInjectingStore::Resume() {
   if (absl::Status status = Enter(StoreOp::kResume); !status.ok()) return status;
   return shared_->inner->Resume();
+}
+
+absl::StatusOr<int64_t> FaultInjectingStore::AcquireLease(absl::string_view name,
+                                                          absl::string_view owner,
+                                                          absl::Duration ttl) {
+  if (absl::Status status = Enter(StoreOp::kLease); !status.ok()) return status;
+  return shared_->inner->AcquireLease(name, owner, ttl);
+}
+
+absl::Status FaultInjectingStore::RenewLease(absl::string_view name, int64_t fence,
+                                             absl::Duration ttl) {
+  if (absl::Status status = Enter(StoreOp::kLease); !status.ok()) return status;
+  return shared_->inner->RenewLease(name, fence, ttl);
+}
+
+absl::Status FaultInjectingStore::ReleaseLease(absl::string_view name, int64_t fence) {
+  if (absl::Status status = Enter(StoreOp::kLease); !status.ok()) return status;
+  return shared_->inner->ReleaseLease(name, fence);
 }
 
 }  // namespace rwkv::testing

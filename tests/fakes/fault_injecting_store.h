@@ -8,7 +8,7 @@
 //   faults.FailAll(StoreOp::kGet, absl::DataLossError("bad sector")); // every Get, until
 //   faults.Clear(StoreOp::kGet);
 //
-// Get, Write, Scan, Flush and Resume fail independently. A failed call never reaches the inner store
+// Get, Write, Scan, Flush, Resume and the lease calls (one op for all three) fail independently. A failed call never reaches the inner store
 // (a failed Write applies nothing). "Next N" faults are used up before an "all" fault applies.
 // Handles made by Share() share the inner store, the faults and the counts, so the test keeps
 // one while the code under test owns another; the inner store is shared, so the test can read it
@@ -34,7 +34,7 @@
 
 namespace rwkv::testing {
 
-enum class StoreOp { kGet, kWrite, kScan, kFlush, kResume };
+enum class StoreOp { kGet, kWrite, kScan, kFlush, kResume, kLease };
 
 class FaultInjectingStore final : public server::StateStore {
  public:
@@ -65,6 +65,11 @@ class FaultInjectingStore final : public server::StateStore {
                                                      int limit) override;
   absl::Status Flush() override;
   absl::Status Resume() override;
+  absl::StatusOr<int64_t> AcquireLease(absl::string_view name, absl::string_view owner,
+                                       absl::Duration ttl) override;
+  absl::Status RenewLease(absl::string_view name, int64_t fence, absl::Duration ttl) override;
+  absl::Status ReleaseLease(absl::string_view name, int64_t fence) override;
+  bool Shared() const override { return shared_->inner->Shared(); }
 
  private:
   struct Fault {
@@ -75,18 +80,18 @@ class FaultInjectingStore final : public server::StateStore {
     int64_t calls = 0;
     int64_t failures = 0;
   };
-  struct Shared {
+  struct Common {
     std::shared_ptr<server::StateStore> inner;
     mutable absl::Mutex mu;
-    std::array<Fault, 5> faults ABSL_GUARDED_BY(mu);
+    std::array<Fault, 6> faults ABSL_GUARDED_BY(mu);
     int64_t scanned_entries ABSL_GUARDED_BY(mu) = 0;
   };
 
-  explicit FaultInjectingStore(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
+  explicit FaultInjectingStore(std::shared_ptr<Common> shared) : shared_(std::move(shared)) {}
   // Counts a call of `op`; its injected failure, or OK to go ahead.
   absl::Status Enter(StoreOp op);
 
-  const std::shared_ptr<Shared> shared_;
+  const std::shared_ptr<Common> shared_;
 };
 
 }  // namespace rwkv::testing

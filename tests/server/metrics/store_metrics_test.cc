@@ -55,6 +55,12 @@ class BrokenStore final : public StateStore {
     return Down();
   }
   absl::Status Flush() override { return Down(); }
+  absl::StatusOr<int64_t> AcquireLease(absl::string_view, absl::string_view,
+                                       absl::Duration) override {
+    return Down();
+  }
+  absl::Status RenewLease(absl::string_view, int64_t, absl::Duration) override { return Down(); }
+  absl::Status ReleaseLease(absl::string_view, int64_t) override { return Down(); }
 
  private:
   static absl::Status Down() { return absl::UnavailableError("disk on fire"); }
@@ -90,8 +96,16 @@ TEST(StoreMetricsTest, EveryOperationIsTimedAndOnlyFailuresAreErrors) {
   ASSERT_EQ(store.Scan("", "", 10)->size(), 1u);
   EXPECT_EQ(store.Scan("", "", 0).status().code(), absl::StatusCode::kInvalidArgument);
   ASSERT_TRUE(store.Flush().ok());
+  ASSERT_TRUE(store.AcquireLease("l", "me", absl::Seconds(60)).ok());
+  // Conflicts are answers: a held lease and a refused condition.
+  EXPECT_TRUE(absl::IsAborted(store.AcquireLease("l", "other", absl::Seconds(60)).status()));
+  WriteBatch refused;
+  refused.Require("c", "another value");
+  refused.Put("c", "x");
+  EXPECT_TRUE(absl::IsAborted(store.Write(refused)));
 
-  EXPECT_EQ(OpCount(registry, "memory", "put"), 3);
+  EXPECT_EQ(OpCount(registry, "memory", "put"), 4);
+  EXPECT_EQ(OpCount(registry, "memory", "lease"), 2);
   EXPECT_EQ(OpCount(registry, "memory", "get"), 3);
   EXPECT_EQ(OpCount(registry, "memory", "delete"), 1);
   EXPECT_EQ(OpCount(registry, "memory", "list"), 2);
@@ -99,7 +113,7 @@ TEST(StoreMetricsTest, EveryOperationIsTimedAndOnlyFailuresAreErrors) {
   EXPECT_DOUBLE_EQ(HistogramSum(registry, "rwkv_store_operation_duration_seconds",
                                 {{"backend", "memory"}, {"operation", "get"}}),
                    0.003);
-  for (const char* op : {"put", "get", "delete", "flush"}) {
+  for (const char* op : {"put", "get", "delete", "flush", "lease"}) {
     EXPECT_EQ(Errors(registry, "memory", op), 0) << op;  // a missing key is an answer
   }
   EXPECT_EQ(Errors(registry, "memory", "list"), 1);  // the invalid limit
@@ -119,6 +133,9 @@ TEST(StoreMetricsTest, FailuresOfAnyBackendAreCountedByOperation) {
   EXPECT_FALSE(store.Scan("", "", 5).ok());
   EXPECT_FALSE(store.Flush().ok());
   EXPECT_FALSE(ProbeStateStore(store).ok());
+  EXPECT_FALSE(store.AcquireLease("l", "me", absl::Seconds(1)).ok());
+  EXPECT_FALSE(store.RenewLease("l", 1, absl::Seconds(1)).ok());
+  EXPECT_EQ(Errors(registry, "broken", "lease"), 2);
   EXPECT_EQ(Errors(registry, "broken", "get"), 2);
   EXPECT_EQ(Errors(registry, "broken", "put"), 1);
   EXPECT_EQ(Errors(registry, "broken", "delete"), 2);
