@@ -139,9 +139,10 @@ absl::StatusOr<RedisReply> RedisConnection::Command(const std::vector<absl::stri
   return reply;
 }
 
-absl::StatusOr<std::string> RedisConnection::Load(const RedisScript& script) {
-  absl::StatusOr<RedisReply> reply =
-      Command({"SCRIPT", "LOAD", script.text}, absl::StrCat("load script ", script.name));
+absl::StatusOr<std::string> RedisConnection::Load(const RedisScript& script,
+                                                  absl::string_view what) {
+  absl::StatusOr<RedisReply> reply = Command(
+      {"SCRIPT", "LOAD", script.text}, absl::StrCat(what, " (loading script ", script.name, ")"));
   if (!reply.ok()) return reply.status();
   if ((*reply)->type != REDIS_REPLY_STRING) {
     return absl::InternalError(Message(script.name, "SCRIPT LOAD did not return a digest"));
@@ -160,7 +161,7 @@ absl::StatusOr<RedisReply> RedisConnection::Eval(const RedisScript& script,
     if (known != shas_.end()) {
       sha = known->second;
     } else {
-      absl::StatusOr<std::string> loaded = Load(script);
+      absl::StatusOr<std::string> loaded = Load(script, what);
       if (!loaded.ok()) return loaded.status();
       sha = *std::move(loaded);
     }

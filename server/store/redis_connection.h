@@ -90,7 +90,7 @@ class RedisConnection {
                                   absl::string_view what);
   absl::Status IoError(absl::string_view what) const;
   absl::Status ErrorReply(absl::string_view error, absl::string_view what) const;
-  absl::StatusOr<std::string> Load(const RedisScript& script);
+  absl::StatusOr<std::string> Load(const RedisScript& script, absl::string_view what);
   absl::Status Handshake();
 
   redisContext* context_;

@@ -114,6 +114,20 @@ TEST_F(RedisStateStoreTest, ARefusedWriteLeavesNoBlobBehind) {
   EXPECT_EQ(Raw({"DBSIZE"}).integer, 2);  // m/a and the index
 }
 
+TEST_F(RedisStateStoreTest, APointerToAMissingBlobIsDataLoss) {
+  Put("s/a", std::string(2 * kThreshold, 'z'));
+  std::vector<std::string> blobs = RawKeys("rwkv:b:*");
+  ASSERT_EQ(blobs.size(), 1u);
+  Raw({"DEL", blobs[0]});
+  const absl::Status get = store_->Get("s/a").status();
+  EXPECT_EQ(get.code(), absl::StatusCode::kDataLoss) << get;
+  EXPECT_THAT(std::string(get.message()), HasSubstr(blobs[0]));
+  EXPECT_EQ(store_->Scan("s/", "", 10).status().code(), absl::StatusCode::kDataLoss);
+  // Overwriting the damaged key repairs it.
+  Put("s/a", "fresh");
+  EXPECT_EQ(store_->Get("s/a").value(), "fresh");
+}
+
 TEST_F(RedisStateStoreTest, ExpiryIsRedisExpiryOfTheKeyAndItsBlob) {
   Put("s/later", std::string(2 * kThreshold, 'b'), absl::Now() + absl::Hours(1));
   const int64_t pttl = Raw({"PTTL", "rwkv:d:s/later"}).integer;
