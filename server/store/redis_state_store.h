@@ -4,7 +4,8 @@
 //   RedisStateStore::Options options;
 //   options.uri = ParseRedisUri("redis://10.0.0.5:6379").value();
 //   options.password = password_from_file;      // never logged, never in a URI
-//   RWKV_ASSIGN_OR_RETURN(std::unique_ptr<RedisStateStore> store, RedisStateStore::Create(options));
+//   RWKV_ASSIGN_OR_RETURN(std::unique_ptr<RedisStateStore> store,
+//   RedisStateStore::Create(options));
 //
 // Key layout, everything under one prefix (Options::key_prefix, "rwkv:" by default), so that the
 // store's keys never collide with anything else in the database:
