@@ -87,6 +87,11 @@ ABSL_FLAG(absl::Duration, store_probe_interval, absl::Seconds(5),
           "and deleted). While the store fails (a failed probe, or 3 store errors in a row), "
           "session turns get UNAVAILABLE and readiness is off, until a probe succeeds. "
           "0 = off (no probes and no error streak: failures show only at each commit).");
+ABSL_FLAG(std::string, replica_name, "",
+          "This replica's name in other replicas' errors and in logs; empty: HOSTNAME:PID.");
+ABSL_FLAG(absl::Duration, session_lease_ttl, absl::Seconds(10),
+          "How long a session's store lease outlives a replica that stopped renewing it (killed, "
+          "paused): how long another replica waits before it may continue that session.");
 ABSL_FLAG(int32_t, max_prompt_tokens, 65536, "Longest prompt accepted, in tokens.");
 ABSL_FLAG(int32_t, max_new_tokens, 4096, "Largest max_tokens a request may ask for.");
 ABSL_FLAG(int32_t, max_request_bytes, 8 << 20,
@@ -127,6 +132,8 @@ rwkv::server::Server::Options OptionsFromFlags() {
   }
   o.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   o.store_probe_interval = absl::GetFlag(FLAGS_store_probe_interval);
+  o.replica_name = absl::GetFlag(FLAGS_replica_name);
+  o.session_lease_ttl = absl::GetFlag(FLAGS_session_lease_ttl);
   o.limits.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
   o.limits.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   o.limits.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
@@ -181,6 +188,7 @@ std::string CheckOptions(const rwkv::server::Server::Options& o) {
   if (o.max_inflight_state_bytes < 0) return "--max-inflight-state-bytes must be >= 0";
   if (o.drain_timeout < absl::ZeroDuration()) return "--drain-timeout must be >= 0";
   if (o.store_probe_interval < absl::ZeroDuration()) return "--store-probe-interval must be >= 0";
+  if (o.session_lease_ttl < absl::Milliseconds(30)) return "--session-lease-ttl must be >= 30ms";
   if (o.limits.max_prompt_tokens < 1) return "--max-prompt-tokens must be >= 1";
   if (o.limits.max_new_tokens < 0) return "--max-new-tokens must be >= 0";
   if (o.limits.max_request_bytes < 1024) return "--max-request-bytes must be >= 1024";

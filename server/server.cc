@@ -1,6 +1,10 @@
 #include "server/server.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <string>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -14,6 +18,16 @@
 #include "server/store/state_store.h"
 
 namespace rwkv::server {
+namespace {
+
+std::string ReplicaName(const Server::Options& options) {
+  if (!options.replica_name.empty()) return options.replica_name;
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "unknown-host");
+  return absl::StrCat(host, ":", getpid());
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
   auto server = std::unique_ptr<Server>(new Server(options));
@@ -71,14 +85,19 @@ void Server::SetServing(bool serving) {
 }
 
 void Server::OnStoreHealth(bool healthy, const absl::Status& error) {
-  // Not ready, so that traffic goes to other replicas, but alive: a restart would not mend a
-  // full disk, and the store comes back by itself once a probe succeeds.
+  // An embedded store: not ready, so that traffic goes to other replicas, but alive (a restart
+  // would not mend a full disk, and the store comes back by itself once a probe succeeds).
+  // A shared store (Redis) fails every replica alike: taking them all out of the balancer would
+  // only turn the clear UNAVAILABLE of each refused turn into connection errors, and stateless
+  // requests still work, so readiness stays on (README, "Many replicas").
+  absl::MutexLock lock(&serving_mu_);
   log_.Event(healthy ? std::string("state store healthy again: session turns are accepted")
                      : absl::StrCat("state store failing: ", error.ToString(),
-                                    "; session turns are refused and readiness is off until a "
-                                    "probe succeeds"));
-  absl::MutexLock lock(&serving_mu_);
-  store_healthy_ = healthy;
+                                    "; session turns are refused",
+                                    store_shared_ ? " (readiness stays on: the store is shared)"
+                                                  : " and readiness is off",
+                                    " until a probe succeeds"));
+  store_healthy_ = healthy || store_shared_;
   PublishServing();
 }
 
@@ -102,6 +121,10 @@ absl::Status Server::LoadAndServe() {
   RWKV_ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store,
                         OpenStateStore(options_.state_store, store_options));
   const std::string backend(store->Backend());
+  {
+    absl::MutexLock lock(&serving_mu_);
+    store_shared_ = store->Shared();
+  }
   store = std::make_unique<InstrumentedStateStore>(std::move(store), metrics_->store(backend));
   if (absl::Status probe = ProbeStateStore(*store); !probe.ok()) {
     return absl::UnavailableError(
@@ -124,6 +147,8 @@ absl::Status Server::LoadAndServe() {
   session_options.hot_cache_bytes = options_.hot_cache_bytes;
   session_options.observer = metrics_->sessions();
   session_options.store_health = store_health_.get();
+  session_options.replica = ReplicaName(options_);
+  session_options.lease_ttl = options_.session_lease_ttl;
   RWKV_ASSIGN_OR_RETURN(sessions_, SessionManager::Create(std::move(store), session_options));
   scheduler_ = std::make_unique<Scheduler>(
       engine_.get(), tokenizer_.get(),

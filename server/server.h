@@ -72,6 +72,11 @@ class Server {
     // --store-probe-interval: how often the state store is probed while serving; 0: off (no
     // probes, no error streak).
     absl::Duration store_probe_interval = absl::Seconds(5);
+    // --replica-name: this replica in other replicas' errors; empty: HOSTNAME:PID.
+    std::string replica_name;
+    // --session-lease-ttl: how long a session's store lease outlives a replica that stopped
+    // renewing it (killed, paused): the wait before another replica may continue the session.
+    absl::Duration session_lease_ttl = absl::Seconds(10);
     ServerLimits limits;
   };
 
@@ -118,6 +123,8 @@ class Server {
   absl::Mutex serving_mu_;
   bool serving_wanted_ ABSL_GUARDED_BY(serving_mu_) = false;
   bool store_healthy_ ABSL_GUARDED_BY(serving_mu_) = true;
+  // The store is shared by every replica (Redis): its failure does not touch readiness.
+  bool store_shared_ ABSL_GUARDED_BY(serving_mu_) = false;
   ServiceContext context_;
   std::unique_ptr<RwkvService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;

@@ -33,6 +33,8 @@ absl::Status CheckOptions(const StateStore* store, const SessionManager::Options
     error = "ttl and hot_cache_bytes must not be negative";
   } else if (options.clock == nullptr) {
     error = "clock must be set";
+  } else if (options.lease_ttl < absl::Milliseconds(30)) {
+    error = "lease_ttl must be at least 30ms";
   }
   if (error == nullptr) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat("SessionManager options: ", error));
@@ -65,6 +67,8 @@ SessionManager::SessionManager(std::unique_ptr<SessionRecords> records, Options 
       observer_(options_.observer != nullptr ? *options_.observer : NoObserver()),
       records_(std::move(records)),
       backend_(records_->backend()),
+      leases_(std::make_unique<SessionLeases>(
+          records_.get(), SessionLeases::Options{options_.replica, options_.lease_ttl})),
       cache_(options_.hot_cache_bytes),
       live_sessions_(live) {}
 
@@ -74,13 +78,16 @@ absl::StatusOr<SessionRecord> SessionManager::CreateSession(
   RWKV_RETURN_IF_ERROR(ValidateSessionMetadata(metadata));
   RWKV_RETURN_IF_ERROR(CheckStoreHealthy());
   const std::string new_id = id.empty() ? RandomId() : std::string(id);
-  RWKV_ASSIGN_OR_RETURN(InFlightTable::Hold hold, in_flight_.Acquire(new_id));
-  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> existing, records_->Read(new_id));
+  RWKV_ASSIGN_OR_RETURN(Claim claim, ClaimSession(new_id));
+  std::string bytes;
+  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> existing, records_->Read(new_id, &bytes));
   const double now = Now();
   if (existing.has_value() && !Expired(*existing, now)) return SessionExists(new_id);
   SessionRecord record = NewRecord(new_id, now);
   record.metadata = std::move(metadata);
-  RWKV_RETURN_IF_ERROR(records_->Write(record, options_.initial_state));
+  RWKV_RETURN_IF_ERROR(records_->Write(
+      record, options_.initial_state,
+      GuardOf(claim, existing.has_value() ? std::optional(bytes) : std::nullopt)));
   Written(new_id, existing.has_value() ? 0 : 1);  // or it replaced an expired one
   observer_.OnSessionEvent(SessionEvent::kCreated);
   return record;
@@ -134,15 +141,16 @@ absl::Status SessionManager::SessionNotFound(absl::string_view id) {
 absl::Status SessionManager::DeleteSession(absl::string_view id) {
   RWKV_RETURN_IF_ERROR(ValidateSessionId(id));
   RWKV_RETURN_IF_ERROR(CheckStoreHealthy());
-  RWKV_ASSIGN_OR_RETURN(InFlightTable::Hold hold, in_flight_.Acquire(id));
-  absl::StatusOr<std::optional<SessionRecord>> record = records_->Read(id);
+  RWKV_ASSIGN_OR_RETURN(Claim claim, ClaimSession(id));
+  std::string bytes;
+  absl::StatusOr<std::optional<SessionRecord>> record = records_->Read(id, &bytes);
   // A corrupt record can still be deleted: deleting is the way out of it.
   if (!record.ok() && !absl::IsDataLoss(record.status())) return record.status();
   // Another model's session can be deleted too: after a model change, that is how it goes.
   if (record.ok() && (!record->has_value() || Expired(**record, Now()))) {
     return SessionNotFound(id);
   }
-  RWKV_RETURN_IF_ERROR(DeleteHeld(id));
+  RWKV_RETURN_IF_ERROR(DeleteHeld(id, claim, std::move(bytes)));
   observer_.OnSessionEvent(SessionEvent::kDeleted);
   return absl::OkStatus();
 }
@@ -156,13 +164,15 @@ absl::StatusOr<SessionRecord> SessionManager::ForkSession(
   RWKV_RETURN_IF_ERROR(CheckStoreHealthy());
   const std::string target = new_id.empty() ? RandomId() : std::string(new_id);
   if (target == source) return SessionExists(target);
-  // Holding the source's mark keeps its record and blob consistent while they are copied.
-  RWKV_ASSIGN_OR_RETURN(InFlightTable::Hold source_hold, in_flight_.Acquire(source));
-  RWKV_ASSIGN_OR_RETURN(InFlightTable::Hold target_hold, in_flight_.Acquire(target));
+  // Holding the source's claim keeps its record and blob consistent while they are copied (no
+  // replica commits between the two reads).
+  RWKV_ASSIGN_OR_RETURN(Claim source_claim, ClaimSession(source));
+  RWKV_ASSIGN_OR_RETURN(Claim target_claim, ClaimSession(target));
   RWKV_ASSIGN_OR_RETURN(SessionRecord record, LoadRecord(source));
   std::string blob;
   RWKV_RETURN_IF_ERROR(records_->LoadBlob(record, &blob).status());
-  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> existing, records_->Read(target));
+  std::string bytes;
+  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> existing, records_->Read(target, &bytes));
   const double now = Now();
   if (existing.has_value() && !Expired(*existing, now)) return SessionExists(target);
   // The blob holds no ID, so the copy is byte for byte; version and token count carry over.
@@ -171,7 +181,9 @@ absl::StatusOr<SessionRecord> SessionManager::ForkSession(
   Touch(now, record);
   if (!metadata.empty()) record.metadata = std::move(metadata);
   record.last_turn = {};  // a retry of the source's last turn is the source's, not the fork's
-  RWKV_RETURN_IF_ERROR(records_->WriteWithBlob(record, std::move(blob)));
+  RWKV_RETURN_IF_ERROR(records_->WriteWithBlob(
+      record, std::move(blob),
+      GuardOf(target_claim, existing.has_value() ? std::optional(bytes) : std::nullopt)));
   Written(target, existing.has_value() ? 0 : 1);
   observer_.OnSessionEvent(SessionEvent::kForked);
   return record;
@@ -250,19 +262,34 @@ void SessionManager::Written(absl::string_view id, int live_delta) {
   live_sessions_.fetch_add(live_delta, std::memory_order_relaxed);
 }
 
-absl::Status SessionManager::DeleteHeld(absl::string_view id) {
-  RWKV_RETURN_IF_ERROR(records_->Delete(id));
+absl::StatusOr<SessionManager::Claim> SessionManager::ClaimSession(absl::string_view id) {
+  Claim claim;
+  // Here first: a second change on this replica is refused without a store round trip.
+  RWKV_ASSIGN_OR_RETURN(claim.hold, in_flight_.Acquire(id));
+  RWKV_ASSIGN_OR_RETURN(claim.lease, leases_->Acquire(id));
+  return claim;
+}
+
+SessionRecords::Guard SessionManager::GuardOf(const Claim& claim,
+                                              std::optional<std::string> record_bytes) {
+  return SessionRecords::Guard{std::move(record_bytes), claim.lease.fence()};
+}
+
+absl::Status SessionManager::DeleteHeld(absl::string_view id, const Claim& claim,
+                                        std::string record_bytes) {
+  RWKV_RETURN_IF_ERROR(records_->Delete(id, GuardOf(claim, std::move(record_bytes))));
   Written(id, -1);
   return absl::OkStatus();
 }
 
 absl::StatusOr<bool> SessionManager::DeleteIfExpired(absl::string_view id, double now) {
-  absl::StatusOr<InFlightTable::Hold> hold = in_flight_.Acquire(id);
-  if (!hold.ok()) return false;  // in flight: its turn will refresh or keep it
-  // Re-read under the mark: a commit between the scan and here may have renewed it.
-  absl::StatusOr<std::optional<SessionRecord>> record = records_->Read(id);
+  absl::StatusOr<Claim> claim = ClaimSession(id);
+  if (!claim.ok()) return false;  // in flight: its turn will refresh or keep it
+  // Re-read under the claim: a commit between the scan and here may have renewed it.
+  std::string bytes;
+  absl::StatusOr<std::optional<SessionRecord>> record = records_->Read(id, &bytes);
   if (!record.ok() || !record->has_value() || !Expired(**record, now)) return false;
-  RWKV_RETURN_IF_ERROR(DeleteHeld(id));
+  RWKV_RETURN_IF_ERROR(DeleteHeld(id, *claim, std::move(bytes)));
   return true;
 }
 

@@ -11,9 +11,17 @@
 //   RWKV_ASSIGN_OR_RETURN(SessionRecord after, sessions->Commit(std::move(turn), state, 42));
 //
 // Semantics (design §4):
-// - One turn in flight per session: BeginTurn on a session whose turn has not been committed or
-//   aborted is ABORTED. Turns are atomic: Commit moves version n to n + 1 and writes the state
-//   and the session record in one store batch; Abort (or destroying the Turn) leaves version n.
+// - One turn in flight per session, across every replica sharing the store: BeginTurn on a
+//   session whose turn has not been committed or aborted, here or on another replica, is
+//   ABORTED. Turns are atomic: Commit moves version n to n + 1 and writes the state and the
+//   session record in one store batch; Abort (or destroying the Turn) leaves version n.
+// - Every change of a session holds this process's in-flight mark and the session's store lease
+//   (SessionLeases), and writes with a guard (SessionRecords::Guard): the store takes it only if
+//   the record is still the one read when the change began and no later lease was granted. So a
+//   replica that lost its lease mid-turn (paused, partitioned) gets ABORTED from Commit and
+//   changes nothing; the newer turn stands.
+// - The hot cache never hides another replica's commit: every turn reads the record from the
+//   store, and a cached state is used only at that record's version (StateCache).
 // - Each session is stored as its record and its state blob, written together (the layout is
 //   session_records.h's). A blob or record that fails its checks is DATA_LOSS, never used.
 // - Sessions of another model (after a model change) cannot be used: GetSession, ForkSession and
@@ -55,6 +63,7 @@
 #include "absl/types/span.h"
 #include "common/clock.h"
 #include "server/sessions/in_flight_table.h"
+#include "server/sessions/session_leases.h"
 #include "server/sessions/session_observer.h"
 #include "server/sessions/session_record.h"
 #include "server/sessions/session_records.h"
@@ -74,6 +83,22 @@ class SessionManager {
     Clock* clock = &Clock::Real();               // required; must outlive the manager
     SessionObserver* observer = nullptr;  // lifecycle events (metrics); must outlive the manager
     const StoreHealth* store_health = nullptr;  // optional; must outlive the manager
+    // This replica's name in other replicas' errors ("session x has a turn in flight on ..."),
+    // and how long a session's store lease lasts unless renewed (SessionLeases).
+    std::string replica = "local";
+    absl::Duration lease_ttl = absl::Seconds(10);
+  };
+
+  // A change of one session in flight: this process's mark, then the session's store lease
+  // (released before the mark, members going in reverse order).
+  struct Claim {
+    InFlightTable::Hold hold;
+    SessionLeases::Lease lease;
+    bool held() const { return hold.held(); }
+    void Release() {
+      lease.Release();
+      hold.Reset();
+    }
   };
 
   struct TurnOptions {
@@ -95,11 +120,13 @@ class SessionManager {
 
    private:
     friend class SessionManager;
-    Turn(SessionManager* owner, InFlightTable::Hold hold, SessionRecord record,
-         std::vector<float> state, bool creates, bool adds_session);
+    Turn(SessionManager* owner, Claim claim, SessionRecord record,
+         std::optional<std::string> record_bytes, std::vector<float> state, bool creates,
+         bool adds_session);
     SessionManager* owner_;
-    InFlightTable::Hold hold_;  // holds nothing once committed, aborted or moved from
+    Claim claim_;  // holds nothing once committed, aborted or moved from
     SessionRecord record_;
+    std::optional<std::string> record_bytes_;  // as stored when the turn began; none: no record
     std::vector<float> state_;
     bool creates_;       // the session did not exist (or had expired) when the turn began
     bool adds_session_;  // it had no record at all: committing adds a live session
@@ -175,8 +202,13 @@ class SessionManager {
   std::string RandomId() ABSL_LOCKS_EXCLUDED(bitgen_mu_);
   // After a write of `id`'s keys under its mark: drops its cached state, adjusts the count.
   void Written(absl::string_view id, int live_delta);
-  // Deletes both keys of `id`, whose mark the caller holds.
-  absl::Status DeleteHeld(absl::string_view id);
+  // Marks `id` in flight here, then takes its store lease: ABORTED when either is taken.
+  absl::StatusOr<Claim> ClaimSession(absl::string_view id);
+  // The guard of a write by `claim` replacing `record_bytes` (nullopt: no record).
+  static SessionRecords::Guard GuardOf(const Claim& claim, std::optional<std::string> record_bytes);
+  // Deletes both keys of `id`, whose claim the caller holds, if its record is still
+  // `record_bytes`.
+  absl::Status DeleteHeld(absl::string_view id, const Claim& claim, std::string record_bytes);
   // Deletes `id` if it is still expired at `now` and not in flight; true if it did.
   absl::StatusOr<bool> DeleteIfExpired(absl::string_view id, double now);
 
@@ -184,6 +216,7 @@ class SessionManager {
   SessionObserver& observer_;
   const std::unique_ptr<SessionRecords> records_;
   const std::string backend_;
+  const std::unique_ptr<SessionLeases> leases_;  // after records_: gone before it
   InFlightTable in_flight_;
   StateCache cache_;
   std::atomic<int64_t> live_sessions_;

@@ -9,11 +9,13 @@
 
 namespace rwkv::server {
 
-SessionManager::Turn::Turn(SessionManager* owner, InFlightTable::Hold hold, SessionRecord record,
-                           std::vector<float> state, bool creates, bool adds_session)
+SessionManager::Turn::Turn(SessionManager* owner, Claim claim, SessionRecord record,
+                           std::optional<std::string> record_bytes, std::vector<float> state,
+                           bool creates, bool adds_session)
     : owner_(owner),
-      hold_(std::move(hold)),
+      claim_(std::move(claim)),
       record_(std::move(record)),
+      record_bytes_(std::move(record_bytes)),
       state_(std::move(state)),
       creates_(creates),
       adds_session_(adds_session) {}
@@ -23,8 +25,10 @@ absl::StatusOr<SessionManager::Turn> SessionManager::BeginTurn(absl::string_view
   RWKV_RETURN_IF_ERROR(ValidateSessionId(id));
   // Before the state is loaded and generated from: a turn that could not commit is refused now.
   RWKV_RETURN_IF_ERROR(CheckStoreHealthy());
-  RWKV_ASSIGN_OR_RETURN(InFlightTable::Hold hold, in_flight_.Acquire(id));
-  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> record, records_->Read(id));
+  RWKV_ASSIGN_OR_RETURN(Claim claim, ClaimSession(id));
+  // Read under the claim, from the store (never the cache): another replica may have committed.
+  std::string bytes;
+  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> record, records_->Read(id, &bytes));
   const double now = Now();
   // A session the turn creates is written only by Commit, and counted then unless it replaces
   // an expired record.
@@ -48,13 +52,15 @@ absl::StatusOr<SessionManager::Turn> SessionManager::BeginTurn(absl::string_view
     RWKV_ASSIGN_OR_RETURN(state, LoadState(*record));
     observer_.OnSessionEvent(SessionEvent::kResumed);
   }
-  return Turn(this, std::move(hold), *std::move(record), std::move(state), fresh, adds_session);
+  return Turn(this, std::move(claim), *std::move(record),
+              adds_session ? std::nullopt : std::optional(std::move(bytes)), std::move(state),
+              fresh, adds_session);
 }
 
 absl::StatusOr<SessionRecord> SessionManager::Commit(Turn turn, absl::Span<const float> state,
                                                      int64_t tokens_added,
                                                      CommittedTurn last_turn) {
-  if (!turn.hold_.held()) {
+  if (!turn.claim_.held()) {
     return absl::FailedPreconditionError("the turn was already committed or aborted");
   }
   if (turn.owner_ != this) {
@@ -75,15 +81,24 @@ absl::StatusOr<SessionRecord> SessionManager::Commit(Turn turn, absl::Span<const
   next.token_count += tokens_added;
   next.last_turn = std::move(last_turn);
   Touch(Now(), next);
-  if (absl::Status status = records_->Write(next, state); !status.ok()) {
+  absl::Status status =
+      records_->Write(next, state, GuardOf(turn.claim_, std::move(turn.record_bytes_)));
+  if (absl::IsAborted(status)) {
+    Written(id, 0);
+    return absl::AbortedError(absl::StrCat(
+        "session ", id, " changed while this turn ran (a turn on another replica took it over "
+        "after this one's lease lapsed, or it was deleted): this turn is not committed; ",
+        status.message()));
+  }
+  if (!status.ok()) {
     // The store stays at version n; the cache is dropped anyway in case the write half-landed.
     Written(id, 0);
-    return status;  // ~Turn releases the mark
+    return status;  // ~Turn releases the claim
   }
   // Cached and counted before the mark is released, so the next turn finds version n + 1.
   cache_.Insert(next, state);
   if (turn.adds_session_) live_sessions_.fetch_add(1, std::memory_order_relaxed);
-  turn.hold_.Reset();
+  turn.claim_.Release();
   if (turn.creates_) observer_.OnSessionEvent(SessionEvent::kCreated);
   return next;
 }

@@ -10,8 +10,15 @@
 // "s/<id>" (the state blob, session_blob.h). A record or blob that fails its checks, or a blob
 // that does not match its record, is DATA_LOSS.
 //
-// Callers serialise changes to one session (SessionManager holds its in-flight mark); the
-// methods themselves are thread-safe and block on store I/O.
+// Every write of a session is guarded (Guard): the store applies it only if the session's record
+// is still byte for byte the one the writer read, and no later lease on the session was granted
+// than the writer's. That compare-and-set, not the lease, is what keeps a replica that lost its
+// lease (paused, partitioned) from overwriting a newer turn. A session's keys expire in the store
+// (where the backend expires keys) an hour after its record does, so that a turn that began just
+// before the expiry can still commit; reads treat the record as gone at once.
+//
+// Callers serialise changes to one session (SessionManager holds its in-flight mark and lease);
+// the methods themselves are thread-safe and block on store I/O.
 #ifndef RWKV_SERVER_SESSIONS_SESSION_RECORDS_H_
 #define RWKV_SERVER_SESSIONS_SESSION_RECORDS_H_
 
@@ -24,6 +31,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "server/sessions/session_blob.h"
 #include "server/sessions/session_record.h"
@@ -39,11 +47,21 @@ class SessionRecords {
     absl::StatusOr<SessionRecord> record;
   };
 
+  // What a write of one session requires of the store, atomically with it.
+  struct Guard {
+    // The record bytes the write replaces (as Read returned them); nullopt: there is none.
+    std::optional<std::string> record_bytes;
+    // The writer's lease on the session (SessionLeases): refused once a later one was granted.
+    int64_t fence = 0;
+  };
+
   // `store` must not be null; every state has `state_floats` floats.
   SessionRecords(std::unique_ptr<StateStore> store, int64_t state_floats);
 
-  // The record of `id`; nullopt when it has none.
-  absl::StatusOr<std::optional<SessionRecord>> Read(absl::string_view id);
+  // The record of `id`; nullopt when it has none. Its stored bytes go to `*bytes` when not null
+  // (also when they do not decode, so that a corrupt session can still be deleted).
+  absl::StatusOr<std::optional<SessionRecord>> Read(absl::string_view id,
+                                                    std::string* bytes = nullptr);
   // Up to `limit` records in ID order, after `start_after` (empty: from the first).
   absl::StatusOr<std::vector<Scanned>> Scan(absl::string_view start_after, int limit);
   // Records in the store (every one, however it decodes).
@@ -53,18 +71,30 @@ class SessionRecords {
   // copied to `*bytes` when not null. DATA_LOSS when missing or mismatched.
   absl::StatusOr<DecodedBlob> LoadBlob(const SessionRecord& record, std::string* bytes = nullptr);
 
-  // Writes `record` with `state` (encoded as its blob) in one batch.
-  absl::Status Write(const SessionRecord& record, absl::Span<const float> state);
+  // Writes `record` with `state` (encoded as its blob) in one batch, if `guard` holds (else
+  // ABORTED, nothing written).
+  absl::Status Write(const SessionRecord& record, absl::Span<const float> state,
+                     const Guard& guard);
   // Writes `record` with an already encoded blob (a byte-for-byte copy of another session's).
-  absl::Status WriteWithBlob(const SessionRecord& record, std::string blob);
-  // Deletes both keys of `id` (absent ones are no error).
-  absl::Status Delete(absl::string_view id);
+  absl::Status WriteWithBlob(const SessionRecord& record, std::string blob, const Guard& guard);
+  // Deletes both keys of `id` (absent ones are no error), if `guard` holds.
+  absl::Status Delete(absl::string_view id, const Guard& guard);
+
+  // The store lease of session `id` (StateStore::AcquireLease and the rest).
+  absl::StatusOr<int64_t> AcquireLease(absl::string_view id, absl::string_view owner,
+                                       absl::Duration ttl);
+  absl::Status RenewLease(absl::string_view id, int64_t fence, absl::Duration ttl);
+  absl::Status ReleaseLease(absl::string_view id, int64_t fence);
 
   absl::Status Flush() { return store_->Flush(); }
   absl::string_view backend() const { return store_->Backend(); }
+  bool shared() const { return store_->Shared(); }
   int64_t state_floats() const { return state_floats_; }
 
  private:
+  // Adds `guard`'s conditions on `id` to `batch`.
+  static void AddGuard(absl::string_view id, const Guard& guard, WriteBatch& batch);
+
   const std::unique_ptr<StateStore> store_;
   const int64_t state_floats_;
 };

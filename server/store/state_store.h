@@ -127,7 +127,8 @@ class StateStore {
   virtual absl::StatusOr<int64_t> AcquireLease(absl::string_view name, absl::string_view owner,
                                                absl::Duration ttl) = 0;
   // Extends the lease with `fence` on `name` to `ttl` from now, if no later lease was granted
-  // (one that expired with no one taking it over is revived); ABORTED if one was.
+  // and it was not released (one that expired with no one taking it over is revived); ABORTED
+  // otherwise.
   virtual absl::Status RenewLease(absl::string_view name, int64_t fence, absl::Duration ttl) = 0;
   // Ends the lease with `fence` on `name`, if it is still the current one; OK either way.
   virtual absl::Status ReleaseLease(absl::string_view name, int64_t fence) = 0;

@@ -24,8 +24,7 @@ std::string ProbeKey(const StateStore& store) {
 constexpr absl::Duration kSharedProbeExpiry = absl::Hours(1);
 
 bool IsWrite(StoreOp op) {
-  return op == StoreOp::kPut || op == StoreOp::kDelete || op == StoreOp::kFlush ||
-         op == StoreOp::kLease;
+  return op == StoreOp::kPut || op == StoreOp::kDelete || op == StoreOp::kFlush;
 }
 
 }  // namespace
@@ -139,7 +138,9 @@ absl::Status StoreHealth::RunProbe() {
 void StoreHealth::OnStoreOp(StoreOp op, absl::Duration /*latency*/, const absl::Status& status) {
   if (options_.probe_interval <= absl::ZeroDuration()) return;
   absl::MutexLock lock(&mu_);
-  int& faults = IsWrite(op) ? write_faults_ : read_faults_;
+  int& faults = op == StoreOp::kLease ? lease_faults_
+                : IsWrite(op)          ? write_faults_
+                                       : read_faults_;
   if (!IsStoreFault(status)) {
     faults = 0;
     return;

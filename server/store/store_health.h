@@ -111,6 +111,9 @@ class StoreHealth final : public StoreObserver {
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
   int read_faults_ ABSL_GUARDED_BY(mu_) = 0;   // consecutive
   int write_faults_ ABSL_GUARDED_BY(mu_) = 0;  // consecutive
+  // Leases apart from writes: an embedded store grants them in memory, and those successes must
+  // not hide a streak of failed writes.
+  int lease_faults_ ABSL_GUARDED_BY(mu_) = 0;  // consecutive
   absl::Time last_probe_ ABSL_GUARDED_BY(mu_);
   uint64_t probes_ ABSL_GUARDED_BY(mu_) = 0;  // makes each probe's value unique
 

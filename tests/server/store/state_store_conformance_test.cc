@@ -350,6 +350,8 @@ TEST_P(StateStoreConformanceTest, RenewOnlyTheCurrentLease) {
   ASSERT_TRUE(fence.ok()) << fence.status();
   EXPECT_TRUE(store_->RenewLease("l", *fence, absl::Minutes(1)).ok());
   ASSERT_TRUE(store_->ReleaseLease("l", *fence).ok());
+  // A released lease stays released: a late renewal must not take the name again.
+  EXPECT_TRUE(absl::IsAborted(store_->RenewLease("l", *fence, absl::Minutes(1))));
   absl::StatusOr<int64_t> next = store_->AcquireLease("l", "you", absl::Minutes(1));
   ASSERT_TRUE(next.ok()) << next.status();
   EXPECT_TRUE(absl::IsAborted(store_->RenewLease("l", *fence, absl::Minutes(1))));
