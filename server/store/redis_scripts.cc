@@ -118,9 +118,11 @@ const RedisScript kRenewLease = {
     "renew lease",
     "#!lua\n" RWKV_REDIS_NOW
     "local lk, fence, ttl, keep = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]\n"
-    "local h = redis.call('HMGET', lk, 'fence', 'owner')\n"
+    "local h = redis.call('HMGET', lk, 'fence', 'owner', 'until_ms')\n"
     "local current = tonumber(h[1] or '0')\n"
     "if current ~= fence then return {0, current, h[2] or ''} end\n"
+    // until_ms 0: released (an expired lease has a past time, and is revived).
+    "if tonumber(h[3] or '0') == 0 then return {2} end\n"
     "redis.call('HSET', lk, 'until_ms', string.format('%.0f', now + ttl))\n"
     "redis.call('PEXPIRE', lk, keep)\n"
     "return {1}\n"};

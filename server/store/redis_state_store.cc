@@ -259,6 +259,10 @@ absl::Status RedisStateStore::RenewLease(absl::string_view name, int64_t fence,
     return Unexpected(*connection, what);
   }
   if (IntegerAt(*reply, 0) == 1) return absl::OkStatus();
+  if (IntegerAt(*reply, 0) == 2) {
+    return absl::AbortedError(absl::StrCat("redis state store: lease ", Quoted(name),
+                                           " with fence ", fence, " was released"));
+  }
   return absl::AbortedError(absl::StrCat("redis state store: lease ", Quoted(name), " with fence ",
                                          fence, " was taken over (now fence ", IntegerAt(*reply, 1),
                                          ", owner \"", absl::CHexEscape(StringAt(*reply, 2)),

@@ -36,7 +36,7 @@
 // (same expiry) are seen expired together.
 //
 // Leases are judged by Redis's clock (TIME inside the scripts), so replicas' clocks do not
-// matter; a lease's fence only grows (HINCRBY), and a write with RequireFence checks it in the
+// matter; a released lease has until_ms 0 (it cannot be renewed, an expired one can); a lease's fence only grows (HINCRBY), and a write with RequireFence checks it in the
 // same script that applies the write. The hash expires after Options::lease_retention (30 days)
 // without an acquire or renew, so lease hashes do not leak; a turn never lasts that long.
 //
