@@ -185,7 +185,9 @@ absl::Status Server::LoadAndServe() {
   context_.io = io_.get();
   context_.budget = budget_.get();
   context_.ready.store(true, std::memory_order_release);
-  if (options_.session_ttl > absl::ZeroDuration()) sweeper_ = std::thread([this] { SweepLoop(); });
+  if (options_.session_ttl > absl::ZeroDuration() || sessions_->store_shared()) {
+    sweeper_ = std::thread([this] { SweepLoop(); });
+  }
   metrics_->SetModel(*engine_);
   metrics_->SetInflightStateLimit(budget_->limit());
   metrics_->SetLiveSource([this] {
@@ -246,9 +248,18 @@ absl::Status Server::WarmUp() {
 }
 
 void Server::SweepLoop() {
+  const bool expires = options_.session_ttl > absl::ZeroDuration();
+  // A shared store's session count is recounted as often (other replicas change it too).
   const absl::Duration period =
-      std::min(absl::Seconds(60), std::max(absl::Seconds(1), options_.session_ttl / 4));
+      expires ? std::min(absl::Seconds(60), std::max(absl::Seconds(1), options_.session_ttl / 4))
+              : absl::Seconds(30);
   while (!stop_sweeper_.WaitForNotificationWithTimeout(period)) {
+    if (sessions_->store_shared()) {
+      if (absl::Status counted = sessions_->RecountSessions(); !counted.ok()) {
+        log_.Event(absl::StrCat("session count failed: ", counted.ToString()));
+      }
+    }
+    if (!expires) continue;
     absl::StatusOr<int> swept = sessions_->SweepExpired();
     if (!swept.ok()) {
       log_.Event(absl::StrCat("session sweep failed: ", swept.status().ToString()));

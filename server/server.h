@@ -112,6 +112,7 @@ class Server {
   absl::Status WarmUp();
   // The in-flight state budget for the loaded model; INVALID_ARGUMENT when it cannot hold a turn.
   absl::Status CreateBudget();
+  // Sweeps expired sessions (with a TTL) and recounts a shared store's sessions, periodically.
   void SweepLoop();
   // gRPC health, /readyz and rwkv_ready together: SERVING when `serving` and the store is
   // healthy.

@@ -213,6 +213,12 @@ absl::StatusOr<int> SessionManager::SweepExpired() {
 
 absl::Status SessionManager::Flush() { return records_->Flush(); }
 
+absl::Status SessionManager::RecountSessions() {
+  RWKV_ASSIGN_OR_RETURN(const int64_t live, records_->Count());
+  live_sessions_.store(live, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
 double SessionManager::Now() const {
   return absl::ToDoubleSeconds(options_.clock->Now() - absl::UnixEpoch());
 }

@@ -178,8 +178,13 @@ class SessionManager {
   absl::Status Flush();
 
   CacheStats cache_stats() const { return cache_.stats(); }
-  // Sessions in the store (counted at start-up, then tracked).
+  // Sessions in the store (counted at start-up, then tracked, and recounted by RecountSessions).
   int64_t live_sessions() const { return live_sessions_.load(std::memory_order_relaxed); }
+  // Counts the sessions in the store again: on a store shared with other replicas, which create
+  // and delete sessions too, what this one tracks drifts. On an error the count stays as it was.
+  absl::Status RecountSessions();
+  // Whether other replicas share the store (StateStore::Shared).
+  bool store_shared() const { return records_->shared(); }
   const std::string& backend() const { return backend_; }
 
  private:

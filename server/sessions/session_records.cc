@@ -12,7 +12,6 @@ namespace {
 constexpr absl::string_view kRecordPrefix = "m/";
 constexpr absl::string_view kStatePrefix = "s/";
 constexpr absl::string_view kLeasePrefix = "session/";
-constexpr int kCountChunk = 1000;
 // How long a session's keys outlive its record's expiry in stores that expire keys.
 constexpr absl::Duration kExpiryGrace = absl::Hours(1);
 
@@ -65,17 +64,7 @@ absl::StatusOr<std::vector<SessionRecords::Scanned>> SessionRecords::Scan(
   return scanned;
 }
 
-absl::StatusOr<int64_t> SessionRecords::Count() {
-  int64_t count = 0;
-  std::string cursor;
-  for (;;) {
-    RWKV_ASSIGN_OR_RETURN(std::vector<KeyValue> page,
-                          store_->Scan(kRecordPrefix, cursor, kCountChunk));
-    count += static_cast<int64_t>(page.size());
-    if (static_cast<int>(page.size()) < kCountChunk) return count;
-    cursor = page.back().key;
-  }
-}
+absl::StatusOr<int64_t> SessionRecords::Count() { return store_->Count(kRecordPrefix); }
 
 absl::StatusOr<DecodedBlob> SessionRecords::LoadBlob(const SessionRecord& record,
                                                      std::string* bytes) {

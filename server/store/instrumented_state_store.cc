@@ -64,6 +64,13 @@ absl::StatusOr<std::vector<KeyValue>> InstrumentedStateStore::Scan(absl::string_
   return entries;
 }
 
+absl::StatusOr<int64_t> InstrumentedStateStore::Count(absl::string_view prefix) {
+  const absl::Time start = clock_.Now();
+  absl::StatusOr<int64_t> count = inner_->Count(prefix);
+  Report(StoreOp::kList, start, count.status());
+  return count;
+}
+
 absl::Status InstrumentedStateStore::Flush() {
   const absl::Time start = clock_.Now();
   absl::Status status = inner_->Flush();

@@ -54,6 +54,7 @@ class InstrumentedStateStore final : public StateStore {
   absl::Status Write(const WriteBatch& batch) override;
   absl::StatusOr<std::vector<KeyValue>> Scan(absl::string_view prefix,
                                              absl::string_view start_after, int limit) override;
+  absl::StatusOr<int64_t> Count(absl::string_view prefix) override;  // timed as "list"
   absl::Status Flush() override;
   // Not an operation on the data: passed through untimed.
   absl::Status Resume() override { return inner_->Resume(); }

@@ -227,6 +227,19 @@ absl::StatusOr<std::vector<KeyValue>> RedisStateStore::Scan(absl::string_view pr
   return entries;
 }
 
+absl::StatusOr<int64_t> RedisStateStore::Count(absl::string_view prefix) {
+  const std::string what = absl::StrCat("Count ", Quoted(prefix));
+  const std::string min = prefix.empty() ? "-" : absl::StrCat("[", prefix);
+  const std::string end = PrefixEnd(prefix);
+  const std::string max = end.empty() ? "+" : absl::StrCat("(", end);
+  const std::string index = absl::StrCat(options_.key_prefix, "index");
+  RWKV_ASSIGN_OR_RETURN(RedisConnectionPool::Handle connection, pool_.Acquire(what));
+  RWKV_ASSIGN_OR_RETURN(RedisReply reply,
+                        connection->Command({"ZLEXCOUNT", index, min, max}, what));
+  if (reply->type != REDIS_REPLY_INTEGER) return Unexpected(*connection, what);
+  return static_cast<int64_t>(reply->integer);
+}
+
 absl::StatusOr<int64_t> RedisStateStore::AcquireLease(absl::string_view name,
                                                       absl::string_view owner, absl::Duration ttl) {
   const std::string what = absl::StrCat("AcquireLease ", Quoted(name));

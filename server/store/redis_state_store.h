@@ -87,6 +87,8 @@ class RedisStateStore : public StateStore {
   absl::Status Write(const WriteBatch& batch) override;
   absl::StatusOr<std::vector<KeyValue>> Scan(absl::string_view prefix,
                                              absl::string_view start_after, int limit) override;
+  // ZLEXCOUNT of the index: keys that expired count until a Scan passes them.
+  absl::StatusOr<int64_t> Count(absl::string_view prefix) override;
   absl::Status Flush() override { return absl::OkStatus(); }
   absl::StatusOr<int64_t> AcquireLease(absl::string_view name, absl::string_view owner,
                                        absl::Duration ttl) override;

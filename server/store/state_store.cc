@@ -48,6 +48,19 @@ absl::StatusOr<std::unique_ptr<StateStore>> OpenStateStore(absl::string_view uri
       "\"; accepted: \"memory:\", \"rocksdb:PATH\", \"redis://[USER@]HOST:PORT[/DB]\""));
 }
 
+absl::StatusOr<int64_t> StateStore::Count(absl::string_view prefix) {
+  constexpr int kChunk = 1000;
+  int64_t count = 0;
+  std::string cursor;
+  for (;;) {
+    absl::StatusOr<std::vector<KeyValue>> page = Scan(prefix, cursor, kChunk);
+    if (!page.ok()) return page.status();
+    count += static_cast<int64_t>(page->size());
+    if (static_cast<int>(page->size()) < kChunk) return count;
+    cursor = page->back().key;
+  }
+}
+
 absl::Status ProbeStateStore(StateStore& store) {
   absl::StatusOr<std::string> value = store.Get(absl::StrCat(kHealthKeyPrefix, "probe"));
   if (value.ok() || absl::IsNotFound(value.status())) return absl::OkStatus();

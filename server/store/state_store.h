@@ -108,6 +108,10 @@ class StateStore {
                                                      absl::string_view start_after,
                                                      int limit) = 0;
 
+  // How many keys start with `prefix`. Backends with an index answer at once (Redis: may count
+  // keys that expired and were not scanned since); the default pages through Scan.
+  virtual absl::StatusOr<int64_t> Count(absl::string_view prefix);
+
   // Makes every completed Write durable on disk (no-op for memory).
   virtual absl::Status Flush() = 0;
 

@@ -126,6 +126,11 @@ absl::StatusOr<std::vector<server::KeyValue>> FaultInjectingStore::Scan(
   return entries;
 }
 
+absl::StatusOr<int64_t> FaultInjectingStore::Count(absl::string_view prefix) {
+  if (absl::Status status = Enter(StoreOp::kScan); !status.ok()) return status;
+  return shared_->inner->Count(prefix);
+}
+
 absl::Status FaultInjectingStore::Flush() {
   if (absl::Status status = Enter(StoreOp::kFlush); !status.ok()) return status;
   return shared_->inner->Flush();

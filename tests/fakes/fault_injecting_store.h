@@ -63,6 +63,7 @@ class FaultInjectingStore final : public server::StateStore {
   absl::StatusOr<std::vector<server::KeyValue>> Scan(absl::string_view prefix,
                                                      absl::string_view start_after,
                                                      int limit) override;
+  absl::StatusOr<int64_t> Count(absl::string_view prefix) override;  // a kScan
   absl::Status Flush() override;
   absl::Status Resume() override;
   absl::StatusOr<int64_t> AcquireLease(absl::string_view name, absl::string_view owner,

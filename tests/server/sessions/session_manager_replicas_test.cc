@@ -198,6 +198,20 @@ TEST_P(SessionManagerReplicasTest, ALostLeaseFencesTheCommitEvenBeforeTheNewHold
   EXPECT_EQ(committed->version, 2);
 }
 
+TEST_P(SessionManagerReplicasTest, ARecountSeesTheSessionsOfEveryReplica) {
+  Replica a = Start("replica-a"), b = Start("replica-b");
+  ASSERT_TRUE(a.sessions->CreateSession("one", {}).ok());
+  ASSERT_TRUE(Turn(*a.sessions, "two", 1).ok());
+  ASSERT_TRUE(b.sessions->CreateSession("three", {}).ok());
+  EXPECT_EQ(a.sessions->live_sessions(), 2);  // what a saw itself
+  ASSERT_TRUE(a.sessions->RecountSessions().ok());
+  EXPECT_EQ(a.sessions->live_sessions(), 3);
+  ASSERT_TRUE(b.sessions->DeleteSession("one").ok());
+  ASSERT_TRUE(a.sessions->RecountSessions().ok());
+  EXPECT_EQ(a.sessions->live_sessions(), 2);
+  EXPECT_EQ(a.sessions->store_shared(), GetParam() == "redis");
+}
+
 TEST_P(SessionManagerReplicasTest, CreatingOneIdOnTwoReplicasHasOneWinner) {
   Replica a = Start("replica-a"), b = Start("replica-b");
   ASSERT_TRUE(a.sessions->CreateSession("new", {}).ok());

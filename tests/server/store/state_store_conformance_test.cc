@@ -202,6 +202,19 @@ TEST_P(StateStoreConformanceTest, ScanPagesThroughEveryKeyOnce) {
   for (int i = 0; i < 57; ++i) EXPECT_EQ(seen[i], absl::StrCat("p/", 1000 + i));
 }
 
+TEST_P(StateStoreConformanceTest, CountByPrefix) {
+  for (int i = 0; i < 1234; ++i) Put(absl::StrCat("m/", 10000 + i), "r");
+  for (const char* key : {"m", "m0", "l/x", "s/1"}) Put(key, "other");
+  EXPECT_EQ(store_->Count("m/").value(), 1234);
+  EXPECT_EQ(store_->Count("s/").value(), 1);
+  EXPECT_EQ(store_->Count("q/").value(), 0);
+  EXPECT_EQ(store_->Count("").value(), 1238);
+  WriteBatch remove;
+  remove.Delete("m/10000");
+  ASSERT_TRUE(store_->Write(remove).ok());
+  EXPECT_EQ(store_->Count("m/").value(), 1233);
+}
+
 TEST_P(StateStoreConformanceTest, ScanLimitMustBePositive) {
   EXPECT_EQ(store_->Scan("", "", 0).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(store_->Scan("", "", -1).status().code(), absl::StatusCode::kInvalidArgument);
