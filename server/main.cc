@@ -7,8 +7,12 @@
 // once: what is still in flight is rolled back.
 #include <signal.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -36,8 +40,14 @@ ABSL_FLAG(std::string, log_format, "text",
 ABSL_FLAG(std::string, data_dir, "rwkv-data",
           "Directory for the default embedded state store (<data-dir>/sessions).");
 ABSL_FLAG(std::string, state_store, "",
-          "Where session states live: rocksdb:PATH (embedded, durable) or memory: (tests; lost "
-          "on exit). Default: rocksdb:<data-dir>/sessions.");
+          "Where session states live: rocksdb:PATH (embedded, durable, one process), "
+          "redis://[USER@]HOST:PORT[/DB] (shared by many replicas; password from "
+          "--state-store-password-file) or memory: (tests; lost on exit). Default: "
+          "rocksdb:<data-dir>/sessions.");
+ABSL_FLAG(std::string, state_store_password_file, "",
+          "File holding the password of a redis:// state store (AUTH; a trailing newline is "
+          "ignored). Default: the RWKV_STATE_STORE_PASSWORD environment variable, else none. "
+          "Never logged; a password in the --state-store URI is refused.");
 ABSL_FLAG(std::string, commit_durability, "sync",
           "sync: a turn's commit is fsynced to disk before its final message, so acknowledged "
           "turns survive a power loss or kernel crash; async: not fsynced (faster; survives a "
@@ -131,6 +141,29 @@ rwkv::server::Server::Options OptionsFromFlags() {
   return o;
 }
 
+// The state store's password: --state-store-password-file's contents, else
+// $RWKV_STATE_STORE_PASSWORD, else none. An error message when the file cannot be read.
+std::string ReadStorePassword(std::string& password) {
+  const std::string path = absl::GetFlag(FLAGS_state_store_password_file);
+  if (path.empty()) {
+    const char* env = std::getenv("RWKV_STATE_STORE_PASSWORD");
+    password = env != nullptr ? env : "";
+    return "";
+  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    return absl::StrCat("--state-store-password-file: cannot read ", path, ": ",
+                        std::strerror(errno));
+  }
+  std::stringstream contents;
+  contents << file.rdbuf();
+  password = contents.str();
+  if (!password.empty() && password.back() == '\n') password.pop_back();
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) return absl::StrCat("--state-store-password-file: ", path, " is empty");
+  return "";
+}
+
 std::string CheckOptions(const rwkv::server::Server::Options& o) {
   if (o.model.empty()) return "--model is required";
   if (!rwkv::engine::ParsePrecision(absl::GetFlag(FLAGS_precision)).ok()) {
@@ -188,11 +221,14 @@ int main(int argc, char** argv) {
   rwkv::ParseCommandLine(
       argc, argv,
       "Serves an RWKV model over gRPC (rwkv.v1.Rwkv) with persistent sessions.\n"
-      "  rwkv-server --model FILE [--listen 127.0.0.1:50051] [--state-store rocksdb:PATH]\n"
+      "  rwkv-server --model FILE [--listen 127.0.0.1:50051]\n"
+      "              [--state-store rocksdb:PATH|redis://HOST:PORT[/DB]]\n"
       "              [--metrics-address 127.0.0.1:9464] [--log-format text|json]\n"
       "Flags may be written with dashes or underscores.");
-  const rwkv::server::Server::Options options = OptionsFromFlags();
-  if (std::string error = CheckOptions(options); !error.empty()) {
+  rwkv::server::Server::Options options = OptionsFromFlags();
+  std::string error = ReadStorePassword(options.state_store_password);
+  if (error.empty()) error = CheckOptions(options);
+  if (!error.empty()) {
     std::cerr << "rwkv-server: " << error << " (see --help)\n";
     return 2;
   }

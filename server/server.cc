@@ -117,6 +117,7 @@ absl::Status Server::LoadAndServe() {
                         engine::CreateTokenizer(options_.tokenizer, engine_->config().n_vocab));
   StoreOptions store_options;
   store_options.sync_writes = options_.sync_commits;
+  store_options.password = options_.state_store_password;
   RWKV_ASSIGN_OR_RETURN(std::unique_ptr<StateStore> store,
                         OpenStateStore(options_.state_store, store_options));
   const std::string backend(store->Backend());

@@ -46,7 +46,10 @@ class Server {
     std::string listen = "127.0.0.1:50051";
     std::string metrics_address = "127.0.0.1:9464";  // IP:PORT (0: any free port); "": none
     LogFormat log_format = LogFormat::kText;
-    std::string state_store;    // "rocksdb:PATH" or "memory:"
+    std::string state_store;    // "rocksdb:PATH", "redis://HOST:PORT[/DB]" or "memory:"
+    // --state-store-password-file or $RWKV_STATE_STORE_PASSWORD: Redis's AUTH password ("" =
+    // none). Never logged.
+    std::string state_store_password;
     // --commit-durability: fsync each commit before the turn's final message (sync) or not.
     bool sync_commits = true;
     int64_t max_batch_tokens = 512;

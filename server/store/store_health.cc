@@ -4,13 +4,24 @@
 #include <string>
 #include <utility>
 
+#include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 
 namespace rwkv::server {
 namespace {
 
-// The probe's key; crashes between its write and its delete leave at most this one key.
-std::string ProbeKey() { return absl::StrCat(kHealthKeyPrefix, "write-probe"); }
+// The probe's key; crashes between its write and its delete leave at most this one key. On a
+// store shared by replicas each process probes a key of its own (another replica's probe would
+// overwrite or delete it between the write and the read back), which expires by itself
+// (Redis) so that crashed replicas leave nothing behind for long.
+std::string ProbeKey(const StateStore& store) {
+  if (!store.Shared()) return absl::StrCat(kHealthKeyPrefix, "write-probe");
+  absl::BitGen random;
+  return absl::StrFormat("%swrite-probe/%016x", kHealthKeyPrefix, absl::Uniform<uint64_t>(random));
+}
+constexpr absl::Duration kSharedProbeExpiry = absl::Hours(1);
 
 bool IsWrite(StoreOp op) {
   return op == StoreOp::kPut || op == StoreOp::kDelete || op == StoreOp::kFlush;
@@ -35,7 +46,7 @@ bool IsStoreFault(const absl::Status& status) {
 }
 
 StoreHealth::StoreHealth(StateStore* store, Options options)
-    : store_(store), options_(std::move(options)) {
+    : store_(store), options_(std::move(options)), probe_key_(ProbeKey(*store)) {
   absl::MutexLock lock(&mu_);
   last_probe_ = options_.clock->Now();
 }
@@ -97,14 +108,16 @@ absl::Status StoreHealth::Probe() {
 }
 
 absl::Status StoreHealth::RunProbe() {
-  const std::string key = ProbeKey();
+  const std::string& key = probe_key_;
   std::string value;
   {
     absl::MutexLock lock(&mu_);
     value = absl::StrCat("probe ", ++probes_, " at ", absl::FormatTime(options_.clock->Now()));
   }
   WriteBatch put;
-  put.Put(key, value);
+  // Expiry is the store's wall time (Redis's), not the injected clock's.
+  put.Put(key, value,
+          store_->Shared() ? absl::Now() + kSharedProbeExpiry : absl::InfiniteFuture());
   if (absl::Status written = store_->Write(put); !written.ok()) {
     // A store that stopped after a failed write needs telling to try again (RocksDB reopens);
     // while the disk still fails, the write's error says why better than the resume's.

@@ -15,7 +15,8 @@
 //   and writes count apart, as a full disk fails every write while reads go on. A fault is an
 //   error of the store itself; answers (NOT_FOUND, INVALID_ARGUMENT, ...) are not (IsStoreFault).
 // - A probe every `probe_interval`: it writes a key of its own (kHealthKeyPrefix, never a
-//   session's), reads it back and deletes it. A write that fails asks the store to Resume (RocksDB
+//   session's; on a Shared() store one per process, expiring after an hour, so that replicas'
+//   probes never meet), reads it back and deletes it. A write that fails asks the store to Resume (RocksDB
 //   reopens) and tries once more. A failed probe marks the store failing; a probe that succeeds
 //   is the only way back to healthy (operations that succeed while failing do not end it, since
 //   reads succeed on a full disk).
@@ -31,6 +32,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -102,6 +104,7 @@ class StoreHealth final : public StoreObserver {
 
   StateStore* const store_;
   const Options options_;
+  const std::string probe_key_;
 
   mutable absl::Mutex mu_;
   bool healthy_ ABSL_GUARDED_BY(mu_) = true;

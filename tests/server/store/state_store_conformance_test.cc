@@ -9,6 +9,7 @@
 #include <atomic>
 #include <optional>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -17,13 +18,26 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "server/store/rocksdb_state_store.h"
+#include "tests/util/redis_server.h"
 #include "tests/util/scoped_temp_dir.h"
 #include "tests/util/wait_for.h"
 
 namespace rwkv::server {
 namespace {
 
+using ::rwkv::testing::RedisServer;
 using ::rwkv::testing::ScopedTempDir;
+
+// One redis-server per test binary, started by the first Redis test and emptied (FLUSHDB) before
+// each; stopped when the binary exits (a static's destructor).
+RedisServer& SharedRedis() {
+  static absl::StatusOr<std::unique_ptr<RedisServer>> server = RedisServer::Start();
+  if (!server.ok()) {
+    ADD_FAILURE() << "cannot start redis-server: " << server.status();
+    std::abort();
+  }
+  return **server;
+}
 
 std::vector<std::string> Keys(const std::vector<KeyValue>& entries) {
   std::vector<std::string> keys;
@@ -34,12 +48,17 @@ std::vector<std::string> Keys(const std::vector<KeyValue>& entries) {
 class StateStoreConformanceTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
+    if (GetParam() == "redis") {
+      absl::StatusOr<testing::RedisValue> flushed = SharedRedis().Command({"FLUSHDB"});
+      ASSERT_TRUE(flushed.ok()) << flushed.status();
+    }
     absl::StatusOr<std::unique_ptr<StateStore>> store = OpenStateStore(Uri());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(store).value();
   }
 
   std::string Uri() const {
+    if (GetParam() == "redis") return SharedRedis().uri();
     return GetParam() == "memory" ? "memory:" : absl::StrCat("rocksdb:", dir_.path(), "/db");
   }
 
@@ -61,7 +80,7 @@ class StateStoreConformanceTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<StateStore> store_;
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, StateStoreConformanceTest, ::testing::Values("memory", "rocksdb"),
+INSTANTIATE_TEST_SUITE_P(Backends, StateStoreConformanceTest, ::testing::Values("memory", "rocksdb", "redis"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });

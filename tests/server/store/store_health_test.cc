@@ -4,6 +4,7 @@
 // failed, and runs when the injected clock says it is due.
 #include "server/store/store_health.h"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -251,6 +252,54 @@ TEST_F(StoreHealthTest, NoProbeIntervalMeansOff) {
   EXPECT_TRUE(health.healthy()) << "a streak nothing could end";
   health.Stop();
   EXPECT_EQ(faults_.calls(FaultOp::kWrite), 5) << "no probe ran";
+}
+
+// A memory store shared by "replicas" (Shared() is true) that runs `after_next_write` once, right
+// after the next Write: another replica's whole probe between one probe's write and its read.
+class InterleavingSharedStore final : public StateStore {
+ public:
+  absl::string_view Backend() const override { return "memory"; }
+  absl::StatusOr<std::string> Get(absl::string_view key) override { return inner_.Get(key); }
+  absl::Status Write(const WriteBatch& batch) override {
+    absl::Status status = inner_.Write(batch);
+    if (std::function<void()> hook = std::exchange(after_next_write, nullptr)) hook();
+    return status;
+  }
+  absl::StatusOr<std::vector<KeyValue>> Scan(absl::string_view prefix,
+                                             absl::string_view start_after, int limit) override {
+    return inner_.Scan(prefix, start_after, limit);
+  }
+  absl::Status Flush() override { return absl::OkStatus(); }
+  absl::StatusOr<int64_t> AcquireLease(absl::string_view name, absl::string_view owner,
+                                       absl::Duration ttl) override {
+    return inner_.AcquireLease(name, owner, ttl);
+  }
+  absl::Status RenewLease(absl::string_view name, int64_t fence, absl::Duration ttl) override {
+    return inner_.RenewLease(name, fence, ttl);
+  }
+  absl::Status ReleaseLease(absl::string_view name, int64_t fence) override {
+    return inner_.ReleaseLease(name, fence);
+  }
+  bool Shared() const override { return true; }
+
+  std::function<void()> after_next_write;  // single-threaded test use
+
+ private:
+  MemoryStateStore inner_;
+};
+
+TEST(SharedStoreHealthTest, ProbesOfTwoReplicasOnASharedStoreNeverMeet) {
+  InterleavingSharedStore store;
+  StoreHealth::Options options;
+  options.probe_interval = absl::ZeroDuration();
+  StoreHealth replica_a(&store, options);
+  StoreHealth replica_b(&store, options);
+  absl::Status probe_b = absl::UnknownError("did not run");
+  store.after_next_write = [&] { probe_b = replica_b.Probe(); };
+  const absl::Status probe_a = replica_a.Probe();
+  EXPECT_TRUE(probe_a.ok()) << "a probe saw another replica's probe: " << probe_a;
+  EXPECT_TRUE(probe_b.ok()) << probe_b;
+  EXPECT_TRUE(store.Scan("", "", 10).value().empty());
 }
 
 }  // namespace
