@@ -141,7 +141,7 @@ TEST_F(ReplicasE2eTest, AKilledReplicasSessionContinuesOnTheOtherOnceItsLeaseExp
   EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::ABORTED)
       << refused.status.error_message();
   EXPECT_THAT(refused.status.error_message(),
-              AllOf(HasSubstr("lease \"session/orphan\" is held by \"replica-a\"")));
+              HasSubstr("lease \"session/orphan\" is held by \"replica-a\""));
 
   a_->Kill();
   EXPECT_NE(doomed.Finish().status.error_code(), grpc::StatusCode::OK);
@@ -180,6 +180,37 @@ TEST_F(ReplicasE2eTest, AReplicaFrozenPastItsLeaseCannotCommitWhenItWakes) {
   EXPECT_EQ(VersionOn(*stub_b_, "frozen"), 2);
   Turn(*stub_a_, "frozen", " were striking", history);
   EXPECT_EQ(history.version, 3);
+}
+
+TEST_F(ReplicasE2eTest, AWokenReplicaIsFencedOffEvenBeforeTheNewHolderCommits) {
+  StartBoth();
+  History history;
+  Turn(*stub_a_, "fenced", "The sky above the port", history);
+  OpenStream stale(*a_, GreedyRequest(" was the color", kLongTurn, "fenced"));
+  ASSERT_TRUE(stale.AwaitFirstToken()) << stale.Finish().status.error_message();
+  a_->Pause();
+  // B takes the session over once A's lease has expired, and keeps its turn running.
+  std::unique_ptr<OpenStream> taker;
+  bool running = false;
+  ASSERT_TRUE(WaitFor(kWaitLimit, [&] {
+    taker = std::make_unique<OpenStream>(*b_, GreedyRequest(" of television", kLongTurn, "fenced"));
+    running = taker->AwaitFirstToken();
+    if (running) return true;
+    const grpc::Status refused = taker->Finish().status;
+    EXPECT_THAT(refused.error_message(), HasSubstr("held by \"replica-a\""));
+    return refused.error_code() != grpc::StatusCode::ABORTED;
+  }, absl::Milliseconds(100)));
+  ASSERT_TRUE(running) << taker->Finish().status.error_message();
+
+  // The session's record is still the one A started from: only the fence tells A's commit from
+  // B's.
+  a_->Resume();
+  const StreamResult late = stale.Finish();
+  EXPECT_EQ(late.status.error_code(), grpc::StatusCode::ABORTED) << late.status.error_message();
+  EXPECT_THAT(late.status.error_message(), HasSubstr("this turn is not committed"));
+  history.Append(" of television", taker->Finish());
+  EXPECT_EQ(history.version, 2);
+  EXPECT_EQ(VersionOn(*stub_a_, "fenced"), 2);
 }
 
 }  // namespace
