@@ -10,24 +10,41 @@ namespace {
 using rwkv::v1::GenerateResponse;
 
 // Calls a unary `method` of `stub`. A null `context` is replaced by a local one with the default
-// deadline, so that a hung server cannot hang the caller forever.
+// deadline, so that a hung server cannot hang the caller forever. `session_id`: the session the
+// call names, sent as routing metadata ("" for none).
 template <typename Stub, typename Request, typename Response>
 absl::StatusOr<Response> CallUnary(Stub* stub,
                                    grpc::Status (Stub::*method)(grpc::ClientContext*,
                                                                 const Request&, Response*),
-                                   const Request& request, grpc::ClientContext* context) {
+                                   const Request& request, grpc::ClientContext* context,
+                                   const std::string& session_id = "") {
   grpc::ClientContext local;
   if (context == nullptr) {
     local.set_deadline(absl::ToChronoTime(absl::Now() + RwkvClient::kDefaultUnaryTimeout));
     context = &local;
   }
+  AddSessionRouting(*context, session_id);
   Response response;
   const grpc::Status status = (stub->*method)(context, request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   return response;
 }
 
+// gRPC refuses (on the client) a metadata value with other bytes than printable ASCII.
+bool IsHeaderValue(const std::string& value) {
+  constexpr size_t kMaxRoutingValueBytes = 1024;
+  if (value.empty() || value.size() > kMaxRoutingValueBytes) return false;
+  for (const char c : value) {
+    if (c < 0x20 || c > 0x7e) return false;
+  }
+  return true;
+}
+
 }  // namespace
+
+void AddSessionRouting(grpc::ClientContext& context, const std::string& session_id) {
+  if (IsHeaderValue(session_id)) context.AddMetadata(kSessionIdMetadataKey, session_id);
+}
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
   if (status.ok()) return absl::OkStatus();
@@ -58,6 +75,7 @@ absl::Status RwkvClient::Generate(const rwkv::v1::GenerateRequest& request,
                                   grpc::ClientContext* context) {
   grpc::ClientContext local;
   if (context == nullptr) context = &local;
+  AddSessionRouting(*context, request.session_id());
   std::unique_ptr<grpc::ClientReader<GenerateResponse>> reader = stub_->Generate(context, request);
   GenerateResponse response;
   bool got_done = false;
@@ -80,14 +98,15 @@ absl::Status RwkvClient::Generate(const rwkv::v1::GenerateRequest& request,
 
 absl::StatusOr<rwkv::v1::Session> RwkvClient::CreateSession(
     const rwkv::v1::CreateSessionRequest& request, grpc::ClientContext* context) {
-  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::CreateSession, request, context);
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::CreateSession, request, context,
+                   request.session_id());
 }
 
 absl::StatusOr<rwkv::v1::Session> RwkvClient::GetSession(const std::string& session_id,
                                                          grpc::ClientContext* context) {
   rwkv::v1::GetSessionRequest request;
   request.set_session_id(session_id);
-  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::GetSession, request, context);
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::GetSession, request, context, session_id);
 }
 
 absl::StatusOr<rwkv::v1::ListSessionsResponse> RwkvClient::ListSessions(
@@ -99,12 +118,15 @@ absl::Status RwkvClient::DeleteSession(const std::string& session_id,
                                        grpc::ClientContext* context) {
   rwkv::v1::DeleteSessionRequest request;
   request.set_session_id(session_id);
-  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::DeleteSession, request, context).status();
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::DeleteSession, request, context, session_id)
+      .status();
 }
 
 absl::StatusOr<rwkv::v1::Session> RwkvClient::ForkSession(
     const rwkv::v1::ForkSessionRequest& request, grpc::ClientContext* context) {
-  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::ForkSession, request, context);
+  // Routed by the source: its state is what the fork reads.
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::ForkSession, request, context,
+                   request.source_session_id());
 }
 
 absl::StatusOr<rwkv::v1::TokenizeResponse> RwkvClient::Tokenize(const std::string& text,

@@ -11,6 +11,12 @@
 // The channel uses insecure (plaintext) credentials: the server is meant to be reached over
 // loopback or a cluster-internal network, with TLS (if any) terminated by the mesh or a proxy.
 //
+// Routing: every call that names a session (Generate with a session_id, CreateSession with an ID,
+// GetSession, DeleteSession, ForkSession's source) carries that ID as the request metadata
+// `x-session-id` (kSessionIdMetadataKey), so that a balancer in front of several replicas can send
+// a session's turns to the replica where its state is hot (deploy/nginx/rwkv-grpc.conf hashes on
+// it). Only speed depends on it: any replica can serve any session.
+//
 // Thread safety: every method may be called from many threads at once; calls are independent
 // streams multiplexed over one HTTP/2 connection.
 #ifndef RWKV_CLIENT_RWKV_CLIENT_H_
@@ -28,6 +34,15 @@
 #include "rwkv/v1/rwkv.grpc.pb.h"
 
 namespace rwkv::client {
+
+// The request metadata a balancer routes by: the session the call names.
+inline constexpr char kSessionIdMetadataKey[] = "x-session-id";
+
+// Adds `x-session-id: <session_id>` to `context` (before its call starts). Nothing for an empty
+// ID, or for one that is not a valid header value (printable ASCII, at most 1024 bytes): gRPC
+// would fail such a call on the client, while the server answers it with a clear
+// INVALID_ARGUMENT naming the field.
+void AddSessionRouting(grpc::ClientContext& context, const std::string& session_id);
 
 // The one place where a gRPC status becomes an absl::Status: same code (the numeric values of
 // the two enums are identical by design), same message.

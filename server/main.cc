@@ -82,6 +82,14 @@ ABSL_FLAG(int32_t, max_io_queue, 0,
           "max-queued-requests + 64 * io-threads.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(30),
           "On SIGTERM, how long in-flight turns may take to finish before they are rolled back.");
+ABSL_FLAG(absl::Duration, max_connection_age, absl::Minutes(30),
+          "Send a client connection a GOAWAY after about this long (up to 10% jitter), so that "
+          "clients behind a TCP load balancer reconnect and spread over the replicas; its calls "
+          "in flight go on (see --max-connection-age-grace). 0 = never.");
+ABSL_FLAG(absl::Duration, max_connection_age_grace, absl::Minutes(5),
+          "After --max-connection-age, how long the calls still running on the connection may "
+          "take before it is closed (they then fail with UNAVAILABLE and their turns follow "
+          "on_cancel). 0 = as long as they need.");
 ABSL_FLAG(absl::Duration, store_probe_interval, absl::Seconds(5),
           "How often the state store is probed while serving (a probe key written, read back "
           "and deleted). While the store fails (a failed probe, or 3 store errors in a row), "
@@ -134,6 +142,8 @@ rwkv::server::Server::Options OptionsFromFlags() {
   o.store_probe_interval = absl::GetFlag(FLAGS_store_probe_interval);
   o.replica_name = absl::GetFlag(FLAGS_replica_name);
   o.session_lease_ttl = absl::GetFlag(FLAGS_session_lease_ttl);
+  o.max_connection_age = absl::GetFlag(FLAGS_max_connection_age);
+  o.max_connection_age_grace = absl::GetFlag(FLAGS_max_connection_age_grace);
   o.limits.max_prompt_tokens = absl::GetFlag(FLAGS_max_prompt_tokens);
   o.limits.max_new_tokens = absl::GetFlag(FLAGS_max_new_tokens);
   o.limits.max_request_bytes = absl::GetFlag(FLAGS_max_request_bytes);
@@ -189,6 +199,10 @@ std::string CheckOptions(const rwkv::server::Server::Options& o) {
   if (o.drain_timeout < absl::ZeroDuration()) return "--drain-timeout must be >= 0";
   if (o.store_probe_interval < absl::ZeroDuration()) return "--store-probe-interval must be >= 0";
   if (o.session_lease_ttl < absl::Milliseconds(30)) return "--session-lease-ttl must be >= 30ms";
+  if (o.max_connection_age < absl::ZeroDuration()) return "--max-connection-age must be >= 0";
+  if (o.max_connection_age_grace < absl::ZeroDuration()) {
+    return "--max-connection-age-grace must be >= 0";
+  }
   if (o.limits.max_prompt_tokens < 1) return "--max-prompt-tokens must be >= 1";
   if (o.limits.max_new_tokens < 0) return "--max-new-tokens must be >= 0";
   if (o.limits.max_request_bytes < 1024) return "--max-request-bytes must be >= 1024";

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <string>
 
@@ -25,6 +26,11 @@ std::string ReplicaName(const Server::Options& options) {
   char host[256] = {};
   if (gethostname(host, sizeof(host) - 1) != 0) std::snprintf(host, sizeof(host), "unknown-host");
   return absl::StrCat(host, ":", getpid());
+}
+
+// A duration as a gRPC channel argument in milliseconds (which is an int).
+int ChannelArgMillis(absl::Duration duration) {
+  return static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(duration), INT_MAX));
 }
 
 }  // namespace
@@ -54,6 +60,17 @@ absl::Status Server::Listen() {
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
                              options_.limits.max_streams_per_connection);
   builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, kMaxRequestMetadataBytes);
+  // Without an age a client keeps its connection, and so its replica, for as long as it runs:
+  // behind a TCP balancer, replicas added later would get no old client. Running calls finish
+  // within the grace (gRPC's default for both: unlimited).
+  if (options_.max_connection_age > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_MS,
+                               ChannelArgMillis(options_.max_connection_age));
+  }
+  if (options_.max_connection_age_grace > absl::ZeroDuration()) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
+                               ChannelArgMillis(options_.max_connection_age_grace));
+  }
   builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(service_.get());
   grpc_server_ = builder.BuildAndStart();

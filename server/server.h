@@ -69,6 +69,12 @@ class Server {
     // (DefaultIoQueue).
     int max_io_queue = 0;
     absl::Duration drain_timeout = absl::Seconds(30);
+    // --max-connection-age: a client connection gets a GOAWAY after about this long (gRPC adds
+    // up to 10 % jitter), so that clients behind a TCP balancer reconnect and spread over the
+    // replicas; 0: never. --max-connection-age-grace: how long the calls still running on it
+    // may then take before it is closed; 0: as long as they need.
+    absl::Duration max_connection_age = absl::Minutes(30);
+    absl::Duration max_connection_age_grace = absl::Minutes(5);
     // --store-probe-interval: how often the state store is probed while serving; 0: off (no
     // probes, no error streak).
     absl::Duration store_probe_interval = absl::Seconds(5);

@@ -24,8 +24,8 @@ absl::StatusOr<std::unique_ptr<RedisConnection>> RedisConnection::Open(
   redisContext* context = redisConnectWithTimeout(options.uri.host.c_str(), options.uri.port,
                                                   absl::ToTimeval(options.connect_timeout));
   if (context == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "redis state store at ", options.uri.Address(), ": no memory for a connection"));
+    return absl::ResourceExhaustedError(absl::StrCat("redis state store at ", options.uri.Address(),
+                                                     ": no memory for a connection"));
   }
   // Owned from here on, so that every early return frees it.
   std::unique_ptr<RedisConnection> connection(new RedisConnection(context, options));
@@ -54,7 +54,8 @@ absl::Status RedisConnection::Handshake() {
       // Say that the password was refused, never what it was (Redis does not echo it either).
       return absl::UnavailableError(Message(
           "AUTH",
-          absl::StrCat("the password", uri.user.empty() ? "" : absl::StrCat(" of user \"", uri.user, "\""),
+          absl::StrCat("the password",
+                       uri.user.empty() ? "" : absl::StrCat(" of user \"", uri.user, "\""),
                        " was refused (", (*reply)->str,
                        "); check --state-store-password-file or RWKV_STATE_STORE_PASSWORD")));
     }
@@ -79,10 +80,11 @@ absl::Status RedisConnection::IoError(absl::string_view what) const {
     return absl::InternalError(Message(what, absl::StrCat("protocol error: ", detail)));
   }
   // A receive timeout surfaces as EAGAIN from the blocking socket (SO_RCVTIMEO).
-  if (err == REDIS_ERR_IO && (detail == std::strerror(EAGAIN) || detail == std::strerror(EWOULDBLOCK))) {
-    return absl::UnavailableError(
-        Message(what, absl::StrCat("no reply within ",
-                                   absl::FormatDuration(options_.command_timeout), " (timed out)")));
+  if (err == REDIS_ERR_IO &&
+      (detail == std::strerror(EAGAIN) || detail == std::strerror(EWOULDBLOCK))) {
+    return absl::UnavailableError(Message(
+        what, absl::StrCat("no reply within ", absl::FormatDuration(options_.command_timeout),
+                           " (timed out)")));
   }
   if (err == REDIS_ERR_EOF) {
     return absl::UnavailableError(Message(what, "the connection was closed (Redis went away?)"));
@@ -97,7 +99,8 @@ absl::Status RedisConnection::ErrorReply(absl::string_view error, absl::string_v
                            "); set --state-store-password-file or RWKV_STATE_STORE_PASSWORD")));
   }
   if (HasCode(error, "WRONGPASS")) {
-    return absl::UnavailableError(Message(what, absl::StrCat("the password was refused (", error, ")")));
+    return absl::UnavailableError(
+        Message(what, absl::StrCat("the password was refused (", error, ")")));
   }
   for (absl::string_view code : {"LOADING", "READONLY", "MASTERDOWN", "BUSY", "TRYAGAIN"}) {
     if (HasCode(error, code)) {
@@ -105,7 +108,8 @@ absl::Status RedisConnection::ErrorReply(absl::string_view error, absl::string_v
     }
   }
   if (HasCode(error, "OOM")) {
-    return absl::ResourceExhaustedError(Message(what, absl::StrCat("Redis is out of memory: ", error)));
+    return absl::ResourceExhaustedError(
+        Message(what, absl::StrCat("Redis is out of memory: ", error)));
   }
   if (HasCode(error, "RWKVDATALOSS")) {
     return absl::DataLossError(Message(what, error.substr(std::strlen("RWKVDATALOSS "))));

@@ -2,31 +2,30 @@
 
 // Stored values start with a tag byte: 'v' and the value itself, or 'p' and the name of the blob
 // key holding it. A pointer whose blob is missing is corruption: DATA_LOSS.
-#define RWKV_REDIS_VALUE_OF                                                              \
-  "local function value_of(dk)\n"                                                      \
-  "  local stored = redis.call('GET', dk)\n"                                             \
-  "  if not stored then return nil end\n"                                                \
-  "  if string.byte(stored, 1) == 118 then return string.sub(stored, 2) end\n"          \
-  "  local blob = redis.call('GET', string.sub(stored, 2))\n"                            \
-  "  if not blob then\n"                                                                 \
-  "    error({err = 'RWKVDATALOSS ' .. dk .. ' points to the missing blob ' ..\n"        \
-  "                 string.sub(stored, 2)})\n"                                           \
-  "  end\n"                                                                              \
-  "  return blob\n"                                                                      \
+#define RWKV_REDIS_VALUE_OF                                                       \
+  "local function value_of(dk)\n"                                                 \
+  "  local stored = redis.call('GET', dk)\n"                                      \
+  "  if not stored then return nil end\n"                                         \
+  "  if string.byte(stored, 1) == 118 then return string.sub(stored, 2) end\n"    \
+  "  local blob = redis.call('GET', string.sub(stored, 2))\n"                     \
+  "  if not blob then\n"                                                          \
+  "    error({err = 'RWKVDATALOSS ' .. dk .. ' points to the missing blob ' ..\n" \
+  "                 string.sub(stored, 2)})\n"                                    \
+  "  end\n"                                                                       \
+  "  return blob\n"                                                               \
   "end\n"
 
 // Redis's own clock, in Unix milliseconds: every replica judges leases by the same clock.
-#define RWKV_REDIS_NOW                                                                   \
-  "local t = redis.call('TIME')\n"                                                       \
+#define RWKV_REDIS_NOW             \
+  "local t = redis.call('TIME')\n" \
   "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
 
 namespace rwkv::server::redis_scripts {
 
-const RedisScript kGet = {"get",
-                          "#!lua flags=no-writes\n" RWKV_REDIS_VALUE_OF
-                          "local v = value_of(ARGV[1])\n"
-                          "if v == nil then return false end\n"
-                          "return v\n"};
+const RedisScript kGet = {"get", "#!lua flags=no-writes\n" RWKV_REDIS_VALUE_OF
+                                 "local v = value_of(ARGV[1])\n"
+                                 "if v == nil then return false end\n"
+                                 "return v\n"};
 
 const RedisScript kWrite = {
     "write",
@@ -79,29 +78,29 @@ const RedisScript kWrite = {
     "return {0}\n"};
 
 // Removing index entries only frees memory, so it may run while Redis is out of memory.
-const RedisScript kScan = {"scan",
-                           "#!lua flags=allow-oom\n" RWKV_REDIS_VALUE_OF
-                           "local p, min, max = ARGV[1], ARGV[2], ARGV[3]\n"
-                           "local limit = tonumber(ARGV[4])\n"
-                           "local index = p .. 'index'\n"
-                           "local out, found = {}, 0\n"
-                           "while found < limit do\n"
-                           "  local want = limit - found\n"
-                           "  local keys = redis.call('ZRANGEBYLEX', index, min, max, 'LIMIT', 0, want)\n"
-                           "  for _, key in ipairs(keys) do\n"
-                           "    local v = value_of(p .. 'd:' .. key)\n"
-                           "    if v then\n"
-                           "      out[#out + 1] = key\n"
-                           "      out[#out + 1] = v\n"
-                           "      found = found + 1\n"
-                           "    else\n"
-                           "      redis.call('ZREM', index, key)\n"
-                           "    end\n"
-                           "  end\n"
-                           "  if #keys < want then break end\n"
-                           "  min = '(' .. keys[#keys]\n"
-                           "end\n"
-                           "return out\n"};
+const RedisScript kScan = {
+    "scan", "#!lua flags=allow-oom\n" RWKV_REDIS_VALUE_OF
+            "local p, min, max = ARGV[1], ARGV[2], ARGV[3]\n"
+            "local limit = tonumber(ARGV[4])\n"
+            "local index = p .. 'index'\n"
+            "local out, found = {}, 0\n"
+            "while found < limit do\n"
+            "  local want = limit - found\n"
+            "  local keys = redis.call('ZRANGEBYLEX', index, min, max, 'LIMIT', 0, want)\n"
+            "  for _, key in ipairs(keys) do\n"
+            "    local v = value_of(p .. 'd:' .. key)\n"
+            "    if v then\n"
+            "      out[#out + 1] = key\n"
+            "      out[#out + 1] = v\n"
+            "      found = found + 1\n"
+            "    else\n"
+            "      redis.call('ZREM', index, key)\n"
+            "    end\n"
+            "  end\n"
+            "  if #keys < want then break end\n"
+            "  min = '(' .. keys[#keys]\n"
+            "end\n"
+            "return out\n"};
 
 const RedisScript kAcquireLease = {
     "acquire lease",
@@ -119,9 +118,11 @@ const RedisScript kRenewLease = {
     "renew lease",
     "#!lua\n" RWKV_REDIS_NOW
     "local lk, fence, ttl, keep = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]\n"
-    "local h = redis.call('HMGET', lk, 'fence', 'owner')\n"
+    "local h = redis.call('HMGET', lk, 'fence', 'owner', 'until_ms')\n"
     "local current = tonumber(h[1] or '0')\n"
     "if current ~= fence then return {0, current, h[2] or ''} end\n"
+    // until_ms 0: released (an expired lease has a past time, and is revived).
+    "if tonumber(h[3] or '0') == 0 then return {2} end\n"
     "redis.call('HSET', lk, 'until_ms', string.format('%.0f', now + ttl))\n"
     "redis.call('PEXPIRE', lk, keep)\n"
     "return {1}\n"};

@@ -20,9 +20,10 @@ extern const RedisScript kWrite;
 extern const RedisScript kScan;
 // ARGV: lease key, owner, ttl ms, retention ms. Reply: {1, fence} granted; {0, owner, ms left}.
 extern const RedisScript kAcquireLease;
-// ARGV: lease key, fence, ttl ms, retention ms. Reply: {1} renewed; {0, fence, owner} superseded.
+// ARGV: lease key, fence, ttl ms, retention ms. Reply: {1} renewed; {0, fence, owner} superseded;
+// {2} released (until_ms 0).
 extern const RedisScript kRenewLease;
-// ARGV: lease key, fence. Reply: 1 released, 0 not the current lease.
+// ARGV: lease key, fence. Reply: 1 released (until_ms set to 0), 0 not the current lease.
 extern const RedisScript kReleaseLease;
 
 }  // namespace rwkv::server::redis_scripts

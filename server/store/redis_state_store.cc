@@ -13,7 +13,9 @@
 namespace rwkv::server {
 namespace {
 
-std::string Quoted(absl::string_view key) { return absl::StrCat("\"", absl::CHexEscape(key), "\""); }
+std::string Quoted(absl::string_view key) {
+  return absl::StrCat("\"", absl::CHexEscape(key), "\"");
+}
 
 // "Write of 3 ops (first \"s/abc\")": names a batch in messages.
 std::string DescribeBatch(const WriteBatch& batch) {
@@ -90,8 +92,7 @@ absl::StatusOr<std::string> RedisStateStore::Get(absl::string_view key) {
 
 absl::Status RedisStateStore::WriteBlobs(RedisConnection& connection, const WriteBatch& batch,
                                          std::vector<std::string>& stored,
-                                         std::vector<std::string>& blobs,
-                                         absl::string_view what) {
+                                         std::vector<std::string>& blobs, absl::string_view what) {
   thread_local absl::BitGen random;
   const std::string safety_ms = Millis(options_.blob_safety_ttl);
   for (const WriteBatch::Op& op : batch.ops()) {
@@ -100,13 +101,12 @@ absl::Status RedisStateStore::WriteBlobs(RedisConnection& connection, const Writ
       continue;
     }
     for (;;) {
-      std::string blob = absl::StrFormat("%sb:%016x", options_.key_prefix,
-                                         absl::Uniform<uint64_t>(random));
+      std::string blob =
+          absl::StrFormat("%sb:%016x", options_.key_prefix, absl::Uniform<uint64_t>(random));
       // NX: a (vanishingly unlikely) name already taken gets another one.
-      RWKV_ASSIGN_OR_RETURN(
-          RedisReply reply,
-          connection.Command({"SET", blob, op.value, "PX", safety_ms, "NX"},
-                             absl::StrCat(what, ": blob of ", Quoted(op.key))));
+      RWKV_ASSIGN_OR_RETURN(RedisReply reply,
+                            connection.Command({"SET", blob, op.value, "PX", safety_ms, "NX"},
+                                               absl::StrCat(what, ": blob of ", Quoted(op.key))));
       if (reply->type == REDIS_REPLY_NIL) continue;
       stored.push_back(absl::StrCat("p", blob));
       blobs.push_back(std::move(blob));
@@ -131,11 +131,11 @@ absl::Status RedisStateStore::Refused(const WriteBatch& batch, const redisReply&
   if (kind == 1 && i < batch.key_conditions().size()) {
     const WriteBatch::KeyCondition& condition = batch.key_conditions()[i];
     const int64_t state = IntegerAt(reply, 2);
-    return absl::AbortedError(absl::StrCat(
-        "redis state store: ", what, " not applied: key ", Quoted(condition.key),
-        state == 0   ? " is absent, the write expected a value"
-        : state == 1 ? " exists, the write expected it absent"
-                     : " holds another value than the write expected"));
+    return absl::AbortedError(
+        absl::StrCat("redis state store: ", what, " not applied: key ", Quoted(condition.key),
+                     state == 0   ? " is absent, the write expected a value"
+                     : state == 1 ? " exists, the write expected it absent"
+                                  : " holds another value than the write expected"));
   }
   if (kind == 2 && i < batch.fence_conditions().size()) {
     const WriteBatch::FenceCondition& condition = batch.fence_conditions()[i];
@@ -228,16 +228,14 @@ absl::StatusOr<std::vector<KeyValue>> RedisStateStore::Scan(absl::string_view pr
 }
 
 absl::StatusOr<int64_t> RedisStateStore::AcquireLease(absl::string_view name,
-                                                      absl::string_view owner,
-                                                      absl::Duration ttl) {
+                                                      absl::string_view owner, absl::Duration ttl) {
   const std::string what = absl::StrCat("AcquireLease ", Quoted(name));
   RWKV_ASSIGN_OR_RETURN(RedisConnectionPool::Handle connection, pool_.Acquire(what));
-  RWKV_ASSIGN_OR_RETURN(
-      RedisReply reply,
-      connection->Eval(redis_scripts::kAcquireLease,
-                       {LeaseKey(name), owner, Millis(ttl),
-                        Millis(std::max(options_.lease_retention, 2 * ttl))},
-                       what));
+  RWKV_ASSIGN_OR_RETURN(RedisReply reply,
+                        connection->Eval(redis_scripts::kAcquireLease,
+                                         {LeaseKey(name), owner, Millis(ttl),
+                                          Millis(std::max(options_.lease_retention, 2 * ttl))},
+                                         what));
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 2) {
     return Unexpected(*connection, what);
   }
@@ -252,20 +250,23 @@ absl::Status RedisStateStore::RenewLease(absl::string_view name, int64_t fence,
   const std::string what = absl::StrCat("RenewLease ", Quoted(name));
   const std::string fence_text = absl::StrCat(fence);
   RWKV_ASSIGN_OR_RETURN(RedisConnectionPool::Handle connection, pool_.Acquire(what));
-  RWKV_ASSIGN_OR_RETURN(
-      RedisReply reply,
-      connection->Eval(redis_scripts::kRenewLease,
-                       {LeaseKey(name), fence_text, Millis(ttl),
-                        Millis(std::max(options_.lease_retention, 2 * ttl))},
-                       what));
+  RWKV_ASSIGN_OR_RETURN(RedisReply reply,
+                        connection->Eval(redis_scripts::kRenewLease,
+                                         {LeaseKey(name), fence_text, Millis(ttl),
+                                          Millis(std::max(options_.lease_retention, 2 * ttl))},
+                                         what));
   if (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1) {
     return Unexpected(*connection, what);
   }
   if (IntegerAt(*reply, 0) == 1) return absl::OkStatus();
-  return absl::AbortedError(absl::StrCat(
-      "redis state store: lease ", Quoted(name), " with fence ", fence,
-      " was taken over (now fence ", IntegerAt(*reply, 1), ", owner \"",
-      absl::CHexEscape(StringAt(*reply, 2)), "\")"));
+  if (IntegerAt(*reply, 0) == 2) {
+    return absl::AbortedError(absl::StrCat("redis state store: lease ", Quoted(name),
+                                           " with fence ", fence, " was released"));
+  }
+  return absl::AbortedError(absl::StrCat("redis state store: lease ", Quoted(name), " with fence ",
+                                         fence, " was taken over (now fence ", IntegerAt(*reply, 1),
+                                         ", owner \"", absl::CHexEscape(StringAt(*reply, 2)),
+                                         "\")"));
 }
 
 absl::Status RedisStateStore::ReleaseLease(absl::string_view name, int64_t fence) {

@@ -4,7 +4,8 @@
 //   RedisStateStore::Options options;
 //   options.uri = ParseRedisUri("redis://10.0.0.5:6379").value();
 //   options.password = password_from_file;      // never logged, never in a URI
-//   RWKV_ASSIGN_OR_RETURN(std::unique_ptr<RedisStateStore> store, RedisStateStore::Create(options));
+//   RWKV_ASSIGN_OR_RETURN(std::unique_ptr<RedisStateStore> store,
+//   RedisStateStore::Create(options));
 //
 // Key layout, everything under one prefix (Options::key_prefix, "rwkv:" by default), so that the
 // store's keys never collide with anything else in the database:
@@ -35,7 +36,7 @@
 // (same expiry) are seen expired together.
 //
 // Leases are judged by Redis's clock (TIME inside the scripts), so replicas' clocks do not
-// matter; a lease's fence only grows (HINCRBY), and a write with RequireFence checks it in the
+// matter; a released lease has until_ms 0 (it cannot be renewed, an expired one can); a lease's fence only grows (HINCRBY), and a write with RequireFence checks it in the
 // same script that applies the write. The hash expires after Options::lease_retention (30 days)
 // without an acquire or renew, so lease hashes do not leak; a turn never lasts that long.
 //

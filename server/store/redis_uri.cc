@@ -83,14 +83,13 @@ absl::StatusOr<RedisUri> ParseRedisUri(absl::string_view uri) {
       }
     }
   }
-  if (!AllDigits(port) || !absl::SimpleAtoi(port, &out.port) || out.port < 1 ||
-      out.port > 65535) {
+  if (!AllDigits(port) || !absl::SimpleAtoi(port, &out.port) || out.port < 1 || out.port > 65535) {
     return Bad(absl::StrCat("the port \"", absl::CHexEscape(port), "\" is not 1..65535"));
   }
   if (slash != absl::string_view::npos) {
     if (!AllDigits(path) || !absl::SimpleAtoi(path, &out.db)) {
-      return Bad(absl::StrCat("the database \"", absl::CHexEscape(path),
-                              "\" after '/' is not a number"));
+      return Bad(
+          absl::StrCat("the database \"", absl::CHexEscape(path), "\" after '/' is not a number"));
     }
   }
   return out;

@@ -35,6 +35,21 @@ bool FakeRwkvService::HasSession(const std::string& id) const {
   return sessions_.contains(id);
 }
 
+std::vector<RecordedCall> FakeRwkvService::calls() const {
+  absl::MutexLock lock(&mu_);
+  return calls_;
+}
+
+void FakeRwkvService::Record(const grpc::ServerContext& context, const std::string& method) {
+  RecordedCall call{method, {}};
+  const auto range = context.client_metadata().equal_range("x-session-id");
+  for (auto it = range.first; it != range.second; ++it) {
+    call.session_ids.emplace_back(it->second.data(), it->second.size());
+  }
+  absl::MutexLock lock(&mu_);
+  calls_.push_back(std::move(call));
+}
+
 FakeTurn FakeRwkvService::NextTurn() {
   if (turns_.empty()) return default_turn_;
   FakeTurn turn = std::move(turns_.front());
@@ -60,6 +75,7 @@ grpc::Status FakeRwkvService::CommitTurn(const rwkv::v1::GenerateRequest& reques
 grpc::Status FakeRwkvService::Generate(grpc::ServerContext* context,
                                        const rwkv::v1::GenerateRequest* request,
                                        grpc::ServerWriter<GenerateResponse>* writer) {
+  Record(*context, "Generate");
   FakeTurn turn;
   {
     absl::MutexLock lock(&mu_);
@@ -94,6 +110,7 @@ grpc::Status FakeRwkvService::Generate(grpc::ServerContext* context,
 grpc::Status FakeRwkvService::CreateSession(grpc::ServerContext* context,
                                             const rwkv::v1::CreateSessionRequest* request,
                                             rwkv::v1::Session* response) {
+  Record(*context, "CreateSession");
   absl::MutexLock lock(&mu_);
   std::string id = request->session_id();
   if (id.empty()) id = absl::StrCat("s", next_id_++);
@@ -110,6 +127,7 @@ grpc::Status FakeRwkvService::CreateSession(grpc::ServerContext* context,
 grpc::Status FakeRwkvService::GetSession(grpc::ServerContext* context,
                                          const rwkv::v1::GetSessionRequest* request,
                                          rwkv::v1::Session* response) {
+  Record(*context, "GetSession");
   absl::MutexLock lock(&mu_);
   auto it = sessions_.find(request->session_id());
   if (it == sessions_.end()) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no session");
@@ -120,6 +138,7 @@ grpc::Status FakeRwkvService::GetSession(grpc::ServerContext* context,
 grpc::Status FakeRwkvService::ListSessions(grpc::ServerContext* context,
                                            const rwkv::v1::ListSessionsRequest* request,
                                            rwkv::v1::ListSessionsResponse* response) {
+  Record(*context, "ListSessions");
   absl::MutexLock lock(&mu_);
   const int page_size = request->page_size() == 0 ? 100 : request->page_size();
   // The page token is the last ID of the previous page.
@@ -135,6 +154,7 @@ grpc::Status FakeRwkvService::ListSessions(grpc::ServerContext* context,
 grpc::Status FakeRwkvService::DeleteSession(grpc::ServerContext* context,
                                             const rwkv::v1::DeleteSessionRequest* request,
                                             rwkv::v1::DeleteSessionResponse* response) {
+  Record(*context, "DeleteSession");
   absl::MutexLock lock(&mu_);
   if (sessions_.erase(request->session_id()) == 0) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "no session");
@@ -145,6 +165,7 @@ grpc::Status FakeRwkvService::DeleteSession(grpc::ServerContext* context,
 grpc::Status FakeRwkvService::ForkSession(grpc::ServerContext* context,
                                           const rwkv::v1::ForkSessionRequest* request,
                                           rwkv::v1::Session* response) {
+  Record(*context, "ForkSession");
   absl::MutexLock lock(&mu_);
   auto source = sessions_.find(request->source_session_id());
   if (source == sessions_.end()) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no source");
@@ -160,6 +181,7 @@ grpc::Status FakeRwkvService::ForkSession(grpc::ServerContext* context,
 grpc::Status FakeRwkvService::Tokenize(grpc::ServerContext* context,
                                        const rwkv::v1::TokenizeRequest* request,
                                        rwkv::v1::TokenizeResponse* response) {
+  Record(*context, "Tokenize");
   for (unsigned char c : request->text()) response->add_token_ids(c);
   return grpc::Status::OK;
 }
@@ -167,6 +189,7 @@ grpc::Status FakeRwkvService::Tokenize(grpc::ServerContext* context,
 grpc::Status FakeRwkvService::Detokenize(grpc::ServerContext* context,
                                          const rwkv::v1::DetokenizeRequest* request,
                                          rwkv::v1::DetokenizeResponse* response) {
+  Record(*context, "Detokenize");
   for (int32_t id : request->token_ids()) {
     if (id < 0 || id > 255) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "token_ids: out of range");
@@ -179,6 +202,7 @@ grpc::Status FakeRwkvService::Detokenize(grpc::ServerContext* context,
 grpc::Status FakeRwkvService::GetModelInfo(grpc::ServerContext* context,
                                            const rwkv::v1::GetModelInfoRequest* request,
                                            rwkv::v1::ModelInfo* response) {
+  Record(*context, "GetModelInfo");
   response->set_version("7");
   response->set_vocab_size(256);
   response->set_tokenizer("bytes");

@@ -33,6 +33,12 @@ struct FakeTurn {
   bool send_done = true;
 };
 
+// A call as the server saw it: its method and every value of its `x-session-id` metadata.
+struct RecordedCall {
+  std::string method;
+  std::vector<std::string> session_ids;
+};
+
 class FakeRwkvService final : public rwkv::v1::Rwkv::Service {
  public:
   // Turns are used in order; once they run out, every call gets the default turn.
@@ -40,6 +46,8 @@ class FakeRwkvService final : public rwkv::v1::Rwkv::Service {
   void SetDefaultTurn(FakeTurn turn);
   std::vector<rwkv::v1::GenerateRequest> generate_requests() const;
   bool HasSession(const std::string& id) const;
+  // Every call received, in arrival order.
+  std::vector<RecordedCall> calls() const;
 
   grpc::Status Generate(grpc::ServerContext* context, const rwkv::v1::GenerateRequest* request,
                         grpc::ServerWriter<rwkv::v1::GenerateResponse>* writer) override;
@@ -67,6 +75,8 @@ class FakeRwkvService final : public rwkv::v1::Rwkv::Service {
 
  private:
   FakeTurn NextTurn() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Record(const grpc::ServerContext& context, const std::string& method)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Applies a finished turn to its session (creating it if asked); the session after the turn.
   grpc::Status CommitTurn(const rwkv::v1::GenerateRequest& request, int64_t tokens,
                           rwkv::v1::Session* session) ABSL_LOCKS_EXCLUDED(mu_);
@@ -75,6 +85,7 @@ class FakeRwkvService final : public rwkv::v1::Rwkv::Service {
   std::deque<FakeTurn> turns_ ABSL_GUARDED_BY(mu_);
   FakeTurn default_turn_ ABSL_GUARDED_BY(mu_);
   std::vector<rwkv::v1::GenerateRequest> requests_ ABSL_GUARDED_BY(mu_);
+  std::vector<RecordedCall> calls_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, rwkv::v1::Session> sessions_ ABSL_GUARDED_BY(mu_);
   int next_id_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -185,6 +185,11 @@ TEST(RunLoadgenTest, RunsEveryTurnAndCleansUpSessions) {
   for (const auto& request : requests) on_lg1 += request.session_id() == "lg-1";
   EXPECT_EQ(on_lg1, 3);
   EXPECT_FALSE(server.service().HasSession("lg-0"));  // deleted after the run
+  // Every turn and every clean-up names its session in the routing metadata.
+  for (const testing::RecordedCall& call : server.service().calls()) {
+    ASSERT_EQ(call.session_ids.size(), 1u) << call.method;
+    EXPECT_THAT(call.session_ids[0], ::testing::StartsWith("lg-")) << call.method;
+  }
 }
 
 TEST(RunLoadgenTest, FailuresAreReportedByCode) {

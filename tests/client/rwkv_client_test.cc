@@ -149,6 +149,54 @@ TEST_F(RwkvClientTest, Health) {
   EXPECT_EQ(client_.Health("no.such.Service").status().code(), absl::StatusCode::kNotFound);
 }
 
+// Every call that names a session carries it as `x-session-id` (what a balancer routes by), once;
+// the others carry none.
+TEST_F(RwkvClientTest, CallsNamingASessionCarryItAsRoutingMetadata) {
+  rwkv::v1::GenerateRequest turn;
+  turn.set_session_id("chat-1");
+  turn.set_create_session(true);
+  ASSERT_TRUE(client_.Generate(turn, nullptr, nullptr).ok());
+  grpc::ClientContext own;  // a caller's own context gets it too
+  ASSERT_TRUE(client_.Generate(turn, nullptr, nullptr, &own).ok());
+  ASSERT_TRUE(client_.Generate(rwkv::v1::GenerateRequest(), nullptr, nullptr).ok());
+  rwkv::v1::CreateSessionRequest create;
+  create.set_session_id("chat-2");
+  ASSERT_TRUE(client_.CreateSession(create).ok());
+  ASSERT_TRUE(client_.CreateSession(rwkv::v1::CreateSessionRequest()).ok());  // server picks
+  ASSERT_TRUE(client_.GetSession("chat-1").ok());
+  rwkv::v1::ForkSessionRequest fork;
+  fork.set_source_session_id("chat-1");
+  fork.set_new_session_id("chat-1b");
+  ASSERT_TRUE(client_.ForkSession(fork).ok());
+  ASSERT_TRUE(client_.DeleteSession("chat-1b").ok());
+  ASSERT_TRUE(client_.ListSessions(rwkv::v1::ListSessionsRequest()).ok());
+  ASSERT_TRUE(client_.Tokenize("x").ok());
+  ASSERT_TRUE(client_.GetModelInfo().ok());
+
+  std::vector<std::string> seen;
+  for (const testing::RecordedCall& call : server_.service().calls()) {
+    EXPECT_LE(call.session_ids.size(), 1u) << call.method;
+    seen.push_back(call.method + "=" + (call.session_ids.empty() ? "" : call.session_ids[0]));
+  }
+  EXPECT_THAT(seen, ElementsAre("Generate=chat-1", "Generate=chat-1", "Generate=",
+                                "CreateSession=chat-2", "CreateSession=", "GetSession=chat-1",
+                                "ForkSession=chat-1", "DeleteSession=chat-1b", "ListSessions=",
+                                "Tokenize=", "GetModelInfo="));
+}
+
+// An ID that cannot be a header value is not sent as one (gRPC would fail the call on the
+// client): the call still reaches the server, which judges the ID itself.
+TEST_F(RwkvClientTest, AnIdThatIsNoHeaderValueIsNotSentAsRoutingMetadata) {
+  const std::string bad = std::string("a\nb\x01") + "\xc3\xa9";
+  EXPECT_EQ(client_.GetSession(bad).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(client_.GetSession(std::string(2000, 'a')).status().code(),
+            absl::StatusCode::kNotFound);
+  const std::vector<testing::RecordedCall> calls = server_.service().calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_TRUE(calls[0].session_ids.empty());
+  EXPECT_TRUE(calls[1].session_ids.empty());
+}
+
 TEST(RwkvClientConnectTest, ConnectsToALiveServer) {
   FakeRwkvServer server;
   absl::StatusOr<std::unique_ptr<RwkvClient>> client =

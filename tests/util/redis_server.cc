@@ -39,7 +39,8 @@ RedisValue FromReply(const redisReply& reply) {
       break;
     case REDIS_REPLY_ARRAY:
       value.type = RedisValue::Type::kArray;
-      for (size_t i = 0; i < reply.elements; ++i) value.elements.push_back(FromReply(*reply.element[i]));
+      for (size_t i = 0; i < reply.elements; ++i)
+        value.elements.push_back(FromReply(*reply.element[i]));
       break;
     default:
       break;
@@ -168,8 +169,8 @@ absl::StatusOr<RedisValue> RedisServer::Command(const std::vector<std::string>& 
       argv.push_back(arg.data());
       lengths.push_back(arg.size());
     }
-    auto* reply = static_cast<redisReply*>(redisCommandArgv(
-        context, static_cast<int>(command.size()), argv.data(), lengths.data()));
+    auto* reply = static_cast<redisReply*>(
+        redisCommandArgv(context, static_cast<int>(command.size()), argv.data(), lengths.data()));
     if (reply == nullptr) return absl::UnavailableError(context->errstr);
     std::unique_ptr<redisReply, decltype(&freeReplyObject)> owned_reply(reply, &freeReplyObject);
     if (reply->type == REDIS_REPLY_ERROR) {

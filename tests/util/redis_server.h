@@ -31,9 +31,9 @@ namespace rwkv::testing {
 struct RedisValue {
   enum class Type { kNil, kString, kInteger, kArray, kStatus };
   Type type = Type::kNil;
-  std::string text;                 // kString, kStatus
-  long long integer = 0;            // kInteger
-  std::vector<RedisValue> elements; // kArray
+  std::string text;                  // kString, kStatus
+  long long integer = 0;             // kInteger
+  std::vector<RedisValue> elements;  // kArray
 };
 
 class RedisServer {

@@ -52,7 +52,8 @@ class RedisStoreE2eTest : public ::testing::Test {
 
 TEST_F(RedisStoreE2eTest, PasswordFromAFileServesSessionsFromRedis) {
   std::vector<std::string> args = Args(redis_->uri());
-  args.insert(args.end(), {"--state-store-password-file", PasswordFile(absl::StrCat(kPassword, "\n"))});
+  args.insert(args.end(),
+              {"--state-store-password-file", PasswordFile(absl::StrCat(kPassword, "\n"))});
   absl::StatusOr<std::unique_ptr<ServerProcess>> server = ServerProcess::Start(args);
   ASSERT_TRUE(server.ok()) << server.status();
   auto stub = Rwkv::NewStub((*server)->Channel());

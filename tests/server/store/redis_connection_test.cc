@@ -74,9 +74,10 @@ TEST(RedisUriTest, APasswordInTheUriIsRefusedWithoutEchoingIt) {
                           "redis://u:hun/ter2@h:1"}) {
     absl::StatusOr<std::unique_ptr<StateStore>> store = OpenStateStore(uri);
     EXPECT_EQ(store.status().code(), absl::StatusCode::kInvalidArgument) << uri;
-    EXPECT_THAT(std::string(store.status().message()),
-                AllOf(HasSubstr("--state-store-password-file"), HasSubstr("RWKV_STATE_STORE_PASSWORD"),
-                      Not(HasSubstr("hunter2")), Not(HasSubstr("hun"))))
+    EXPECT_THAT(
+        std::string(store.status().message()),
+        AllOf(HasSubstr("--state-store-password-file"), HasSubstr("RWKV_STATE_STORE_PASSWORD"),
+              Not(HasSubstr("hunter2")), Not(HasSubstr("hun"))))
         << uri;
   }
 }
@@ -106,9 +107,9 @@ TEST(RedisStateStoreOpenTest, UnreachableRedisIsUnavailableNamingTheAddress) {
   ASSERT_TRUE(store.ok()) << store.status();
   absl::Status status = (*store)->Get("k").status();
   EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
-  EXPECT_THAT(std::string(status.message()),
-              AllOf(HasSubstr("redis"), HasSubstr(absl::StrCat("127.0.0.1:", port)),
-                    HasSubstr("refused")));
+  EXPECT_THAT(
+      std::string(status.message()),
+      AllOf(HasSubstr("redis"), HasSubstr(absl::StrCat("127.0.0.1:", port)), HasSubstr("refused")));
   WriteBatch batch;
   batch.Put("k", "v");
   EXPECT_EQ((*store)->Write(batch).code(), absl::StatusCode::kUnavailable);

@@ -141,9 +141,8 @@ TEST_F(RedisStateStoreTest, ExpiryIsRedisExpiryOfTheKeyAndItsBlob) {
   EXPECT_EQ(Raw({"PTTL", "rwkv:d:s/later"}).integer, -1);
 
   Put("s/soon", "v", absl::Now() + absl::Milliseconds(200));
-  EXPECT_TRUE(WaitFor(rwkv::testing::kWaitLimit, [&] {
-    return absl::IsNotFound(store_->Get("s/soon").status());
-  }));
+  EXPECT_TRUE(WaitFor(rwkv::testing::kWaitLimit,
+                      [&] { return absl::IsNotFound(store_->Get("s/soon").status()); }));
   absl::StatusOr<std::vector<KeyValue>> scanned = store_->Scan("s/", "", 10);
   ASSERT_TRUE(scanned.ok()) << scanned.status();
   ASSERT_EQ(scanned->size(), 1u);
@@ -157,9 +156,8 @@ TEST_F(RedisStateStoreTest, PagesStayFullWhenExpiredKeysAreSkipped) {
     Put(absl::StrCat("k/", 100 + i), "v",
         i % 2 == 0 ? absl::Now() + absl::Milliseconds(100) : absl::InfiniteFuture());
   }
-  ASSERT_TRUE(WaitFor(rwkv::testing::kWaitLimit, [&] {
-    return absl::IsNotFound(store_->Get("k/118").status());
-  }));
+  ASSERT_TRUE(WaitFor(rwkv::testing::kWaitLimit,
+                      [&] { return absl::IsNotFound(store_->Get("k/118").status()); }));
   absl::StatusOr<std::vector<KeyValue>> page = store_->Scan("k/", "", 5);
   ASSERT_TRUE(page.ok()) << page.status();
   ASSERT_EQ(page->size(), 5u) << "a short page would tell the caller it reached the end";
@@ -214,13 +212,20 @@ TEST_F(RedisStateStoreTest, AcknowledgedWritesSurviveASigkillAndTheSameStoreReco
   EXPECT_EQ(store_->Get("s/after").value(), "restart");
 }
 
+TEST_F(RedisStateStoreTest, ScriptsAreLoadedAgainWhenRedisForgotThem) {
+  Put("k", "before");
+  Raw({"SCRIPT", "FLUSH"});  // the pooled connection's digests now answer NOSCRIPT
+  EXPECT_EQ(store_->Get("k").value(), "before");
+  Put("k", "after");
+  EXPECT_EQ(store_->Get("k").value(), "after");
+}
+
 TEST_F(RedisStateStoreTest, LeasesAreSharedByTwoReplicas) {
   std::unique_ptr<RedisStateStore> other = NewStore();  // another replica on the same Redis
-  absl::StatusOr<int64_t> first = store_->AcquireLease("session/x", "replica-a",
-                                                       absl::Milliseconds(300));
+  absl::StatusOr<int64_t> first =
+      store_->AcquireLease("session/x", "replica-a", absl::Milliseconds(300));
   ASSERT_TRUE(first.ok()) << first.status();
-  absl::StatusOr<int64_t> refused =
-      other->AcquireLease("session/x", "replica-b", absl::Minutes(1));
+  absl::StatusOr<int64_t> refused = other->AcquireLease("session/x", "replica-b", absl::Minutes(1));
   EXPECT_TRUE(absl::IsAborted(refused.status())) << refused.status();
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("replica-a"));
   const RedisValue lease = Raw({"HGETALL", "rwkv:l:session/x"});
