@@ -79,6 +79,7 @@ struct Client {
   std::vector<int32_t> history;  // every prompt and every acknowledged turn's tokens
   std::atomic<int> acked{0};     // turns acknowledged: status OK after the Done
   std::string failure;           // an answer neither UNAVAILABLE nor the held lease, or a hang
+  std::atomic<bool> done{false}; // set after `failure`, when the client gave up
 };
 
 class RedisOutageE2eTest : public ReplicasFixture {
@@ -112,11 +113,13 @@ class RedisOutageE2eTest : public ReplicasFixture {
       if (!acked || !result.status.ok() || !result.has_done) {
         client.failure = absl::StrCat("turn ", turn, " (attempt ", attempt, "): ",
                                       acked ? result.status.error_message() : "never acknowledged");
+        client.done.store(true);
         return;
       }
       if (result.done.session().version() != turn) {
         client.failure = absl::StrCat("turn ", turn, " committed version ",
                                       result.done.session().version());
+        client.done.store(true);
         return;
       }
       client.history = Concat(Concat(client.history, Bytes(prompt)), result.tokens);
@@ -130,6 +133,15 @@ class RedisOutageE2eTest : public ReplicasFixture {
     return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
            (status.error_code() == grpc::StatusCode::ABORTED &&
             absl::StrContains(status.error_message(), "in flight elsewhere"));
+  }
+
+  // The clients' failures so far, for messages (each client writes its own before it returns).
+  static std::string Failures(const std::vector<std::unique_ptr<Client>>& clients) {
+    std::string failures;
+    for (const auto& client : clients) {
+      if (client->done.load()) absl::StrAppend(&failures, client->id, ": ", client->failure, "\n");
+    }
+    return failures;
   }
 
   bool EveryClientAckedAtLeast(const std::vector<std::unique_ptr<Client>>& clients, int n) {
@@ -161,7 +173,7 @@ TEST_F(RedisOutageE2eTest, TurnsFailFastWhileRedisIsDownAndNothingAcknowledgedIs
   };
   absl::Cleanup join_on_failure = stop_clients;
   ASSERT_TRUE(WaitFor(kWaitLimit, [&] { return EveryClientAckedAtLeast(clients, 3); }))
-      << replicas_[0]->Log();
+      << Failures(clients);
 
   // From here on an answer may come from the outage (an ack may still be from before it).
   phase_.store(kOutage);
@@ -196,15 +208,18 @@ TEST_F(RedisOutageE2eTest, TurnsFailFastWhileRedisIsDownAndNothingAcknowledgedIs
   // Every turn acknowledged before the kill was in the AOF.
   for (int i = 0; i < kClients; ++i) {
     rwkv::v1::Session session;
+    grpc::Status read;
     ASSERT_TRUE(WaitFor(kWaitLimit, [&] {
-      return GetSession(*stubs_[i % kReplicas], clients[i]->id, &session).ok();
-    }));
+      read = GetSession(*stubs_[i % kReplicas], clients[i]->id, &session);
+      return read.error_code() != grpc::StatusCode::UNAVAILABLE;
+    })) << read.error_message();
+    ASSERT_TRUE(read.ok()) << clients[i]->id << " after the restart: " << read.error_message();
     EXPECT_GE(session.version(), acked_before_kill[i]) << clients[i]->id;
   }
   // Both replicas serve again without a restart.
   for (int r = 0; r < kReplicas; ++r) {
     EXPECT_TRUE(WaitFor(kWaitLimit, [&] { return tally_.ok(kAfter, r) >= 2 * kClients; }))
-        << "replica " << r << " never served again:\n" << replicas_[r]->Log();
+        << "replica " << r << " never served again:\n" << Failures(clients) << replicas_[r]->Log();
     EXPECT_TRUE(WaitFor(kWaitLimit, [&] {
       return ScrapedMetric(replicas_[r]->metrics_port(), kStoreHealthy) == 1;
     }));
