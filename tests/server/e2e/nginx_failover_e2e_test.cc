@@ -39,7 +39,7 @@ struct Session {
   std::string id;
   std::vector<int32_t> history;  // prompts and streamed tokens
   int64_t version = 0;
-  int owner = -1;                // the replica its turns landed on before the kill
+  int owner = -1;  // the replica its turns landed on before the kill
 };
 
 class NginxFailoverE2eTest : public ReplicasFixture {
@@ -50,18 +50,21 @@ class NginxFailoverE2eTest : public ReplicasFixture {
     std::vector<int32_t> tokens;
     rwkv::v1::GenerateResponse::Done done;
     absl::Status status;
-    const bool answered = WaitFor(kWaitLimit, [&] {
-      tokens.clear();
-      grpc::ClientContext context;
-      Bound(context);
-      status = client.Generate(
-          GreedyRequest(prompt, kTurnTokens, session.id),
-          [&](const rwkv::v1::GenerateResponse::Delta& delta) {
-            tokens.insert(tokens.end(), delta.token_ids().begin(), delta.token_ids().end());
-          },
-          &done, &context);
-      return !absl::IsUnavailable(status);
-    }, absl::Milliseconds(100));
+    const bool answered = WaitFor(
+        kWaitLimit,
+        [&] {
+          tokens.clear();
+          grpc::ClientContext context;
+          Bound(context);
+          status = client.Generate(
+              GreedyRequest(prompt, kTurnTokens, session.id),
+              [&](const rwkv::v1::GenerateResponse::Delta& delta) {
+                tokens.insert(tokens.end(), delta.token_ids().begin(), delta.token_ids().end());
+              },
+              &done, &context);
+          return !absl::IsUnavailable(status);
+        },
+        absl::Milliseconds(100));
     ASSERT_TRUE(answered && status.ok()) << session.id << ": " << status;
     session.history = Concat(session.history, Bytes(prompt));
     EXPECT_EQ(tokens, LocalGreedy(TinyModel(), session.history, kTurnTokens)) << session.id;
@@ -76,7 +79,8 @@ TEST_F(NginxFailoverE2eTest, AKilledReplicasSessionsContinueOnTheOther) {
                                                             StartReplica("replica-b")};
   ASSERT_NE(replicas[0], nullptr);
   ASSERT_NE(replicas[1], nullptr);
-  auto nginx = NginxProcess::Start(kShippedConfig, {replicas[0]->Address(), replicas[1]->Address()});
+  auto nginx =
+      NginxProcess::Start(kShippedConfig, {replicas[0]->Address(), replicas[1]->Address()});
   if (absl::IsFailedPrecondition(nginx.status())) GTEST_SKIP() << nginx.status().message();
   ASSERT_TRUE(nginx.ok()) << nginx.status();
   client::RwkvClient client(

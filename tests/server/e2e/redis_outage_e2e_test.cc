@@ -76,10 +76,10 @@ class Tally {
 // (and `acked` while it runs).
 struct Client {
   std::string id;
-  std::vector<int32_t> history;  // every prompt and every acknowledged turn's tokens
-  std::atomic<int> acked{0};     // turns acknowledged: status OK after the Done
-  std::string failure;           // an answer neither UNAVAILABLE nor the held lease, or a hang
-  std::atomic<bool> done{false}; // set after `failure`, when the client gave up
+  std::vector<int32_t> history;   // every prompt and every acknowledged turn's tokens
+  std::atomic<int> acked{0};      // turns acknowledged: status OK after the Done
+  std::string failure;            // an answer neither UNAVAILABLE nor the held lease, or a hang
+  std::atomic<bool> done{false};  // set after `failure`, when the client gave up
 };
 
 class RedisOutageE2eTest : public ReplicasFixture {
@@ -104,21 +104,25 @@ class RedisOutageE2eTest : public ReplicasFixture {
       request.set_expected_version(turn - 1);
       StreamResult result;
       int attempt = 0;
-      const bool acked = WaitFor(kWaitLimit, [&] {
-        const int replica = (turn + attempt++) % kReplicas;
-        result = Generate(*stubs_[replica], request);
-        tally_.Record(phase_.load(), replica, result.status);
-        return result.status.ok() || !Transient(result.status);
-      }, absl::Milliseconds(50));
+      const bool acked = WaitFor(
+          kWaitLimit,
+          [&] {
+            const int replica = (turn + attempt++) % kReplicas;
+            result = Generate(*stubs_[replica], request);
+            tally_.Record(phase_.load(), replica, result.status);
+            return result.status.ok() || !Transient(result.status);
+          },
+          absl::Milliseconds(50));
       if (!acked || !result.status.ok() || !result.has_done) {
-        client.failure = absl::StrCat("turn ", turn, " (attempt ", attempt, "): ",
-                                      acked ? result.status.error_message() : "never acknowledged");
+        client.failure =
+            absl::StrCat("turn ", turn, " (attempt ", attempt,
+                         "): ", acked ? result.status.error_message() : "never acknowledged");
         client.done.store(true);
         return;
       }
       if (result.done.session().version() != turn) {
-        client.failure = absl::StrCat("turn ", turn, " committed version ",
-                                      result.done.session().version());
+        client.failure =
+            absl::StrCat("turn ", turn, " committed version ", result.done.session().version());
         client.done.store(true);
         return;
       }
@@ -219,7 +223,8 @@ TEST_F(RedisOutageE2eTest, TurnsFailFastWhileRedisIsDownAndNothingAcknowledgedIs
   // Both replicas serve again without a restart.
   for (int r = 0; r < kReplicas; ++r) {
     EXPECT_TRUE(WaitFor(kWaitLimit, [&] { return tally_.ok(kAfter, r) >= 2 * kClients; }))
-        << "replica " << r << " never served again:\n" << Failures(clients) << replicas_[r]->Log();
+        << "replica " << r << " never served again:\n"
+        << Failures(clients) << replicas_[r]->Log();
     EXPECT_TRUE(WaitFor(kWaitLimit, [&] {
       return ScrapedMetric(replicas_[r]->metrics_port(), kStoreHealthy) == 1;
     }));

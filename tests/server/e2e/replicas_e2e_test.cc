@@ -59,8 +59,7 @@ class ReplicasE2eTest : public ReplicasFixture {
   }
 
   // Runs a short turn on `stub` and appends it to `history`.
-  void Turn(Rwkv::Stub& stub, const std::string& id, const std::string& prompt,
-            History& history) {
+  void Turn(Rwkv::Stub& stub, const std::string& id, const std::string& prompt, History& history) {
     history.Append(prompt, Generate(stub, GreedyRequest(prompt, kTurnTokens, id)));
   }
 
@@ -76,15 +75,18 @@ class ReplicasE2eTest : public ReplicasFixture {
   StreamResult TurnOnceReleased(Rwkv::Stub& stub, const std::string& id, const std::string& prompt,
                                 const std::string& holder) {
     StreamResult turn;
-    const bool accepted = WaitFor(kWaitLimit, [&] {
-      turn = Generate(stub, GreedyRequest(prompt, kTurnTokens, id));
-      if (turn.status.ok()) return true;
-      EXPECT_EQ(turn.status.error_code(), grpc::StatusCode::ABORTED)
-          << turn.status.error_message();
-      EXPECT_THAT(turn.status.error_message(), AllOf(HasSubstr("in flight elsewhere"),
-                                                     HasSubstr(holder)));
-      return turn.status.error_code() != grpc::StatusCode::ABORTED;
-    }, absl::Milliseconds(100));
+    const bool accepted = WaitFor(
+        kWaitLimit,
+        [&] {
+          turn = Generate(stub, GreedyRequest(prompt, kTurnTokens, id));
+          if (turn.status.ok()) return true;
+          EXPECT_EQ(turn.status.error_code(), grpc::StatusCode::ABORTED)
+              << turn.status.error_message();
+          EXPECT_THAT(turn.status.error_message(),
+                      AllOf(HasSubstr("in flight elsewhere"), HasSubstr(holder)));
+          return turn.status.error_code() != grpc::StatusCode::ABORTED;
+        },
+        absl::Milliseconds(100));
     EXPECT_TRUE(accepted) << "the session was never released: " << turn.status.error_message();
     return turn;
   }
@@ -162,8 +164,7 @@ TEST_F(ReplicasE2eTest, AReplicaFrozenPastItsLeaseCannotCommitWhenItWakes) {
   ASSERT_TRUE(stale.AwaitFirstToken()) << stale.Finish().status.error_message();
   // A freezes with its turn running: it stops renewing its lease.
   a_->Pause();
-  const StreamResult newer =
-      TurnOnceReleased(*stub_b_, "frozen", ", and the clocks", "replica-a");
+  const StreamResult newer = TurnOnceReleased(*stub_b_, "frozen", ", and the clocks", "replica-a");
   history.Append(", and the clocks", newer);
   EXPECT_EQ(history.version, 2);
 
@@ -192,14 +193,18 @@ TEST_F(ReplicasE2eTest, AWokenReplicaIsFencedOffEvenBeforeTheNewHolderCommits) {
   // B takes the session over once A's lease has expired, and keeps its turn running.
   std::unique_ptr<OpenStream> taker;
   bool running = false;
-  ASSERT_TRUE(WaitFor(kWaitLimit, [&] {
-    taker = std::make_unique<OpenStream>(*b_, GreedyRequest(" of television", kLongTurn, "fenced"));
-    running = taker->AwaitFirstToken();
-    if (running) return true;
-    const grpc::Status refused = taker->Finish().status;
-    EXPECT_THAT(refused.error_message(), HasSubstr("held by \"replica-a\""));
-    return refused.error_code() != grpc::StatusCode::ABORTED;
-  }, absl::Milliseconds(100)));
+  ASSERT_TRUE(WaitFor(
+      kWaitLimit,
+      [&] {
+        taker =
+            std::make_unique<OpenStream>(*b_, GreedyRequest(" of television", kLongTurn, "fenced"));
+        running = taker->AwaitFirstToken();
+        if (running) return true;
+        const grpc::Status refused = taker->Finish().status;
+        EXPECT_THAT(refused.error_message(), HasSubstr("held by \"replica-a\""));
+        return refused.error_code() != grpc::StatusCode::ABORTED;
+      },
+      absl::Milliseconds(100)));
   ASSERT_TRUE(running) << taker->Finish().status.error_message();
 
   // The session's record is still the one A started from: only the fence tells A's commit from

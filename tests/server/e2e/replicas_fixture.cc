@@ -16,8 +16,8 @@ void ReplicasFixture::SetUp() {
   redis_ = *std::move(redis);
 }
 
-std::unique_ptr<ServerProcess> ReplicasFixture::StartReplica(const std::string& name,
-                                                             const std::vector<std::string>& extra) {
+std::unique_ptr<ServerProcess> ReplicasFixture::StartReplica(
+    const std::string& name, const std::vector<std::string>& extra) {
   std::vector<std::string> args = {"--model",
                                    TinyModel(),
                                    "--state-store",
