@@ -1,5 +1,6 @@
 // Two SessionManagers on one store, as two replicas on one Redis are: one turn per session across
 // them, no stale hot state, and a replica that lost its lease cannot commit over a newer turn.
+// Run on one shared memory store, and on Redis with a store object of its own per replica.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -9,6 +10,7 @@
 
 #include "server/sessions/session_manager.h"
 #include "server/store/memory_state_store.h"
+#include "tests/util/redis_server.h"
 #include "tests/fakes/fake_clock.h"
 #include "tests/fakes/fault_injecting_store.h"
 #include "tests/util/wait_for.h"
@@ -26,17 +28,43 @@ using ::testing::HasSubstr;
 constexpr int kStateFloats = 8;
 std::vector<float> StateOf(float value) { return std::vector<float>(kStateFloats, value); }
 
+testing::RedisServer& SharedRedis() {
+  static absl::StatusOr<std::unique_ptr<testing::RedisServer>> server =
+      testing::RedisServer::Start();
+  if (!server.ok()) {
+    ADD_FAILURE() << "cannot start redis-server: " << server.status();
+    std::abort();
+  }
+  return **server;
+}
+
 // One replica: its own handle on the shared store (its own faults) and its own manager.
 struct Replica {
   std::unique_ptr<FaultInjectingStore> faults;
   std::unique_ptr<SessionManager> sessions;
 };
 
-class SessionManagerReplicasTest : public ::testing::Test {
+class SessionManagerReplicasTest : public ::testing::TestWithParam<std::string> {
  protected:
+  void SetUp() override {
+    if (GetParam() == "redis") {
+      ASSERT_TRUE(SharedRedis().Command({"FLUSHDB"}).ok());
+    } else {
+      store_ = std::make_shared<MemoryStateStore>();
+    }
+  }
+
+  // The store as one replica sees it: the shared object, or a Redis client of its own.
+  std::shared_ptr<StateStore> ReplicaStore() {
+    if (store_ != nullptr) return store_;
+    absl::StatusOr<std::unique_ptr<StateStore>> store = OpenStateStore(SharedRedis().uri());
+    EXPECT_TRUE(store.ok()) << store.status();
+    return store.ok() ? std::shared_ptr<StateStore>(*std::move(store)) : nullptr;
+  }
+
   Replica Start(const std::string& name, absl::Duration lease_ttl = absl::Seconds(30)) {
     Replica replica;
-    replica.faults = std::make_unique<FaultInjectingStore>(store_);
+    replica.faults = std::make_unique<FaultInjectingStore>(ReplicaStore());
     SessionManager::Options options;
     options.model_fingerprint = "0123456789abcdef";
     options.initial_state = StateOf(0.5f);
@@ -63,22 +91,29 @@ class SessionManagerReplicasTest : public ::testing::Test {
   }
 
   FakeClock clock_{absl::FromUnixSeconds(1'700'000'000)};
-  std::shared_ptr<StateStore> store_ = std::make_shared<MemoryStateStore>();
+  std::shared_ptr<StateStore> store_;  // memory: the one store of both replicas
 };
 
-TEST_F(SessionManagerReplicasTest, TurnsAlternatingBetweenReplicasContinueOneHistory) {
+INSTANTIATE_TEST_SUITE_P(Backends, SessionManagerReplicasTest, ::testing::Values("memory", "redis"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+TEST_P(SessionManagerReplicasTest, TurnsAlternatingBetweenReplicasContinueOneHistory) {
   Replica a = Start("replica-a"), b = Start("replica-b");
   for (int i = 1; i <= 6; ++i) {
     SessionManager& sessions = *(i % 2 == 1 ? a : b).sessions;
     // Each turn starts from the previous one's state, whichever replica committed it.
-    if (i > 1) EXPECT_EQ(StartState(sessions, "chat"), StateOf(static_cast<float>(i - 1)));
+    if (i > 1) {
+      EXPECT_EQ(StartState(sessions, "chat"), StateOf(static_cast<float>(i - 1)));
+    }
     absl::StatusOr<SessionRecord> record = Turn(sessions, "chat", static_cast<float>(i));
     ASSERT_TRUE(record.ok()) << record.status();
     EXPECT_EQ(record->version, i);
   }
 }
 
-TEST_F(SessionManagerReplicasTest, ASecondTurnOnAnyReplicaIsAbortedAtOnce) {
+TEST_P(SessionManagerReplicasTest, ASecondTurnOnAnyReplicaIsAbortedAtOnce) {
   Replica a = Start("replica-a"), b = Start("replica-b");
   ASSERT_TRUE(Turn(*a.sessions, "chat", 1).ok());
   absl::StatusOr<SessionManager::Turn> running = a.sessions->BeginTurn("chat", {});
@@ -98,7 +133,7 @@ TEST_F(SessionManagerReplicasTest, ASecondTurnOnAnyReplicaIsAbortedAtOnce) {
   EXPECT_EQ(next->version, 3);
 }
 
-TEST_F(SessionManagerReplicasTest, AnAbortedTurnReleasesTheSession) {
+TEST_P(SessionManagerReplicasTest, AnAbortedTurnReleasesTheSession) {
   Replica a = Start("replica-a"), b = Start("replica-b");
   ASSERT_TRUE(Turn(*a.sessions, "chat", 1).ok());
   absl::StatusOr<SessionManager::Turn> running = a.sessions->BeginTurn("chat", {});
@@ -107,7 +142,7 @@ TEST_F(SessionManagerReplicasTest, AnAbortedTurnReleasesTheSession) {
   EXPECT_TRUE(Turn(*b.sessions, "chat", 2).ok());
 }
 
-TEST_F(SessionManagerReplicasTest, TheHotCacheNeverHidesAnotherReplicasCommit) {
+TEST_P(SessionManagerReplicasTest, TheHotCacheNeverHidesAnotherReplicasCommit) {
   Replica a = Start("replica-a"), b = Start("replica-b");
   ASSERT_TRUE(Turn(*a.sessions, "chat", 1).ok());  // version 1, hot on a
   ASSERT_TRUE(Turn(*b.sessions, "chat", 2).ok());  // version 2, written by b
@@ -120,7 +155,7 @@ TEST_F(SessionManagerReplicasTest, TheHotCacheNeverHidesAnotherReplicasCommit) {
   EXPECT_EQ(a.sessions->cache_stats().hits, hits + 1);
 }
 
-TEST_F(SessionManagerReplicasTest, AReplicaThatLostItsLeaseCannotCommitOverANewerTurn) {
+TEST_P(SessionManagerReplicasTest, AReplicaThatLostItsLeaseCannotCommitOverANewerTurn) {
   Replica a = Start("replica-a", absl::Milliseconds(300)), b = Start("replica-b");
   ASSERT_TRUE(Turn(*a.sessions, "chat", 1).ok());
   absl::StatusOr<SessionManager::Turn> stalled = a.sessions->BeginTurn("chat", {});
@@ -145,7 +180,7 @@ TEST_F(SessionManagerReplicasTest, AReplicaThatLostItsLeaseCannotCommitOverANewe
   EXPECT_EQ(StartState(*a.sessions, "chat"), StateOf(2));
 }
 
-TEST_F(SessionManagerReplicasTest, ALostLeaseFencesTheCommitEvenBeforeTheNewHolderWrites) {
+TEST_P(SessionManagerReplicasTest, ALostLeaseFencesTheCommitEvenBeforeTheNewHolderWrites) {
   Replica a = Start("replica-a", absl::Milliseconds(300)), b = Start("replica-b");
   ASSERT_TRUE(Turn(*a.sessions, "chat", 1).ok());
   absl::StatusOr<SessionManager::Turn> stalled = a.sessions->BeginTurn("chat", {});
@@ -163,7 +198,7 @@ TEST_F(SessionManagerReplicasTest, ALostLeaseFencesTheCommitEvenBeforeTheNewHold
   EXPECT_EQ(committed->version, 2);
 }
 
-TEST_F(SessionManagerReplicasTest, CreatingOneIdOnTwoReplicasHasOneWinner) {
+TEST_P(SessionManagerReplicasTest, CreatingOneIdOnTwoReplicasHasOneWinner) {
   Replica a = Start("replica-a"), b = Start("replica-b");
   ASSERT_TRUE(a.sessions->CreateSession("new", {}).ok());
   EXPECT_TRUE(absl::IsAlreadyExists(b.sessions->CreateSession("new", {}).status()));
