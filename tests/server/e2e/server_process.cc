@@ -136,6 +136,8 @@ std::shared_ptr<grpc::Channel> ServerProcess::Channel() const {
 
 int ServerProcess::Stop(int signal_number, absl::Duration timeout) {
   if (pid_ <= 0) return -1;
+  // A stopped process would sit on every signal but SIGKILL until the timeout.
+  Resume();
   kill(pid_, signal_number);
   const absl::Time deadline = absl::Now() + timeout;
   int status = 0;
@@ -158,6 +160,18 @@ int ServerProcess::Stop(int signal_number, absl::Duration timeout) {
   if (reader_.joinable()) reader_.join();
   FailOnSanitizerReport(pid);
   return result;
+}
+
+void ServerProcess::Pause() {
+  if (pid_ <= 0 || paused_) return;
+  kill(pid_, SIGSTOP);
+  paused_ = true;
+}
+
+void ServerProcess::Resume() {
+  if (pid_ <= 0 || !paused_) return;
+  kill(pid_, SIGCONT);
+  paused_ = false;
 }
 
 void ServerProcess::FailOnSanitizerReport(pid_t pid) const {

@@ -52,6 +52,10 @@ class ServerProcess {
   int Stop(int signal, absl::Duration timeout);
   int Terminate(absl::Duration timeout) { return Stop(15, timeout); }
   void Kill() { Stop(9, absl::Seconds(10)); }
+  // SIGSTOP / SIGCONT: a replica frozen in the middle of its work (a long GC pause, a stopped
+  // VM), which its clients and the store see as silent until it resumes. Stop resumes it first.
+  void Pause();
+  void Resume();
 
   // Everything the server wrote to stderr so far.
   std::string Log() const;
@@ -67,6 +71,7 @@ class ServerProcess {
   void FailOnSanitizerReport(pid_t pid) const;
 
   pid_t pid_ = -1;
+  bool paused_ = false;
   int port_ = 0;
   int metrics_port_ = 0;
   std::thread reader_;
