@@ -10,7 +10,7 @@ absl::StatusOr<int64_t> LocalLeases::Acquire(absl::string_view name, absl::strin
   const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);
   auto [it, added] = leases_.try_emplace(name);
-  if (!added && it->second.until > now) {
+  if (!added && it->second.until > now && it->second.owner != owner) {
     return absl::AbortedError(absl::StrCat(backend, " state store: lease \"", absl::CHexEscape(name),
                                            "\" is held by ", it->second.owner, " for another ",
                                            absl::FormatDuration(it->second.until - now)));

@@ -108,7 +108,8 @@ const RedisScript kAcquireLease = {
     "local lk, owner, ttl, keep = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4]\n"
     "local h = redis.call('HMGET', lk, 'owner', 'until_ms')\n"
     "local until_ms = tonumber(h[2] or '0')\n"
-    "if until_ms > now then return {0, h[1] or '', until_ms - now} end\n"
+    // An owner's own lease is granted again: its release was lost (state_store.h).
+    "if until_ms > now and h[1] ~= owner then return {0, h[1] or '', until_ms - now} end\n"
     "local fence = redis.call('HINCRBY', lk, 'fence', 1)\n"
     "redis.call('HSET', lk, 'owner', owner, 'until_ms', string.format('%.0f', now + ttl))\n"
     "redis.call('PEXPIRE', lk, keep)\n"

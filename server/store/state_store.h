@@ -125,9 +125,11 @@ class StateStore {
   // expiry): writes check its fence with WriteBatch::RequireFence. Expiry is judged by one clock,
   // the store's (Redis's), or the process's for the embedded backends.
   //
-  // Grants `name` to `owner` (a label for messages, e.g. the replica) for `ttl` unless an
-  // unexpired lease on it exists, then ABORTED naming its owner. Returns the lease's fence,
-  // greater than every fence granted on `name` before it.
+  // Grants `name` to `owner` (one process: e.g. the replica's name) for `ttl` unless another
+  // owner's unexpired lease on it exists, then ABORTED naming that owner. An owner's own unexpired
+  // lease is granted again: a process serialises its own use of a name, so a lease of its own
+  // that it asks for again is one whose release was lost (the store was down), not one in use.
+  // Returns the lease's fence, greater than every fence granted on `name` before it.
   virtual absl::StatusOr<int64_t> AcquireLease(absl::string_view name, absl::string_view owner,
                                                absl::Duration ttl) = 0;
   // Extends the lease with `fence` on `name` to `ttl` from now, if no later lease was granted

@@ -358,6 +358,21 @@ TEST_P(StateStoreConformanceTest, OneHolderAtATimeWithGrowingFences) {
       store_->AcquireLease("session/a", "replica-1", absl::Minutes(1)).status()));
 }
 
+TEST_P(StateStoreConformanceTest, AnOwnersOwnLeaseIsGrantedAgainAndFencesTheOldOne) {
+  // The owner lost track of its lease (its release never reached the store): asking again must
+  // not wait for the expiry, and what it wrote under the old fence is fenced off.
+  absl::StatusOr<int64_t> lost = store_->AcquireLease("l", "replica-1", absl::Minutes(1));
+  ASSERT_TRUE(lost.ok()) << lost.status();
+  absl::StatusOr<int64_t> again = store_->AcquireLease("l", "replica-1", absl::Minutes(1));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_GT(*again, *lost);
+  WriteBatch stale;
+  stale.RequireFence("l", *lost);
+  stale.Put("k", "v");
+  EXPECT_TRUE(absl::IsAborted(store_->Write(stale)));
+  EXPECT_TRUE(absl::IsAborted(store_->AcquireLease("l", "replica-2", absl::Minutes(1)).status()));
+}
+
 TEST_P(StateStoreConformanceTest, RenewOnlyTheCurrentLease) {
   absl::StatusOr<int64_t> fence = store_->AcquireLease("l", "me", absl::Minutes(1));
   ASSERT_TRUE(fence.ok()) << fence.status();
