@@ -22,11 +22,6 @@
 
 namespace rwkv::server::redis_scripts {
 
-const RedisScript kGet = {"get", "#!lua flags=no-writes\n" RWKV_REDIS_VALUE_OF
-                                 "local v = value_of(ARGV[1])\n"
-                                 "if v == nil then return false end\n"
-                                 "return v\n"};
-
 const RedisScript kWrite = {
     "write",
     "#!lua\n" RWKV_REDIS_VALUE_OF

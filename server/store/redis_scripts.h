@@ -8,7 +8,6 @@
 namespace rwkv::server::redis_scripts {
 
 // ARGV: data key. Reply: the value (a pointer followed to its blob), or nil.
-extern const RedisScript kGet;
 // ARGV: prefix, the key conditions (count, then key, "1"/"0" for present/absent, value each),
 // the fence conditions (count, then lease, fence each), the ops (count, then "P"/"D", key, stored
 // value, expiry in Unix ms or "" each). Reply: {0} applied; {1, i, state} key condition i
