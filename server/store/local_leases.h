@@ -62,6 +62,31 @@ class LocalLeases {
   int64_t last_fence_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// A StateStore whose leases are LocalLeases (the embedded backends): the lease methods, once.
+class LocallyLeasedStore : public StateStore {
+ public:
+  // `clock` judges lease expiry; it must outlive the store.
+  explicit LocallyLeasedStore(const Clock* clock) : leases_(clock) {}
+
+  absl::StatusOr<int64_t> AcquireLease(absl::string_view name, absl::string_view owner,
+                                       absl::Duration ttl) final {
+    return leases_.Acquire(name, owner, ttl, Backend());
+  }
+  absl::Status RenewLease(absl::string_view name, int64_t fence, absl::Duration ttl) final {
+    return leases_.Renew(name, fence, ttl, Backend());
+  }
+  absl::Status ReleaseLease(absl::string_view name, int64_t fence) final {
+    leases_.Release(name, fence);
+    return absl::OkStatus();
+  }
+
+ protected:
+  const LocalLeases& leases() const { return leases_; }
+
+ private:
+  LocalLeases leases_;
+};
+
 // Reads a key for CheckKeyConditions: its value, nullopt when absent, or the read's error.
 using KeyReader = absl::FunctionRef<absl::StatusOr<std::optional<std::string>>(absl::string_view)>;
 

@@ -21,7 +21,7 @@ absl::StatusOr<std::string> MemoryStateStore::Get(absl::string_view key) {
 absl::Status MemoryStateStore::Write(const WriteBatch& batch) {
   absl::MutexLock lock(&mu_);
   if (batch.conditional()) {
-    if (absl::Status fences = leases_.CheckFences(batch, Backend()); !fences.ok()) return fences;
+    if (absl::Status fences = leases().CheckFences(batch, Backend()); !fences.ok()) return fences;
     absl::Status keys = CheckKeyConditions(
         batch, Backend(),
         [&](absl::string_view key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_)
@@ -58,22 +58,6 @@ absl::StatusOr<std::vector<KeyValue>> MemoryStateStore::Scan(absl::string_view p
     result.push_back({it->first, it->second});
   }
   return result;
-}
-
-absl::StatusOr<int64_t> MemoryStateStore::AcquireLease(absl::string_view name,
-                                                       absl::string_view owner,
-                                                       absl::Duration ttl) {
-  return leases_.Acquire(name, owner, ttl, Backend());
-}
-
-absl::Status MemoryStateStore::RenewLease(absl::string_view name, int64_t fence,
-                                          absl::Duration ttl) {
-  return leases_.Renew(name, fence, ttl, Backend());
-}
-
-absl::Status MemoryStateStore::ReleaseLease(absl::string_view name, int64_t fence) {
-  leases_.Release(name, fence);
-  return absl::OkStatus();
 }
 
 }  // namespace rwkv::server

@@ -19,10 +19,10 @@
 
 namespace rwkv::server {
 
-class MemoryStateStore : public StateStore {
+class MemoryStateStore : public LocallyLeasedStore {
  public:
   // `clock` judges lease expiry; it must outlive the store.
-  explicit MemoryStateStore(const Clock* clock = &Clock::Real()) : leases_(clock) {}
+  explicit MemoryStateStore(const Clock* clock = &Clock::Real()) : LocallyLeasedStore(clock) {}
 
   absl::string_view Backend() const override { return "memory"; }
   absl::StatusOr<std::string> Get(absl::string_view key) override;
@@ -30,13 +30,8 @@ class MemoryStateStore : public StateStore {
   absl::StatusOr<std::vector<KeyValue>> Scan(absl::string_view prefix,
                                              absl::string_view start_after, int limit) override;
   absl::Status Flush() override { return absl::OkStatus(); }
-  absl::StatusOr<int64_t> AcquireLease(absl::string_view name, absl::string_view owner,
-                                       absl::Duration ttl) override;
-  absl::Status RenewLease(absl::string_view name, int64_t fence, absl::Duration ttl) override;
-  absl::Status ReleaseLease(absl::string_view name, int64_t fence) override;
 
  private:
-  LocalLeases leases_;
   mutable absl::Mutex mu_;
   absl::btree_map<std::string, std::string> data_ ABSL_GUARDED_BY(mu_);
 };

@@ -22,6 +22,12 @@
 
 namespace rwkv::server::redis_scripts {
 
+// Get's fallback when plain GETs keep racing writes of the same key (RedisStateStore::Get).
+const RedisScript kGet = {"get", "#!lua flags=no-writes\n" RWKV_REDIS_VALUE_OF
+                                 "local v = value_of(ARGV[1])\n"
+                                 "if v == nil then return false end\n"
+                                 "return v\n"};
+
 const RedisScript kWrite = {
     "write",
     "#!lua\n" RWKV_REDIS_VALUE_OF

@@ -13,6 +13,7 @@ namespace rwkv::server::redis_scripts {
 // value, expiry in Unix ms or "" each). Reply: {0} applied; {1, i, state} key condition i
 // failed (state 0: absent, 1: present, 2: another value); {2, i, fence, owner} fence condition
 // i failed (the lease's current fence and owner). Nothing is written unless all conditions hold.
+extern const RedisScript kGet;
 extern const RedisScript kWrite;
 // ARGV: prefix, ZRANGEBYLEX min, max, limit. Reply: {key, value, key, value, ...}, up to limit
 // pairs; index entries of keys that are gone (expired) are removed on the way.

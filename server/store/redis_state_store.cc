@@ -49,6 +49,10 @@ std::string StringAt(const redisReply& reply, size_t i) {
   return element->type == REDIS_REPLY_STRING ? std::string(element->str, element->len) : "";
 }
 
+absl::Status NotFound(absl::string_view key) {
+  return absl::NotFoundError(absl::StrCat("redis state store: no key ", Quoted(key)));
+}
+
 absl::Status Unexpected(const RedisConnection& connection, absl::string_view what) {
   return absl::InternalError(connection.Message(what, "unexpected reply from a script"));
 }
@@ -81,29 +85,26 @@ std::string RedisStateStore::LeaseKey(absl::string_view name) const {
 absl::StatusOr<std::string> RedisStateStore::Get(absl::string_view key) {
   const std::string what = absl::StrCat("Get ", Quoted(key));
   RWKV_ASSIGN_OR_RETURN(RedisConnectionPool::Handle connection, pool_.Acquire(what));
-  // Plain GETs, not a script: a script would copy a multi-megabyte state through Lua twice
-  // (several ms for a 2.4 MB state). A blob the pointer names may vanish between the two GETs
-  // when a write switches the key to a new blob; the key is then read again.
-  std::string blob;
-  for (int attempt = 0; attempt < 4; ++attempt) {
+  // Plain GETs first, not a script: a script copies a multi-megabyte state through Lua twice
+  // (several ms for 2.4 MB). The blob a pointer names may vanish between the two GETs when a
+  // write switches the key to a new blob; after two such races the script reads atomically.
+  for (int attempt = 0; attempt < 2; ++attempt) {
     RWKV_ASSIGN_OR_RETURN(RedisReply stored, connection->Command({"GET", DataKey(key)}, what));
-    if (stored->type == REDIS_REPLY_NIL) {
-      return absl::NotFoundError(absl::StrCat("redis state store: no key ", Quoted(key)));
-    }
-    if (stored->type != REDIS_REPLY_STRING || stored->len < 1) {
-      return Unexpected(*connection, what);
-    }
+    if (stored->type == REDIS_REPLY_NIL) return NotFound(key);
+    if (stored->type != REDIS_REPLY_STRING || stored->len < 1) break;  // the script says why
     const absl::string_view value(stored->str, stored->len);
     if (value[0] == 'v') return std::string(value.substr(1));
-    if (value[0] != 'p' || (!blob.empty() && value.substr(1) == blob)) break;  // damaged, or
-    blob = std::string(value.substr(1));  // the same pointer twice to a missing blob
-    RWKV_ASSIGN_OR_RETURN(RedisReply reply, connection->Command({"GET", blob}, what));
-    if (reply->type == REDIS_REPLY_STRING) return std::string(reply->str, reply->len);
-    if (reply->type != REDIS_REPLY_NIL) return Unexpected(*connection, what);
+    if (value[0] != 'p') break;
+    RWKV_ASSIGN_OR_RETURN(RedisReply blob,
+                          connection->Command({"GET", value.substr(1)}, what));
+    if (blob->type == REDIS_REPLY_STRING) return std::string(blob->str, blob->len);
+    if (blob->type != REDIS_REPLY_NIL) return Unexpected(*connection, what);
   }
-  return absl::DataLossError(absl::StrCat("redis state store at ", options_.uri.Address(), ": ",
-                                          what, ": the key points to a missing or damaged blob ",
-                                          blob.empty() ? "(no pointer)" : blob));
+  RWKV_ASSIGN_OR_RETURN(RedisReply reply,
+                        connection->Eval(redis_scripts::kGet, {DataKey(key)}, what));
+  if (reply->type == REDIS_REPLY_NIL) return NotFound(key);
+  if (reply->type != REDIS_REPLY_STRING) return Unexpected(*connection, what);
+  return std::string(reply->str, reply->len);
 }
 
 absl::Status RedisStateStore::WriteBlobs(RedisConnection& connection, const WriteBatch& batch,

@@ -20,8 +20,8 @@
 // Atomicity. Each Write is one Lua script: it checks every key and fence condition, then applies
 // every op (SET/DEL of data keys, ZADD/ZREM of the index, expiry), so other clients see all of
 // a batch or none of it. Scan (a script too) follows pointers to blobs atomically; Get reads the
-// key and then its blob with plain GETs (no multi-megabyte copy through Lua), and reads the key
-// again if a write switched it to a new blob in between.
+// key and then its blob with plain GETs (no multi-megabyte copy through Lua), and falls back to
+// a script if writes of the key keep switching it to new blobs in between.
 // Large values are written BEFORE the script, with a plain SET under a fresh blob key: copying a
 // multi-megabyte argument inside a script would block every other client of Redis for the copy,
 // while a plain SET only blocks for its own. That SET is not atomic with the script, but nothing

@@ -98,7 +98,8 @@ RocksDbStateStore::RocksDbStateStore(const Options& options,
                                      std::unique_ptr<const rocksdb::Options> db_options,
                                      std::shared_ptr<RocksDbErrorListener> errors,
                                      std::unique_ptr<rocksdb::DB> db)
-    : path_(options.path),
+    : LocallyLeasedStore(&Clock::Real()),
+      path_(options.path),
       sync_writes_(options.sync_writes),
       db_options_(std::move(db_options)),
       errors_(std::move(errors)),
@@ -168,7 +169,7 @@ absl::Status RocksDbStateStore::Write(const WriteBatch& batch) {
   absl::ReaderMutexLock lock(&mu_);
   if (db_ == nullptr || read_only_) return Unusable();
   if (batch.conditional()) {
-    if (absl::Status fences = leases_.CheckFences(batch, Backend()); !fences.ok()) return fences;
+    if (absl::Status fences = leases().CheckFences(batch, Backend()); !fences.ok()) return fences;
     absl::Status keys = CheckKeyConditions(
         batch, Backend(),
         [&](absl::string_view key) ABSL_SHARED_LOCKS_REQUIRED(mu_)
@@ -227,22 +228,6 @@ absl::Status RocksDbStateStore::Flush() {
   if (db_ == nullptr || read_only_) return Unusable();
   const rocksdb::Status status = db_->Write(write_options, &empty);
   if (!status.ok()) return ToAbslStatus(status, absl::StrCat("sync of the WAL in ", path_));
-  return absl::OkStatus();
-}
-
-absl::StatusOr<int64_t> RocksDbStateStore::AcquireLease(absl::string_view name,
-                                                        absl::string_view owner,
-                                                        absl::Duration ttl) {
-  return leases_.Acquire(name, owner, ttl, Backend());
-}
-
-absl::Status RocksDbStateStore::RenewLease(absl::string_view name, int64_t fence,
-                                           absl::Duration ttl) {
-  return leases_.Renew(name, fence, ttl, Backend());
-}
-
-absl::Status RocksDbStateStore::ReleaseLease(absl::string_view name, int64_t fence) {
-  leases_.Release(name, fence);
   return absl::OkStatus();
 }
 

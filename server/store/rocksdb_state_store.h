@@ -44,7 +44,7 @@ namespace rwkv::server {
 
 class RocksDbErrorListener;
 
-class RocksDbStateStore : public StateStore {
+class RocksDbStateStore : public LocallyLeasedStore {
  public:
   struct Options {
     // The database directory; it and its parents are created if missing.
@@ -68,10 +68,6 @@ class RocksDbStateStore : public StateStore {
   // that it takes writes again; the reopen's error while the disk still fails. OK at once when
   // no background error happened since the last (re)open.
   absl::Status Resume() override;
-  absl::StatusOr<int64_t> AcquireLease(absl::string_view name, absl::string_view owner,
-                                       absl::Duration ttl) override;
-  absl::Status RenewLease(absl::string_view name, int64_t fence, absl::Duration ttl) override;
-  absl::Status ReleaseLease(absl::string_view name, int64_t fence) override;
 
   // How many times the write-ahead log has been fsynced since Create (RocksDB's WAL_FILE_SYNCED
   // ticker): what tests check sync_writes by.
@@ -88,7 +84,6 @@ class RocksDbStateStore : public StateStore {
   // The open options (statistics, listener and info log included), kept for reopening.
   const std::unique_ptr<const rocksdb::Options> db_options_;
   const std::shared_ptr<RocksDbErrorListener> errors_;  // also in db_options_->listeners
-  LocalLeases leases_;
   // Held across a write's condition checks and the write itself, so that no other write lands
   // in between (RocksDB has no compare-and-set of its own outside transactions). Taken before mu_.
   absl::Mutex write_mu_ ABSL_ACQUIRED_BEFORE(mu_);

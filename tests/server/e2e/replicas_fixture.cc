@@ -37,20 +37,6 @@ std::unique_ptr<ServerProcess> ReplicasFixture::StartReplica(
   return *std::move(server);
 }
 
-grpc::Status GetSession(rwkv::v1::Rwkv::Stub& stub, const std::string& id,
-                        rwkv::v1::Session* session) {
-  grpc::ClientContext context;
-  Bound(context);
-  rwkv::v1::GetSessionRequest request;
-  request.set_session_id(id);
-  return stub.GetSession(&context, request, session);
-}
-
-std::vector<int32_t> Concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 OpenStream::OpenStream(const ServerProcess& server, const rwkv::v1::GenerateRequest& request)
     : channel_(FreshChannel(server.Address(), /*small_window=*/true)),
       stub_(rwkv::v1::Rwkv::NewStub(channel_)) {

@@ -48,12 +48,6 @@ class ReplicasFixture : public ::testing::Test {
   std::unique_ptr<RedisServer> redis_;
 };
 
-// GetSession with the hang guard as its deadline.
-grpc::Status GetSession(rwkv::v1::Rwkv::Stub& stub, const std::string& id,
-                        rwkv::v1::Session* session);
-
-// `a` followed by `b`.
-std::vector<int32_t> Concat(std::vector<int32_t> a, const std::vector<int32_t>& b);
 
 // A streamed turn the test reads at its own pace: started on a channel of its own with a small
 // flow-control window, so that the server, once a few hundred tokens are unread, pauses the

@@ -83,4 +83,18 @@ std::vector<int32_t> Bytes(const std::string& text) {
 std::string TinyModel() { return SharedPath("models/tiny-rwkv-7v0-834K-FP32.bin"); }
 std::string OtherModel() { return SharedPath("models/tiny-rwkv-5v2-730K-FP32.bin"); }
 
+grpc::Status GetSession(rwkv::v1::Rwkv::Stub& stub, const std::string& id,
+                        rwkv::v1::Session* session) {
+  grpc::ClientContext context;
+  Bound(context);
+  rwkv::v1::GetSessionRequest request;
+  request.set_session_id(id);
+  return stub.GetSession(&context, request, session);
+}
+
+std::vector<int32_t> Concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
 }  // namespace rwkv::testing

@@ -50,6 +50,13 @@ std::vector<int32_t> LocalGreedy(const std::string& model, const std::vector<int
 std::vector<int32_t> Bytes(const std::string& text);
 
 // The tiny RWKV-7 model and another model (for fingerprint mismatches).
+// GetSession with the hang guard as its deadline.
+grpc::Status GetSession(rwkv::v1::Rwkv::Stub& stub, const std::string& id,
+                        rwkv::v1::Session* session);
+
+// `a` followed by `b`.
+std::vector<int32_t> Concat(std::vector<int32_t> a, const std::vector<int32_t>& b);
+
 std::string TinyModel();
 std::string OtherModel();
 

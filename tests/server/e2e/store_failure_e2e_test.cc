@@ -55,19 +55,6 @@ grpc::Status CreateSession(Rwkv::Stub& stub, const std::string& id) {
   return stub.CreateSession(&context, request, &session);
 }
 
-grpc::Status GetSession(Rwkv::Stub& stub, const std::string& id, rwkv::v1::Session* session) {
-  grpc::ClientContext context;
-  Bound(context);
-  rwkv::v1::GetSessionRequest request;
-  request.set_session_id(id);
-  return stub.GetSession(&context, request, session);
-}
-
-std::vector<int32_t> Concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
-  a.insert(a.end(), b.begin(), b.end());
-  return a;
-}
-
 TEST(StoreFailureE2eTest, AFullDiskRefusesSessionTurnsUntilItHasSpaceAgain) {
   ScopedTmpfs disk;
   if (absl::Status mounted = disk.Mount(32 << 20); !mounted.ok()) {
