@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -35,6 +36,8 @@ class CliEnv {
       : in(in), out(out), err(err), server_(std::move(server)), connect_timeout_(connect_timeout) {}
 
   absl::StatusOr<RwkvClient*> Client();
+  // Plaintext unless set (the --tls-* flags).
+  void SetChannelOptions(ChannelOptions channel) { channel_ = std::move(channel); }
   // Uses `client` instead of connecting (tests).
   void SetClient(std::unique_ptr<RwkvClient> client) { client_ = std::move(client); }
 
@@ -49,6 +52,7 @@ class CliEnv {
  private:
   std::string server_;
   absl::Duration connect_timeout_;
+  ChannelOptions channel_;
   std::unique_ptr<RwkvClient> client_;
 };
 

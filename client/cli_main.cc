@@ -14,6 +14,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
+#include "client/channel_flags.h"
 #include "client/cli_args.h"
 #include "client/cli_commands.h"
 #include "client/interrupt.h"
@@ -46,7 +47,11 @@ namespace {
 constexpr char kUsage[] =
     R"(Command-line client of rwkv-serve.
 
-  rwkv-cli [--server HOST:PORT] [--connect-timeout 5s] COMMAND [ARGS...]
+  rwkv-cli [--server HOST:PORT] [--connect-timeout 5s] [TLS flags] COMMAND [ARGS...]
+
+TLS: --tls-ca-file CA.pem verifies the server against that CA (plaintext without it);
+     --tls-cert-file CERT.pem --tls-key-file KEY.pem add a client certificate (mutual TLS);
+     --tls-server-name NAME checks the certificate for NAME instead of the address's host.
 
 Commands:
   generate [--session ID [--create-session]] [--max-tokens N] [--temperature T] [--top-p P]
@@ -139,6 +144,11 @@ int Main(int argc, char** argv) {
 
   CliEnv env(absl::GetFlag(FLAGS_server), absl::GetFlag(FLAGS_connect_timeout), std::cin, std::cout,
              std::cerr);
+  const ChannelOptions channel = ChannelOptionsFromFlags();
+  if (absl::Status checked = CheckChannelOptions(channel); !checked.ok()) {
+    return Fail(UsageError(checked.message()));
+  }
+  env.SetChannelOptions(channel);
   env.interactive = isatty(STDIN_FILENO) == 1;
   env.interrupts = InterruptWatcher::Install();
   const std::vector<std::string> command_args(positional.begin() + 2, positional.end());

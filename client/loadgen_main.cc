@@ -12,6 +12,7 @@
 #include "absl/flags/flag.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_format.h"
+#include "client/channel_flags.h"
 #include "client/loadgen.h"
 #include "client/loadgen_report.h"
 #include "client/rwkv_client.h"
@@ -68,7 +69,8 @@ LoadgenOptions OptionsFromFlags() {
 absl::StatusOr<bool> Run(const LoadgenOptions& options) {
   const std::string server = absl::GetFlag(FLAGS_server);
   RWKV_ASSIGN_OR_RETURN(std::unique_ptr<RwkvClient> client,
-                        RwkvClient::Connect(server, absl::GetFlag(FLAGS_connect_timeout)));
+                        RwkvClient::Connect(server, absl::GetFlag(FLAGS_connect_timeout),
+                                            ChannelOptionsFromFlags()));
   std::cerr << absl::StrFormat("rwkv-loadgen: %d users x %d turns (+%d warm-up) on %s...\n",
                                options.sessions, options.turns, options.warmup_turns, server);
   RWKV_ASSIGN_OR_RETURN(LoadgenReport report, RunLoadgen(*client, options));
@@ -99,6 +101,7 @@ int main(int argc, char** argv) {
       "  rwkv-loadgen [--server HOST:PORT] [--sessions N] [--turns M] [--warmup-turns W]\n"
       "               [--prompt TEXT | --prompt-tokens K] [--max-tokens N] [--temperature T]\n"
       "               [--session-prefix STR | --no-sessions] [--keep-sessions] [--json FILE]\n"
+      "               [--tls-ca-file CA.pem [--tls-cert-file CERT.pem --tls-key-file KEY.pem]]\n"
       "Prints requests ok/failed, wall time, generated tokens, throughput and the p50/p90/p99 of\n"
       "time to first token, inter-token latency and end-to-end time (nearest-rank percentiles;\n"
       "a delta carrying k tokens counts as k arrivals at once). Exit status 1 if any request\n"
@@ -108,7 +111,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   const rwkv::client::LoadgenOptions options = rwkv::client::OptionsFromFlags();
-  if (absl::Status valid = rwkv::client::ValidateLoadgenOptions(options); !valid.ok()) {
+  absl::Status valid = rwkv::client::ValidateLoadgenOptions(options);
+  if (valid.ok()) {
+    valid = rwkv::client::CheckChannelOptions(rwkv::client::ChannelOptionsFromFlags());
+  }
+  if (!valid.ok()) {
     std::cerr << "rwkv-loadgen: " << valid.message() << "\n";
     return 2;
   }

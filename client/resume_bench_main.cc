@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "client/channel_flags.h"
 #include "client/latency_stats.h"
 #include "client/rwkv_client.h"
 #include "common/command_line.h"
@@ -75,7 +76,8 @@ std::string Ms(double seconds) { return absl::StrFormat("%.2f ms", seconds * 100
 
 absl::Status Run() {
   RWKV_ASSIGN_OR_RETURN(auto client, RwkvClient::Connect(absl::GetFlag(FLAGS_server),
-                                                         absl::Seconds(10)));
+                                                         absl::Seconds(10),
+                                                         ChannelOptionsFromFlags()));
   const int32_t history_tokens = absl::GetFlag(FLAGS_history_tokens);
   const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
   const std::vector<int32_t> history = History(history_tokens);

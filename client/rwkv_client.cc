@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace rwkv::client {
 namespace {
@@ -52,15 +53,18 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
 }
 
 absl::StatusOr<std::unique_ptr<RwkvClient>> RwkvClient::Connect(const std::string& address,
-                                                                absl::Duration timeout) {
+                                                                absl::Duration timeout,
+                                                                const ChannelOptions& options) {
   if (address.empty()) return absl::InvalidArgumentError("empty server address");
-  // Plaintext on purpose: see the header comment (loopback / cluster-internal traffic).
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  RWKV_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, MakeChannel(address, options));
   if (timeout > absl::ZeroDuration() &&
       !channel->WaitForConnected(absl::ToChronoTime(absl::Now() + timeout))) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot connect to ", address, " within ", absl::FormatDuration(timeout)));
+    // A failed TLS handshake looks the same from here as a server that is not there.
+    return absl::UnavailableError(absl::StrCat(
+        "cannot connect to ", address, " within ", absl::FormatDuration(timeout),
+        options.tls() ? " (TLS: is the server's certificate signed by the CA given, for this "
+                        "name, and does the server speak TLS?)"
+                      : ""));
   }
   return std::make_unique<RwkvClient>(std::move(channel));
 }

@@ -8,8 +8,8 @@
 //   RWKV_RETURN_IF_ERROR(client->Generate(
 //       request, [](const auto& delta) { std::cout << delta.text() << std::flush; }, &done));
 //
-// The channel uses insecure (plaintext) credentials: the server is meant to be reached over
-// loopback or a cluster-internal network, with TLS (if any) terminated by the mesh or a proxy.
+// The channel is plaintext unless ChannelOptions asks for TLS (channel_options.h): a CA file to
+// verify the server against, and a client certificate where the server requires mutual TLS.
 //
 // Routing: every call that names a session (Generate with a session_id, CreateSession with an ID,
 // GetSession, DeleteSession, ForkSession's source) carries that ID as the request metadata
@@ -29,6 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/channel_options.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "rwkv/v1/rwkv.grpc.pb.h"
@@ -56,11 +57,14 @@ class RwkvClient {
   // Deadline of a unary call made without a caller-supplied context.
   static constexpr absl::Duration kDefaultUnaryTimeout = absl::Seconds(30);
 
-  // Opens a channel to `address` (HOST:PORT, or any gRPC target such as unix:PATH) and waits up
-  // to `timeout` for it to connect; UNAVAILABLE if it does not. A zero or negative timeout skips
-  // the wait (the first RPC then connects).
-  static absl::StatusOr<std::unique_ptr<RwkvClient>> Connect(const std::string& address,
-                                                             absl::Duration timeout);
+  // Opens a channel to `address` (HOST:PORT, or any gRPC target such as unix:PATH) with
+  // `channel`'s credentials (plaintext by default) and waits up to `timeout` for it to connect
+  // (with TLS: to complete the handshake); UNAVAILABLE if it does not. A zero or negative
+  // timeout skips the wait (the first RPC then connects). INVALID_ARGUMENT for bad TLS options
+  // or unreadable certificate files.
+  static absl::StatusOr<std::unique_ptr<RwkvClient>> Connect(
+      const std::string& address, absl::Duration timeout,
+      const ChannelOptions& channel = ChannelOptions());
   // Wraps an existing channel (tests, custom credentials). No connection is attempted.
   explicit RwkvClient(std::shared_ptr<grpc::Channel> channel);
 

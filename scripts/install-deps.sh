@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git ca-certificates
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev
-  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev
   prometheus-cpp-dev librocksdb-dev libhiredis-dev
   googletest libgtest-dev libgmock-dev
 )
@@ -18,7 +18,11 @@ if [ "${1:-}" != "--build-only" ]; then
     clang libomp-dev                               # the clang builds: build.sh --clang, --tsan
     libclang-rt-14-dev                             # libFuzzer and the sanitizers for clang (scripts/fuzz.sh)
     podman buildah runc debootstrap python3-yaml   # deploy/smoke-test.sh and deploy/validate.sh
+    openssl                                        # the TLS tests make their certificates with it
   )
+  # The Node.js client test (tests/node, modules installed by scripts/test.sh with npm ci). A
+  # node that brings its own npm (not Debian's) needs neither package.
+  if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
 fi
 
 sudo=""

@@ -31,6 +31,17 @@ ABSL_FLAG(std::string, tokenizer, "",
           "bytes | world | PATH of a World vocabulary file; default chosen from the vocabulary "
           "size (256: bytes, 65536: world).");
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address to listen on (HOST:PORT).");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "Serve gRPC over TLS with this certificate chain (PEM); needs --tls-key-file. "
+          "Default: plaintext.");
+ABSL_FLAG(std::string, tls_key_file, "", "Private key (PEM) of --tls-cert-file.");
+ABSL_FLAG(std::string, tls_client_ca_file, "",
+          "Mutual TLS: require a client certificate signed by one of these CAs (PEM); needs "
+          "--tls-cert-file and --tls-key-file.");
+ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(10),
+          "How often the --tls-* files are re-read (whole seconds, at least 1s): replaced files "
+          "serve new connections without a restart (no SIGHUP needed); open connections and "
+          "their streams go on.");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464",
           "HTTP address (IP:PORT) for GET /metrics (Prometheus), /healthz (liveness) and /readyz "
           "(readiness); port 0 picks a free port (logged at start-up); empty: no HTTP endpoint.");
@@ -115,6 +126,10 @@ rwkv::server::Server::Options OptionsFromFlags() {
   o.model = absl::GetFlag(FLAGS_model);
   o.tokenizer = absl::GetFlag(FLAGS_tokenizer);
   o.listen = absl::GetFlag(FLAGS_listen);
+  o.tls.cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  o.tls.key_file = absl::GetFlag(FLAGS_tls_key_file);
+  o.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
+  o.tls.reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
   o.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   if (auto format = rwkv::server::ParseLogFormat(absl::GetFlag(FLAGS_log_format)); format.ok()) {
     o.log_format = *format;
@@ -209,6 +224,9 @@ std::string CheckOptions(const rwkv::server::Server::Options& o) {
   if (o.limits.max_streams_per_connection < 1) {
     return "--max-streams-per-connection must be >= 1";
   }
+  if (absl::Status tls = rwkv::server::CheckTlsFiles(o.tls); !tls.ok()) {
+    return std::string(tls.message());
+  }
   return "";
 }
 
@@ -236,6 +254,7 @@ int main(int argc, char** argv) {
       argc, argv,
       "Serves an RWKV model over gRPC (rwkv.v1.Rwkv) with persistent sessions.\n"
       "  rwkv-server --model FILE [--listen 127.0.0.1:50051]\n"
+      "              [--tls-cert-file CERT --tls-key-file KEY [--tls-client-ca-file CA]]\n"
       "              [--state-store rocksdb:PATH|redis://HOST:PORT[/DB]]\n"
       "              [--metrics-address 127.0.0.1:9464] [--log-format text|json]\n"
       "Flags may be written with dashes or underscores.");

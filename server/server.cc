@@ -71,15 +71,15 @@ absl::Status Server::Listen() {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_AGE_GRACE_MS,
                                ChannelArgMillis(options_.max_connection_age_grace));
   }
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(options_.listen, MakeServerCredentials(options_.tls), &port_);
   builder.RegisterService(service_.get());
   grpc_server_ = builder.BuildAndStart();
   if (grpc_server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
   }
   SetServing(false);
-  log_.Event(absl::StrCat("listening on ", options_.listen, " (port ", port_,
-                          "); loading ", options_.model));
+  log_.Event(absl::StrCat("listening on ", options_.listen, " (port ", port_, ", ",
+                          options_.tls.Describe(), "); loading ", options_.model));
   return absl::OkStatus();
 }
 

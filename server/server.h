@@ -31,6 +31,7 @@
 #include "server/turns/state_budget.h"
 #include "server/api/request_log.h"
 #include "server/api/rwkv_service.h"
+#include "server/api/server_tls.h"
 #include "server/api/service_context.h"
 #include "server/metrics/http_endpoint.h"
 #include "server/metrics/server_metrics.h"
@@ -44,6 +45,8 @@ class Server {
     std::string model;          // file path or synthetic:<shape>
     std::string tokenizer;      // "", "bytes", "world" or a vocabulary path
     std::string listen = "127.0.0.1:50051";
+    // --tls-*: the gRPC port's certificate, key and client CA (server_tls.h); none: plaintext.
+    TlsFiles tls;
     std::string metrics_address = "127.0.0.1:9464";  // IP:PORT (0: any free port); "": none
     LogFormat log_format = LogFormat::kText;
     std::string state_store;    // "rocksdb:PATH", "redis://HOST:PORT[/DB]" or "memory:"

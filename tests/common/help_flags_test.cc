@@ -39,10 +39,12 @@ INSTANTIATE_TEST_SUITE_P(
     Programs, HelpFlagsTest,
     ::testing::Values(Program{"rwkv-bench", {"shape", "threads", "precision", "batches"}},
                       Program{"rwkv-generate", {"model", "tokenizer", "prompt"}},
-                      Program{"rwkv-server", {"model", "listen", "max_batch_tokens"}},
-                      Program{"rwkv-cli", {"server", "session"}},
-                      Program{"rwkv-loadgen", {"server", "sessions", "turns"}},
-                      Program{"rwkv-resume-bench", {"server", "history_tokens"}},
+                      Program{"rwkv-server",
+                              {"model", "listen", "max_batch_tokens", "tls_cert_file",
+                               "tls_client_ca_file", "tls_reload_interval"}},
+                      Program{"rwkv-cli", {"server", "session", "tls_ca_file", "tls_cert_file"}},
+                      Program{"rwkv-loadgen", {"server", "sessions", "turns", "tls_ca_file"}},
+                      Program{"rwkv-resume-bench", {"server", "history_tokens", "tls_ca_file"}},
                       Program{"rwkv-soak", {"duration_s", "workers", "server_args"}}),
     [](const ::testing::TestParamInfo<Program>& info) {
       std::string name = info.param.binary;
