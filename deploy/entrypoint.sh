@@ -8,7 +8,7 @@
 set -eu
 
 # Every rwkv-server flag, in the order of `rwkv-server --help`.
-flags="model tokenizer listen metrics_address data_dir state_store state_store_password_file commit_durability precision max_batch_tokens
+flags="model tokenizer listen auth_tokens_file allow_unauthenticated reflection metrics_address data_dir state_store state_store_password_file commit_durability precision max_batch_tokens
 max_batch_sequences max_queued_requests max_inflight_state_bytes stream_stall_timeout session_ttl
 hot_cache_bytes threads io_threads max_io_queue drain_timeout max_connection_age max_connection_age_grace
 store_probe_interval replica_name session_lease_ttl max_prompt_tokens max_new_tokens

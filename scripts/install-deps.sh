@@ -9,6 +9,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libssl-dev
   prometheus-cpp-dev librocksdb-dev libhiredis-dev
   googletest libgtest-dev libgmock-dev
 )

@@ -39,9 +39,10 @@ INSTANTIATE_TEST_SUITE_P(
     Programs, HelpFlagsTest,
     ::testing::Values(Program{"rwkv-bench", {"shape", "threads", "precision", "batches"}},
                       Program{"rwkv-generate", {"model", "tokenizer", "prompt"}},
-                      Program{"rwkv-server", {"model", "listen", "max_batch_tokens"}},
-                      Program{"rwkv-cli", {"server", "session"}},
-                      Program{"rwkv-loadgen", {"server", "sessions", "turns"}},
+                      Program{"rwkv-server", {"model", "listen", "max_batch_tokens", "auth_tokens_file",
+                                              "allow_unauthenticated", "reflection"}},
+                      Program{"rwkv-cli", {"server", "session", "auth_token_file"}},
+                      Program{"rwkv-loadgen", {"server", "sessions", "turns", "auth_token_file"}},
                       Program{"rwkv-resume-bench", {"server", "history_tokens"}},
                       Program{"rwkv-soak", {"duration_s", "workers", "server_args"}}),
     [](const ::testing::TestParamInfo<Program>& info) {
