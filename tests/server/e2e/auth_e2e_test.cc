@@ -23,6 +23,7 @@
 #include "tests/server/e2e/server_process.h"
 #include "tests/util/http_get.h"
 #include "tests/util/run_command.h"
+#include "tests/util/wait_for.h"
 
 namespace rwkv::testing {
 namespace {
