@@ -72,34 +72,72 @@ SessionManager::SessionManager(std::unique_ptr<SessionRecords> records, Options 
       cache_(options_.hot_cache_bytes),
       live_sessions_(live) {}
 
-absl::StatusOr<SessionRecord> SessionManager::CreateSession(
-    absl::string_view id, std::map<std::string, std::string> metadata) {
+absl::StatusOr<SessionRecord> SessionManager::CreateSession(absl::string_view tenant,
+                                                            absl::string_view id,
+                                                            Metadata metadata) {
+  RWKV_ASSIGN_OR_RETURN(const SessionScope scope, SessionScope::Of(tenant));
+  return scope.Scrub(CreateIn(scope, id, std::move(metadata)));
+}
+
+absl::StatusOr<SessionRecord> SessionManager::GetSession(absl::string_view tenant,
+                                                         absl::string_view id) {
+  RWKV_ASSIGN_OR_RETURN(const SessionScope scope, SessionScope::Of(tenant));
+  RWKV_RETURN_IF_ERROR(ValidateSessionId(id));
+  return scope.Scrub(LoadRecord(scope, id));
+}
+
+absl::StatusOr<SessionManager::Page> SessionManager::ListSessions(absl::string_view tenant,
+                                                                  int page_size,
+                                                                  absl::string_view page_token) {
+  RWKV_ASSIGN_OR_RETURN(const SessionScope scope, SessionScope::Of(tenant));
+  return scope.Scrub(ListIn(scope, page_size, page_token));
+}
+
+absl::Status SessionManager::DeleteSession(absl::string_view tenant, absl::string_view id) {
+  RWKV_ASSIGN_OR_RETURN(const SessionScope scope, SessionScope::Of(tenant));
+  return scope.Scrub(DeleteIn(scope, id));
+}
+
+absl::StatusOr<SessionRecord> SessionManager::ForkSession(absl::string_view tenant,
+                                                          absl::string_view source,
+                                                          absl::string_view new_id,
+                                                          Metadata metadata) {
+  RWKV_ASSIGN_OR_RETURN(const SessionScope scope, SessionScope::Of(tenant));
+  return scope.Scrub(ForkIn(scope, source, new_id, std::move(metadata)));
+}
+
+absl::StatusOr<SessionManager::Turn> SessionManager::BeginTurn(absl::string_view tenant,
+                                                               absl::string_view id,
+                                                               const TurnOptions& options) {
+  RWKV_ASSIGN_OR_RETURN(const SessionScope scope, SessionScope::Of(tenant));
+  return scope.Scrub(BeginTurnIn(scope, id, options));
+}
+
+absl::StatusOr<SessionRecord> SessionManager::CreateIn(const SessionScope& scope,
+                                                       absl::string_view id, Metadata metadata) {
   if (!id.empty()) RWKV_RETURN_IF_ERROR(ValidateSessionId(id));
   RWKV_RETURN_IF_ERROR(ValidateSessionMetadata(metadata));
   RWKV_RETURN_IF_ERROR(CheckStoreHealthy());
   const std::string new_id = id.empty() ? RandomId() : std::string(id);
-  RWKV_ASSIGN_OR_RETURN(Claim claim, ClaimSession(new_id));
+  const std::string key = scope.Key(new_id);
+  RWKV_ASSIGN_OR_RETURN(Claim claim, ClaimSession(key));
   std::string bytes;
-  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> existing, records_->Read(new_id, &bytes));
+  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> existing, records_->Read(key, &bytes));
   const double now = Now();
   if (existing.has_value() && !Expired(*existing, now)) return SessionExists(new_id);
-  SessionRecord record = NewRecord(new_id, now);
+  SessionRecord record = NewRecord(scope, new_id, now);
   record.metadata = std::move(metadata);
   RWKV_RETURN_IF_ERROR(records_->Write(
       record, options_.initial_state,
       GuardOf(claim, existing.has_value() ? std::optional(bytes) : std::nullopt)));
-  Written(new_id, existing.has_value() ? 0 : 1);  // or it replaced an expired one
+  Written(key, existing.has_value() ? 0 : 1);  // or it replaced an expired one
   observer_.OnSessionEvent(SessionEvent::kCreated);
   return record;
 }
 
-absl::StatusOr<SessionRecord> SessionManager::GetSession(absl::string_view id) {
-  RWKV_RETURN_IF_ERROR(ValidateSessionId(id));
-  return LoadRecord(id);
-}
-
-absl::StatusOr<SessionManager::Page> SessionManager::ListSessions(int page_size,
-                                                                  absl::string_view page_token) {
+absl::StatusOr<SessionManager::Page> SessionManager::ListIn(const SessionScope& scope,
+                                                            int page_size,
+                                                            absl::string_view page_token) {
   if (page_size == 0) page_size = kDefaultPageSize;
   if (page_size < 0 || page_size > kMaxPageSize) {
     return absl::InvalidArgumentError(absl::StrCat("page_size must be 0 to 1000, got ", page_size));
@@ -112,7 +150,7 @@ absl::StatusOr<SessionManager::Page> SessionManager::ListSessions(int page_size,
   // One scan of one more record than the page holds, to tell whether anything follows: the
   // work per call is bounded however many records are skipped.
   RWKV_ASSIGN_OR_RETURN(std::vector<SessionRecords::Scanned> entries,
-                        records_->Scan(page_token, page_size + 1));
+                        records_->ScanScope(scope, page_token, page_size + 1));
   const bool more = static_cast<int>(entries.size()) > page_size;
   if (more) entries.pop_back();
   const double now = Now();
@@ -126,7 +164,7 @@ absl::StatusOr<SessionManager::Page> SessionManager::ListSessions(int page_size,
   }
   // After the last record read, not the last listed: a page with skipped records may be short,
   // even empty, and still have a next page.
-  if (more) page.next_page_token = entries.back().id;
+  if (more) page.next_page_token = std::string(scope.IdOf(entries.back().key));
   return page;
 }
 
@@ -138,45 +176,49 @@ absl::Status SessionManager::SessionNotFound(absl::string_view id) {
   return absl::NotFoundError(absl::StrCat("session ", id, " not found"));
 }
 
-absl::Status SessionManager::DeleteSession(absl::string_view id) {
+absl::Status SessionManager::DeleteIn(const SessionScope& scope, absl::string_view id) {
   RWKV_RETURN_IF_ERROR(ValidateSessionId(id));
   RWKV_RETURN_IF_ERROR(CheckStoreHealthy());
-  RWKV_ASSIGN_OR_RETURN(Claim claim, ClaimSession(id));
+  const std::string key = scope.Key(id);
+  RWKV_ASSIGN_OR_RETURN(Claim claim, ClaimSession(key));
   std::string bytes;
-  absl::StatusOr<std::optional<SessionRecord>> record = records_->Read(id, &bytes);
+  absl::StatusOr<std::optional<SessionRecord>> record = records_->Read(key, &bytes);
   // A corrupt record can still be deleted: deleting is the way out of it.
   if (!record.ok() && !absl::IsDataLoss(record.status())) return record.status();
   // Another model's session can be deleted too: after a model change, that is how it goes.
   if (record.ok() && (!record->has_value() || Expired(**record, Now()))) {
     return SessionNotFound(id);
   }
-  RWKV_RETURN_IF_ERROR(DeleteHeld(id, claim, std::move(bytes)));
+  RWKV_RETURN_IF_ERROR(DeleteHeld(key, claim, std::move(bytes)));
   observer_.OnSessionEvent(SessionEvent::kDeleted);
   return absl::OkStatus();
 }
 
-absl::StatusOr<SessionRecord> SessionManager::ForkSession(
-    absl::string_view source, absl::string_view new_id,
-    std::map<std::string, std::string> metadata) {
+absl::StatusOr<SessionRecord> SessionManager::ForkIn(const SessionScope& scope,
+                                                     absl::string_view source,
+                                                     absl::string_view new_id,
+                                                     Metadata metadata) {
   RWKV_RETURN_IF_ERROR(ValidateSessionId(source, "source_session_id"));
   if (!new_id.empty()) RWKV_RETURN_IF_ERROR(ValidateSessionId(new_id, "new_session_id"));
   RWKV_RETURN_IF_ERROR(ValidateSessionMetadata(metadata));
   RWKV_RETURN_IF_ERROR(CheckStoreHealthy());
   const std::string target = new_id.empty() ? RandomId() : std::string(new_id);
   if (target == source) return SessionExists(target);
+  const std::string target_key = scope.Key(target);
   // Holding the source's claim keeps its record and blob consistent while they are copied (no
   // replica commits between the two reads).
-  RWKV_ASSIGN_OR_RETURN(Claim source_claim, ClaimSession(source));
-  RWKV_ASSIGN_OR_RETURN(Claim target_claim, ClaimSession(target));
-  RWKV_ASSIGN_OR_RETURN(SessionRecord record, LoadRecord(source));
+  RWKV_ASSIGN_OR_RETURN(Claim source_claim, ClaimSession(scope.Key(source)));
+  RWKV_ASSIGN_OR_RETURN(Claim target_claim, ClaimSession(target_key));
+  RWKV_ASSIGN_OR_RETURN(SessionRecord record, LoadRecord(scope, source));
   std::string blob;
   RWKV_RETURN_IF_ERROR(records_->LoadBlob(record, &blob).status());
   std::string bytes;
-  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> existing, records_->Read(target, &bytes));
+  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> existing,
+                        records_->Read(target_key, &bytes));
   const double now = Now();
   if (existing.has_value() && !Expired(*existing, now)) return SessionExists(target);
   // The blob holds no ID, so the copy is byte for byte; version and token count carry over.
-  record.id = target;
+  record.id = target;  // in the source's tenant, the caller's
   record.created_at = now;
   Touch(now, record);
   if (!metadata.empty()) record.metadata = std::move(metadata);
@@ -184,7 +226,7 @@ absl::StatusOr<SessionRecord> SessionManager::ForkSession(
   RWKV_RETURN_IF_ERROR(records_->WriteWithBlob(
       record, std::move(blob),
       GuardOf(target_claim, existing.has_value() ? std::optional(bytes) : std::nullopt)));
-  Written(target, existing.has_value() ? 0 : 1);
+  Written(target_key, existing.has_value() ? 0 : 1);
   observer_.OnSessionEvent(SessionEvent::kForked);
   return record;
 }
@@ -197,11 +239,12 @@ absl::StatusOr<int> SessionManager::SweepExpired() {
   for (;;) {
     RWKV_ASSIGN_OR_RETURN(std::vector<SessionRecords::Scanned> entries,
                           records_->Scan(cursor, kScanChunk));
+    // Every tenant's sessions, by key.
     for (const SessionRecords::Scanned& entry : entries) {
-      cursor = entry.id;
+      cursor = entry.key;
       // Corrupt records are left for an explicit DeleteSession.
       if (!entry.record.ok() || !Expired(*entry.record, now)) continue;
-      RWKV_ASSIGN_OR_RETURN(bool deleted, DeleteIfExpired(entry.id, now));
+      RWKV_ASSIGN_OR_RETURN(bool deleted, DeleteIfExpired(entry.key, now));
       if (!deleted) continue;
       ++swept;
       observer_.OnSessionEvent(SessionEvent::kExpired);
@@ -234,16 +277,20 @@ absl::Status SessionManager::CheckModel(const SessionRecord& record) const {
                    record.model_fingerprint, ", this server runs ", options_.model_fingerprint));
 }
 
-absl::StatusOr<SessionRecord> SessionManager::LoadRecord(absl::string_view id) {
-  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> record, records_->Read(id));
+absl::StatusOr<SessionRecord> SessionManager::LoadRecord(const SessionScope& scope,
+                                                         absl::string_view id) {
+  // Another tenant's session of this ID is under another key: absent here, like a missing one.
+  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> record, records_->Read(scope.Key(id)));
   if (!record.has_value() || Expired(*record, Now())) return SessionNotFound(id);
   RWKV_RETURN_IF_ERROR(CheckModel(*record));
   return *std::move(record);
 }
 
-SessionRecord SessionManager::NewRecord(absl::string_view id, double now) const {
+SessionRecord SessionManager::NewRecord(const SessionScope& scope, absl::string_view id,
+                                        double now) const {
   SessionRecord record;
   record.id = std::string(id);
+  record.tenant = scope.tenant();
   record.model_fingerprint = options_.model_fingerprint;
   record.created_at = now;
   Touch(now, record);
@@ -258,21 +305,22 @@ void SessionManager::Touch(double now, SessionRecord& record) const {
 }
 
 std::string SessionManager::RandomId() {
+  // Two 64-bit words, 128 random bits: an ID nobody can guess (IDs are also scoped by tenant).
   absl::MutexLock lock(&bitgen_mu_);
   return absl::StrCat(Hex64(absl::Uniform<uint64_t>(bitgen_)),
                       Hex64(absl::Uniform<uint64_t>(bitgen_)));
 }
 
-void SessionManager::Written(absl::string_view id, int live_delta) {
-  cache_.Erase(id);
+void SessionManager::Written(absl::string_view key, int live_delta) {
+  cache_.Erase(key);
   live_sessions_.fetch_add(live_delta, std::memory_order_relaxed);
 }
 
-absl::StatusOr<SessionManager::Claim> SessionManager::ClaimSession(absl::string_view id) {
+absl::StatusOr<SessionManager::Claim> SessionManager::ClaimSession(absl::string_view key) {
   Claim claim;
   // Here first: a second change on this replica is refused without a store round trip.
-  RWKV_ASSIGN_OR_RETURN(claim.hold, in_flight_.Acquire(id));
-  RWKV_ASSIGN_OR_RETURN(claim.lease, leases_->Acquire(id));
+  RWKV_ASSIGN_OR_RETURN(claim.hold, in_flight_.Acquire(key));
+  RWKV_ASSIGN_OR_RETURN(claim.lease, leases_->Acquire(key));
   return claim;
 }
 
@@ -281,21 +329,21 @@ SessionRecords::Guard SessionManager::GuardOf(const Claim& claim,
   return SessionRecords::Guard{std::move(record_bytes), claim.lease.fence()};
 }
 
-absl::Status SessionManager::DeleteHeld(absl::string_view id, const Claim& claim,
+absl::Status SessionManager::DeleteHeld(absl::string_view key, const Claim& claim,
                                         std::string record_bytes) {
-  RWKV_RETURN_IF_ERROR(records_->Delete(id, GuardOf(claim, std::move(record_bytes))));
-  Written(id, -1);
+  RWKV_RETURN_IF_ERROR(records_->Delete(key, GuardOf(claim, std::move(record_bytes))));
+  Written(key, -1);
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> SessionManager::DeleteIfExpired(absl::string_view id, double now) {
-  absl::StatusOr<Claim> claim = ClaimSession(id);
+absl::StatusOr<bool> SessionManager::DeleteIfExpired(absl::string_view key, double now) {
+  absl::StatusOr<Claim> claim = ClaimSession(key);
   if (!claim.ok()) return false;  // in flight: its turn will refresh or keep it
   // Re-read under the claim: a commit between the scan and here may have renewed it.
   std::string bytes;
-  absl::StatusOr<std::optional<SessionRecord>> record = records_->Read(id, &bytes);
+  absl::StatusOr<std::optional<SessionRecord>> record = records_->Read(key, &bytes);
   if (!record.ok() || !record->has_value() || !Expired(**record, now)) return false;
-  RWKV_RETURN_IF_ERROR(DeleteHeld(id, *claim, std::move(bytes)));
+  RWKV_RETURN_IF_ERROR(DeleteHeld(key, *claim, std::move(bytes)));
   return true;
 }
 

@@ -11,6 +11,13 @@
 //   RWKV_ASSIGN_OR_RETURN(SessionRecord after, sessions->Commit(std::move(turn), state, 42));
 //
 // Semantics (design §4):
+// - Every session belongs to a tenant (tenant.h): each per-session method takes the caller's
+//   tenant first, and a form without it acts for the default tenant (no authentication). A
+//   tenant sees, resumes, forks and deletes only its own sessions: another tenant's session is
+//   NOT_FOUND with the same message as a missing one, ListSessions lists only the caller's, and
+//   two tenants may use one ID without meeting (SessionScope keeps them apart). Records handed
+//   out carry the client's ID and their tenant; no message names another tenant or its keys.
+//   SweepExpired and live_sessions cover every tenant.
 // - One turn in flight per session, across every replica sharing the store: BeginTurn on a
 //   session whose turn has not been committed or aborted, here or on another replica, is
 //   ABORTED. Turns are atomic: Commit moves version n to n + 1 and writes the state and the
@@ -52,6 +59,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -67,7 +75,9 @@
 #include "server/sessions/session_observer.h"
 #include "server/sessions/session_record.h"
 #include "server/sessions/session_records.h"
+#include "server/sessions/session_scope.h"
 #include "server/sessions/state_cache.h"
+#include "server/sessions/tenant.h"
 #include "server/store/state_store.h"
 #include "server/store/store_health.h"
 
@@ -142,29 +152,54 @@ class SessionManager {
   static absl::StatusOr<std::unique_ptr<SessionManager>> Create(std::unique_ptr<StateStore> store,
                                                                 Options options);
 
-  // An empty `id` gets a random one. ALREADY_EXISTS if taken.
-  absl::StatusOr<SessionRecord> CreateSession(absl::string_view id,
-                                              std::map<std::string, std::string> metadata);
+  using Metadata = std::map<std::string, std::string>;
+
+  // Each per-session method below, for `tenant` (INVALID_ARGUMENT for a name that is not a
+  // tenant's), then for the default tenant.
+
+  // An empty `id` gets a random one (128 random bits). ALREADY_EXISTS if taken.
+  absl::StatusOr<SessionRecord> CreateSession(absl::string_view tenant, absl::string_view id,
+                                              Metadata metadata);
+  absl::StatusOr<SessionRecord> CreateSession(absl::string_view id, Metadata metadata) {
+    return CreateSession(kDefaultTenant, id, std::move(metadata));
+  }
   // NOT_FOUND if absent or expired; FAILED_PRECONDITION for another model's session, which
   // cannot be resumed (ListSessions shows its record).
-  absl::StatusOr<SessionRecord> GetSession(absl::string_view id);
-  // Sessions in ID order, other models' included (see model_fingerprint), expired ones skipped.
-  // Each call reads at most page_size + 1 records, so a page may be short (even empty) when it
-  // skipped expired ones while next_page_token is still set: page until the token is empty.
-  // page_size 1..1000 (0 = 100); page_token from the previous page. INVALID_ARGUMENT for a bad
-  // size or token; DATA_LOSS when a record read does not decode.
-  absl::StatusOr<Page> ListSessions(int page_size, absl::string_view page_token);
-  // Deletes any session, another model's included. NOT_FOUND if absent; ABORTED while a turn
-  // is in flight.
-  absl::Status DeleteSession(absl::string_view id);
-  // NOT_FOUND source, ALREADY_EXISTS target, ABORTED while a turn is in flight on the source.
-  // Empty `metadata` keeps the source's.
+  absl::StatusOr<SessionRecord> GetSession(absl::string_view tenant, absl::string_view id);
+  absl::StatusOr<SessionRecord> GetSession(absl::string_view id) {
+    return GetSession(kDefaultTenant, id);
+  }
+  // The tenant's sessions in ID order, other models' included (see model_fingerprint), expired
+  // ones skipped. Each call reads at most page_size + 1 records, so a page may be short (even
+  // empty) when it skipped expired ones while next_page_token is still set: page until the token
+  // is empty. page_size 1..1000 (0 = 100); page_token from the previous page (a session ID).
+  // INVALID_ARGUMENT for a bad size or token; DATA_LOSS when a record read does not decode.
+  absl::StatusOr<Page> ListSessions(absl::string_view tenant, int page_size,
+                                    absl::string_view page_token);
+  absl::StatusOr<Page> ListSessions(int page_size, absl::string_view page_token) {
+    return ListSessions(kDefaultTenant, page_size, page_token);
+  }
+  // Deletes any of the tenant's sessions, another model's included. NOT_FOUND if absent; ABORTED
+  // while a turn is in flight.
+  absl::Status DeleteSession(absl::string_view tenant, absl::string_view id);
+  absl::Status DeleteSession(absl::string_view id) { return DeleteSession(kDefaultTenant, id); }
+  // Source and copy are the tenant's. NOT_FOUND source, ALREADY_EXISTS target, ABORTED while a
+  // turn is in flight on the source. Empty `metadata` keeps the source's.
+  absl::StatusOr<SessionRecord> ForkSession(absl::string_view tenant, absl::string_view source,
+                                            absl::string_view new_id, Metadata metadata);
   absl::StatusOr<SessionRecord> ForkSession(absl::string_view source, absl::string_view new_id,
-                                            std::map<std::string, std::string> metadata);
+                                            Metadata metadata) {
+    return ForkSession(kDefaultTenant, source, new_id, std::move(metadata));
+  }
 
-  // NOT_FOUND (unless create_if_missing), ABORTED (turn in flight, or version mismatch),
-  // FAILED_PRECONDITION (another model's state), DATA_LOSS (corrupt blob or record).
-  absl::StatusOr<Turn> BeginTurn(absl::string_view id, const TurnOptions& options);
+  // NOT_FOUND (unless create_if_missing: then a new session of the tenant's), ABORTED (turn in
+  // flight, or version mismatch), FAILED_PRECONDITION (another model's state), DATA_LOSS
+  // (corrupt blob or record).
+  absl::StatusOr<Turn> BeginTurn(absl::string_view tenant, absl::string_view id,
+                                 const TurnOptions& options);
+  absl::StatusOr<Turn> BeginTurn(absl::string_view id, const TurnOptions& options) {
+    return BeginTurn(kDefaultTenant, id, options);
+  }
   // Stores `state` as version n + 1 with token_count += tokens_added and `last_turn` as the
   // record's last turn (replacing the previous one; empty: none); returns the new record.
   // On a store error the session stays at version n and the turn is released.
@@ -172,13 +207,14 @@ class SessionManager {
                                        int64_t tokens_added, CommittedTurn last_turn = {});
   void Abort(Turn turn);
 
-  // Deletes every session idle past the TTL (skipping those with a turn in flight); returns how
-  // many. A no-op without a TTL.
+  // Deletes every session of every tenant idle past the TTL (skipping those with a turn in
+  // flight); returns how many. A no-op without a TTL.
   absl::StatusOr<int> SweepExpired();
   absl::Status Flush();
 
   CacheStats cache_stats() const { return cache_.stats(); }
-  // Sessions in the store (counted at start-up, then tracked, and recounted by RecountSessions).
+  // Sessions in the store, every tenant's (counted at start-up, then tracked, and recounted by
+  // RecountSessions).
   int64_t live_sessions() const { return live_sessions_.load(std::memory_order_relaxed); }
   // Counts the sessions in the store again: on a store shared with other replicas, which create
   // and delete sessions too, what this one tracks drifts. On an error the count stays as it was.
@@ -190,6 +226,17 @@ class SessionManager {
  private:
   SessionManager(std::unique_ptr<SessionRecords> records, Options options, int64_t live);
 
+  // The per-session methods within the caller's scope; the public ones scrub their errors.
+  absl::StatusOr<SessionRecord> CreateIn(const SessionScope& scope, absl::string_view id,
+                                         Metadata metadata);
+  absl::StatusOr<Page> ListIn(const SessionScope& scope, int page_size,
+                              absl::string_view page_token);
+  absl::Status DeleteIn(const SessionScope& scope, absl::string_view id);
+  absl::StatusOr<SessionRecord> ForkIn(const SessionScope& scope, absl::string_view source,
+                                       absl::string_view new_id, Metadata metadata);
+  absl::StatusOr<Turn> BeginTurnIn(const SessionScope& scope, absl::string_view id,
+                                   const TurnOptions& options);
+
   static absl::Status SessionNotFound(absl::string_view id);
   // UNAVAILABLE while the store is failing: what refuses a session write before its work.
   absl::Status CheckStoreHealthy() const;
@@ -197,25 +244,26 @@ class SessionManager {
   static bool Expired(const SessionRecord& record, double now);
   absl::Status CheckModel(const SessionRecord& record) const;
   // A live record of this model: NOT_FOUND when absent or expired.
-  absl::StatusOr<SessionRecord> LoadRecord(absl::string_view id);
+  absl::StatusOr<SessionRecord> LoadRecord(const SessionScope& scope, absl::string_view id);
   // The state of `record`: from the hot cache at the record's version, else from the store.
   absl::StatusOr<std::vector<float>> LoadState(const SessionRecord& record);
-  // A new record of this model at version 0, stamped `now`.
-  SessionRecord NewRecord(absl::string_view id, double now) const;
+  // A new record of this model at version 0 of `scope`'s session `id`, stamped `now`.
+  SessionRecord NewRecord(const SessionScope& scope, absl::string_view id, double now) const;
   // Marks `record` as used at `now`, restarting its idle TTL.
   void Touch(double now, SessionRecord& record) const;
   std::string RandomId() ABSL_LOCKS_EXCLUDED(bitgen_mu_);
-  // After a write of `id`'s keys under its mark: drops its cached state, adjusts the count.
-  void Written(absl::string_view id, int live_delta);
-  // Marks `id` in flight here, then takes its store lease: ABORTED when either is taken.
-  absl::StatusOr<Claim> ClaimSession(absl::string_view id);
+  // Below, sessions are named by their keys (SessionScope::Key).
+  // After a write of the session `key` under its mark: drops its cached state, adjusts the count.
+  void Written(absl::string_view key, int live_delta);
+  // Marks `key` in flight here, then takes its store lease: ABORTED when either is taken.
+  absl::StatusOr<Claim> ClaimSession(absl::string_view key);
   // The guard of a write by `claim` replacing `record_bytes` (nullopt: no record).
   static SessionRecords::Guard GuardOf(const Claim& claim, std::optional<std::string> record_bytes);
-  // Deletes both keys of `id`, whose claim the caller holds, if its record is still
+  // Deletes the session `key`, whose claim the caller holds, if its record is still
   // `record_bytes`.
-  absl::Status DeleteHeld(absl::string_view id, const Claim& claim, std::string record_bytes);
-  // Deletes `id` if it is still expired at `now` and not in flight; true if it did.
-  absl::StatusOr<bool> DeleteIfExpired(absl::string_view id, double now);
+  absl::Status DeleteHeld(absl::string_view key, const Claim& claim, std::string record_bytes);
+  // Deletes the session `key` if it is still expired at `now` and not in flight; true if it did.
+  absl::StatusOr<bool> DeleteIfExpired(absl::string_view key, double now);
 
   const Options options_;
   SessionObserver& observer_;

@@ -20,15 +20,18 @@ SessionManager::Turn::Turn(SessionManager* owner, Claim claim, SessionRecord rec
       creates_(creates),
       adds_session_(adds_session) {}
 
-absl::StatusOr<SessionManager::Turn> SessionManager::BeginTurn(absl::string_view id,
-                                                               const TurnOptions& options) {
+absl::StatusOr<SessionManager::Turn> SessionManager::BeginTurnIn(const SessionScope& scope,
+                                                                 absl::string_view id,
+                                                                 const TurnOptions& options) {
   RWKV_RETURN_IF_ERROR(ValidateSessionId(id));
   // Before the state is loaded and generated from: a turn that could not commit is refused now.
   RWKV_RETURN_IF_ERROR(CheckStoreHealthy());
-  RWKV_ASSIGN_OR_RETURN(Claim claim, ClaimSession(id));
+  const std::string key = scope.Key(id);
+  RWKV_ASSIGN_OR_RETURN(Claim claim, ClaimSession(key));
   // Read under the claim, from the store (never the cache): another replica may have committed.
+  // Another tenant's session of this ID is under another key: to this one, it does not exist.
   std::string bytes;
-  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> record, records_->Read(id, &bytes));
+  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> record, records_->Read(key, &bytes));
   const double now = Now();
   // A session the turn creates is written only by Commit, and counted then unless it replaces
   // an expired record.
@@ -36,7 +39,7 @@ absl::StatusOr<SessionManager::Turn> SessionManager::BeginTurn(absl::string_view
   const bool fresh = adds_session || Expired(*record, now);
   if (fresh) {
     if (!options.create_if_missing) return SessionNotFound(id);
-    record = NewRecord(id, now);
+    record = NewRecord(scope, id, now);
   } else {
     RWKV_RETURN_IF_ERROR(CheckModel(*record));
   }
@@ -67,6 +70,7 @@ absl::StatusOr<SessionRecord> SessionManager::Commit(Turn turn, absl::Span<const
     return absl::InvalidArgumentError("the turn belongs to another SessionManager");
   }
   const std::string& id = turn.record_.id;
+  const std::string key = SessionKey(turn.record_);
   if (static_cast<int64_t>(state.size()) != records_->state_floats()) {
     return absl::InvalidArgumentError(absl::StrCat("state for session ", id, " has ", state.size(),
                                                    " floats; the model's state has ",
@@ -81,10 +85,11 @@ absl::StatusOr<SessionRecord> SessionManager::Commit(Turn turn, absl::Span<const
   next.token_count += tokens_added;
   next.last_turn = std::move(last_turn);
   Touch(Now(), next);
-  absl::Status status =
-      records_->Write(next, state, GuardOf(turn.claim_, std::move(turn.record_bytes_)));
+  // The store's messages name the session by its key: the client hears its ID.
+  const absl::Status status = SessionScope::OfRecord(next).Scrub(
+      records_->Write(next, state, GuardOf(turn.claim_, std::move(turn.record_bytes_))));
   if (absl::IsAborted(status)) {
-    Written(id, 0);
+    Written(key, 0);
     return absl::AbortedError(absl::StrCat(
         "session ", id, " changed while this turn ran (a turn on another replica took it over "
         "after this one's lease lapsed, or it was deleted): this turn is not committed; ",
@@ -92,7 +97,7 @@ absl::StatusOr<SessionRecord> SessionManager::Commit(Turn turn, absl::Span<const
   }
   if (!status.ok()) {
     // The store stays at version n; the cache is dropped anyway in case the write half-landed.
-    Written(id, 0);
+    Written(key, 0);
     return status;  // ~Turn releases the claim
   }
   // Cached and counted before the mark is released, so the next turn finds version n + 1.

@@ -41,7 +41,8 @@ struct CommittedTurn {
 };
 
 struct SessionRecord {
-  std::string id;                 // see ValidateSessionId
+  std::string id;                 // the client's ID (see ValidateSessionId), never scoped
+  std::string tenant;             // the owner (tenant.h); kDefaultTenant without authentication
   std::string model_fingerprint;  // the model whose state this is
   int64_t version = 0;            // completed turns; each commit adds one
   int64_t token_count = 0;        // tokens the state has seen

@@ -12,14 +12,17 @@
 #include "common/hash64.h"
 #include "common/little_endian.h"
 #include "rwkv/v1/rwkv.pb.h"
+#include "server/sessions/session_scope.h"
+#include "server/sessions/tenant.h"
 
 namespace rwkv::server {
 namespace {
 
 constexpr size_t kHeaderBytes = 12;  // magic and format version
 constexpr size_t kChecksumBytes = 8;
-// The versioned format before records kept their last turn.
+// The versioned formats before records kept their last turn, and then their tenant.
 constexpr uint32_t kFormatWithoutLastTurn = 2;
+constexpr uint32_t kFormatWithoutTenant = 3;
 
 void PutU32(uint32_t value, std::string& out) {
   char bytes[4];
@@ -135,11 +138,16 @@ bool ReadLastTurn(Reader& in, CommittedTurn& turn) {
 }
 
 // The fields after the header (of format version `format`); false when they do not fill `body`
-// exactly.
+// exactly or the tenant is not a tenant's name.
 bool ReadBody(absl::string_view body, uint32_t format, SessionRecord& record) {
   Reader in(body);
   uint32_t entries = 0;
-  if (!in.String(record.id) || !in.String(record.model_fingerprint) || !in.I64(record.version) ||
+  if (!in.String(record.id)) return false;
+  const bool has_tenant = format > kFormatWithoutTenant;
+  if (has_tenant && (!in.String(record.tenant) || !ValidateTenant(record.tenant).ok())) {
+    return false;
+  }
+  if (!in.String(record.model_fingerprint) || !in.I64(record.version) ||
       !in.I64(record.token_count) || !in.F64(record.created_at) || !in.F64(record.updated_at) ||
       !in.F64(record.expires_at) || !in.I64(record.state_bytes) || !in.U32(entries)) {
     return false;
@@ -159,7 +167,7 @@ absl::StatusOr<SessionRecord> DecodeVersioned(absl::string_view id, absl::string
                                     kHeaderBytes + kChecksumBytes, "-byte minimum"));
   }
   const uint32_t format = LoadLittleEndian<uint32_t>(bytes.data() + kSessionRecordMagic.size());
-  if (format != kSessionRecordFormatVersion && format != kFormatWithoutLastTurn) {
+  if (format < kFormatWithoutLastTurn || format > kSessionRecordFormatVersion) {
     return Corrupt(id, absl::StrCat("unknown format version ", format));
   }
   const size_t checked = bytes.size() - kChecksumBytes;
@@ -169,7 +177,7 @@ absl::StatusOr<SessionRecord> DecodeVersioned(absl::string_view id, absl::string
   }
   SessionRecord record;
   if (!ReadBody(bytes.substr(kHeaderBytes, checked - kHeaderBytes), format, record)) {
-    return Corrupt(id, "its fields do not fill it exactly");
+    return Corrupt(id, "its fields are malformed or do not fill it exactly");
   }
   return record;
 }
@@ -198,6 +206,7 @@ std::string EncodeSessionRecord(const SessionRecord& record) {
   std::string out(kSessionRecordMagic);
   PutU32(kSessionRecordFormatVersion, out);
   PutString(record.id, out);
+  PutString(record.tenant, out);
   PutString(record.model_fingerprint, out);
   PutU64(static_cast<uint64_t>(record.version), out);
   PutU64(static_cast<uint64_t>(record.token_count), out);
@@ -219,11 +228,13 @@ bool HasSessionRecordMagic(absl::string_view bytes) {
   return absl::StartsWith(bytes, kSessionRecordMagic);
 }
 
-absl::StatusOr<SessionRecord> DecodeSessionRecord(absl::string_view id, absl::string_view bytes) {
+absl::StatusOr<SessionRecord> DecodeSessionRecord(absl::string_view key,
+                                                  absl::string_view bytes) {
   absl::StatusOr<SessionRecord> record =
-      HasSessionRecordMagic(bytes) ? DecodeVersioned(id, bytes) : DecodeLegacy(id, bytes);
-  if (record.ok() && record->id != id) {
-    return Corrupt(id, absl::StrCat("it names session \"", absl::CHexEscape(record->id), "\""));
+      HasSessionRecordMagic(bytes) ? DecodeVersioned(key, bytes) : DecodeLegacy(key, bytes);
+  if (record.ok() && SessionKey(*record) != key) {
+    return Corrupt(key, absl::StrCat("it names session \"", absl::CHexEscape(record->id),
+                                     "\" of tenant \"", absl::CHexEscape(record->tenant), "\""));
   }
   return record;
 }

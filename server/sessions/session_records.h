@@ -2,13 +2,15 @@
 // writes it.
 //
 //   SessionRecords records(std::move(store), /*state_floats=*/engine.StateFloats());
-//   RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> record, records.Read("chat-1"));
-//   RWKV_RETURN_IF_ERROR(records.Write(*record, state));   // record and state, in one batch
+//   RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> record, records.Read(scope.Key("chat-1")));
+//   RWKV_RETURN_IF_ERROR(records.Write(*record, state, guard));   // record and state, one batch
 //
-// Each session is two keys written and deleted together: "m/<id>" (the record, encoded by
-// session_record_codec.h; both its encodings are read, the versioned one is written) and
-// "s/<id>" (the state blob, session_blob.h). A record or blob that fails its checks, or a blob
-// that does not match its record, is DATA_LOSS.
+// Sessions are named here by their keys (SessionKey: the ID, scoped by its tenant; a record's key
+// follows from its tenant and ID). Each session is two keys written and deleted together:
+// "m/<key>" (the record, encoded by session_record_codec.h; every older encoding is read, the
+// newest is written) and "s/<key>" (the state blob, session_blob.h), with its store lease named
+// "session/<key>". A record or blob that fails its checks, or a blob that does not match its
+// record, is DATA_LOSS.
 //
 // Every write of a session is guarded (Guard): the store applies it only if the session's record
 // is still byte for byte the one the writer read, and no later lease on the session was granted
@@ -35,15 +37,16 @@
 #include "absl/types/span.h"
 #include "server/sessions/session_blob.h"
 #include "server/sessions/session_record.h"
+#include "server/sessions/session_scope.h"
 #include "server/store/state_store.h"
 
 namespace rwkv::server {
 
 class SessionRecords {
  public:
-  // One entry of a scan: the ID from the key, and its record or why it does not decode.
+  // One entry of a scan: the session's key, and its record or why it does not decode.
   struct Scanned {
-    std::string id;
+    std::string key;
     absl::StatusOr<SessionRecord> record;
   };
 
@@ -58,13 +61,19 @@ class SessionRecords {
   // `store` must not be null; every state has `state_floats` floats.
   SessionRecords(std::unique_ptr<StateStore> store, int64_t state_floats);
 
-  // The record of `id`; nullopt when it has none. Its stored bytes go to `*bytes` when not null
-  // (also when they do not decode, so that a corrupt session can still be deleted).
-  absl::StatusOr<std::optional<SessionRecord>> Read(absl::string_view id,
+  // The record under `key`; nullopt when it has none. Its stored bytes go to `*bytes` when not
+  // null (also when they do not decode, so that a corrupt session can still be deleted).
+  absl::StatusOr<std::optional<SessionRecord>> Read(absl::string_view key,
                                                     std::string* bytes = nullptr);
-  // Up to `limit` records in ID order, after `start_after` (empty: from the first).
+  // Up to `limit` records of every tenant in key order, after the key `start_after` (empty: from
+  // the first).
   absl::StatusOr<std::vector<Scanned>> Scan(absl::string_view start_after, int limit);
-  // Records in the store (every one, however it decodes).
+  // Up to `limit` records of `scope`'s tenant in ID order, after its session `start_after`
+  // (empty: from the first). Reads at most `limit` entries, and no other tenant's record is
+  // decoded (the default tenant's scan stops at the first scoped key).
+  absl::StatusOr<std::vector<Scanned>> ScanScope(const SessionScope& scope,
+                                                 absl::string_view start_after, int limit);
+  // Records in the store (every tenant's, however they decode).
   absl::StatusOr<int64_t> Count();
 
   // The blob of `record`, checked against it (model, version, token count); its bytes are
@@ -77,14 +86,14 @@ class SessionRecords {
                      const Guard& guard);
   // Writes `record` with an already encoded blob (a byte-for-byte copy of another session's).
   absl::Status WriteWithBlob(const SessionRecord& record, std::string blob, const Guard& guard);
-  // Deletes both keys of `id` (absent ones are no error), if `guard` holds.
-  absl::Status Delete(absl::string_view id, const Guard& guard);
+  // Deletes both keys of the session `key` (absent ones are no error), if `guard` holds.
+  absl::Status Delete(absl::string_view key, const Guard& guard);
 
-  // The store lease of session `id` (StateStore::AcquireLease and the rest).
-  absl::StatusOr<int64_t> AcquireLease(absl::string_view id, absl::string_view owner,
+  // The store lease of the session `key` (StateStore::AcquireLease and the rest).
+  absl::StatusOr<int64_t> AcquireLease(absl::string_view key, absl::string_view owner,
                                        absl::Duration ttl);
-  absl::Status RenewLease(absl::string_view id, int64_t fence, absl::Duration ttl);
-  absl::Status ReleaseLease(absl::string_view id, int64_t fence);
+  absl::Status RenewLease(absl::string_view key, int64_t fence, absl::Duration ttl);
+  absl::Status ReleaseLease(absl::string_view key, int64_t fence);
 
   absl::Status Flush() { return store_->Flush(); }
   absl::string_view backend() const { return store_->Backend(); }
@@ -92,8 +101,13 @@ class SessionRecords {
   int64_t state_floats() const { return state_floats_; }
 
  private:
-  // Adds `guard`'s conditions on `id` to `batch`.
-  static void AddGuard(absl::string_view id, const Guard& guard, WriteBatch& batch);
+  // Adds `guard`'s conditions on the session `key` to `batch`.
+  static void AddGuard(absl::string_view key, const Guard& guard, WriteBatch& batch);
+  // The entries of a store scan of `prefix` after `cursor`, decoded while `scope` holds them
+  // (every one when `scope` is null).
+  absl::StatusOr<std::vector<Scanned>> ScanStore(absl::string_view prefix,
+                                                 absl::string_view cursor, int limit,
+                                                 const SessionScope* scope);
 
   const std::unique_ptr<StateStore> store_;
   const int64_t state_floats_;

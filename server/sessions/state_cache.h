@@ -5,7 +5,8 @@
 //   ... load it from the store ...
 //   cache.Insert(record, state);
 //
-// An LRU of decoded states, bounded by their bytes. Entries carry the version and update time of
+// An LRU of decoded states, bounded by their bytes, kept by session key (SessionKey: two tenants'
+// sessions of one ID are two entries). Entries carry the version and update time of
 // the record they belong to, and a lookup for any other record drops the entry, so a stale state
 // is never served (even if the session was deleted and re-created). States are shared, so that
 // callers copy them outside the cache's lock.
@@ -47,19 +48,20 @@ class StateCache {
   // Caches a copy of `state` as `record`'s, evicting least recently used entries to stay within
   // the budget; a state larger than the whole budget is not cached (nor copied).
   void Insert(const SessionRecord& record, absl::Span<const float> state) ABSL_LOCKS_EXCLUDED(mu_);
-  void Erase(absl::string_view id) ABSL_LOCKS_EXCLUDED(mu_);
+  // Drops the state of the session `key` (SessionKey).
+  void Erase(absl::string_view key) ABSL_LOCKS_EXCLUDED(mu_);
   StateCacheStats stats() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   struct Entry {
-    std::string id;
+    std::string key;
     int64_t version;
     double updated_at;
     State state;
   };
 
   static int64_t Bytes(size_t floats) { return static_cast<int64_t>(floats * sizeof(float)); }
-  void EraseLocked(absl::string_view id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EraseLocked(absl::string_view key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int64_t budget_bytes_;
   mutable absl::Mutex mu_;

@@ -16,6 +16,9 @@ struct TurnRequest {
   // Everything but `state`, which the runner fills in (the session's, or the model's initial
   // state). `received` and `deadline` come from the front end.
   GenerationRequest generation;
+  // The caller's tenant (server/sessions/tenant.h), as the front end's authentication found it;
+  // kDefaultTenant ("") without authentication. The turn sees only this tenant's sessions.
+  std::string tenant;
   std::string session_id;        // empty: a one-off turn from the initial state, nothing stored
   bool create_session = false;   // with session_id: create it when missing
   int64_t expected_version = 0;  // with session_id: run only at this version; 0 = any

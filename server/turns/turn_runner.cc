@@ -53,7 +53,8 @@ bool TurnRunner::Replayed(const TurnRequest& request) {
   if (request.turn_id.empty() || request.session_id.empty()) return false;
   // Any error here (no such session, another model's, a store error) is the normal path's to
   // report: BeginTurn meets it again.
-  absl::StatusOr<SessionRecord> record = services_.sessions->GetSession(request.session_id);
+  absl::StatusOr<SessionRecord> record =
+      services_.sessions->GetSession(request.tenant, request.session_id);
   if (!record.ok() || record->last_turn.turn_id != request.turn_id) return false;
   for (GenerationDelta& delta : ReplayedDeltas(record->last_turn)) sink_->OnDelta(std::move(delta));
   ReleaseAdmission();
@@ -67,7 +68,7 @@ void TurnRunner::Begin(TurnRequest request) {
   if (!request.session_id.empty()) {
     SessionManager::TurnOptions options{request.create_session, request.expected_version};
     absl::StatusOr<SessionManager::Turn> turn =
-        services_.sessions->BeginTurn(request.session_id, options);
+        services_.sessions->BeginTurn(request.tenant, request.session_id, options);
     if (!turn.ok()) return Fail(turn.status());
     generation.state = turn->TakeState();
     turn_.emplace(*std::move(turn));

@@ -1,5 +1,6 @@
 // A store written by the server before session records were versioned (each record a serialized
-// rwkv.v1.Session) opens and resumes under the versioned encoding, and moves to it as written.
+// rwkv.v1.Session) opens and resumes under the versioned encoding, and moves to it as written;
+// its sessions, and those of the versioned format before tenants, are the default tenant's.
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "server/sessions/session_record_codec.h"
 #include "server/store/state_store.h"
 #include "tests/fakes/fake_clock.h"
+#include "tests/server/sessions/format3_record.h"
 #include "tests/util/scoped_temp_dir.h"
 
 namespace rwkv::server {
@@ -176,6 +178,62 @@ TEST_F(LegacyStoreTest, ForkAndDeleteOfLegacySessions) {
   ASSERT_TRUE(turn.ok()) << turn.status();
   EXPECT_EQ(turn->TakeState(), StateOf(3.0f));
   EXPECT_EQ(manager->GetSession("other").status().code(), absl::StatusCode::kNotFound);
+}
+
+// Sessions written before tenants (legacy and format 3 records) are the default tenant's: it
+// finds, lists and resumes them under their IDs; no other tenant sees them, and another tenant's
+// session of the same ID lives beside them.
+TEST_F(LegacyStoreTest, SessionsFromBeforeTenantsAreTheDefaultTenants) {
+  {
+    std::unique_ptr<StateStore> store = Open();
+    ASSERT_NE(store, nullptr);
+    const SessionRecord format3 = testing::Format3Record();
+    WriteBatch batch;
+    batch.Put("m/chat-1", testing::Format3Bytes());
+    batch.Put("s/chat-1", EncodeStateBlob({format3.model_fingerprint, format3.token_count,
+                                           format3.version},
+                                          StateOf(7.0f)));
+    ASSERT_TRUE(store->Write(batch).ok());
+  }
+  std::unique_ptr<SessionManager> manager = NewManager();
+  ASSERT_NE(manager, nullptr);
+  EXPECT_EQ(manager->live_sessions(), 3);
+  absl::StatusOr<SessionManager::Page> page = manager->ListSessions(10, "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  ASSERT_EQ(page->sessions.size(), 3u);
+  EXPECT_EQ(page->sessions[0], ExpectedChat());
+  EXPECT_EQ(page->sessions[1], testing::Format3Record());
+  EXPECT_EQ(page->sessions[2].id, "other");
+  for (const SessionRecord& session : page->sessions) EXPECT_EQ(session.tenant, "");
+  for (const char* id : {"chat", "chat-1", "other"}) {
+    EXPECT_EQ(manager->GetSession("acme", id).status(),
+              absl::NotFoundError(absl::StrCat("session ", id, " not found")));
+  }
+  page = manager->ListSessions("acme", 10, "");
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_TRUE(page->sessions.empty());
+
+  // acme's own "chat", beside the default tenant's.
+  absl::StatusOr<SessionManager::Turn> turn =
+      manager->BeginTurn("acme", "chat", {.create_if_missing = true});
+  ASSERT_TRUE(turn.ok()) << turn.status();
+  EXPECT_EQ(turn->TakeState(), StateOf(0.5f));
+  ASSERT_TRUE(manager->Commit(*std::move(turn), StateOf(9.0f), 1).ok());
+  turn = manager->BeginTurn("chat-1", {.expected_version = 7});
+  ASSERT_TRUE(turn.ok()) << turn.status();
+  EXPECT_EQ(turn->TakeState(), StateOf(7.0f));
+  ASSERT_TRUE(manager->Commit(*std::move(turn), StateOf(8.0f), 1).ok());
+  manager.reset();
+
+  manager = NewManager();
+  ASSERT_NE(manager, nullptr);
+  EXPECT_EQ(manager->live_sessions(), 4);
+  EXPECT_EQ(manager->GetSession("chat").value(), ExpectedChat());
+  EXPECT_EQ(manager->GetSession("chat-1")->version, 8);
+  EXPECT_EQ(manager->GetSession("acme", "chat")->version, 1);
+  turn = manager->BeginTurn("chat", {});
+  ASSERT_TRUE(turn.ok()) << turn.status();
+  EXPECT_EQ(turn->TakeState(), StateOf(3.0f));
 }
 
 }  // namespace

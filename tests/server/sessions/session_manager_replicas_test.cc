@@ -224,5 +224,35 @@ TEST_P(SessionManagerReplicasTest, CreatingOneIdOnTwoReplicasHasOneWinner) {
   EXPECT_TRUE(absl::IsAlreadyExists(a.sessions->CreateSession("fresh", {}).status()));
 }
 
+// Leases are per tenant's session: a turn on acme's "chat" holds that session on every replica,
+// and no other tenant's "chat"; what another replica is told names the client's ID.
+TEST_P(SessionManagerReplicasTest, EachTenantsSessionHasALeaseOfItsOwn) {
+  Replica a = Start("replica-a"), b = Start("replica-b");
+  absl::StatusOr<SessionManager::Turn> running =
+      a.sessions->BeginTurn("acme", "chat", {.create_if_missing = true});
+  ASSERT_TRUE(running.ok()) << running.status();
+  absl::StatusOr<SessionManager::Turn> second = b.sessions->BeginTurn("acme", "chat", {true, 0});
+  EXPECT_TRUE(absl::IsAborted(second.status())) << second.status();
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr("replica-a"));
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr("session chat "));
+  EXPECT_THAT(std::string(second.status().message()), ::testing::Not(HasSubstr("~")));
+  // The default tenant's and globex's "chat" are other sessions.
+  EXPECT_TRUE(Turn(*b.sessions, "chat", 1).ok());
+  absl::StatusOr<SessionManager::Turn> globex =
+      b.sessions->BeginTurn("globex", "chat", {.create_if_missing = true});
+  ASSERT_TRUE(globex.ok()) << globex.status();
+  ASSERT_TRUE(b.sessions->Commit(*std::move(globex), StateOf(3), 1).ok());
+  ASSERT_TRUE(a.sessions->Commit(*std::move(running), StateOf(2), 1).ok());
+  // Released with the commit; each replica reads each tenant's own history.
+  absl::StatusOr<SessionManager::Turn> next = b.sessions->BeginTurn("acme", "chat", {});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->record().version, 1);
+  EXPECT_EQ(next->TakeState(), StateOf(2));
+  EXPECT_EQ(StartState(*a.sessions, "chat"), StateOf(1));
+  EXPECT_EQ(b.sessions->live_sessions(), 2);  // tracked by b: the two it created
+  ASSERT_TRUE(b.sessions->RecountSessions().ok());
+  EXPECT_EQ(b.sessions->live_sessions(), 3);
+}
+
 }  // namespace
 }  // namespace rwkv::server

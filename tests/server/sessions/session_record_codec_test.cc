@@ -1,5 +1,6 @@
-// The stored encoding of SessionRecord: round trips, the legacy rwkv.v1.Session encoding, and
-// every kind of damage read as DATA_LOSS.
+// The stored encoding of SessionRecord: round trips, every older encoding (the legacy
+// rwkv.v1.Session one included, all read as the default tenant's), and every kind of damage read
+// as DATA_LOSS.
 #include "server/sessions/session_record_codec.h"
 
 #include <string>
@@ -12,6 +13,8 @@
 #include "common/little_endian.h"
 #include "gtest/gtest.h"
 #include "rwkv/v1/rwkv.pb.h"
+#include "server/sessions/session_scope.h"
+#include "tests/server/sessions/format3_record.h"
 
 namespace rwkv::server {
 namespace {
@@ -49,6 +52,12 @@ SessionRecord WithLastTurn() {
   return record;
 }
 
+SessionRecord WithTenant(std::string tenant) {
+  SessionRecord record = WithLastTurn();
+  record.tenant = std::move(tenant);
+  return record;
+}
+
 // `bytes` with its body replaced by `edit(body)` and a checksum that matches again: damage only
 // the structural checks can catch.
 template <typename Edit>
@@ -60,23 +69,25 @@ std::string Resealed(const std::string& bytes, Edit edit) {
   return out.append(checksum, kChecksumBytes);
 }
 
-void ExpectDataLoss(const absl::StatusOr<SessionRecord>& record, absl::string_view why) {
+void ExpectDataLoss(const absl::StatusOr<SessionRecord>& record, absl::string_view why,
+                    absl::string_view key = "chat-1") {
   EXPECT_EQ(record.status().code(), absl::StatusCode::kDataLoss) << why;
-  EXPECT_NE(record.status().message().find("session record of chat-1 is corrupt"),
+  EXPECT_NE(record.status().message().find(absl::StrCat("session record of ", key, " is corrupt")),
             absl::string_view::npos)
       << record.status();
 }
 
 TEST(SessionRecordCodecTest, RoundTrips) {
   for (const SessionRecord& record :
-       {Full(), WithLastTurn(), SessionRecord{.id = "x"},
+       {Full(), WithLastTurn(), SessionRecord{.id = "x"}, WithTenant("acme"),
+       WithTenant(std::string(64, 't')),
         SessionRecord{.id = "t", .last_turn = {.turn_id = "only-an-id"}},
         SessionRecord{.id = "neg", .version = -1, .token_count = INT64_MIN, .expires_at = -0.5}}) {
     const std::string bytes = EncodeSessionRecord(record);
     EXPECT_TRUE(HasSessionRecordMagic(bytes));
     EXPECT_EQ(bytes.substr(0, 8), std::string("\0RWKVSES", 8));
     EXPECT_EQ(LoadLittleEndian<uint32_t>(bytes.data() + 8), kSessionRecordFormatVersion);
-    absl::StatusOr<SessionRecord> back = DecodeSessionRecord(record.id, bytes);
+    absl::StatusOr<SessionRecord> back = DecodeSessionRecord(SessionKey(record), bytes);
     ASSERT_TRUE(back.ok()) << back.status();
     EXPECT_EQ(*back, record);
   }
@@ -109,6 +120,37 @@ TEST(SessionRecordCodecTest, ReadsFormatVersion2) {
   ExpectDataLoss(DecodeSessionRecord(
                      "chat-1", Resealed(bytes, [](std::string& b) { b.append("\0\0\0\0", 4); })),
                  "an empty last turn in format 2");
+}
+
+TEST(SessionRecordCodecTest, ReadsFormatVersion3AsTheDefaultTenants) {
+  const std::string bytes = testing::Format3Bytes();
+  ASSERT_EQ(LoadLittleEndian<uint32_t>(bytes.data() + 8), 3u);
+  absl::StatusOr<SessionRecord> back = DecodeSessionRecord("chat-1", bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, testing::Format3Record());
+  EXPECT_EQ(back->tenant, "");
+  // Written again, it moves to the current format, still the default tenant's.
+  const std::string rewritten = EncodeSessionRecord(*back);
+  EXPECT_EQ(LoadLittleEndian<uint32_t>(rewritten.data() + 8), kSessionRecordFormatVersion);
+  EXPECT_EQ(DecodeSessionRecord("chat-1", rewritten).value(), *back);
+  // Never another tenant's record, even under its key.
+  ExpectDataLoss(DecodeSessionRecord("~acme/chat-1", bytes), "format 3 under a tenant's key",
+                 "~acme/chat-1");
+}
+
+TEST(SessionRecordCodecTest, ARecordIsReadOnlyUnderItsTenantsKey) {
+  const SessionRecord acme = WithTenant("acme");
+  const std::string bytes = EncodeSessionRecord(acme);
+  EXPECT_EQ(DecodeSessionRecord("~acme/chat-1", bytes).value(), acme);
+  ExpectDataLoss(DecodeSessionRecord("chat-1", bytes), "the default tenant's key");
+  ExpectDataLoss(DecodeSessionRecord("~globex/chat-1", bytes), "another tenant's key",
+                 "~globex/chat-1");
+  ExpectDataLoss(DecodeSessionRecord("~acme/chat-2", bytes), "another ID", "~acme/chat-2");
+  // A tenant name that is not one, even under the key it would make.
+  for (const std::string& tenant : {std::string("a/b"), std::string("~a"), std::string(65, 't')}) {
+    const std::string key = SessionKey(tenant, "chat-1");
+    ExpectDataLoss(DecodeSessionRecord(key, EncodeSessionRecord(WithTenant(tenant))), tenant, key);
+  }
 }
 
 TEST(SessionRecordCodecTest, ReadsTheLegacyEncoding) {
@@ -185,7 +227,10 @@ TEST(SessionRecordCodecTest, StructuralDamageUnderAValidChecksumIsDataLoss) {
   ExpectDataLoss(
       DecodeSessionRecord(
           "chat-1",
-          Resealed(bytes, [](std::string& b) { StoreLittleEndian<uint32_t>(4, b.data() + 8); })),
+          Resealed(bytes,
+                   [](std::string& b) {
+                     StoreLittleEndian<uint32_t>(kSessionRecordFormatVersion + 1, b.data() + 8);
+                   })),
       "unknown format version");
   ExpectDataLoss(
       DecodeSessionRecord("chat-1", Resealed(bytes, [](std::string& b) { b.push_back('x'); })),
