@@ -39,7 +39,7 @@ GenerateReactor::GenerateReactor(ServiceContext& service, grpc::CallbackServerCo
     parsed->generation.deadline = absl::FromChrono(deadline);
   }
   session_id_ = parsed->session_id;
-  // TENANT: wip-tenant's TurnRequest::tenant takes *tenant here.
+  parsed->tenant = *std::move(tenant);  // the turn sees only this tenant's sessions
   turn_.emplace(service_.turn_services(), this);
   turn_->Start(*std::move(parsed));
 }

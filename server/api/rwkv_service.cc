@@ -57,9 +57,8 @@ grpc::ServerUnaryReactor* RwkvService::CreateSession(grpc::CallbackServerContext
                                                      rwkv::v1::Session* response) {
   return RunBlocking(context, "CreateSession", request->session_id(),
                      [this, request, response](const std::string& tenant) {
-                       // TENANT: wip-tenant's SessionManager calls take `tenant` here.
                        absl::StatusOr<SessionRecord> session = context_.sessions->CreateSession(
-                           request->session_id(), MetadataFromProto(request->metadata()));
+                           tenant, request->session_id(), MetadataFromProto(request->metadata()));
                        if (session.ok()) *response = ToProto(*session);
                        return session.status();
                      });
@@ -70,9 +69,8 @@ grpc::ServerUnaryReactor* RwkvService::GetSession(grpc::CallbackServerContext* c
                                                   rwkv::v1::Session* response) {
   return RunBlocking(context, "GetSession", request->session_id(),
                      [this, request, response](const std::string& tenant) {
-                       // TENANT: as in CreateSession.
                        absl::StatusOr<SessionRecord> session =
-                           context_.sessions->GetSession(request->session_id());
+                           context_.sessions->GetSession(tenant, request->session_id());
                        if (session.ok()) *response = ToProto(*session);
                        return session.status();
                      });
@@ -83,9 +81,8 @@ grpc::ServerUnaryReactor* RwkvService::ListSessions(grpc::CallbackServerContext*
                                                     rwkv::v1::ListSessionsResponse* response) {
   return RunBlocking(
       context, "ListSessions", "", [this, request, response](const std::string& tenant) {
-        // TENANT: as in CreateSession (only the tenant's own sessions).
         absl::StatusOr<SessionManager::Page> page =
-            context_.sessions->ListSessions(request->page_size(), request->page_token());
+            context_.sessions->ListSessions(tenant, request->page_size(), request->page_token());
         if (!page.ok()) return page.status();
         for (const SessionRecord& session : page->sessions) {
           *response->add_sessions() = ToProto(session);
@@ -100,24 +97,22 @@ grpc::ServerUnaryReactor* RwkvService::DeleteSession(grpc::CallbackServerContext
                                                      rwkv::v1::DeleteSessionResponse* response) {
   return RunBlocking(context, "DeleteSession", request->session_id(),
                      [this, request](const std::string& tenant) {
-                       // TENANT: as in CreateSession.
-                       return context_.sessions->DeleteSession(request->session_id());
+                       return context_.sessions->DeleteSession(tenant, request->session_id());
                      });
 }
 
 grpc::ServerUnaryReactor* RwkvService::ForkSession(grpc::CallbackServerContext* context,
                                                    const rwkv::v1::ForkSessionRequest* request,
                                                    rwkv::v1::Session* response) {
-  return RunBlocking(
-      context, "ForkSession", request->source_session_id(),
-      [this, request, response](const std::string& tenant) {
-        // TENANT: as in CreateSession (source and copy both the tenant's).
-        absl::StatusOr<SessionRecord> session =
-            context_.sessions->ForkSession(request->source_session_id(), request->new_session_id(),
-                                           MetadataFromProto(request->metadata()));
-        if (session.ok()) *response = ToProto(*session);
-        return session.status();
-      });
+  return RunBlocking(context, "ForkSession", request->source_session_id(),
+                     [this, request, response](const std::string& tenant) {
+                       // Source and copy are both the tenant's.
+                       absl::StatusOr<SessionRecord> session = context_.sessions->ForkSession(
+                           tenant, request->source_session_id(), request->new_session_id(),
+                           MetadataFromProto(request->metadata()));
+                       if (session.ok()) *response = ToProto(*session);
+                       return session.status();
+                     });
 }
 
 grpc::ServerUnaryReactor* RwkvService::Tokenize(grpc::CallbackServerContext* context,

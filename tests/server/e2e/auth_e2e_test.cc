@@ -4,7 +4,8 @@
 // authentication is refused (exit 2, one line); SIGHUP reloads the tokens (a removed token is
 // refused afterwards while a stream it started finishes; a bad file keeps the old table); no
 // token ever reaches the log; requests and tokens are counted by tenant; rwkv-cli and
-// rwkv-loadgen send their --auth-token-file.
+// rwkv-loadgen send their --auth-token-file; a valid token of another tenant finds none of a
+// tenant's sessions (NOT_FOUND), lists only its own, and may reuse a session ID.
 #include <grpcpp/impl/client_unary_call.h>
 #include <signal.h>
 
@@ -15,6 +16,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/descriptor.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -282,6 +284,65 @@ TEST(AuthE2eTest, CliAndLoadgenSendTheirToken) {
       RWKV_BIN_DIR, "/rwkv-loadgen --server ", (*server)->Address(), " --auth-token-file ",
       token_file, " --sessions 1 --turns 1 --max-tokens 4 2>&1"));
   EXPECT_EQ(loadgen.exit_code, 0) << loadgen.output;
+  EXPECT_EQ((*server)->Terminate(absl::Seconds(30)), 0);
+}
+
+// With wip-tenant's isolation behind authentication: a valid token of another tenant finds
+// nothing of acme's (NOT_FOUND, as for a missing session, so IDs do not leak), lists only its
+// own sessions, and may use the same session ID without meeting acme's.
+TEST(AuthE2eTest, AnotherTenantsTokenFindsNoneOfItsSessions) {
+  const std::string tokens = TokensFile("e2e_tokens_tenants", BothTenants());
+  auto server = ServerProcess::Start(ServerArgs(tokens));
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = rwkv::v1::Rwkv::NewStub((*server)->Channel());
+  ASSERT_TRUE(GenerateWith(*stub, kAcme, GreedyRequest("Hello", 4, "shared")).ok());
+
+  rwkv::v1::Session session;
+  rwkv::v1::GetSessionRequest get;
+  get.set_session_id("shared");
+  const grpc::Status beta_get = stub->GetSession(With(kBeta).get(), get, &session);
+  EXPECT_EQ(beta_get.error_code(), grpc::StatusCode::NOT_FOUND);
+  rwkv::v1::GetSessionRequest missing;
+  missing.set_session_id("nobody");
+  const grpc::Status beta_missing = stub->GetSession(With(kBeta).get(), missing, &session);
+  EXPECT_EQ(beta_missing.error_code(), grpc::StatusCode::NOT_FOUND);
+  // The same words as for a session that does not exist: nothing tells the two apart.
+  EXPECT_EQ(absl::StrReplaceAll(beta_get.error_message(), {{"shared", "X"}}),
+            absl::StrReplaceAll(beta_missing.error_message(), {{"nobody", "X"}}));
+  rwkv::v1::ForkSessionRequest fork;
+  fork.set_source_session_id("shared");
+  fork.set_new_session_id("stolen");
+  EXPECT_EQ(stub->ForkSession(With(kBeta).get(), fork, &session).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  rwkv::v1::DeleteSessionRequest remove;
+  remove.set_session_id("shared");
+  rwkv::v1::DeleteSessionResponse removed;
+  EXPECT_EQ(stub->DeleteSession(With(kBeta).get(), remove, &removed).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  rwkv::v1::GenerateRequest resume = GreedyRequest(" again", 2);
+  resume.set_session_id("shared");  // no create_session: resume acme's, which beta cannot see
+  EXPECT_EQ(GenerateWith(*stub, kBeta, resume).error_code(), grpc::StatusCode::NOT_FOUND);
+  rwkv::v1::ListSessionsResponse list;
+  ASSERT_TRUE(stub->ListSessions(With(kBeta).get(), {}, &list).ok());
+  EXPECT_EQ(list.sessions_size(), 0);
+
+  // beta's own "shared": a session of its own, acme's untouched.
+  rwkv::v1::CreateSessionRequest create;
+  create.set_session_id("shared");
+  ASSERT_TRUE(stub->CreateSession(With(kBeta).get(), create, &session).ok());
+  EXPECT_EQ(session.token_count(), 0);
+  ASSERT_TRUE(stub->GetSession(With(kAcme).get(), get, &session).ok());
+  const int64_t acme_tokens = session.token_count();
+  EXPECT_GT(acme_tokens, 0);
+  ASSERT_TRUE(stub->DeleteSession(With(kBeta).get(), remove, &removed).ok());
+  ASSERT_TRUE(stub->GetSession(With(kAcme).get(), get, &session).ok());
+  EXPECT_EQ(session.token_count(), acme_tokens);
+  ASSERT_TRUE(stub->ListSessions(With(kAcme).get(), {}, &list).ok());
+  ASSERT_EQ(list.sessions_size(), 1);
+  EXPECT_EQ(list.sessions(0).id(), "shared");
+  // acme's own token still resumes and forks it.
+  ASSERT_TRUE(GenerateWith(*stub, kAcme, resume).ok());
+  EXPECT_TRUE(stub->ForkSession(With(kAcme).get(), fork, &session).ok());
   EXPECT_EQ((*server)->Terminate(absl::Seconds(30)), 0);
 }
 
