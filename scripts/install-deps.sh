@@ -16,6 +16,7 @@ packages=(
 if [ "${1:-}" != "--build-only" ]; then
   packages+=(
     redis-server prometheus nginx-light            # services the end-to-end tests start
+    openssl                                        # test certificates (auth_service_test)
     clang libomp-dev                               # the clang builds: build.sh --clang, --tsan
     libclang-rt-14-dev                             # libFuzzer and the sanitizers for clang (scripts/fuzz.sh)
     podman buildah runc debootstrap python3-yaml   # deploy/smoke-test.sh and deploy/validate.sh

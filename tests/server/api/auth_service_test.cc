@@ -5,15 +5,19 @@
 // server is left "starting", so a call that passes authentication gets UNAVAILABLE and touches
 // nothing else). Health and reflection, the allow-list, answer without a token, and no other
 // service is registered. Refusals are logged with the peer and counted, never with the token.
+// Over mutual TLS (certificates made with Debian's openssl), a client certificate that the
+// tokens file maps names the tenant.
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/impl/client_unary_call.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/client_unary_call.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -30,6 +34,7 @@
 #include "server/auth/listen_policy.h"
 #include "server/metrics/request_metrics.h"
 #include "tests/server/metrics/metric_values.h"
+#include "tests/util/run_command.h"
 #include "tests/util/wait_for.h"
 
 namespace rwkv::server {
@@ -238,6 +243,76 @@ TEST_F(AuthServiceTest, OnlyTheAllowListAnswersWithoutAToken) {
     EXPECT_TRUE(service == "rwkv.v1.Rwkv" || allowed.count(service) == 1) << service;
   }
   EXPECT_THAT(services, ::testing::Contains("rwkv.v1.Rwkv"));
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+// A CA, a server certificate for 127.0.0.1 and two client certificates (CN gw.acme.internal,
+// mapped in the tokens file, and CN stranger), made with openssl in `dir`.
+bool MakeCertificates(const std::string& dir) {
+  const std::string make = absl::StrCat(
+      "(set -e; cd ", dir, "; ",
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 1 "
+      "-subj /CN=test-ca; ",
+      "printf 'subjectAltName=IP:127.0.0.1' > san.ext; ",
+      "for name in server gw.acme.internal stranger; do "
+      "openssl req -newkey rsa:2048 -nodes -keyout $name.key -out $name.csr -subj /CN=$name; "
+      "openssl x509 -req -in $name.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $name.pem "
+      "-days 1 -extfile san.ext; done) 2>&1");
+  const rwkv::testing::CommandResult made = rwkv::testing::RunCommand(make);
+  EXPECT_EQ(made.exit_code, 0) << made.output;
+  return made.exit_code == 0;
+}
+
+// Mutual TLS: a verified client certificate whose CN the tokens file maps acts for that tenant
+// without a token (the call passes authentication); one it does not map is refused.
+TEST(AuthServiceTlsTest, AMappedClientCertificateNamesTheTenant) {
+  const std::string dir = ::testing::TempDir() + "/auth_tls";
+  ASSERT_EQ(rwkv::testing::RunCommand("mkdir -p " + dir).exit_code, 0);
+  ASSERT_TRUE(MakeCertificates(dir));
+  absl::StatusOr<auth::TokensFile> tokens =
+      auth::ParseTokensFile(absl::StrCat("acme x509:gw.acme.internal\nacme ", kToken, "\n"));
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  auth::Authenticator authenticator(*tokens);
+  RequestLog log(LogFormat::kText, stderr);
+  ServiceContext context;
+  context.log = &log;
+  context.authenticator = &authenticator;
+  RwkvService service(context);
+  grpc::SslServerCredentialsOptions tls(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  tls.pem_root_certs = ReadAll(dir + "/ca.pem");
+  tls.pem_key_cert_pairs.push_back({ReadAll(dir + "/server.key"), ReadAll(dir + "/server.pem")});
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::SslServerCredentials(tls), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+
+  auto call_as = [&](const std::string& client) {
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = ReadAll(dir + "/ca.pem");
+    options.pem_private_key = ReadAll(dir + "/" + client + ".key");
+    options.pem_cert_chain = ReadAll(dir + "/" + client + ".pem");
+    auto stub = rwkv::v1::Rwkv::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::SslCredentials(options)));
+    grpc::ClientContext call;
+    call.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    rwkv::v1::ModelInfo info;
+    return stub->GetModelInfo(&call, {}, &info);
+  };
+  // Past authentication, the server (never made ready) answers UNAVAILABLE.
+  const grpc::Status mapped = call_as("gw.acme.internal");
+  EXPECT_EQ(mapped.error_code(), grpc::StatusCode::UNAVAILABLE) << mapped.error_message();
+  const grpc::Status unmapped = call_as("stranger");
+  EXPECT_EQ(unmapped.error_code(), grpc::StatusCode::UNAUTHENTICATED) << unmapped.error_message();
+  EXPECT_EQ(unmapped.error_message(), "missing authorization metadata");
+  server->Shutdown();
 }
 
 class NoAuthServiceTest : public AuthServiceTest {
