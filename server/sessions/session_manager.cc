@@ -196,8 +196,7 @@ absl::Status SessionManager::DeleteIn(const SessionScope& scope, absl::string_vi
 
 absl::StatusOr<SessionRecord> SessionManager::ForkIn(const SessionScope& scope,
                                                      absl::string_view source,
-                                                     absl::string_view new_id,
-                                                     Metadata metadata) {
+                                                     absl::string_view new_id, Metadata metadata) {
   RWKV_RETURN_IF_ERROR(ValidateSessionId(source, "source_session_id"));
   if (!new_id.empty()) RWKV_RETURN_IF_ERROR(ValidateSessionId(new_id, "new_session_id"));
   RWKV_RETURN_IF_ERROR(ValidateSessionMetadata(metadata));
@@ -213,8 +212,7 @@ absl::StatusOr<SessionRecord> SessionManager::ForkIn(const SessionScope& scope,
   std::string blob;
   RWKV_RETURN_IF_ERROR(records_->LoadBlob(record, &blob).status());
   std::string bytes;
-  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> existing,
-                        records_->Read(target_key, &bytes));
+  RWKV_ASSIGN_OR_RETURN(std::optional<SessionRecord> existing, records_->Read(target_key, &bytes));
   const double now = Now();
   if (existing.has_value() && !Expired(*existing, now)) return SessionExists(target);
   // The blob holds no ID, so the copy is byte for byte; version and token count carry over.

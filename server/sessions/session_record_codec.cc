@@ -228,8 +228,7 @@ bool HasSessionRecordMagic(absl::string_view bytes) {
   return absl::StartsWith(bytes, kSessionRecordMagic);
 }
 
-absl::StatusOr<SessionRecord> DecodeSessionRecord(absl::string_view key,
-                                                  absl::string_view bytes) {
+absl::StatusOr<SessionRecord> DecodeSessionRecord(absl::string_view key, absl::string_view bytes) {
   absl::StatusOr<SessionRecord> record =
       HasSessionRecordMagic(bytes) ? DecodeVersioned(key, bytes) : DecodeLegacy(key, bytes);
   if (record.ok() && SessionKey(*record) != key) {

@@ -132,14 +132,12 @@ void SessionRecords::AddGuard(absl::string_view key, const Guard& guard, WriteBa
   batch.RequireFence(LeaseName(key), guard.fence);
 }
 
-absl::StatusOr<int64_t> SessionRecords::AcquireLease(absl::string_view key,
-                                                     absl::string_view owner,
+absl::StatusOr<int64_t> SessionRecords::AcquireLease(absl::string_view key, absl::string_view owner,
                                                      absl::Duration ttl) {
   return store_->AcquireLease(LeaseName(key), owner, ttl);
 }
 
-absl::Status SessionRecords::RenewLease(absl::string_view key, int64_t fence,
-                                        absl::Duration ttl) {
+absl::Status SessionRecords::RenewLease(absl::string_view key, int64_t fence, absl::Duration ttl) {
   return store_->RenewLease(LeaseName(key), fence, ttl);
 }
 

@@ -105,9 +105,8 @@ class SessionRecords {
   static void AddGuard(absl::string_view key, const Guard& guard, WriteBatch& batch);
   // The entries of a store scan of `prefix` after `cursor`, decoded while `scope` holds them
   // (every one when `scope` is null).
-  absl::StatusOr<std::vector<Scanned>> ScanStore(absl::string_view prefix,
-                                                 absl::string_view cursor, int limit,
-                                                 const SessionScope* scope);
+  absl::StatusOr<std::vector<Scanned>> ScanStore(absl::string_view prefix, absl::string_view cursor,
+                                                 int limit, const SessionScope* scope);
 
   const std::unique_ptr<StateStore> store_;
   const int64_t state_floats_;

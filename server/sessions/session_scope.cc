@@ -39,8 +39,7 @@ bool SessionScope::Holds(absl::string_view key) const {
 
 absl::Status SessionScope::Scrub(absl::Status status) const {
   if (key_prefix_.empty() || !absl::StrContains(status.message(), key_prefix_)) return status;
-  absl::Status scrubbed(status.code(),
-                        absl::StrReplaceAll(status.message(), {{key_prefix_, ""}}));
+  absl::Status scrubbed(status.code(), absl::StrReplaceAll(status.message(), {{key_prefix_, ""}}));
   status.ForEachPayload([&scrubbed](absl::string_view type_url, const absl::Cord& payload) {
     scrubbed.SetPayload(type_url, payload);
   });

@@ -190,9 +190,9 @@ TEST_F(LegacyStoreTest, SessionsFromBeforeTenantsAreTheDefaultTenants) {
     const SessionRecord format3 = testing::Format3Record();
     WriteBatch batch;
     batch.Put("m/chat-1", testing::Format3Bytes());
-    batch.Put("s/chat-1", EncodeStateBlob({format3.model_fingerprint, format3.token_count,
-                                           format3.version},
-                                          StateOf(7.0f)));
+    batch.Put("s/chat-1",
+              EncodeStateBlob({format3.model_fingerprint, format3.token_count, format3.version},
+                              StateOf(7.0f)));
     ASSERT_TRUE(store->Write(batch).ok());
   }
   std::unique_ptr<SessionManager> manager = NewManager();

@@ -66,8 +66,8 @@ std::vector<std::string> Ids(absl::string_view prefix, int count) {
 }
 
 TEST(TenantTest, Names) {
-  for (const std::string& tenant : {std::string(), std::string("acme"), std::string(64, 't'),
-                                    std::string("A.b_c-9")}) {
+  for (const std::string& tenant :
+       {std::string(), std::string("acme"), std::string(64, 't'), std::string("A.b_c-9")}) {
     EXPECT_TRUE(ValidateTenant(tenant).ok()) << tenant;
   }
   for (const std::string& tenant : {std::string(65, 't'), std::string("a/b"), std::string("~a"),
@@ -93,8 +93,8 @@ TEST(SessionScopeTest, KeysOfTheDefaultTenantAreItsIdsAndOthersAreScoped) {
   EXPECT_EQ(acme.IdOf("~acme/chat"), "chat");
   // Scoped keys sort after every ID: the default tenant's keys all come first.
   for (char c : std::string("AZaz09._:-")) EXPECT_LT(c, '~');
-  const absl::Status scrubbed = acme.Scrub(
-      absl::AbortedError("lease \"session/~acme/chat\" of key \"m/~acme/chat\": held"));
+  const absl::Status scrubbed =
+      acme.Scrub(absl::AbortedError("lease \"session/~acme/chat\" of key \"m/~acme/chat\": held"));
   EXPECT_EQ(scrubbed, absl::AbortedError("lease \"session/chat\" of key \"m/chat\": held"));
   EXPECT_EQ(SessionScope::Of("a/b").status().code(), absl::StatusCode::kInvalidArgument);
 }

@@ -80,7 +80,7 @@ void ExpectDataLoss(const absl::StatusOr<SessionRecord>& record, absl::string_vi
 TEST(SessionRecordCodecTest, RoundTrips) {
   for (const SessionRecord& record :
        {Full(), WithLastTurn(), SessionRecord{.id = "x"}, WithTenant("acme"),
-       WithTenant(std::string(64, 't')),
+        WithTenant(std::string(64, 't')),
         SessionRecord{.id = "t", .last_turn = {.turn_id = "only-an-id"}},
         SessionRecord{.id = "neg", .version = -1, .token_count = INT64_MIN, .expires_at = -0.5}}) {
     const std::string bytes = EncodeSessionRecord(record);
@@ -224,14 +224,13 @@ TEST(SessionRecordCodecTest, LastTurnCutShortUnderAValidChecksumIsDataLoss) {
 
 TEST(SessionRecordCodecTest, StructuralDamageUnderAValidChecksumIsDataLoss) {
   const std::string bytes = EncodeSessionRecord(Full());
-  ExpectDataLoss(
-      DecodeSessionRecord(
-          "chat-1",
-          Resealed(bytes,
-                   [](std::string& b) {
-                     StoreLittleEndian<uint32_t>(kSessionRecordFormatVersion + 1, b.data() + 8);
-                   })),
-      "unknown format version");
+  ExpectDataLoss(DecodeSessionRecord("chat-1", Resealed(bytes,
+                                                        [](std::string& b) {
+                                                          StoreLittleEndian<uint32_t>(
+                                                              kSessionRecordFormatVersion + 1,
+                                                              b.data() + 8);
+                                                        })),
+                 "unknown format version");
   ExpectDataLoss(
       DecodeSessionRecord("chat-1", Resealed(bytes, [](std::string& b) { b.push_back('x'); })),
       "trailing bytes");
