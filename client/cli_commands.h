@@ -48,6 +48,8 @@ class CliEnv {
   bool interactive = false;
   // Ctrl-C handling for streaming calls; null in tests.
   InterruptWatcher* interrupts = nullptr;
+  // Sent as `authorization: Bearer <token>` on every call ("" = none).
+  std::string auth_token;
 
  private:
   std::string server_;

@@ -15,12 +15,16 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/usage.h"
 #include "client/channel_flags.h"
+#include "client/auth_token.h"
 #include "client/cli_args.h"
 #include "client/cli_commands.h"
 #include "client/interrupt.h"
 #include "common/command_line.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "Server address, HOST:PORT.");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding the bearer token sent with every call (surrounding whitespace ignored); "
+          "default: the RWKV_AUTH_TOKEN environment variable, else none.");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(5), "How long to wait to connect.");
 ABSL_FLAG(std::string, session, "", "generate, chat: the session to continue.");
 ABSL_FLAG(bool, create_session, false, "generate: create --session if it does not exist.");
@@ -47,11 +51,13 @@ namespace {
 constexpr char kUsage[] =
     R"(Command-line client of rwkv-serve.
 
-  rwkv-cli [--server HOST:PORT] [--connect-timeout 5s] [TLS flags] COMMAND [ARGS...]
+  rwkv-cli [--server HOST:PORT] [--connect-timeout 5s] [TLS flags] [--auth-token-file FILE]
+           COMMAND [ARGS...]
 
 TLS: --tls-ca-file CA.pem verifies the server against that CA (plaintext without it);
      --tls-cert-file CERT.pem --tls-key-file KEY.pem add a client certificate (mutual TLS);
      --tls-server-name NAME checks the certificate for NAME instead of the address's host.
+A server with --auth-tokens-file needs a token: --auth-token-file FILE, or RWKV_AUTH_TOKEN.
 
 Commands:
   generate [--session ID [--create-session]] [--max-tokens N] [--temperature T] [--top-p P]
@@ -149,6 +155,9 @@ int Main(int argc, char** argv) {
     return Fail(UsageError(checked.message()));
   }
   env.SetChannelOptions(channel);
+  absl::StatusOr<std::string> token = LoadAuthToken(absl::GetFlag(FLAGS_auth_token_file));
+  if (!token.ok()) return Fail(token.status());
+  env.auth_token = *std::move(token);
   env.interactive = isatty(STDIN_FILENO) == 1;
   env.interrupts = InterruptWatcher::Install();
   const std::vector<std::string> command_args(positional.begin() + 2, positional.end());

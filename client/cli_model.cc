@@ -13,6 +13,7 @@ namespace rwkv::client {
 absl::StatusOr<RwkvClient*> CliEnv::Client() {
   if (client_ == nullptr) {
     RWKV_ASSIGN_OR_RETURN(client_, RwkvClient::Connect(server_, connect_timeout_, channel_));
+    client_->SetAuthToken(auth_token);
   }
   return client_.get();
 }

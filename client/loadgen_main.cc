@@ -13,6 +13,7 @@
 #include "absl/random/random.h"
 #include "absl/strings/str_format.h"
 #include "client/channel_flags.h"
+#include "client/auth_token.h"
 #include "client/loadgen.h"
 #include "client/loadgen_report.h"
 #include "client/rwkv_client.h"
@@ -37,6 +38,9 @@ ABSL_FLAG(std::string, session_prefix, "",
 ABSL_FLAG(bool, no_sessions, false, "One-off generations without sessions.");
 ABSL_FLAG(bool, keep_sessions, false, "Keep the sessions after the run (default: delete them).");
 ABSL_FLAG(std::string, json, "", "Also write the report as JSON to this file.");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding the bearer token sent with every call; default: the RWKV_AUTH_TOKEN "
+          "environment variable, else none.");
 ABSL_FLAG(absl::Duration, connect_timeout, absl::Seconds(10), "How long to wait to connect.");
 ABSL_FLAG(absl::Duration, request_timeout, absl::Minutes(5), "Deadline of each request.");
 
@@ -71,6 +75,9 @@ absl::StatusOr<bool> Run(const LoadgenOptions& options) {
   RWKV_ASSIGN_OR_RETURN(std::unique_ptr<RwkvClient> client,
                         RwkvClient::Connect(server, absl::GetFlag(FLAGS_connect_timeout),
                                             ChannelOptionsFromFlags()));
+  RWKV_ASSIGN_OR_RETURN(const std::string token,
+                        LoadAuthToken(absl::GetFlag(FLAGS_auth_token_file)));
+  client->SetAuthToken(token);
   std::cerr << absl::StrFormat("rwkv-loadgen: %d users x %d turns (+%d warm-up) on %s...\n",
                                options.sessions, options.turns, options.warmup_turns, server);
   RWKV_ASSIGN_OR_RETURN(LoadgenReport report, RunLoadgen(*client, options));

@@ -19,12 +19,16 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "client/channel_flags.h"
+#include "client/auth_token.h"
 #include "client/latency_stats.h"
 #include "client/rwkv_client.h"
 #include "common/command_line.h"
 #include "common/status_macros.h"
 
 ABSL_FLAG(std::string, server, "127.0.0.1:50051", "Server address, HOST:PORT.");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File holding the bearer token sent with every call; default: the RWKV_AUTH_TOKEN "
+          "environment variable, else none.");
 ABSL_FLAG(int32_t, history_tokens, 10000, "Tokens of history in the session.");
 ABSL_FLAG(int32_t, repeats, 5, "Measurements of each kind (p50 and p99 are reported).");
 ABSL_FLAG(bool, recompute, true,
@@ -78,6 +82,9 @@ absl::Status Run() {
   RWKV_ASSIGN_OR_RETURN(auto client, RwkvClient::Connect(absl::GetFlag(FLAGS_server),
                                                          absl::Seconds(10),
                                                          ChannelOptionsFromFlags()));
+  RWKV_ASSIGN_OR_RETURN(const std::string token,
+                        LoadAuthToken(absl::GetFlag(FLAGS_auth_token_file)));
+  client->SetAuthToken(token);
   const int32_t history_tokens = absl::GetFlag(FLAGS_history_tokens);
   const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
   const std::vector<int32_t> history = History(history_tokens);

@@ -14,16 +14,16 @@ using rwkv::v1::GenerateResponse;
 // deadline, so that a hung server cannot hang the caller forever. `session_id`: the session the
 // call names, sent as routing metadata ("" for none).
 template <typename Stub, typename Request, typename Response>
-absl::StatusOr<Response> CallUnary(Stub* stub,
-                                   grpc::Status (Stub::*method)(grpc::ClientContext*,
-                                                                const Request&, Response*),
-                                   const Request& request, grpc::ClientContext* context,
-                                   const std::string& session_id = "") {
+absl::StatusOr<Response> CallUnary(
+    Stub* stub, grpc::Status (Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+    const Request& request, grpc::ClientContext* context, const std::string& authorization,
+    const std::string& session_id = "") {
   grpc::ClientContext local;
   if (context == nullptr) {
     local.set_deadline(absl::ToChronoTime(absl::Now() + RwkvClient::kDefaultUnaryTimeout));
     context = &local;
   }
+  AddAuthorization(*context, authorization);
   AddSessionRouting(*context, session_id);
   Response response;
   const grpc::Status status = (stub->*method)(context, request, &response);
@@ -45,6 +45,10 @@ bool IsHeaderValue(const std::string& value) {
 
 void AddSessionRouting(grpc::ClientContext& context, const std::string& session_id) {
   if (IsHeaderValue(session_id)) context.AddMetadata(kSessionIdMetadataKey, session_id);
+}
+
+void AddAuthorization(grpc::ClientContext& context, const std::string& authorization) {
+  if (!authorization.empty()) context.AddMetadata("authorization", authorization);
 }
 
 absl::Status FromGrpcStatus(const grpc::Status& status) {
@@ -74,11 +78,16 @@ RwkvClient::RwkvClient(std::shared_ptr<grpc::Channel> channel)
       stub_(rwkv::v1::Rwkv::NewStub(channel_)),
       health_stub_(grpc::health::v1::Health::NewStub(channel_)) {}
 
+void RwkvClient::SetAuthToken(const std::string& token) {
+  authorization_ = token.empty() ? "" : absl::StrCat("Bearer ", token);
+}
+
 absl::Status RwkvClient::Generate(const rwkv::v1::GenerateRequest& request,
                                   const DeltaCallback& on_delta, GenerateResponse::Done* done,
                                   grpc::ClientContext* context) {
   grpc::ClientContext local;
   if (context == nullptr) context = &local;
+  AddAuthorization(*context, authorization_);
   AddSessionRouting(*context, request.session_id());
   std::unique_ptr<grpc::ClientReader<GenerateResponse>> reader = stub_->Generate(context, request);
   GenerateResponse response;
@@ -103,26 +112,29 @@ absl::Status RwkvClient::Generate(const rwkv::v1::GenerateRequest& request,
 absl::StatusOr<rwkv::v1::Session> RwkvClient::CreateSession(
     const rwkv::v1::CreateSessionRequest& request, grpc::ClientContext* context) {
   return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::CreateSession, request, context,
-                   request.session_id());
+                   authorization_, request.session_id());
 }
 
 absl::StatusOr<rwkv::v1::Session> RwkvClient::GetSession(const std::string& session_id,
                                                          grpc::ClientContext* context) {
   rwkv::v1::GetSessionRequest request;
   request.set_session_id(session_id);
-  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::GetSession, request, context, session_id);
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::GetSession, request, context, authorization_,
+                   session_id);
 }
 
 absl::StatusOr<rwkv::v1::ListSessionsResponse> RwkvClient::ListSessions(
     const rwkv::v1::ListSessionsRequest& request, grpc::ClientContext* context) {
-  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::ListSessions, request, context);
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::ListSessions, request, context,
+                   authorization_);
 }
 
 absl::Status RwkvClient::DeleteSession(const std::string& session_id,
                                        grpc::ClientContext* context) {
   rwkv::v1::DeleteSessionRequest request;
   request.set_session_id(session_id);
-  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::DeleteSession, request, context, session_id)
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::DeleteSession, request, context,
+                   authorization_, session_id)
       .status();
 }
 
@@ -130,32 +142,33 @@ absl::StatusOr<rwkv::v1::Session> RwkvClient::ForkSession(
     const rwkv::v1::ForkSessionRequest& request, grpc::ClientContext* context) {
   // Routed by the source: its state is what the fork reads.
   return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::ForkSession, request, context,
-                   request.source_session_id());
+                   authorization_, request.source_session_id());
 }
 
 absl::StatusOr<rwkv::v1::TokenizeResponse> RwkvClient::Tokenize(const std::string& text,
                                                                 grpc::ClientContext* context) {
   rwkv::v1::TokenizeRequest request;
   request.set_text(text);
-  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::Tokenize, request, context);
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::Tokenize, request, context, authorization_);
 }
 
 absl::StatusOr<rwkv::v1::DetokenizeResponse> RwkvClient::Detokenize(
     const rwkv::v1::DetokenizeRequest& request, grpc::ClientContext* context) {
-  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::Detokenize, request, context);
+  return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::Detokenize, request, context,
+                   authorization_);
 }
 
 absl::StatusOr<rwkv::v1::ModelInfo> RwkvClient::GetModelInfo(grpc::ClientContext* context) {
   return CallUnary(stub_.get(), &rwkv::v1::Rwkv::Stub::GetModelInfo,
-                   rwkv::v1::GetModelInfoRequest(), context);
+                   rwkv::v1::GetModelInfoRequest(), context, authorization_);
 }
 
 absl::StatusOr<RwkvClient::ServingStatus> RwkvClient::Health(const std::string& service,
                                                              grpc::ClientContext* context) {
   grpc::health::v1::HealthCheckRequest request;
   request.set_service(service);
-  absl::StatusOr<grpc::health::v1::HealthCheckResponse> response =
-      CallUnary(health_stub_.get(), &grpc::health::v1::Health::Stub::Check, request, context);
+  absl::StatusOr<grpc::health::v1::HealthCheckResponse> response = CallUnary(
+      health_stub_.get(), &grpc::health::v1::Health::Stub::Check, request, context, authorization_);
   if (!response.ok()) return response.status();
   return response->status();
 }

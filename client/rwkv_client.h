@@ -17,8 +17,11 @@
 // a session's turns to the replica where its state is hot (deploy/nginx/rwkv-grpc.conf hashes on
 // it). Only speed depends on it: any replica can serve any session.
 //
-// Thread safety: every method may be called from many threads at once; calls are independent
-// streams multiplexed over one HTTP/2 connection.
+// Authentication: with SetAuthToken, every call carries `authorization: Bearer <token>`
+// (AddAuthorization), what a server with --auth-tokens-file requires.
+//
+// Thread safety: SetAuthToken before the first call; every other method may be called from many
+// threads at once; calls are independent streams multiplexed over one HTTP/2 connection.
 #ifndef RWKV_CLIENT_RWKV_CLIENT_H_
 #define RWKV_CLIENT_RWKV_CLIENT_H_
 
@@ -45,6 +48,10 @@ inline constexpr char kSessionIdMetadataKey[] = "x-session-id";
 // INVALID_ARGUMENT naming the field.
 void AddSessionRouting(grpc::ClientContext& context, const std::string& session_id);
 
+// Adds `authorization: <authorization>` to `context` (before its call starts); nothing when
+// `authorization` is empty.
+void AddAuthorization(grpc::ClientContext& context, const std::string& authorization);
+
 // The one place where a gRPC status becomes an absl::Status: same code (the numeric values of
 // the two enums are identical by design), same message.
 absl::Status FromGrpcStatus(const grpc::Status& status);
@@ -67,6 +74,10 @@ class RwkvClient {
       const ChannelOptions& channel = ChannelOptions());
   // Wraps an existing channel (tests, custom credentials). No connection is attempted.
   explicit RwkvClient(std::shared_ptr<grpc::Channel> channel);
+
+  // Sends `authorization: Bearer <token>` with every call from now on ("" = none). Call it
+  // before the first call (client/auth_token.h reads the token).
+  void SetAuthToken(const std::string& token);
 
   // Runs one Generate call: calls `on_delta` for every Delta in arrival order (on the calling
   // thread), stores the final Done in `*done` (may be null), and returns the call's status.
@@ -100,6 +111,7 @@ class RwkvClient {
 
  private:
   std::shared_ptr<grpc::Channel> channel_;
+  std::string authorization_;  // "Bearer <token>", or "" for none
   std::unique_ptr<rwkv::v1::Rwkv::Stub> stub_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_stub_;
 };

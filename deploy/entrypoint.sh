@@ -8,7 +8,7 @@
 set -eu
 
 # Every rwkv-server flag, in the order of `rwkv-server --help`.
-flags="model tokenizer listen
+flags="model tokenizer listen auth_tokens_file allow_unauthenticated reflection
 tls_cert_file tls_key_file tls_client_ca_file tls_reload_interval
 metrics_address data_dir state_store state_store_password_file commit_durability precision
 max_batch_tokens

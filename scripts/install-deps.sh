@@ -15,10 +15,10 @@ packages=(
 if [ "${1:-}" != "--build-only" ]; then
   packages+=(
     redis-server prometheus nginx-light            # services the end-to-end tests start
+    openssl                                        # test certificates (TLS and auth tests)
     clang libomp-dev                               # the clang builds: build.sh --clang, --tsan
     libclang-rt-14-dev                             # libFuzzer and the sanitizers for clang (scripts/fuzz.sh)
     podman buildah runc debootstrap python3-yaml   # deploy/smoke-test.sh and deploy/validate.sh
-    openssl                                        # the TLS tests make their certificates with it
   )
   # The Node.js client test (tests/node, modules installed by scripts/test.sh with npm ci). A
   # node that brings its own npm (not Debian's) needs neither package.

@@ -4,7 +4,10 @@
 //
 // SIGTERM or SIGINT drains: no new requests, in-flight turns finish within --drain-timeout
 // (the rest are rolled back), the store is flushed, exit 0. A second signal ends the drain at
-// once: what is still in flight is rolled back.
+// once: what is still in flight is rolled back. SIGHUP reloads --auth-tokens-file.
+//
+// Safe defaults: it listens on 127.0.0.1, and refuses (exit 2, one line) a non-loopback
+// --listen without --auth-tokens-file unless --allow-unauthenticated is given.
 #include <signal.h>
 
 #include <cerrno>
@@ -12,6 +15,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -22,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/command_line.h"
+#include "server/auth/listen_policy.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, model, "",
@@ -42,9 +47,21 @@ ABSL_FLAG(absl::Duration, tls_reload_interval, absl::Seconds(10),
           "How often the --tls-* files are re-read (whole seconds, at least 1s): replaced files "
           "serve new connections without a restart (no SIGHUP needed); open connections and "
           "their streams go on.");
+ABSL_FLAG(std::string, auth_tokens_file, "",
+          "File of TENANT TOKEN lines (and TENANT x509:CN lines for mutual-TLS client "
+          "certificates): every rwkv.v1.Rwkv call must send `authorization: Bearer TOKEN` (health "
+          "and reflection need none). Only SHA-256 hashes of the tokens are kept; reloaded on "
+          "SIGHUP. Empty: no authentication (every call is the default tenant's).");
+ABSL_FLAG(bool, allow_unauthenticated, false,
+          "Serve a non-loopback --listen address without --auth-tokens-file (refused otherwise).");
+ABSL_FLAG(std::optional<bool>, reflection, std::nullopt,
+          "gRPC server reflection (no authentication needed: it shows the API's schema). "
+          "Default: on when --listen is a loopback address, else off.");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464",
           "HTTP address (IP:PORT) for GET /metrics (Prometheus), /healthz (liveness) and /readyz "
-          "(readiness); port 0 picks a free port (logged at start-up); empty: no HTTP endpoint.");
+          "(readiness), apart from gRPC (no session is reachable there), so it may be bound to "
+          "another interface; port 0 picks a free port (logged at start-up); empty: no HTTP "
+          "endpoint.");
 ABSL_FLAG(std::string, log_format, "text",
           "Request and event log on stderr: text (one line per request) or json (one JSON "
           "object per line).");
@@ -130,6 +147,9 @@ rwkv::server::Server::Options OptionsFromFlags() {
   o.tls.key_file = absl::GetFlag(FLAGS_tls_key_file);
   o.tls.client_ca_file = absl::GetFlag(FLAGS_tls_client_ca_file);
   o.tls.reload_interval = absl::GetFlag(FLAGS_tls_reload_interval);
+  o.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens_file);
+  o.reflection =
+      absl::GetFlag(FLAGS_reflection).value_or(rwkv::server::auth::IsLoopbackListen(o.listen));
   o.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   if (auto format = rwkv::server::ParseLogFormat(absl::GetFlag(FLAGS_log_format)); format.ok()) {
     o.log_format = *format;
@@ -191,6 +211,11 @@ std::string ReadStorePassword(std::string& password) {
 
 std::string CheckOptions(const rwkv::server::Server::Options& o) {
   if (o.model.empty()) return "--model is required";
+  if (std::string refusal = rwkv::server::auth::ExposureRefusal(
+          o.listen, !o.auth_tokens_file.empty(), absl::GetFlag(FLAGS_allow_unauthenticated));
+      !refusal.empty()) {
+    return refusal;
+  }
   if (!rwkv::engine::ParsePrecision(absl::GetFlag(FLAGS_precision)).ok()) {
     return "--precision must be f32, bf16, int8 or auto";
   }
@@ -270,15 +295,21 @@ int main(int argc, char** argv) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  sigset_t with_reload = signals;
+  sigaddset(&with_reload, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &with_reload, nullptr);
 
   auto server = rwkv::server::Server::Start(options);
   if (!server.ok()) {
     std::cerr << "rwkv-server: " << server.status() << "\n";
     return 1;
   }
+  // SIGHUP reloads (Reload logs the outcome) until SIGTERM or SIGINT; a SIGHUP during the drain
+  // stays blocked and pending, so it does nothing.
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  while (sigwait(&with_reload, &signal_number) == 0 && signal_number == SIGHUP) {
+    (*server)->Reload().IgnoreError();
+  }
   // A second SIGTERM or SIGINT during the drain ends it at once (what is in flight rolls back).
   // The watcher outlives `server` (it stays blocked in sigwait until the process exits), so it
   // reaches the server only through DrainingServer, which is cleared before the server goes.

@@ -37,16 +37,44 @@ int ChannelArgMillis(absl::Duration duration) {
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
   auto server = std::unique_ptr<Server>(new Server(options));
+  RWKV_RETURN_IF_ERROR(server->LoadAuth());
   RWKV_RETURN_IF_ERROR(server->Listen());
   RWKV_RETURN_IF_ERROR(server->ServeHttp());
   RWKV_RETURN_IF_ERROR(server->LoadAndServe());
   return server;
 }
 
+absl::Status Server::LoadAuth() {
+  metrics_ = std::make_unique<metrics::ServerMetrics>();
+  if (options_.auth_tokens_file.empty()) {
+    metrics_->SetTenants({""});
+    return absl::OkStatus();
+  }
+  RWKV_ASSIGN_OR_RETURN(authenticator_, auth::Authenticator::Load(options_.auth_tokens_file));
+  const std::vector<std::string> tenants = authenticator_->Tenants();
+  metrics_->SetTenants(tenants);
+  context_.authenticator = authenticator_.get();
+  log_.Event(absl::StrCat("authentication: ", tenants.size(), " tenants from ",
+                          options_.auth_tokens_file, " (reloaded on SIGHUP)"));
+  return absl::OkStatus();
+}
+
+absl::Status Server::Reload() {
+  if (authenticator_ == nullptr) return absl::OkStatus();
+  if (absl::Status reloaded = authenticator_->Reload(options_.auth_tokens_file); !reloaded.ok()) {
+    log_.Event(absl::StrCat("SIGHUP: tokens file not reloaded, the previous one stays: ",
+                            reloaded.ToString()));
+    return reloaded;
+  }
+  const std::vector<std::string> tenants = authenticator_->Tenants();
+  metrics_->SetTenants(tenants);
+  log_.Event(absl::StrCat("SIGHUP: tokens file reloaded: ", tenants.size(), " tenants"));
+  return absl::OkStatus();
+}
+
 absl::Status Server::Listen() {
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  metrics_ = std::make_unique<metrics::ServerMetrics>();
+  if (options_.reflection) grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   context_.log = &log_;
   context_.requests = metrics_->requests();
   context_.limits = options_.limits;
@@ -79,7 +107,10 @@ absl::Status Server::Listen() {
   }
   SetServing(false);
   log_.Event(absl::StrCat("listening on ", options_.listen, " (port ", port_, ", ",
-                          options_.tls.Describe(), "); loading ", options_.model));
+                          options_.tls.Describe(), "; ",
+                          authenticator_ != nullptr ? "authenticated" : "unauthenticated",
+                          options_.reflection ? ", reflection on" : "", "); loading ",
+                          options_.model));
   return absl::OkStatus();
 }
 

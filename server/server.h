@@ -1,10 +1,12 @@
-// Server: rwkv-server assembled: the gRPC endpoint (rwkv.v1.Rwkv, health, reflection), the
+// Server: rwkv-server assembled: the gRPC endpoint (rwkv.v1.Rwkv behind authentication when a
+// tokens file is given; health; reflection when asked), the
 // HTTP endpoint (/metrics, /healthz, /readyz), the engine, the scheduler, the sessions and their
 // store.
 //
 //   Server::Options options;  // from flags, see main.cc
 //   RWKV_ASSIGN_OR_RETURN(auto server, Server::Start(options));   // listening, health SERVING
 //   ...                                                          // until SIGTERM
+//   server->Reload();  // SIGHUP: the tokens file again (the old table kept if it is bad)
 //   server->Drain();   // NOT_SERVING, no new work, in-flight turns finish or roll back, flush
 //
 // Start binds the ports first (health NOT_SERVING and /readyz 503, every RPC UNAVAILABLE), then
@@ -33,6 +35,7 @@
 #include "server/api/rwkv_service.h"
 #include "server/api/server_tls.h"
 #include "server/api/service_context.h"
+#include "server/auth/authenticator.h"
 #include "server/metrics/http_endpoint.h"
 #include "server/metrics/server_metrics.h"
 #include "server/store/store_health.h"
@@ -47,6 +50,11 @@ class Server {
     std::string listen = "127.0.0.1:50051";
     // --tls-*: the gRPC port's certificate, key and client CA (server_tls.h); none: plaintext.
     TlsFiles tls;
+    // --auth-tokens-file: every rwkv.v1.Rwkv call needs a token (or a mapped client
+    // certificate) from it; "": authentication off, every call the default tenant's.
+    std::string auth_tokens_file;
+    // --reflection: gRPC server reflection (main.cc resolves its default from --listen).
+    bool reflection = true;
     std::string metrics_address = "127.0.0.1:9464";  // IP:PORT (0: any free port); "": none
     LogFormat log_format = LogFormat::kText;
     std::string state_store;    // "rocksdb:PATH", "redis://HOST:PORT[/DB]" or "memory:"
@@ -99,6 +107,11 @@ class Server {
   int port() const { return port_; }
   int metrics_port() const { return http_ != nullptr ? http_->port() : 0; }
 
+  // SIGHUP: reads the tokens file again and swaps it in whole (running calls keep the tenant
+  // they were authenticated as); on an error the old table stays and one line is logged.
+  // Returns that error. Nothing to do without --auth-tokens-file. Any thread.
+  absl::Status Reload();
+
   // Graceful shutdown (design §3): health NOT_SERVING, refuse every new call (UNAVAILABLE), let
   // in-flight turns finish within the drain timeout (the rest are rolled back), flush the store.
   // The whole drain, last replies included, stays within the drain timeout. Idempotent.
@@ -109,6 +122,8 @@ class Server {
 
  private:
   explicit Server(const Options& options) : options_(options), log_(options.log_format) {}
+  // Loads the tokens file (before listening: no call is ever served unauthenticated).
+  absl::Status LoadAuth();
   absl::Status Listen();
   absl::Status ServeHttp();
   absl::Status LoadAndServe();
@@ -135,6 +150,7 @@ class Server {
   bool store_healthy_ ABSL_GUARDED_BY(serving_mu_) = true;
   // The store is shared by every replica (Redis): its failure does not touch readiness.
   bool store_shared_ ABSL_GUARDED_BY(serving_mu_) = false;
+  std::unique_ptr<auth::Authenticator> authenticator_;  // null without --auth-tokens-file
   ServiceContext context_;
   std::unique_ptr<RwkvService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;

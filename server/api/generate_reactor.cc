@@ -16,6 +16,13 @@ GenerateReactor::GenerateReactor(ServiceContext& service, grpc::CallbackServerCo
       received_(service.clock->Now()),
       // Sent with the first message (or the status), so the client has it even on an error.
       request_id_(AttachRequestId(context)) {
+  // Before anything else: a caller that is refused learns nothing, not even readiness.
+  absl::StatusOr<std::string> tenant = service_.Authenticate(*context);
+  caller_ = Caller::Of(*context, tenant);
+  if (!tenant.ok()) {
+    FinishWhenFlushed(tenant.status());
+    return;
+  }
   if (absl::Status ready = service_.CheckReady(); !ready.ok()) {
     FinishWhenFlushed(std::move(ready));
     return;
@@ -32,6 +39,7 @@ GenerateReactor::GenerateReactor(ServiceContext& service, grpc::CallbackServerCo
     parsed->generation.deadline = absl::FromChrono(deadline);
   }
   session_id_ = parsed->session_id;
+  parsed->tenant = *std::move(tenant);  // the turn sees only this tenant's sessions
   turn_.emplace(service_.turn_services(), this);
   turn_->Start(*std::move(parsed));
 }
@@ -133,8 +141,16 @@ void GenerateReactor::OnCancel() {
 void GenerateReactor::OnDone() {
   {
     absl::MutexLock lock(&mu_);  // uncontended by now, but the fields are guarded
-    service_.RecordRequest({"Generate", request_id_, session_id_, prompt_tokens_, generated_tokens_,
-                            final_status_, service_.clock->Now() - received_});
+    RequestRecord record;
+    record.method = "Generate";
+    record.request_id = request_id_;
+    record.session = session_id_;
+    record.prompt_tokens = prompt_tokens_;
+    record.generated_tokens = generated_tokens_;
+    record.status = final_status_;
+    record.duration = service_.clock->Now() - received_;
+    caller_.AddTo(record);
+    service_.RecordRequest(record);
   }
   delete this;
 }

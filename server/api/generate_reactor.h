@@ -1,7 +1,7 @@
 // GenerateReactor: one streaming Generate call, as a thin adapter between a TurnRunner (which
 // runs the turn: session, scheduler, commit) and gRPC's write queue.
 //
-//   gRPC thread   check readiness, parse the request, start the turn
+//   gRPC thread   authenticate, check readiness, parse the request, start the turn
 //   engine thread OnDelta per token batch (queued, written one at a time)
 //   I/O thread    OnFinished: queue the final message (or remember the error)
 //   gRPC thread   OnWriteDone writes the next queued message; Finish after the last one
@@ -61,6 +61,7 @@ class GenerateReactor final : public grpc::ServerWriteReactor<rwkv::v1::Generate
   const absl::Time received_;
   const std::string request_id_;
   std::string session_id_;          // empty when none, or the request was refused
+  Caller caller_;                   // its tenant, or its address when refused
   std::optional<TurnRunner> turn_;  // engaged when the request was valid and the turn started
 
   mutable absl::Mutex mu_;

@@ -36,6 +36,8 @@ std::string TextLine(const RequestRecord& r, absl::Time time) {
   if (!r.session.empty()) {
     absl::StrAppend(&line, " session=", absl::CHexEscape(LoggedSession(r.session)));
   }
+  if (r.tenant.has_value() && !r.tenant->empty()) absl::StrAppend(&line, " tenant=", *r.tenant);
+  if (!r.peer.empty()) absl::StrAppend(&line, " peer=", absl::CHexEscape(r.peer));
   if (r.prompt_tokens >= 0) absl::StrAppend(&line, " prompt=", r.prompt_tokens);
   if (r.generated_tokens >= 0) absl::StrAppend(&line, " generated=", r.generated_tokens);
   absl::StrAppend(&line, " status=", absl::StatusCodeToString(r.status.code()),
@@ -51,6 +53,10 @@ std::string JsonLine(const RequestRecord& r, absl::Time time) {
   if (!r.session.empty()) {
     absl::StrAppend(&line, ",\"session\":", JsonQuote(LoggedSession(r.session)));
   }
+  if (r.tenant.has_value() && !r.tenant->empty()) {
+    absl::StrAppend(&line, ",\"tenant\":", JsonQuote(*r.tenant));
+  }
+  if (!r.peer.empty()) absl::StrAppend(&line, ",\"peer\":", JsonQuote(r.peer));
   if (r.prompt_tokens >= 0) absl::StrAppend(&line, ",\"prompt_tokens\":", r.prompt_tokens);
   if (r.generated_tokens >= 0) absl::StrAppend(&line, ",\"generated_tokens\":", r.generated_tokens);
   absl::StrAppend(&line, ",\"code\":", JsonQuote(absl::StatusCodeToString(r.status.code())),

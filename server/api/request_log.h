@@ -7,13 +7,17 @@
 //          "session":"chat-1","prompt_tokens":12,"generated_tokens":64,"code":"OK","ms":412.0}
 //
 // Server events (start-up, drain) are lines too: `<time> <text>`, or {"time":..,"event":..}.
-// A failed request adds its message (error="..." / "error":".."). Thread-safe; lines are never
-// interleaved.
+// A failed request adds its message (error="..." / "error":".."). With authentication on, a
+// request carries its tenant (tenant=acme / "tenant":"acme"); one refused by authentication
+// (status UNAUTHENTICATED, the reason as its error) carries the caller's address instead
+// (peer=ipv4:10.0.0.7:51234 / "peer":".."). No token is ever logged. Thread-safe; lines are
+// never interleaved.
 #ifndef RWKV_SERVER_API_REQUEST_LOG_H_
 #define RWKV_SERVER_API_REQUEST_LOG_H_
 
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -34,6 +38,11 @@ struct RequestRecord {
   int64_t generated_tokens = -1;
   absl::Status status;
   absl::Duration duration;
+  // The authenticated tenant ("" = the default tenant, authentication off); unset when the call
+  // was refused by authentication. Logged when not empty; counted per tenant in the metrics.
+  std::optional<absl::string_view> tenant;
+  // The caller's address (gRPC's peer string), logged when not empty: set for a refusal.
+  absl::string_view peer;
 };
 
 enum class LogFormat { kText, kJson };

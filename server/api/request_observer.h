@@ -4,6 +4,8 @@
 #ifndef RWKV_SERVER_API_REQUEST_OBSERVER_H_
 #define RWKV_SERVER_API_REQUEST_OBSERVER_H_
 
+#include <cstdint>
+
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -17,6 +19,13 @@ class RequestObserver {
   // call's arrival to its final status.
   virtual void OnRequest(absl::string_view method, absl::StatusCode code,
                          absl::Duration duration) = 0;
+  // The same call, by the tenant it was authenticated as ("" = the default tenant, with
+  // authentication off); its prompt and generated tokens, < 0 when not applicable. Not called
+  // for a call that authentication refused.
+  virtual void OnTenantRequest(absl::string_view tenant, absl::string_view method,
+                               int64_t prompt_tokens, int64_t generated_tokens) {}
+  // A call refused by authentication; `reason` is auth::AuthFailureReason's label.
+  virtual void OnAuthFailure(absl::string_view reason) {}
 };
 
 }  // namespace rwkv::server

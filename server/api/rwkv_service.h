@@ -1,4 +1,6 @@
-// RwkvService: the rwkv.v1.Rwkv gRPC service. Handlers stay thin: check readiness, hand blocking
+// RwkvService: the rwkv.v1.Rwkv gRPC service. Handlers stay thin: authenticate the caller (every
+// method, before anything else: Run here, the GenerateReactor's constructor for the stream),
+// check readiness, hand blocking
 // work to the I/O pool (validation is the session manager's, ParseGenerateRequest's for Generate;
 // Tokenize and Detokenize check their sizes against request_limits.h), convert the status in one
 // place (status_util.h), log one line per request (the log shortens an ID that is not valid).
@@ -48,10 +50,11 @@ class RwkvService final : public rwkv::v1::Rwkv::CallbackService {
                                          rwkv::v1::ModelInfo* response) override;
 
  private:
-  // One unary call: once the server is ready (the one readiness check: ServiceContext::
-  // CheckReady), runs `work` on the I/O pool when it may block on the store (RESOURCE_EXHAUSTED
-  // when the pool's queue is full), else inline; then finishes the call with its status and
-  // logs it.
+  // One unary call: once authenticated (the one check of who calls: ServiceContext::
+  // Authenticate) and the server is ready (the one readiness check: ServiceContext::
+  // CheckReady), runs `work(tenant)` on the I/O pool when it may block on the store
+  // (RESOURCE_EXHAUSTED when the pool's queue is full), else inline; then finishes the call with
+  // its status and logs it.
   template <typename Work>
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* context, absl::string_view method,
                                 std::string session, bool blocking, Work work);

@@ -1,20 +1,26 @@
 // What every RPC handler needs: the engine's description, the tokenizer, the scheduler, the
 // sessions and the I/O pool. Owned by the server; filled in once the model and the store are
-// ready. Handlers ask CheckReady first, the one place that answers UNAVAILABLE before that.
+// ready. Handlers ask Authenticate first (the one check of who calls, before anything else),
+// then CheckReady, the one place that answers UNAVAILABLE before the server is ready.
 #ifndef RWKV_SERVER_API_SERVICE_CONTEXT_H_
 #define RWKV_SERVER_API_SERVICE_CONTEXT_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/clock.h"
 #include "engine/engine.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "server/api/generate_request.h"
 #include "server/api/request_log.h"
 #include "server/api/request_observer.h"
+#include "server/auth/authenticator.h"
 #include "server/scheduler/scheduler.h"
 #include "server/sessions/session_manager.h"
 #include "server/turns/io_executor.h"
@@ -36,6 +42,9 @@ struct ServiceContext {
   StateBudget* budget = nullptr;
   RequestLog* log = nullptr;
   RequestObserver* requests = nullptr;  // optional (metrics)
+  // Null: authentication is off (no --auth-tokens-file) and every call is the default tenant's.
+  // Set before the server listens, valid as long as the context.
+  const auth::Authenticator* authenticator = nullptr;
   ServerLimits limits;
   std::string model_source;
   const Clock* clock = &Clock::Real();  // every handler reads the time here
@@ -52,6 +61,12 @@ struct ServiceContext {
     return absl::UnavailableError("the server is starting: the model is loading");
   }
 
+  // The tenant a call acts for ("" = the default tenant, when authentication is off), from its
+  // `authorization: Bearer <token>` metadata or its verified client certificate; else
+  // UNAUTHENTICATED, counted in the metrics (the call's log line is the caller's, with the
+  // peer). Every RPC of rwkv.v1.Rwkv asks this before anything else. Any thread.
+  absl::StatusOr<std::string> Authenticate(const grpc::ServerContextBase& call) const;
+
   // What a Generate turn needs (valid once CheckReady is OK).
   TurnRunner::Services turn_services() const {
     return {engine, scheduler, sessions, io, clock, budget};
@@ -60,9 +75,27 @@ struct ServiceContext {
   // The end of one call: its log line and its metrics.
   void RecordRequest(const RequestRecord& record) const {
     // Count before logging: whoever reads the log line must find the request in /metrics.
-    if (requests != nullptr)
+    if (requests != nullptr) {
       requests->OnRequest(record.method, record.status.code(), record.duration);
+      if (record.tenant.has_value()) {
+        requests->OnTenantRequest(*record.tenant, record.method, record.prompt_tokens,
+                                  record.generated_tokens);
+      }
+    }
     log->Log(record);
+  }
+};
+
+// Who made a call, for its log line and its metrics: the tenant it was authenticated as, or
+// (refused) its address.
+struct Caller {
+  std::optional<std::string> tenant;
+  std::string peer;
+
+  static Caller Of(const grpc::ServerContextBase& call, const absl::StatusOr<std::string>& tenant);
+  void AddTo(RequestRecord& record) const {
+    if (tenant.has_value()) record.tenant = *tenant;
+    record.peer = peer;
   }
 };
 

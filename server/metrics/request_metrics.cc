@@ -1,24 +1,14 @@
 #include "server/metrics/request_metrics.h"
 
 #include "absl/status/status.h"
-#include "google/protobuf/descriptor.h"
-#include "rwkv/v1/rwkv.pb.h"
 #include "server/metrics/buckets.h"
+#include "server/metrics/rpc_methods.h"
 
 namespace rwkv::server::metrics {
 namespace {
 
-// The methods of rwkv.v1.Rwkv, from its descriptor, so that a new RPC is counted without a
-// change here.
-std::vector<std::string> MethodNames() {
-  std::vector<std::string> names;
-  const google::protobuf::ServiceDescriptor* service =
-      rwkv::v1::GenerateRequest::descriptor()->file()->FindServiceByName("Rwkv");
-  for (int i = 0; service != nullptr && i < service->method_count(); ++i) {
-    names.push_back(service->method(i)->name());
-  }
-  return names;
-}
+// AuthFailureReason's labels, each at zero from the start.
+constexpr const char* kAuthFailureReasons[] = {"missing", "malformed", "unknown_token"};
 
 }  // namespace
 
@@ -26,13 +16,23 @@ RequestMetrics::RequestMetrics(prometheus::Registry& registry)
     : requests_(&prometheus::BuildCounter()
                      .Name("rwkv_requests_total")
                      .Help("Finished RPCs of rwkv.v1.Rwkv, by method and gRPC status code.")
-                     .Register(registry)) {
+                     .Register(registry)),
+      tenants_(registry) {
+  auto& auth_failures = prometheus::BuildCounter()
+                            .Name("rwkv_auth_failures_total")
+                            .Help(
+                                "Calls refused by authentication (UNAUTHENTICATED), by reason: "
+                                "missing, malformed or unknown_token.")
+                            .Register(registry);
+  for (const char* reason : kAuthFailureReasons) {
+    auth_failures_.emplace_back(reason, &auth_failures.Add({{"reason", reason}}));
+  }
   auto& durations = prometheus::BuildHistogram()
                         .Name("rwkv_request_duration_seconds")
                         .Help("End-to-end time of an RPC, from its arrival to its final "
                               "status (for Generate: the whole stream).")
                         .Register(registry);
-  for (const std::string& name : MethodNames()) {
+  for (const std::string& name : RwkvMethodNames()) {
     auto method = std::make_unique<Method>();
     method->name = name;
     method->duration = &durations.Add({{"method", name}}, RequestSecondsBuckets());
@@ -63,6 +63,17 @@ void RequestMetrics::OnRequest(absl::string_view method_name, absl::StatusCode c
   int index = static_cast<int>(code);
   if (index < 0 || index >= kCodes) index = static_cast<int>(absl::StatusCode::kUnknown);
   method.by_code[index]->Increment();
+}
+
+void RequestMetrics::OnTenantRequest(absl::string_view tenant, absl::string_view method,
+                                     int64_t prompt_tokens, int64_t generated_tokens) {
+  tenants_.OnRequest(tenant, method, prompt_tokens, generated_tokens);
+}
+
+void RequestMetrics::OnAuthFailure(absl::string_view reason) {
+  for (auto& [label, counter] : auth_failures_) {
+    if (label == reason) counter->Increment();
+  }
 }
 
 }  // namespace rwkv::server::metrics

@@ -1,13 +1,15 @@
 // RequestMetrics: every finished RPC (RequestObserver) as rwkv_requests_total{method,code} and
-// rwkv_request_duration_seconds{method}. Each method of rwkv.v1.Rwkv has its duration histogram
-// and a counter for every status code from the start (so dashboards and rate() see zeros, not
-// gaps); the handles are fetched once, at construction.
+// rwkv_request_duration_seconds{method}; by tenant in TenantMetrics (tenant_metrics.h); calls
+// refused by authentication as rwkv_auth_failures_total{reason}. Each method of rwkv.v1.Rwkv has
+// its duration histogram and a counter for every status code from the start (so dashboards and
+// rate() see zeros, not gaps); the handles are fetched once, at construction.
 #ifndef RWKV_SERVER_METRICS_REQUEST_METRICS_H_
 #define RWKV_SERVER_METRICS_REQUEST_METRICS_H_
 
 #include <array>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "prometheus/counter.h"
@@ -15,6 +17,7 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "server/api/request_observer.h"
+#include "server/metrics/tenant_metrics.h"
 
 namespace rwkv::server::metrics {
 
@@ -25,6 +28,12 @@ class RequestMetrics final : public RequestObserver {
   // Thread-safe. A `method` that rwkv.v1.Rwkv does not have is not counted.
   void OnRequest(absl::string_view method, absl::StatusCode code,
                  absl::Duration duration) override;
+  void OnTenantRequest(absl::string_view tenant, absl::string_view method, int64_t prompt_tokens,
+                       int64_t generated_tokens) override;
+  void OnAuthFailure(absl::string_view reason) override;
+
+  // The tenants counted by tenant (TenantMetrics::SetTenants).
+  TenantMetrics& tenants() { return tenants_; }
 
  private:
   static constexpr int kCodes = 17;  // google.rpc.Code 0..16
@@ -40,6 +49,8 @@ class RequestMetrics final : public RequestObserver {
   prometheus::Family<prometheus::Counter>* requests_;
   // The methods of rwkv.v1.Rwkv.
   std::vector<std::unique_ptr<Method>> methods_;
+  TenantMetrics tenants_;
+  std::vector<std::pair<std::string, prometheus::Counter*>> auth_failures_;  // by reason
 };
 
 }  // namespace rwkv::server::metrics

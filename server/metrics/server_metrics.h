@@ -9,6 +9,7 @@
 //                                                    metrics.store(store->Backend()));
 //   health_options.observer = metrics.store_health(store->Backend());
 //   service_context.requests = metrics.requests();
+//   metrics.SetTenants(authenticator.Tenants());             // requests and tokens by tenant
 //   metrics.SetModel(engine);                                // rwkv_model_info, state bytes
 //   metrics.SetLiveSource([&] { return ServerMetrics::Live{...}; });   // sampled per scrape
 //   std::string text = metrics.Serialize();                  // the body of GET /metrics
@@ -66,6 +67,11 @@ class ServerMetrics {
   void SetModel(const engine::Engine& engine);
   // rwkv_inflight_state_bytes_limit: --max-inflight-state-bytes as it applies.
   void SetInflightStateLimit(int64_t bytes);
+  // The tenants counted by tenant: those of the tokens file, or {""} (the default tenant) with
+  // authentication off. Again after each reload.
+  void SetTenants(const std::vector<std::string>& tenants) {
+    requests_.tenants().SetTenants(tenants);
+  }
   // rwkv_ready: 1 while the server reports SERVING.
   void SetReady(bool ready);
   // Where the gauges of current state come from; null stops sampling them (before their

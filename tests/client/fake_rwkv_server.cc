@@ -41,10 +41,14 @@ std::vector<RecordedCall> FakeRwkvService::calls() const {
 }
 
 void FakeRwkvService::Record(const grpc::ServerContext& context, const std::string& method) {
-  RecordedCall call{method, {}};
+  RecordedCall call{method, {}, {}};
   const auto range = context.client_metadata().equal_range("x-session-id");
   for (auto it = range.first; it != range.second; ++it) {
     call.session_ids.emplace_back(it->second.data(), it->second.size());
+  }
+  const auto auth = context.client_metadata().equal_range("authorization");
+  for (auto it = auth.first; it != auth.second; ++it) {
+    call.authorizations.emplace_back(it->second.data(), it->second.size());
   }
   absl::MutexLock lock(&mu_);
   calls_.push_back(std::move(call));

@@ -33,10 +33,12 @@ struct FakeTurn {
   bool send_done = true;
 };
 
-// A call as the server saw it: its method and every value of its `x-session-id` metadata.
+// A call as the server saw it: its method and every value of its `x-session-id` and
+// `authorization` metadata.
 struct RecordedCall {
   std::string method;
   std::vector<std::string> session_ids;
+  std::vector<std::string> authorizations;
 };
 
 class FakeRwkvService final : public rwkv::v1::Rwkv::Service {

@@ -25,6 +25,36 @@ RequestRecord Record() {
   return record;
 }
 
+// With authentication on, a line names its tenant; a refused call names its peer instead (and
+// its reason as the error), never a token.
+TEST(RequestLogTest, TenantAndPeer) {
+  RequestRecord record = Record();
+  record.tenant = "acme";
+  EXPECT_EQ(FormatRequestLine(record, LogFormat::kText, kTime),
+            "2025-11-27T09:12:01.123Z Generate request_id=3f2a9c0d1e4b5a69 session=chat-1 "
+            "tenant=acme prompt=12 generated=64 status=OK ms=412.1");
+  EXPECT_EQ(FormatRequestLine(record, LogFormat::kJson, kTime),
+            "{\"time\":\"2025-11-27T09:12:01.123Z\",\"method\":\"Generate\","
+            "\"request_id\":\"3f2a9c0d1e4b5a69\",\"session\":\"chat-1\",\"tenant\":\"acme\","
+            "\"prompt_tokens\":12,\"generated_tokens\":64,\"code\":\"OK\",\"ms\":412.1}");
+  record.tenant = "";  // the default tenant (authentication off): nothing added
+  EXPECT_EQ(FormatRequestLine(record, LogFormat::kText, kTime),
+            FormatRequestLine(Record(), LogFormat::kText, kTime));
+
+  RequestRecord refused;
+  refused.method = "GetSession";
+  refused.request_id = "00aa";
+  refused.peer = "ipv4:127.0.0.1:5555";
+  refused.status = absl::UnauthenticatedError("unknown token");
+  EXPECT_EQ(FormatRequestLine(refused, LogFormat::kText, kTime),
+            "2025-11-27T09:12:01.123Z GetSession request_id=00aa peer=ipv4:127.0.0.1:5555 "
+            "status=UNAUTHENTICATED ms=0.0 error=\"unknown token\"");
+  EXPECT_EQ(FormatRequestLine(refused, LogFormat::kJson, kTime),
+            "{\"time\":\"2025-11-27T09:12:01.123Z\",\"method\":\"GetSession\","
+            "\"request_id\":\"00aa\",\"peer\":\"ipv4:127.0.0.1:5555\",\"code\":"
+            "\"UNAUTHENTICATED\",\"ms\":0.0,\"error\":\"unknown token\"}");
+}
+
 TEST(RequestLogTest, TextLine) {
   EXPECT_EQ(FormatRequestLine(Record(), LogFormat::kText, kTime),
             "2025-11-27T09:12:01.123Z Generate request_id=3f2a9c0d1e4b5a69 session=chat-1 "

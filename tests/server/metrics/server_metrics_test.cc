@@ -22,6 +22,54 @@ using rwkv::testing::HistogramSum;
 using rwkv::testing::HttpGet;
 using rwkv::testing::MetricValue;
 
+// Requests and tokens by tenant: only for the tenants set (those of the tokens file), so that no
+// caller can add a label value; the default tenant is "default".
+TEST(RequestMetricsTest, CountsByTenantOnlyForKnownTenants) {
+  prometheus::Registry registry;
+  RequestMetrics metrics(registry);
+  metrics.tenants().SetTenants({"acme", "beta"});
+  auto requests = [&](const char* tenant, const char* method) {
+    return MetricValue(registry, "rwkv_tenant_requests_total",
+                       {{"tenant", tenant}, {"method", method}});
+  };
+  auto tokens = [&](const char* name, const char* tenant) {
+    return MetricValue(registry, name, {{"tenant", tenant}});
+  };
+  EXPECT_EQ(requests("beta", "GetModelInfo"), 0);  // every series at zero from the start
+  EXPECT_EQ(tokens("rwkv_tenant_generated_tokens_total", "beta"), 0);
+  metrics.OnTenantRequest("acme", "Generate", 12, 64);
+  metrics.OnTenantRequest("acme", "Generate", 3, 0);
+  metrics.OnTenantRequest("acme", "GetSession", -1, -1);
+  metrics.OnTenantRequest("intruder", "Generate", 5, 5);  // not in the file: no series
+  EXPECT_EQ(requests("acme", "Generate"), 2);
+  EXPECT_EQ(requests("acme", "GetSession"), 1);
+  EXPECT_EQ(tokens("rwkv_tenant_prompt_tokens_total", "acme"), 15);
+  EXPECT_EQ(tokens("rwkv_tenant_generated_tokens_total", "acme"), 64);
+  EXPECT_EQ(requests("intruder", "Generate"), -1);
+
+  // A reload that drops acme: its series stay (counters never go back) but count no more.
+  metrics.tenants().SetTenants({"beta", ""});
+  metrics.OnTenantRequest("acme", "Generate", 1, 1);
+  metrics.OnTenantRequest("", "Tokenize", -1, -1);
+  EXPECT_EQ(requests("acme", "Generate"), 2);
+  EXPECT_EQ(requests("default", "Tokenize"), 1);
+}
+
+TEST(RequestMetricsTest, CountsAuthFailuresByReason) {
+  prometheus::Registry registry;
+  RequestMetrics metrics(registry);
+  for (const char* reason : {"missing", "malformed", "unknown_token"}) {
+    EXPECT_EQ(MetricValue(registry, "rwkv_auth_failures_total", {{"reason", reason}}), 0);
+  }
+  metrics.OnAuthFailure("unknown_token");
+  metrics.OnAuthFailure("unknown_token");
+  metrics.OnAuthFailure("missing");
+  metrics.OnAuthFailure("whatever");  // not a reason: no new series
+  EXPECT_EQ(MetricValue(registry, "rwkv_auth_failures_total", {{"reason", "unknown_token"}}), 2);
+  EXPECT_EQ(MetricValue(registry, "rwkv_auth_failures_total", {{"reason", "missing"}}), 1);
+  EXPECT_EQ(MetricValue(registry, "rwkv_auth_failures_total", {{"reason", "whatever"}}), -1);
+}
+
 TEST(RequestMetricsTest, CountsByMethodAndCode) {
   prometheus::Registry registry;
   RequestMetrics metrics(registry);
