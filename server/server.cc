@@ -107,9 +107,9 @@ absl::Status Server::Listen() {
   }
   SetServing(false);
   log_.Event(absl::StrCat("listening on ", options_.listen, " (port ", port_, ", ",
-                          options_.tls.Describe(), "; ",
+                          options_.tls.Describe(), "), ",
                           authenticator_ != nullptr ? "authenticated" : "unauthenticated",
-                          options_.reflection ? ", reflection on" : "", "); loading ",
+                          options_.reflection ? ", reflection on" : "", "; loading ",
                           options_.model));
   return absl::OkStatus();
 }
