@@ -68,14 +68,19 @@ ENV RWKV_MODEL=/models/model.bin \
     RWKV_WORLD_VOCAB=/models/rwkv_vocab_v20230424.txt
 
 VOLUME ["/models", "/data"]
-# 50051: gRPC (rwkv.v1.Rwkv, grpc.health.v1.Health, reflection); 9464: /metrics, /healthz, /readyz
+# 50051: gRPC (rwkv.v1.Rwkv, grpc.health.v1.Health, reflection); 9464: /metrics, /healthz, /readyz.
+# On 0.0.0.0 the server needs RWKV_AUTH_TOKENS_FILE (a mounted secret) and should get
+# RWKV_TLS_CERT_FILE/RWKV_TLS_KEY_FILE; it refuses to start without authentication unless
+# RWKV_ALLOW_UNAUTHENTICATED=true says so.
 EXPOSE 50051 9464
 USER 10001:10001
 WORKDIR /data
 
-# The gRPC health service, through the CLI, on the port the server listens on.
+# The gRPC health service (no token needed), through the CLI, on the port the server listens on;
+# over TLS when the server has a certificate (trusting it, or RWKV_HEALTHCHECK_CA_FILE, for the name
+# localhost or RWKV_HEALTHCHECK_SERVER_NAME).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["/bin/sh", "-c", "exec rwkv-cli --server \"127.0.0.1:${RWKV_LISTEN##*:}\" --connect-timeout 3s health"]
+  CMD ["/bin/sh", "-c", "set -- --server \"127.0.0.1:${RWKV_LISTEN##*:}\" --connect-timeout 3s; if [ -n \"${RWKV_TLS_CERT_FILE:-}\" ]; then set -- \"$@\" --tls-ca-file \"${RWKV_HEALTHCHECK_CA_FILE:-$RWKV_TLS_CERT_FILE}\" --tls-server-name \"${RWKV_HEALTHCHECK_SERVER_NAME:-localhost}\"; fi; exec rwkv-cli \"$@\" health"]
 
 # The entrypoint execs rwkv-server (PID 1), which drains on SIGTERM within --drain-timeout.
 ENTRYPOINT ["/usr/local/bin/rwkv-entrypoint"]

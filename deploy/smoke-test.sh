@@ -181,6 +181,23 @@ metrics_port=$(free_port)
 while [ "$metrics_port" = "$grpc_port" ]; do metrics_port=$(free_port); done
 podman volume create "$volume" > /dev/null
 
+# Shipped authenticated: a tokens file and a TLS certificate, mounted as the deployments mount
+# their Secrets (the image listens on 0.0.0.0, where the server refuses to run without them).
+secrets=$work/secrets
+mkdir -p "$secrets"
+token=$(openssl rand -hex 24)
+echo "smoke $token" > "$secrets/tokens"
+echo "$token" > "$secrets/token"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -keyout "$secrets/tls.key" -out "$secrets/tls.crt" 2> /dev/null || fail "openssl req"
+chmod 644 "$secrets"/*
+
+cli_run() {
+  "$cli" --server "127.0.0.1:$grpc_port" --tls-ca-file "$secrets/tls.crt" \
+    --auth-token-file "$secrets/token" "$@"
+}
+
 start_container() {
   # f32 weights and one engine thread: the resumed turn must equal one uninterrupted greedy run.
   # --read-only: the server writes nothing outside /data (and /tmp), as the Kubernetes
@@ -189,20 +206,41 @@ start_container() {
     --publish "127.0.0.1:$grpc_port:50051" --publish "127.0.0.1:$metrics_port:9464" \
     --volume "$shared/models:/models:ro" --volume "$volume:/data" \
     --env RWKV_MODEL="/models/$model" --env RWKV_PRECISION=f32 --env RWKV_THREADS=1 \
-    --env RWKV_DRAIN_TIMEOUT=10s \
+    --env RWKV_DRAIN_TIMEOUT=10s --volume "$secrets:/run/secrets/rwkv:ro" \
+    --env RWKV_AUTH_TOKENS_FILE=/run/secrets/rwkv/tokens \
+    --env RWKV_TLS_CERT_FILE=/run/secrets/rwkv/tls.crt \
+    --env RWKV_TLS_KEY_FILE=/run/secrets/rwkv/tls.key \
     "$image" > /dev/null
   local deadline=$(( $(date +%s) + 90 ))
-  until [ "$("$cli" --server "127.0.0.1:$grpc_port" --connect-timeout 1s health 2> /dev/null)" = SERVING ]; do
+  until [ "$(cli_run --connect-timeout 1s health 2> /dev/null)" = SERVING ]; do
     [ "$(podman inspect --format '{{.State.Running}}' "$container")" = true ] || fail "the container exited"
     [ "$(date +%s)" -lt "$deadline" ] || fail "not SERVING after 90 s"
     sleep 1
   done
 }
+# The image does not serve on its 0.0.0.0 without authentication: one clear line, a failed start.
+if podman run --rm "${run_flags[@]}" --volume "$shared/models:/models:ro" \
+    --env RWKV_MODEL="/models/$model" "$image" > "$work/open.out" 2>&1; then
+  fail "the image served without authentication"
+fi
+grep -q -- '--allow-unauthenticated' "$work/open.out" \
+  || fail "no clear refusal without authentication: $(cat "$work/open.out")"
+log "refused to start without authentication: $(grep -- '--allow-unauthenticated' "$work/open.out" | head -1)"
 start_container
-log "container SERVING on 127.0.0.1:$grpc_port (gRPC), 127.0.0.1:$metrics_port (metrics)"
+log "container SERVING on 127.0.0.1:$grpc_port (gRPC, TLS), 127.0.0.1:$metrics_port (metrics)"
+# Refused: no token, and plaintext.
+if "$cli" --server "127.0.0.1:$grpc_port" --tls-ca-file "$secrets/tls.crt" sessions list \
+    > /dev/null 2> "$work/refused.err"; then
+  fail "a call without a token was answered"
+fi
+grep -q UNAUTHENTICATED "$work/refused.err" || fail "no UNAUTHENTICATED without a token: $(cat "$work/refused.err")"
+if "$cli" --server "127.0.0.1:$grpc_port" --connect-timeout 2s --auth-token-file "$secrets/token" \
+    sessions list > /dev/null 2>&1; then
+  fail "a plaintext call was answered"
+fi
+log "refused: a call without a token (UNAUTHENTICATED) and a plaintext one"
 
 # ---- 5. a streamed Generate into a session, and the image's own HEALTHCHECK ---------------------
-cli_run() { "$cli" --server "127.0.0.1:$grpc_port" "$@"; }
 prompt1="Once upon a time"
 prompt2=" and then"
 cli_run generate --session smoke --create-session --max-tokens 48 --temperature 0 "$prompt1" \

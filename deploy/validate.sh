@@ -79,6 +79,8 @@ KINDS = {"ConfigMap": "v1", "PersistentVolumeClaim": "v1", "Service": "v1", "Pod
 # Files a ConfigMap carries verbatim: (ConfigMap, key) -> the file under deploy/ it must equal.
 EMBEDDED = {("rwkv-redis", "redis.conf"): "redis/redis.conf",
             ("rwkv-balancer", "default.conf"): "nginx/rwkv-grpc.conf",
+            ("rwkv-balancer", "tls.conf"): "nginx/rwkv-grpc-tls.conf",
+            ("rwkv-balancer", "routes.conf"): "nginx/rwkv-grpc-routes.conf",
             ("rwkv-balancer", "resolve-upstreams.sh"): "nginx/resolve-upstreams.sh"}
 
 def merge(base, patch):
@@ -313,6 +315,9 @@ def check_kubernetes(build, objects):
             error(where, "spec.podSelector matches no Deployment's or StatefulSet's pods")
         for rule in get(policy, "spec.ingress") or []:
             for peer in rule.get("from") or []:
+                # A peer in other namespaces (Prometheus) is not among these manifests' pods.
+                if "namespaceSelector" in peer:
+                    continue
                 if not selects(get(peer, "podSelector.matchLabels") or {}):
                     error(where, "an ingress podSelector matches no Deployment's or StatefulSet's pods")
 
@@ -346,6 +351,35 @@ def check_server_workload(where, deployment, env, objects):
     elif not store.startswith("memory:"):
         if strategy != "Recreate" or replicas != 1:
             error(where, "with the RocksDB store (one writer), use 1 replica and the Recreate strategy")
+    check_server_security(where, deployment, env, objects)
+
+def check_server_security(where, deployment, env, objects):
+    """Shipped authenticated: a tokens file from a mounted Secret, and a NetworkPolicy that admits
+    the metrics port only from Prometheus and gRPC only from the balancer where there is one."""
+    tokens = env.get("RWKV_AUTH_TOKENS_FILE", "")
+    spec = get(deployment, "spec.template.spec") or {}
+    secrets = {v.get("name") for v in spec.get("volumes") or [] if "secret" in v}
+    mounts = [m for c in spec.get("containers") or [] for m in c.get("volumeMounts") or []
+              if m.get("name") in secrets]
+    if not tokens or not any(tokens.startswith(m.get("mountPath", "") + "/") for m in mounts):
+        error(where, "set RWKV_AUTH_TOKENS_FILE to a file of a mounted Secret (ship authenticated)")
+    labels = get(deployment, "spec.template.metadata.labels") or {}
+    policies = [d for _, d in objects if d.get("kind") == "NetworkPolicy" and
+                all(labels.get(k) == v for k, v in (get(d, "spec.podSelector.matchLabels") or {}).items())]
+    if not policies:
+        error(where, "no NetworkPolicy selects the server pods")
+    balancer = any(get(d, "metadata.labels", {}).get("app.kubernetes.io/component") == "balancer"
+                   for _, d in objects if d.get("kind") == "Deployment")
+    for policy in policies:
+        for rule in get(policy, "spec.ingress") or []:
+            ports = {p.get("port") for p in rule.get("ports") or []}
+            peers = [get(peer, "podSelector.matchLabels") or {} for peer in rule.get("from") or []]
+            names = {p.get("app.kubernetes.io/name") for p in peers}
+            components = {p.get("app.kubernetes.io/component") for p in peers}
+            if 9464 in ports and (not peers or names != {"prometheus"}):
+                error(where, "the metrics port (9464) must be admitted only from Prometheus")
+            if 50051 in ports and balancer and (not peers or components != {"balancer"}):
+                error(where, "with a balancer, gRPC (50051) must be admitted only from it")
 
 kubernetes_files = [p for p in yaml_files if p.startswith("kubernetes/")]
 base = []
@@ -392,7 +426,9 @@ for path in compose_files:
             for volume in service.get("volumes") or []:
                 source = volume.split(":")[0] if isinstance(volume, str) else volume.get("source", "")
                 if source.startswith((".", "/")):
-                    if "$" not in source and not os.path.exists(source):
+                    # ./secrets is the operator's (the compose file's header says what goes in).
+                    if ("$" not in source and not source.startswith("./secrets/")
+                            and not os.path.exists(source)):
                         error(where, f"mounts {source}, which does not exist")
                 elif "$" not in source and source not in declared:
                     error(where, f"volume {source} is not declared under volumes:")
@@ -458,9 +494,15 @@ def nginx_seconds(value):
     return int(match[1]) * {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
 
 NGINX = "nginx/rwkv-grpc.conf"
-if os.path.exists(NGINX):
-    with open(NGINX) as f:
-        nginx_text = f.read()
+NGINX_ROUTES = "nginx/rwkv-grpc-routes.conf"
+NGINX_TLS = "nginx/rwkv-grpc-tls.conf"
+if all(os.path.exists(path) for path in (NGINX, NGINX_ROUTES, NGINX_TLS)):
+    # The balancer is the three files together: the upstream and the private listener, the routes
+    # both listeners include, and the TLS listener for clients.
+    nginx_text = ""
+    for path in (NGINX, NGINX_ROUTES, NGINX_TLS):
+        with open(path) as f:
+            nginx_text += f.read() + "\n"
     directives = nginx_directives(nginx_text)
     values = {}
     for name, args in directives:
@@ -488,6 +530,14 @@ if os.path.exists(NGINX):
         error(NGINX, "grpc_next_upstream must not resend sent calls (non_idempotent)")
     if ["8080", "http2"] not in values.get("listen", []):
         error(NGINX, "needs `listen 8080 http2;` (the containers and the test use it)")
+    if ["8443", "ssl", "http2"] not in values.get("listen", []):
+        error(NGINX_TLS, "needs `listen 8443 ssl http2;` (the clients' TLS listener)")
+    for name, want in (("ssl_certificate", "/etc/nginx/tls/tls.crt"),
+                       ("ssl_certificate_key", "/etc/nginx/tls/tls.key")):
+        if [want] not in values.get(name, []):
+            error(NGINX_TLS, f"{name} must be {want} (where the deployments mount the Secret)")
+    if (values.get("include") or []).count(["rwkv-grpc-routes.conf"]) != 2:
+        error(NGINX, "both listeners must `include rwkv-grpc-routes.conf;` (one set of routes)")
     if ["rwkv-upstreams.conf"] not in values.get("include", []):
         error(NGINX, "the upstream must `include rwkv-upstreams.conf;` (resolve-upstreams.sh writes it)")
     if not any(args and args[0].startswith("grpc://") for args in values.get("grpc_pass") or []):
@@ -497,11 +547,23 @@ if os.path.exists(NGINX):
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
         with tempfile.TemporaryDirectory() as tmp:
             shutil.copy(NGINX, tmp)
+            shutil.copy(NGINX_ROUTES, tmp)
+            # The TLS listener with a throwaway self-signed certificate in place of the Secret's.
+            made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                   "-keyout", f"{tmp}/tls.key", "-out", f"{tmp}/tls.crt",
+                                   "-days", "1", "-subj", "/CN=localhost"],
+                                  capture_output=True, text=True)
+            if made.returncode != 0:
+                error(NGINX_TLS, "openssl could not make a test certificate:\n" + made.stderr)
+            with open(NGINX_TLS) as f:
+                tls_text = f.read().replace("/etc/nginx/tls/", f"{tmp}/")
+            with open(f"{tmp}/rwkv-grpc-tls.conf", "w") as f:
+                f.write(tls_text)
             temp_paths = "".join(f"  {t}_temp_path {tmp}/{t};\n"
                                  for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
             with open(f"{tmp}/nginx.conf", "w") as f:
                 f.write(f"error_log {tmp}/error.log;\nevents {{}}\nhttp {{\n{temp_paths}"
-                        "  include rwkv-grpc.conf;\n}\n")
+                        "  include rwkv-grpc.conf;\n  include rwkv-grpc-tls.conf;\n}\n")
             env = dict(os.environ, RWKV_UPSTREAMS="localhost:50051 localhost:50052",
                        RWKV_UPSTREAMS_FILE=f"{tmp}/rwkv-upstreams.conf")
             once = subprocess.run(["sh", "nginx/resolve-upstreams.sh", "--once"], env=env,
@@ -513,7 +575,7 @@ if os.path.exists(NGINX):
             if test.returncode != 0:
                 error(NGINX, "nginx -t rejects it:\n" + test.stdout + test.stderr)
 else:
-    error(NGINX, "missing")
+    error(NGINX, f"missing (with {NGINX_ROUTES} and {NGINX_TLS})")
 
 REDIS = "redis/redis.conf"
 if os.path.exists(REDIS):

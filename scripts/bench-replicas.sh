@@ -78,8 +78,9 @@ start_nginx() {  # start_nginx PORT...: the shipped config in front of those rep
   nginx_port=$(free_port)
   for port in "$@"; do echo "server 127.0.0.1:$port;"; done >"$dir/rwkv-upstreams.conf"
   sed -e "s/listen 8080 http2;/listen 127.0.0.1:$nginx_port http2;/" \
-    -e "s#access_log /dev/stdout rwkv_grpc;#access_log off;#" \
     deploy/nginx/rwkv-grpc.conf >"$dir/rwkv-grpc.conf"
+  sed -e "s#access_log /dev/stdout rwkv_grpc;#access_log off;#" \
+    deploy/nginx/rwkv-grpc-routes.conf >"$dir/rwkv-grpc-routes.conf"
   cat >"$dir/nginx.conf" <<CONF
 pid $dir/nginx.pid;
 error_log $dir/error.log;

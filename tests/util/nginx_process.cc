@@ -75,6 +75,15 @@ absl::StatusOr<std::unique_ptr<NginxProcess>> NginxProcess::Start(
   std::ofstream(dir + "/nginx.conf") << MainConfig(dir);
   std::ofstream(dir + "/rwkv-grpc.conf") << absl::StrReplaceAll(
       *site, {{kListenLine, absl::StrCat("listen 127.0.0.1:", process->port_, " http2;")}});
+  // The files the site includes beside it (its routes), as shipped.
+  const std::filesystem::path shipped = std::filesystem::path(site_config_path).parent_path();
+  for (const char* included : {"rwkv-grpc-routes.conf"}) {
+    std::error_code error;
+    if (std::filesystem::exists(shipped / included)) {
+      std::filesystem::copy_file(shipped / included, std::filesystem::path(dir) / included, error);
+    }
+    if (error) return absl::InternalError(absl::StrCat("copying ", included, ": ", error.message()));
+  }
   std::ofstream upstream_file(dir + "/rwkv-upstreams.conf");
   for (const std::string& upstream : upstreams) {
     upstream_file << "server " << upstream << " max_fails=1 fail_timeout=5s;\n";
