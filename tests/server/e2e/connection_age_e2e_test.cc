@@ -78,15 +78,12 @@ TEST(ConnectionAgeE2eTest, AStreamRunningAtTheAgeFinishesWithinTheGrace) {
       << "the server never sent a GOAWAY past --max-connection-age";
   // New calls go to a new connection while the old one still carries the stream.
   ASSERT_TRUE(ModelInfoOk(*stub));
-  bool done = false;
-  while (reader->Read(&response)) {
-    if (response.has_delta()) tokens += response.delta().token_ids_size();
-    done = done || response.has_done();
-  }
-  const grpc::Status status = reader->Finish();
-  EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
-  EXPECT_TRUE(done);
-  EXPECT_EQ(tokens, kLongStream) << "the stream was cut when its connection aged out";
+  const StreamRest rest = ReadRest(*reader);
+  EXPECT_TRUE(rest.status.ok()) << rest.status.error_code() << " "
+                                << rest.status.error_message();
+  EXPECT_TRUE(rest.done);
+  EXPECT_EQ(tokens + rest.tokens, kLongStream)
+      << "the stream was cut when its connection aged out";
   EXPECT_EQ(server->Terminate(absl::Seconds(30)), 0);
 }
 

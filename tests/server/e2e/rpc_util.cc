@@ -92,6 +92,17 @@ grpc::Status GetSession(rwkv::v1::Rwkv::Stub& stub, const std::string& id,
   return stub.GetSession(&context, request, session);
 }
 
+StreamRest ReadRest(grpc::ClientReader<rwkv::v1::GenerateResponse>& reader) {
+  StreamRest rest;
+  rwkv::v1::GenerateResponse response;
+  while (reader.Read(&response)) {
+    if (response.has_delta()) rest.tokens += response.delta().token_ids_size();
+    rest.done = rest.done || response.has_done();
+  }
+  rest.status = reader.Finish();
+  return rest;
+}
+
 std::vector<int32_t> Concat(std::vector<int32_t> a, const std::vector<int32_t>& b) {
   a.insert(a.end(), b.begin(), b.end());
   return a;

@@ -54,6 +54,15 @@ std::vector<int32_t> Bytes(const std::string& text);
 grpc::Status GetSession(rwkv::v1::Rwkv::Stub& stub, const std::string& id,
                         rwkv::v1::Session* session);
 
+// What the rest of a Generate stream brought: its tokens, whether its Done came, its status.
+struct StreamRest {
+  int tokens = 0;
+  bool done = false;
+  grpc::Status status;
+};
+// Reads `reader` to its end.
+StreamRest ReadRest(grpc::ClientReader<rwkv::v1::GenerateResponse>& reader);
+
 // `a` followed by `b`.
 std::vector<int32_t> Concat(std::vector<int32_t> a, const std::vector<int32_t>& b);
 

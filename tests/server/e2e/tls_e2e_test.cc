@@ -201,15 +201,12 @@ TEST_F(TlsE2eTest, ReplacedCertificatesServeNewConnectionsWhileAStreamFinishes) 
   EXPECT_FALSE(Connects(*server, TrustingCa(certs_.ca_cert)))
       << "a new connection still got the old certificate";
 
-  bool done = false;
-  while (reader->Read(&response)) {
-    if (response.has_delta()) tokens += response.delta().token_ids_size();
-    done = done || response.has_done();
-  }
-  const grpc::Status status = reader->Finish();
-  EXPECT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
-  EXPECT_TRUE(done);
-  EXPECT_EQ(tokens, kTokens) << "the stream that ran across the change was cut short";
+  const StreamRest rest = ReadRest(*reader);
+  EXPECT_TRUE(rest.status.ok()) << rest.status.error_code() << " "
+                                << rest.status.error_message();
+  EXPECT_TRUE(rest.done);
+  EXPECT_EQ(tokens + rest.tokens, kTokens)
+      << "the stream that ran across the change was cut short";
   EXPECT_EQ(server->Terminate(absl::Seconds(30)), 0);
 }
 

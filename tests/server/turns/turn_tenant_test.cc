@@ -26,18 +26,6 @@ class TurnTenantTest : public TurnTestFixture {
     request.tenant = std::move(tenant);
     return request;
   }
-
-  // The tokens `tenant`'s stored state of `id` has been fed.
-  std::vector<int32_t> TenantHistory(absl::string_view tenant, absl::string_view id) {
-    absl::StatusOr<SessionManager::Turn> turn = sessions_->BeginTurn(tenant, id, {});
-    if (!turn.ok()) {
-      ADD_FAILURE() << turn.status();
-      return {};
-    }
-    std::vector<int32_t> history = testing::FakeEngine::History(turn->TakeState());
-    sessions_->Abort(*std::move(turn));
-    return history;
-  }
 };
 
 TEST_F(TurnTenantTest, TwoTenantsTurnsOnOneSessionIdRunApart) {
@@ -54,7 +42,7 @@ TEST_F(TurnTenantTest, TwoTenantsTurnsOnOneSessionIdRunApart) {
   absl::StatusOr<TurnResult> next = Run(TenantRequest("acme", "!", 2, "chat"));
   ASSERT_TRUE(next.ok() && next->status.ok()) << next.status();
   EXPECT_EQ(next->session->version, 2);
-  EXPECT_THAT(TenantHistory("acme", "chat"), ElementsAreArray(Bytes("Hicde!gh")));
+  EXPECT_THAT(StoredHistory("chat", "acme"), ElementsAreArray(Bytes("Hicde!gh")));
   EXPECT_THAT(StoredHistory("chat"), ElementsAreArray(Bytes("Yoc")));
   EXPECT_EQ(sessions_->live_sessions(), 2);
 }
@@ -73,7 +61,7 @@ TEST_F(TurnTenantTest, AnotherTenantsSessionIsNotFoundLikeAMissingOne) {
   EXPECT_EQ(result->status.message(),
             absl::StrReplaceAll(absent->status.message(), {{"nowhere", "chat"}}));
   // Nothing of acme's moved.
-  EXPECT_THAT(TenantHistory("acme", "chat"), ElementsAreArray(Bytes("Hicde")));
+  EXPECT_THAT(StoredHistory("chat", "acme"), ElementsAreArray(Bytes("Hicde")));
 }
 
 // A retry of acme's last turn_id by another tenant on the same session ID is not acme's turn:
@@ -93,13 +81,13 @@ TEST_F(TurnTenantTest, ATurnIdIsReplayedOnlyFromTheCallersOwnSession) {
   EXPECT_EQ(ran->generated_tokens, 1);
   EXPECT_EQ(ran->session->tenant, "globex");
   EXPECT_EQ(ran->session->version, 1);
-  EXPECT_THAT(TenantHistory("globex", "chat"), ElementsAreArray(Bytes("Yoc")));
+  EXPECT_THAT(StoredHistory("chat", "globex"), ElementsAreArray(Bytes("Yoc")));
 
   // acme's own retry is still replayed.
   absl::StatusOr<TurnResult> replay = Run(first);
   ASSERT_TRUE(replay.ok() && replay->status.ok()) << replay.status();
   EXPECT_EQ(*replay->session, *original->session);
-  EXPECT_THAT(TenantHistory("acme", "chat"), ElementsAreArray(Bytes("Hicde")));
+  EXPECT_THAT(StoredHistory("chat", "acme"), ElementsAreArray(Bytes("Hicde")));
 }
 
 TEST_F(TurnTenantTest, AnInvalidTenantIsRefused) {

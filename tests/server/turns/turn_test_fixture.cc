@@ -64,8 +64,9 @@ void TurnTestFixture::Create(absl::string_view id) {
   ASSERT_TRUE(record.ok()) << record.status();
 }
 
-std::vector<int32_t> TurnTestFixture::StoredHistory(absl::string_view id) {
-  absl::StatusOr<SessionManager::Turn> turn = sessions_->BeginTurn(id, {});
+std::vector<int32_t> TurnTestFixture::StoredHistory(absl::string_view id,
+                                                    absl::string_view tenant) {
+  absl::StatusOr<SessionManager::Turn> turn = sessions_->BeginTurn(tenant, id, {});
   if (!turn.ok()) {
     ADD_FAILURE() << turn.status();
     return {};

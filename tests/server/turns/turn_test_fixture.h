@@ -68,7 +68,7 @@ class TurnTestFixture : public ::testing::Test {
 
   void Create(absl::string_view id);
   // The tokens the stored state of `id` has been fed (via a turn that is then aborted).
-  std::vector<int32_t> StoredHistory(absl::string_view id);
+  std::vector<int32_t> StoredHistory(absl::string_view id, absl::string_view tenant = "");
 
   testing::FakeClock clock_;
   testing::FakeEngine engine_;
