@@ -131,19 +131,24 @@ TEST_F(GenerateE2eTest, ManyConcurrentTurnsAllSucceed) {
   StartServer("memory:");
   constexpr int kUsers = 32;
   constexpr int kTurns = 8;
-  std::vector<int> failures(kUsers, 0);
+  // Per user, what each failed turn got: the status, whether its Done came, the version.
+  std::vector<std::string> failures(kUsers);
   std::vector<std::thread> threads;
   for (int u = 0; u < kUsers; ++u) {
     threads.emplace_back([&, u] {
       for (int t = 0; t < kTurns; ++t) {
         const StreamResult r =
             Generate(*stub_, GreedyRequest(absl::StrCat(" turn ", t), 8, absl::StrCat("u-", u)));
-        if (!r.status.ok() || !r.has_done || r.done.session().version() != t + 1) ++failures[u];
+        if (r.status.ok() && r.has_done && r.done.session().version() == t + 1) continue;
+        absl::StrAppend(&failures[u], " turn ", t, ": ", r.status.error_code(), " \"",
+                        r.status.error_message(), "\" done=", r.has_done,
+                        " version=", r.done.session().version(), ";");
       }
     });
   }
   for (auto& t : threads) t.join();
-  for (int u = 0; u < kUsers; ++u) EXPECT_EQ(failures[u], 0) << "user " << u;
+  for (int u = 0; u < kUsers; ++u) EXPECT_EQ(failures[u], "") << "user " << u;
+  if (HasFailure()) ADD_FAILURE() << server_->Log();
 }
 
 TEST_F(GenerateE2eTest, SecondConcurrentTurnIsAborted) {
