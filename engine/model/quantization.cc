@@ -315,7 +315,9 @@ absl::StatusOr<GgmlType> GgmlTypeFromCode(int32_t code) {
   }
 }
 
-bool IsBlockQuantized(GgmlType type) { return type != GgmlType::kF32 && type != GgmlType::kF16; }
+bool IsBlockQuantized(GgmlType type) {
+  return type != GgmlType::kF32 && type != GgmlType::kF16 && type != GgmlType::kBF16;
+}
 
 int BlockElements(GgmlType type) { return IsBlockQuantized(type) ? kQuantBlockElements : 1; }
 

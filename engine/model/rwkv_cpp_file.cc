@@ -295,17 +295,7 @@ absl::Status RwkvCppFile::ReadF32(std::string_view name, absl::Span<float> out) 
 uint64_t RwkvCppFile::ContentHash(std::string_view name) const {
   const TensorInfo* info = Find(name);
   if (info == nullptr) return 0;
-  const absl::Span<const uint8_t> data = *RawData(name);
-  // Every variable-length field is preceded by its length, so no two tensors share a byte stream.
-  Hash64 hash;
-  hash.UpdateU64(info->name.size());
-  hash.Update(info->name.data(), info->name.size());
-  hash.UpdateU64(info->ne.size());
-  for (const int64_t n : info->ne) hash.UpdateU64(static_cast<uint64_t>(n));
-  hash.UpdateU64(static_cast<uint64_t>(static_cast<int32_t>(info->type)));
-  hash.UpdateU64(data.size());
-  hash.Update(data.data(), data.size());
-  return hash.Digest();
+  return HashTensorContent(*info, *RawData(name));
 }
 
 }  // namespace rwkv::engine

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/hash64.h"
 
 namespace rwkv::engine {
 
@@ -21,6 +22,14 @@ std::string_view GgmlTypeName(GgmlType type) {
       return "Q5_1";
     case GgmlType::kQ8_0:
       return "Q8_0";
+    case GgmlType::kQ4_K:
+      return "Q4_K";
+    case GgmlType::kQ5_K:
+      return "Q5_K";
+    case GgmlType::kQ6_K:
+      return "Q6_K";
+    case GgmlType::kBF16:
+      return "BF16";
   }
   return "unknown";
 }
@@ -37,6 +46,19 @@ int64_t TensorInfo::NumElements() const {
 
 std::string TensorInfo::ShapeString() const {
   return absl::StrCat("[", absl::StrJoin(ne, ", "), "]");
+}
+
+uint64_t HashTensorContent(const TensorInfo& info, absl::Span<const uint8_t> data) {
+  // Every variable-length field is preceded by its length, so no two tensors share a byte stream.
+  Hash64 hash;
+  hash.UpdateU64(info.name.size());
+  hash.Update(info.name.data(), info.name.size());
+  hash.UpdateU64(info.ne.size());
+  for (const int64_t n : info.ne) hash.UpdateU64(static_cast<uint64_t>(n));
+  hash.UpdateU64(static_cast<uint64_t>(static_cast<int32_t>(info.type)));
+  hash.UpdateU64(data.size());
+  hash.Update(data.data(), data.size());
+  return hash.Digest();
 }
 
 }  // namespace rwkv::engine

@@ -22,7 +22,8 @@
 
 namespace rwkv::engine {
 
-// ggml's type codes as rwkv.cpp stores them in a file.
+// ggml's type codes, as rwkv.cpp and GGUF files store them. rwkv.cpp files use only F32..Q8_0;
+// the K-quants and BF16 come from GGUF files (and BF16 from .pth/safetensors checkpoints).
 enum class GgmlType : int32_t {
   kF32 = 0,
   kF16 = 1,
@@ -31,6 +32,10 @@ enum class GgmlType : int32_t {
   kQ5_0 = 7,
   kQ5_1 = 8,
   kQ8_0 = 9,
+  kQ4_K = 12,
+  kQ5_K = 13,
+  kQ6_K = 14,
+  kBF16 = 30,
 };
 
 // "F32", "F16", "Q5_0", ...
@@ -70,6 +75,11 @@ class TensorSource {
   // same value on every machine and every run. Used for the model fingerprint.
   virtual uint64_t ContentHash(std::string_view name) const = 0;
 };
+
+// The content hash every TensorSource gives for a tensor stored as `data` with `info`'s name, ne
+// and type (see TensorSource::ContentHash). Sources that convert tensors at load hash the
+// converted form, so equal weights give equal hashes whatever file they came from.
+uint64_t HashTensorContent(const TensorInfo& info, absl::Span<const uint8_t> data);
 
 }  // namespace rwkv::engine
 
