@@ -315,6 +315,8 @@ absl::StatusOr<GgmlType> GgmlTypeFromCode(int32_t code) {
   }
 }
 
+float Bf16ToF32(uint16_t bf16) { return std::bit_cast<float>(static_cast<uint32_t>(bf16) << 16); }
+
 bool IsBlockQuantized(GgmlType type) {
   return type != GgmlType::kF32 && type != GgmlType::kF16 && type != GgmlType::kBF16;
 }
@@ -326,6 +328,7 @@ int BlockBytes(GgmlType type) {
     case GgmlType::kF32:
       return 4;
     case GgmlType::kF16:
+    case GgmlType::kBF16:
       return 2;
     case GgmlType::kQ4_0:
       return 18;
@@ -381,6 +384,10 @@ absl::Status DequantizeRow(GgmlType type, const uint8_t* data, size_t data_bytes
   }
   if (type == GgmlType::kF16) {
     for (size_t i = 0; i < n; ++i) y[i] = LoadHalf(data + 2 * i);
+    return absl::OkStatus();
+  }
+  if (type == GgmlType::kBF16) {
+    for (size_t i = 0; i < n; ++i) y[i] = Bf16ToF32(LoadU16(data + 2 * i));
     return absl::OkStatus();
   }
   const BlockDequantizer dequantize = DequantizerFor(type);

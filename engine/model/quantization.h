@@ -28,6 +28,9 @@ inline constexpr int kQuantBlockElements = 32;
 // IEEE binary16 bits to float, exactly (subnormals, infinities and NaN payloads included).
 float Fp16ToF32(uint16_t half);
 
+// bfloat16 bits to float, exactly: bfloat16 is the top half of a binary32.
+float Bf16ToF32(uint16_t bf16);
+
 // float to IEEE binary16 bits, rounding to nearest, ties to even; overflow gives infinity, NaN
 // stays NaN with its sign and the top 10 bits of its payload.
 uint16_t F32ToFp16(float value);
