@@ -92,9 +92,9 @@ absl::StatusOr<std::string_view> HeaderText(const MappedFile& file) {
   }
   const uint64_t length = LoadLittleEndian<uint64_t>(file.bytes().data());
   if (length > kMaxHeaderBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file.path(), ": the header length at offset 0 says ", length, " bytes (at most ",
-        kMaxHeaderBytes, " allowed): not a safetensors file"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path(), ": the header length at offset 0 says ", length,
+                     " bytes (at most ", kMaxHeaderBytes, " allowed): not a safetensors file"));
   }
   if (!file.Has(kLengthBytes, static_cast<int64_t>(length))) {
     return absl::DataLossError(absl::StrCat(file.path(), ": truncated: the ", length,
@@ -116,8 +116,8 @@ absl::StatusOr<std::vector<HeaderEntry>> ParseHeader(const Json& header, StoredT
       }
       for (const auto& [name, text] : value.items()) {
         if (!text.is_string()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              path, ": __metadata__ entry '", name, "' is ", text.dump(), ", not a string"));
+          return absl::InvalidArgumentError(absl::StrCat(path, ": __metadata__ entry '", name,
+                                                         "' is ", text.dump(), ", not a string"));
         }
         tensors.SetMetadata(name, text.get<std::string>());
       }
@@ -145,8 +145,9 @@ absl::Status AddEntries(const std::vector<HeaderEntry>& entries, uint64_t data_s
   const uint64_t data_bytes = static_cast<uint64_t>(file.size()) - data_start;
   for (size_t i = 0; i < entries.size(); ++i) {
     const HeaderEntry& entry = entries[i];
-    const std::string where = absl::StrCat(file.path(), ": tensor '", entry.info.name,
-                                           "' at data offsets [", entry.begin, ", ", entry.end, ")");
+    const std::string where =
+        absl::StrCat(file.path(), ": tensor '", entry.info.name, "' at data offsets [", entry.begin,
+                     ", ", entry.end, ")");
     if (entry.end > data_bytes) {
       return absl::DataLossError(absl::StrCat(where, " (file offset ", data_start,
                                               " + begin): past the end of the ", data_bytes,
@@ -190,8 +191,8 @@ absl::StatusOr<std::map<std::string, std::vector<std::string>>> ParseWeightMap(
   std::map<std::string, std::vector<std::string>> shards;
   for (const auto& [tensor, shard] : weight_map->items()) {
     if (!shard.is_string() || !IsPlainFileName(shard.get_ref<const std::string&>())) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": weight_map entry '", tensor,
-                                                     "' is ", shard.dump(),
+      return absl::InvalidArgumentError(absl::StrCat(path, ": weight_map entry '", tensor, "' is ",
+                                                     shard.dump(),
                                                      ", not a file name in the same directory"));
     }
     shards[shard.get<std::string>()].push_back(tensor);
@@ -253,8 +254,7 @@ absl::StatusOr<std::unique_ptr<StoredTensors>> ReadSafetensors(
 
 absl::StatusOr<std::unique_ptr<StoredTensors>> ReadSafetensorsShards(const std::string& dir) {
   const std::string index_path = absl::StrCat(dir, "/", kSafetensorsIndexName);
-  RWKV_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> index_file,
-                        MappedFile::Open(index_path));
+  RWKV_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> index_file, MappedFile::Open(index_path));
   if (static_cast<uint64_t>(index_file->size()) > kMaxHeaderBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat(index_path, ": ", index_file->size(), " bytes is too large for an index"));

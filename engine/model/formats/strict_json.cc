@@ -24,8 +24,7 @@ absl::StatusOr<Json> ParseStrictJson(std::string_view text, const std::string& w
                                      int64_t base_offset) {
   // One set of keys per object being parsed.
   std::vector<absl::flat_hash_set<std::string>> open_objects;
-  const Json::parser_callback_t callback = [&](int depth, Json::parse_event_t event,
-                                               Json& parsed) {
+  const Json::parser_callback_t callback = [&](int depth, Json::parse_event_t event, Json& parsed) {
     if (depth > kMaxJsonDepth) {
       throw Refusal(absl::StrCat("nested deeper than ", kMaxJsonDepth, " levels"));
     }
@@ -41,8 +40,8 @@ absl::StatusOr<Json> ParseStrictJson(std::string_view text, const std::string& w
     return Json::parse(text.begin(), text.end(), callback);
   } catch (const Json::parse_error& e) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": bad JSON at file offset ",
-                                                   base_offset + static_cast<int64_t>(e.byte),
-                                                   ": ", e.what()));
+                                                   base_offset + static_cast<int64_t>(e.byte), ": ",
+                                                   e.what()));
   } catch (const Refusal& e) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": ", e.what()));
   } catch (const Json::exception& e) {

@@ -4,7 +4,8 @@
 // object (nlohmann would silently keep one) is refused, and so is nesting deeper than 64 levels
 // (no checkpoint header needs it, and a hostile one would otherwise build a huge tree).
 //
-//   RWKV_ASSIGN_OR_RETURN(nlohmann::json header, ParseStrictJson(text, "x.safetensors: header", 8));
+//   RWKV_ASSIGN_OR_RETURN(nlohmann::json header, ParseStrictJson(text, "x.safetensors: header",
+//   8));
 #ifndef RWKV_ENGINE_MODEL_FORMATS_STRICT_JSON_H_
 #define RWKV_ENGINE_MODEL_FORMATS_STRICT_JSON_H_
 

@@ -5,10 +5,10 @@
 #include <array>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <utility>
-#include <cstring>
 #include <vector>
 
 #include "engine/model/quantization.h"
@@ -81,18 +81,32 @@ TEST(KQuantTest, SizesAndCodes) {
 
 TEST(GgufTypeTest, CurrentGgmlNumbering) {
   const std::array<std::pair<uint32_t, GgmlType>, 11> known = {{
-      {0, GgmlType::kF32}, {1, GgmlType::kF16}, {2, GgmlType::kQ4_0}, {3, GgmlType::kQ4_1},
-      {6, GgmlType::kQ5_0}, {7, GgmlType::kQ5_1}, {8, GgmlType::kQ8_0}, {12, GgmlType::kQ4_K},
-      {13, GgmlType::kQ5_K}, {14, GgmlType::kQ6_K}, {30, GgmlType::kBF16},
+      {0, GgmlType::kF32},
+      {1, GgmlType::kF16},
+      {2, GgmlType::kQ4_0},
+      {3, GgmlType::kQ4_1},
+      {6, GgmlType::kQ5_0},
+      {7, GgmlType::kQ5_1},
+      {8, GgmlType::kQ8_0},
+      {12, GgmlType::kQ4_K},
+      {13, GgmlType::kQ5_K},
+      {14, GgmlType::kQ6_K},
+      {30, GgmlType::kBF16},
   }};
   for (const auto& [code, type] : known) {
     absl::StatusOr<GgmlType> got = GgufTypeFromCode(code);
     ASSERT_TRUE(got.ok()) << code;
     EXPECT_EQ(*got, type) << code;
   }
-  for (const auto& [code, name] : std::vector<std::pair<uint32_t, std::string>>{
-           {9, "Q8_1"}, {10, "Q2_K"}, {11, "Q3_K"}, {15, "Q8_K"}, {23, "IQ4_XS"}, {28, "F64"},
-           {4, "Q4_2"}, {1000, "unknown"}}) {
+  for (const auto& [code, name] :
+       std::vector<std::pair<uint32_t, std::string>>{{9, "Q8_1"},
+                                                     {10, "Q2_K"},
+                                                     {11, "Q3_K"},
+                                                     {15, "Q8_K"},
+                                                     {23, "IQ4_XS"},
+                                                     {28, "F64"},
+                                                     {4, "Q4_2"},
+                                                     {1000, "unknown"}}) {
     absl::StatusOr<GgmlType> got = GgufTypeFromCode(code);
     ASSERT_FALSE(got.ok()) << code;
     EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument);
@@ -190,7 +204,7 @@ TEST(KQuantTest, Q6_K) {
 
 TEST(KQuantTest, SeveralSuperBlocksDecodeIndependently) {
   std::vector<uint8_t> data(2 * 210);
-  PutU16(0x3c00, &data[208]);       // First block: d = 1, every scale 0 -> zeros.
+  PutU16(0x3c00, &data[208]);        // First block: d = 1, every scale 0 -> zeros.
   PutU16(0x3c00, &data[210 + 208]);  // Second: d = 1, scale 1, codes 0 -> -32.
   for (int i = 0; i < 16; ++i) data[210 + 192 + i] = 1;
   const std::vector<float> out = Decode(GgmlType::kQ6_K, data, 2 * kK);

@@ -107,11 +107,10 @@ TEST(SafetensorsFileTest, HuggingFaceNamesAreKept) {
 TEST(SafetensorsFileTest, ReadsF32AndF16AndScalars) {
   // 1.0f, -2.0f as F32; 1.0 as F16 (0x3c00); a scalar F32 0.5.
   std::string data("\x00\x00\x80\x3f\x00\x00\x00\xc0\x00\x3c\x00\x00\x00\x3f", 14);
-  auto tensors = ReadBytes(Build(
-      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
-      R"("b":{"dtype":"F16","shape":[1],"data_offsets":[8,10]},)"
-      R"("s":{"dtype":"F32","shape":[],"data_offsets":[10,14]}})",
-      data));
+  auto tensors = ReadBytes(Build(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                 R"("b":{"dtype":"F16","shape":[1],"data_offsets":[8,10]},)"
+                                 R"("s":{"dtype":"F32","shape":[],"data_offsets":[10,14]}})",
+                                 data));
   ASSERT_TRUE(tensors.ok()) << tensors.status();
   std::vector<float> a(2), b(1), s(1);
   ASSERT_TRUE((*tensors)->ReadF32("a", absl::MakeSpan(a)).ok());
@@ -194,8 +193,7 @@ TEST(SafetensorsFileTest, RefusesBadEntries) {
 TEST(SafetensorsFileTest, RefusesBadJson) {
   ExpectRefused(Build(R"({"a":{"dtype":"F32",)", kFourFloats), absl::StatusCode::kInvalidArgument,
                 "bad JSON");
-  ExpectRefused(Build("{\"\xff\":1}", kFourFloats), absl::StatusCode::kInvalidArgument,
-                "bad JSON");
+  ExpectRefused(Build("{\"\xff\":1}", kFourFloats), absl::StatusCode::kInvalidArgument, "bad JSON");
   ExpectRefused(Build(std::string(100, '[') + std::string(100, ']'), kFourFloats),
                 absl::StatusCode::kInvalidArgument, "nested deeper");
 }
@@ -205,9 +203,9 @@ TEST(SafetensorsFileTest, RefusesDuplicateKeys) {
                       R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                       kFourFloats),
                 absl::StatusCode::kInvalidArgument, "\"a\" appears twice");
-  ExpectRefused(Build(R"({"a":{"dtype":"F32","dtype":"F16","shape":[1],"data_offsets":[0,4]}})",
-                      kFourFloats),
-                absl::StatusCode::kInvalidArgument, "\"dtype\" appears twice");
+  ExpectRefused(
+      Build(R"({"a":{"dtype":"F32","dtype":"F16","shape":[1],"data_offsets":[0,4]}})", kFourFloats),
+      absl::StatusCode::kInvalidArgument, "\"dtype\" appears twice");
 }
 
 TEST(SafetensorsFileTest, EveryTruncationIsRefused) {
@@ -252,7 +250,8 @@ class ShardsTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     const std::vector<TensorInfo>& all = source_->Tensors();
-    for (size_t i = 0; i < all.size(); ++i) halves_[i < all.size() / 2 ? 0 : 1].push_back(all[i].name);
+    for (size_t i = 0; i < all.size(); ++i)
+      halves_[i < all.size() / 2 ? 0 : 1].push_back(all[i].name);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -319,7 +318,8 @@ TEST_F(ShardsTest, RefusesShardsOutsideTheDirectory) {
   WriteModel("\"x\":\"../model.safetensors\"");
   auto merged = ReadSafetensorsShards(dir_);
   ASSERT_FALSE(merged.ok());
-  EXPECT_THAT(std::string(merged.status().message()), HasSubstr("not a file name in the same directory"));
+  EXPECT_THAT(std::string(merged.status().message()),
+              HasSubstr("not a file name in the same directory"));
 }
 
 TEST_F(ShardsTest, MissingShardIsNotFound) {
