@@ -314,7 +314,7 @@ absl::Status MapGgufRwkv6(ViewBuilder& b, const TensorInfo& info, int layer,
     return b.Add(Block(layer, "att.time_maa_w2"), info, {}, Layout::kSwap12);
   }
   if (rest == "time_mix_decay_w1.weight" || rest == "time_mix_decay_w2.weight") {
-    return b.Add(Block(layer, absl::StrCat("att.time_decay_w", rest.substr(18, 1))), info, {},
+    return b.Add(Block(layer, absl::StrCat("att.time_decay_w", rest.substr(16, 1))), info, {},
                  Layout::kTranspose);
   }
   b.Unused(info);
