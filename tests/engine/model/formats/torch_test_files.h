@@ -1,8 +1,9 @@
 // Builders for the zip archives and pickles of the .pth reader tests: small torch.save-shaped
 // files, and broken ones, made in memory.
 //
-//   std::string pickle = StateDictPickle({TensorItem("w", "FloatStorage", "0", 6, 0, {2, 3}, {3, 1})});
-//   std::string zip = StoredZip({{"archive/data.pkl", pickle}, {"archive/data/0", Bytes(24)}});
+//   std::string pickle = StateDictPickle({TensorItem("w", "FloatStorage", "0", 6, 0, {2, 3}, {3,
+//   1})}); std::string zip = StoredZip({{"archive/data.pkl", pickle}, {"archive/data/0",
+//   Bytes(24)}});
 #ifndef RWKV_TESTS_ENGINE_MODEL_FORMATS_TORCH_TEST_FILES_H_
 #define RWKV_TESTS_ENGINE_MODEL_FORMATS_TORCH_TEST_FILES_H_
 
@@ -13,15 +14,18 @@
 
 namespace rwkv::engine::torch_test {
 
+// `bytes` little-endian bytes of `value` (zeros past its 8).
 inline void PutLE(std::string& out, uint64_t value, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+  for (int i = 0; i < bytes; ++i) {
+    out.push_back(static_cast<char>(i < 8 ? (value >> (8 * i)) & 0xff : 0));
+  }
 }
 
 struct ZipOptions {
-  bool zip64 = true;         // Zip64 end record + locator, as torch.save writes.
-  uint16_t method = 0;       // Of every entry.
-  uint16_t flags = 0x0808;   // Data descriptor + UTF-8 names, as torch.save writes.
-  std::string comment;       // After the end record.
+  bool zip64 = true;        // Zip64 end record + locator, as torch.save writes.
+  uint16_t method = 0;      // Of every entry.
+  uint16_t flags = 0x0808;  // Data descriptor + UTF-8 names, as torch.save writes.
+  std::string comment;      // After the end record.
 };
 
 // A zip archive of `entries` (name, payload) in order. Local headers carry zero sizes; the
@@ -125,8 +129,8 @@ inline std::string TensorItem(const std::string& name, const std::string& storag
 inline std::string StateDictPickle(const std::vector<std::string>& items) {
   std::string out = "\x80\x02" + Global("collections", "OrderedDict") + ")R(";
   for (const std::string& item : items) out += item;
-  out += "u}" + Str("_metadata") + Global("collections", "OrderedDict") + ")R(" + Str("") +
-         "}" + Str("version") + Int(1) + "susb.";
+  out += "u}" + Str("_metadata") + Global("collections", "OrderedDict") + ")R(" + Str("") + "}" +
+         Str("version") + Int(1) + "susb.";
   return out;
 }
 

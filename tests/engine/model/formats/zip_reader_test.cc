@@ -27,9 +27,9 @@ std::string EntryText(const ZipEntry& entry) {
 
 TEST(ZipReaderTest, OpensAStoredArchive) {
   for (const bool zip64 : {false, true}) {
-    const auto zip = OpenBytes(StoredZip({{"a/data.pkl", "pickle"}, {"a/data/0", Bytes(300)},
-                                          {"a/empty", ""}},
-                                         {.zip64 = zip64, .comment = "a comment"}));
+    const auto zip =
+        OpenBytes(StoredZip({{"a/data.pkl", "pickle"}, {"a/data/0", Bytes(300)}, {"a/empty", ""}},
+                            {.zip64 = zip64, .comment = "a comment"}));
     ASSERT_TRUE(zip.ok()) << zip.status();
     ASSERT_EQ(zip->entries().size(), 3u);
     EXPECT_EQ(zip->entries()[0].name, "a/data.pkl");
@@ -47,8 +47,8 @@ TEST(ZipReaderTest, OpensAStoredArchive) {
 }
 
 TEST(ZipReaderTest, OpensEveryPthFixture) {
-  for (const char* name : {"blinkdl-rwkv8-rosa-sample.pth", "tiny-rwkv-7v0-834K.pth",
-                           "tiny-rwkv-4v0-660K.pth"}) {
+  for (const char* name :
+       {"blinkdl-rwkv8-rosa-sample.pth", "tiny-rwkv-7v0-834K.pth", "tiny-rwkv-4v0-660K.pth"}) {
     auto file = MappedFile::Open(testing::SharedPath(std::string("models/formats/") + name));
     ASSERT_TRUE(file.ok()) << file.status();
     const auto zip = ZipArchive::Open(*file);
@@ -88,8 +88,8 @@ TEST(ZipReaderTest, RefusesDuplicateAndMismatchedEntries) {
 }
 
 TEST(ZipReaderTest, RefusesWhatIsNotAZip) {
-  for (const std::string& bytes : {std::string(), std::string("PK"), std::string(100, 'x'),
-                                   std::string("\x80\x02}q\x00.")}) {
+  for (const std::string& bytes :
+       {std::string(), std::string("PK"), std::string(100, 'x'), std::string("\x80\x02}q\x00.")}) {
     const absl::Status status = OpenBytes(bytes).status();
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
     EXPECT_TRUE(absl::StrContains(status.message(), "test.zip: ")) << status;
