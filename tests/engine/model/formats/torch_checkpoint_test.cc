@@ -11,6 +11,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/model/formats/pickle_reader.h"
 #include "engine/model/formats/zip_reader.h"
 #include "engine/model/quantization.h"
 #include "engine/model/rwkv_cpp_file.h"
@@ -61,6 +62,37 @@ void ExpectRefused(std::string bytes, absl::StatusCode code,
   EXPECT_TRUE(absl::StrContains(status.message(), "test.pth")) << status;
   for (const std::string& fragment : fragments) {
     EXPECT_TRUE(absl::StrContains(status.message(), fragment)) << status << "\nlacks: " << fragment;
+  }
+}
+
+// The container level, whatever types StoredTensors supports: every fixture's state dict lists
+// its tensors with their storages, and every storage entry is there.
+TEST(TorchCheckpointTest, EveryFixtureStateDictParses) {
+  for (const char* name :
+       {"tiny-rwkv-4v0-660K.pth", "tiny-rwkv-5v1-730K.pth", "tiny-rwkv-5v2-730K.pth",
+        "tiny-rwkv-6v0-1m.pth", "tiny-rwkv-7v0-834K.pth", "tiny-rwkv-7v0-834K-FP32.pth",
+        "blinkdl-rwkv8-rosa-sample.pth"}) {
+    auto file = MappedFile::Open(FixturePath(name));
+    ASSERT_TRUE(file.ok()) << file.status();
+    const auto zip = ZipArchive::Open(*file);
+    ASSERT_TRUE(zip.ok()) << zip.status();
+    const std::string root = zip->entries()[0].name.substr(0, zip->entries()[0].name.find('/'));
+    const ZipEntry* pickle = zip->Find(root + "/data.pkl");
+    ASSERT_NE(pickle, nullptr) << name;
+    const auto tensors = ReadStateDictPickle(pickle->data, name);
+    ASSERT_TRUE(tensors.ok()) << tensors.status();
+    ASSERT_GT(tensors->size(), 10u) << name;
+    for (const PickledTensor& tensor : *tensors) {
+      const ZipEntry* storage = zip->Find(root + "/data/" + tensor.storage_key);
+      ASSERT_NE(storage, nullptr) << name << ": " << tensor.name;
+      EXPECT_EQ(static_cast<int64_t>(storage->data.size()),
+                tensor.storage_numel * TorchStorageElementBytes(tensor.storage_type));
+    }
+    if (std::string(name) == "tiny-rwkv-7v0-834K.pth") {
+      EXPECT_EQ((*tensors)[0].name, "emb.weight");
+      EXPECT_EQ((*tensors)[0].storage_type, TorchStorageType::kBFloat16);
+      EXPECT_EQ((*tensors)[0].shape, (std::vector<int64_t>{256, 64}));
+    }
   }
 }
 

@@ -22,10 +22,11 @@ inline void PutLE(std::string& out, uint64_t value, int bytes) {
 }
 
 struct ZipOptions {
-  bool zip64 = true;        // Zip64 end record + locator, as torch.save writes.
-  uint16_t method = 0;      // Of every entry.
-  uint16_t flags = 0x0808;  // Data descriptor + UTF-8 names, as torch.save writes.
-  std::string comment;      // After the end record.
+  bool zip64 = true;         // Zip64 end record + locator, as torch.save writes.
+  uint16_t method = 0;       // Of every entry.
+  uint16_t flags = 0x0808;   // Data descriptor + UTF-8 names, as torch.save writes.
+  std::string comment;       // After the end record.
+  bool zip64_extra = false;  // Sizes and offsets in each central entry's Zip64 extra field.
 };
 
 // A zip archive of `entries` (name, payload) in order. Local headers carry zero sizes; the
@@ -48,13 +49,22 @@ inline std::string StoredZip(const std::vector<std::pair<std::string, std::strin
     PutLE(directory, 20, 2);
     PutLE(directory, options.flags, 2);
     PutLE(directory, options.method, 2);
-    PutLE(directory, 0, 8);  // time, date, crc
-    PutLE(directory, data.size(), 4);
-    PutLE(directory, data.size(), 4);
+    PutLE(directory, 0, 8);                // time, date, crc
+    const uint64_t deferred = 0xffffffff;  // "in the Zip64 extra field"
+    PutLE(directory, options.zip64_extra ? deferred : data.size(), 4);
+    PutLE(directory, options.zip64_extra ? deferred : data.size(), 4);
     PutLE(directory, name.size(), 2);
-    PutLE(directory, 0, 2 + 2 + 2 + 2 + 4);  // extra, comment, disk, internal, external
-    PutLE(directory, offset, 4);
+    PutLE(directory, options.zip64_extra ? 28 : 0, 2);
+    PutLE(directory, 0, 2 + 2 + 2 + 4);  // comment, disk, internal, external
+    PutLE(directory, options.zip64_extra ? deferred : offset, 4);
     directory += name;
+    if (options.zip64_extra) {
+      PutLE(directory, 1, 2);
+      PutLE(directory, 24, 2);
+      PutLE(directory, data.size(), 8);
+      PutLE(directory, data.size(), 8);
+      PutLE(directory, offset, 8);
+    }
   }
   const uint64_t directory_offset = out.size();
   out += directory;

@@ -64,6 +64,23 @@ TEST(ZipReaderTest, OpensEveryPthFixture) {
   }
 }
 
+TEST(ZipReaderTest, ReadsZip64ExtraFields) {
+  const auto zip = OpenBytes(
+      StoredZip({{"a/data.pkl", "pickle"}, {"a/data/0", Bytes(300)}}, {.zip64_extra = true}));
+  ASSERT_TRUE(zip.ok()) << zip.status();
+  ASSERT_EQ(zip->entries().size(), 2u);
+  EXPECT_EQ(EntryText(*zip->Find("a/data/0")), Bytes(300));
+  EXPECT_EQ(zip->Find("a/data/0")->header_offset, 30 + 10 + 6);
+
+  std::string short_extra = StoredZip({{"a/x", "1"}}, {.zip64_extra = true});
+  const size_t extra = short_extra.find(std::string("\x01\x00\x18\x00", 4));
+  ASSERT_NE(extra, std::string::npos);
+  short_extra[extra + 2] = 8;  // Room for one of the three deferred values.
+  const absl::Status status = OpenBytes(short_extra).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "Zip64 extra field too short")) << status;
+}
+
 TEST(ZipReaderTest, RefusesCompressedAndEncryptedEntries) {
   absl::Status status = OpenBytes(StoredZip({{"a/data.pkl", "x"}}, {.method = 8})).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
