@@ -29,10 +29,9 @@ std::string Printable(std::string_view s) {
 absl::StatusOr<PickledTensor> ToTensor(const RestrictedUnpickler& unpickler, std::string_view name,
                                        const Value& value) {
   if (value.kind != Kind::kTensor) {
-    return unpickler.Invalid(value.offset, "entry '", Printable(name), "' is a ",
+    return unpickler.Invalid(value.offset, "entry '", Printable(name), "' is not a tensor (it is ",
                              AsAbsl(KindName(value.kind)),
-                             ", not a tensor; only a state dict of tensors is "
-                             "accepted");
+                             "); only a state dict of tensors is accepted");
   }
   const pickle::TensorRecord& tensor = unpickler.Tensor(value);
   const pickle::StorageRecord& storage = unpickler.Storage(tensor);
@@ -81,8 +80,8 @@ absl::StatusOr<std::vector<PickledTensor>> Collect(const RestrictedUnpickler& un
   absl::flat_hash_set<std::string_view> names;
   for (size_t i = 0; i + 1 < items.size(); i += 2) {
     if (items[i].kind != Kind::kString) {
-      return unpickler.Invalid(items[i].offset, "the state dict has a ",
-                               AsAbsl(KindName(items[i].kind)), " key, not a str");
+      return unpickler.Invalid(items[i].offset, "the state dict has a key of type ",
+                               AsAbsl(KindName(items[i].kind)), ", not str");
     }
     if (!names.insert(items[i].text).second) {
       return unpickler.Invalid(items[i].offset, "the state dict names '", Printable(items[i].text),

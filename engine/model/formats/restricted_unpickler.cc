@@ -1,6 +1,7 @@
 #include "engine/model/formats/restricted_unpickler.h"
 
 #include <algorithm>
+#include <iterator>
 #include <string>
 #include <utility>
 
@@ -165,12 +166,11 @@ Value RestrictedUnpickler::NewContainer(Kind kind, std::vector<Value> items) {
 }
 
 absl::Status RestrictedUnpickler::PushGlobal(std::string_view module, std::string_view name) {
-  for (const AllowedGlobal& allowed : kAllowedGlobals) {
-    if (allowed.module != module || allowed.name != name) continue;
-    globals_.push_back(&allowed);
+  for (size_t i = 0; i < std::size(kAllowedGlobals); ++i) {
+    if (kAllowedGlobals[i].module != module || kAllowedGlobals[i].name != name) continue;
     Value value;
     value.kind = Kind::kGlobal;
-    value.ref = static_cast<uint32_t>(globals_.size() - 1);
+    value.ref = static_cast<uint32_t>(i);
     return Push(value);
   }
   return Invalid(op_offset_, "pickle names global '", Printable(module), ".", Printable(name),
@@ -211,7 +211,7 @@ absl::Status RestrictedUnpickler::Reduce() {
     return Invalid(op_offset_, "REDUCE calls a ", AsAbsl(KindName(callable.kind)), " with a ",
                    AsAbsl(KindName(args.kind)), "; only the allowed globals can be called");
   }
-  const AllowedGlobal& global = *globals_[callable.ref];
+  const AllowedGlobal& global = kAllowedGlobals[callable.ref];
   const std::vector<Value> items = containers_[args.ref];
   switch (global.global) {
     case Global::kOrderedDict:
@@ -262,8 +262,7 @@ absl::Status RestrictedUnpickler::RebuildTensor(const std::vector<Value>& args, 
   }
   if (args[0].kind != Kind::kStorage || args[1].kind != Kind::kInt || args[1].number < 0) {
     return Invalid(op_offset_,
-                   "_rebuild_tensor_v2 needs a storage and a non-negative offset, "
-                   "gets a ",
+                   "_rebuild_tensor_v2 needs a storage and a non-negative offset, gets a ",
                    AsAbsl(KindName(args[0].kind)), " and a ", AsAbsl(KindName(args[1].kind)));
   }
   TensorRecord tensor{args[0].ref, args[1].number, {}, {}};
@@ -284,18 +283,17 @@ absl::Status RestrictedUnpickler::PersistentId() {
   if (items == nullptr || items->size() != 5 || (*items)[0].kind != Kind::kString ||
       (*items)[0].text != "storage") {
     return Invalid(op_offset_,
-                   "the persistent ID is not a ('storage', type, key, location, "
-                   "numel) tuple");
+                   "the persistent ID is not a ('storage', type, key, location, numel) tuple");
   }
   const std::vector<Value>& id = *items;
-  if (id[1].kind != Kind::kGlobal || globals_[id[1].ref]->global != Global::kStorage ||
+  if (id[1].kind != Kind::kGlobal || kAllowedGlobals[id[1].ref].global != Global::kStorage ||
       id[2].kind != Kind::kString || id[3].kind != Kind::kString || id[4].kind != Kind::kInt ||
       id[4].number < 0) {
     return Invalid(op_offset_,
-                   "the persistent ID needs a storage class, a str key, a str "
-                   "location and a non-negative numel");
+                   "the persistent ID needs a storage class, a str key, a str location and a "
+                   "non-negative numel");
   }
-  storages_.push_back({globals_[id[1].ref]->storage, id[2].text, id[3].text, id[4].number});
+  storages_.push_back({kAllowedGlobals[id[1].ref].storage, id[2].text, id[3].text, id[4].number});
   Value value;
   value.kind = Kind::kStorage;
   value.ref = static_cast<uint32_t>(storages_.size() - 1);

@@ -47,8 +47,8 @@ enum class Kind {
 // "None", "int", "dict", ...
 std::string_view KindName(Kind kind);
 
-// A pickled value. Containers, globals, storages and tensors are indices (`ref`) into the
-// unpickler's arenas; strings view the pickle's bytes.
+// A pickled value. Containers, storages and tensors are indices (`ref`) into the unpickler's
+// arenas, a global an index into its allowed list; strings view the pickle's bytes.
 struct Value {
   Kind kind = Kind::kNone;
   int64_t number = 0;  // kBool, kInt.
@@ -146,7 +146,6 @@ class RestrictedUnpickler {
   std::vector<size_t> marks_;
   absl::flat_hash_map<uint64_t, Value> memo_;
   std::vector<std::vector<Value>> containers_;
-  std::vector<const AllowedGlobal*> globals_;
   std::vector<StorageRecord> storages_;
   std::vector<TensorRecord> tensors_;
 };

@@ -117,8 +117,8 @@ TEST(PickleReaderTest, RefusesUnknownOpcodes) {
 
 TEST(PickleReaderTest, RefusesWhatIsNotAStateDictOfTensors) {
   ExpectRefused("\x80\x02].", {"holds a list, not a state dict"});
-  ExpectRefused("\x80\x02}" + Str("x") + "K\x01s.", {"entry 'x' is a int, not a tensor"});
-  ExpectRefused("\x80\x02}K\x01K\x02s.", {"has a int key"});
+  ExpectRefused("\x80\x02}" + Str("x") + "K\x01s.", {"entry 'x' is not a tensor (it is int)"});
+  ExpectRefused("\x80\x02}K\x01K\x02s.", {"has a key of type int, not str"});
   ExpectRefused(StateDictPickle({TensorItem("a", "FloatStorage", "0", 6, 0, {6}, {1}),
                                  TensorItem("a", "FloatStorage", "1", 6, 0, {6}, {1})}),
                 {"names 'a' twice"});
