@@ -26,13 +26,15 @@ absl::Status NotZip(const MappedFile& file) {
   if (file.size() == 0) return absl::DataLossError(absl::StrCat(file.path(), ": empty file"));
   // The legacy format is a bare pickle stream: PROTO first.
   if (file.bytes()[0] == 0x80) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file.path(), ": legacy (pre-1.6) torch.save format is not supported; re-save with "
-        "torch.save(..., _use_new_zipfile_serialization=True)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file.path(),
+                     ": legacy (pre-1.6) torch.save format is not supported; re-save with "
+                     "torch.save(..., _use_new_zipfile_serialization=True)"));
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      file.path(), ": not a PyTorch checkpoint (torch.save writes a zip archive, which starts "
-      "with \"PK\\x03\\x04\")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(file.path(),
+                   ": not a PyTorch checkpoint (torch.save writes a zip archive, which starts "
+                   "with \"PK\\x03\\x04\")"));
 }
 
 // The one "<root>/data.pkl" entry; returns its root folder.
@@ -47,21 +49,23 @@ absl::StatusOr<std::string> FindRoot(const ZipArchive& zip) {
   }
   if (roots.size() == 1) return roots[0];
   if (roots.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        zip.file().path(), ": a zip archive with no <root>/data.pkl entry among its ",
-        zip.entries().size(), " entries: not a torch.save checkpoint"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(zip.file().path(), ": a zip archive with no <root>/data.pkl entry among its ",
+                     zip.entries().size(), " entries: not a torch.save checkpoint"));
   }
-  return absl::InvalidArgumentError(absl::StrCat(zip.file().path(), ": the zip archive has ",
-                                                 roots.size(), " data.pkl entries ('",
-                                                 Printable(roots[0]), "/data.pkl', '",
-                                                 Printable(roots[1]), "/data.pkl'); expected one"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      zip.file().path(), ": the zip archive has ", roots.size(), " data.pkl entries ('",
+      Printable(roots[0]), "/data.pkl', '", Printable(roots[1]), "/data.pkl'); expected one"));
 }
 
 GgmlType ToGgmlType(TorchStorageType type) {
   switch (type) {
-    case TorchStorageType::kFloat: return GgmlType::kF32;
-    case TorchStorageType::kHalf: return GgmlType::kF16;
-    case TorchStorageType::kBFloat16: return GgmlType::kBF16;
+    case TorchStorageType::kFloat:
+      return GgmlType::kF32;
+    case TorchStorageType::kHalf:
+      return GgmlType::kF16;
+    case TorchStorageType::kBFloat16:
+      return GgmlType::kBF16;
   }
   return GgmlType::kF32;
 }
@@ -85,8 +89,8 @@ class CheckpointReader {
 
   template <typename... Parts>
   absl::Status Invalid(const PickledTensor& tensor, const Parts&... parts) const {
-    return absl::InvalidArgumentError(absl::StrCat(zip_.file().path(), ": tensor '",
-                                                   Printable(tensor.name), "': ", parts...));
+    return absl::InvalidArgumentError(
+        absl::StrCat(zip_.file().path(), ": tensor '", Printable(tensor.name), "': ", parts...));
   }
 
   const ZipArchive& zip_;
@@ -135,9 +139,9 @@ absl::Status CheckByteOrder(const ZipArchive& zip, const std::string& root,
   if (entry == nullptr) return absl::OkStatus();  // Written since torch 1.13; older is little.
   const std::string order(entry->data.begin(), entry->data.end());
   if (order != "little") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        zip.file().path(), ": byteorder is '", Printable(order),
-        "'; only little-endian checkpoints are supported"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(zip.file().path(), ": byteorder is '", Printable(order),
+                     "'; only little-endian checkpoints are supported"));
   }
   tensors.SetMetadata(kTorchByteOrderKey, order);
   return absl::OkStatus();
@@ -165,8 +169,8 @@ absl::StatusOr<std::unique_ptr<StoredTensors>> ReadTorchCheckpoint(
   CheckpointReader reader(zip, root);
   for (const PickledTensor& tensor : pickled) {
     RWKV_ASSIGN_OR_RETURN(const absl::Span<const uint8_t> data, reader.TensorBytes(tensor));
-    TensorInfo info{tensor.name, {tensor.shape.rbegin(), tensor.shape.rend()},
-                    ToGgmlType(tensor.storage_type)};
+    TensorInfo info{
+        tensor.name, {tensor.shape.rbegin(), tensor.shape.rend()}, ToGgmlType(tensor.storage_type)};
     if (info.ne.empty()) info.ne = {1};  // A 0-d scalar: one element.
     RWKV_RETURN_IF_ERROR(tensors->Add(std::move(info), data));
   }

@@ -90,10 +90,10 @@ absl::StatusOr<int64_t> ZipParser::FindEndRecord() const {
     if (U32(base_ + pos) != kEndSignature) continue;
     if (U16(base_ + pos + 20) <= file_.size() - pos - kEndBytes) return pos;
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      file_.path(), ": no zip end-of-central-directory record in the last ",
-      std::min<int64_t>(file_.size(), kEndBytes + kMaxCommentBytes),
-      " bytes (not a zip archive, or a truncated one)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(file_.path(), ": no zip end-of-central-directory record in the last ",
+                   std::min<int64_t>(file_.size(), kEndBytes + kMaxCommentBytes),
+                   " bytes (not a zip archive, or a truncated one)"));
 }
 
 absl::StatusOr<Directory> ZipParser::ReadZip64Directory(int64_t end_offset) const {
@@ -116,12 +116,13 @@ absl::StatusOr<Directory> ZipParser::ReadZip64Directory(int64_t end_offset) cons
 
 absl::StatusOr<Directory> ZipParser::ReadDirectory() const {
   if (file_.size() < kEndBytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        file_.path(), ": ", file_.size(), " bytes is too short for a zip archive"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(file_.path(), ": ", file_.size(), " bytes is too short for a zip archive"));
   }
   RWKV_ASSIGN_OR_RETURN(const int64_t end, FindEndRecord());
   const uint8_t* e = base_ + end;
-  if (end >= kZip64LocatorBytes && U32(base_ + end - kZip64LocatorBytes) == kZip64LocatorSignature) {
+  if (end >= kZip64LocatorBytes &&
+      U32(base_ + end - kZip64LocatorBytes) == kZip64LocatorSignature) {
     return ReadZip64Directory(end);
   }
   const uint16_t disk = U16(e + 4), directory_disk = U16(e + 6);
@@ -140,7 +141,8 @@ absl::Status ZipParser::ReadZip64Extra(const uint8_t* extra, int64_t length, Cen
                                        int64_t pos) const {
   for (int64_t at = 0; at + 4 <= length;) {
     const uint16_t id = U16(extra + at), size = U16(extra + at + 2);
-    if (size > length - at - 4) return Invalid(pos, "entry '", Printable(entry.name), "': extra field overruns");
+    if (size > length - at - 4)
+      return Invalid(pos, "entry '", Printable(entry.name), "': extra field overruns");
     if (id == kZip64ExtraId) {
       int64_t field = at + 4;
       const int64_t field_end = field + size;
@@ -191,8 +193,7 @@ absl::StatusOr<ZipEntry> ZipParser::ReadLocalEntry(const CentralEntry& central) 
     return Invalid(pos, "entry '", name, "' is encrypted; not supported");
   }
   if (central.method != 0) {
-    const std::string method =
-        central.method == 8 ? "8 (deflate)" : absl::StrCat(central.method);
+    const std::string method = central.method == 8 ? "8 (deflate)" : absl::StrCat(central.method);
     return Invalid(pos, "entry '", name, "' is compressed (method ", method,
                    "); only stored entries (method 0) are supported, as torch.save writes them");
   }
@@ -235,9 +236,10 @@ absl::StatusOr<ZipArchive> ZipArchive::Open(std::shared_ptr<const MappedFile> fi
   ZipParser parser(*file);
   RWKV_ASSIGN_OR_RETURN(const Directory directory, parser.ReadDirectory());
   if (!file->Has(directory.offset, directory.size)) {
-    return absl::DataLossError(absl::StrCat(
-        file->path(), ": zip archive: the central directory (", directory.size, " bytes at ",
-        directory.offset, ") runs past the end of the file (", file->size(), " bytes; truncated?)"));
+    return absl::DataLossError(absl::StrCat(file->path(), ": zip archive: the central directory (",
+                                            directory.size, " bytes at ", directory.offset,
+                                            ") runs past the end of the file (", file->size(),
+                                            " bytes; truncated?)"));
   }
   if (directory.entries < 0 || directory.entries > directory.size / kCentralHeaderBytes) {
     return absl::InvalidArgumentError(

@@ -24,7 +24,8 @@ absl::StatusOr<std::vector<PickledTensor>> Read(const std::string& pickle) {
 void ExpectRefused(const std::string& pickle, const std::vector<std::string>& fragments) {
   const absl::Status status = Read(pickle).status();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
-  EXPECT_TRUE(absl::StrContains(status.message(), "test.pth: archive/data.pkl: at byte ")) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "test.pth: archive/data.pkl: at byte "))
+      << status;
   for (const std::string& fragment : fragments) {
     EXPECT_TRUE(absl::StrContains(status.message(), fragment)) << status << "\nlacks: " << fragment;
   }
@@ -52,7 +53,7 @@ TEST(PickleReaderTest, ReadsAStateDict) {
   EXPECT_EQ(w.stride, (std::vector<int64_t>{100, 1}));
   EXPECT_EQ((*tensors)[1].storage_type, TorchStorageType::kHalf);
   EXPECT_EQ((*tensors)[1].storage_offset, 2);
-  EXPECT_EQ((*tensors)[2].NumElements(), 1);  // 0-d
+  EXPECT_EQ((*tensors)[2].NumElements(), 1);     // 0-d
   EXPECT_EQ((*tensors)[3].storage_offset, 100);  // Size-1 dimensions may have any stride.
   EXPECT_EQ((*tensors)[3].NumElements(), 200);
 }
@@ -74,8 +75,8 @@ TEST(PickleReaderTest, ReadsProtocolFourOpcodes) {
   const std::string pickle =
       "\x80\x04" + frame + "}\x94(" + short_w + Global("torch._utils", "_rebuild_parameter") +
       stack_global + "((" + Str("storage") + Global("torch", "FloatStorage") + long_key +
-      Str("cpu") + numel + "tQ" + std::string("\x8a\x00", 2) + IntTuple({2, 3}) + IntTuple({3, 1}) + "\x89" + hooks +
-      metadata + "tR\x88" + hooks + "\x87Ru.";
+      Str("cpu") + numel + "tQ" + std::string("\x8a\x00", 2) + IntTuple({2, 3}) + IntTuple({3, 1}) +
+      "\x89" + hooks + metadata + "tR\x88" + hooks + "\x87Ru.";
   const auto tensors = Read(pickle);
   ASSERT_TRUE(tensors.ok()) << tensors.status();
   ASSERT_EQ(tensors->size(), 1u);
@@ -89,8 +90,11 @@ TEST(PickleReaderTest, RefusesOtherGlobals) {
                 {"at byte 2: pickle names global 'posix.system'",
                  "only a state dict of tensors is accepted"});
   ExpectRefused("\x80\x02" + Global("os", "system") + ".", {"'os.system'"});
-  ExpectRefused("\x80\x04\x8c\x08" "builtins\x8c\x04" "eval\x93.",
-                {"at byte 18: pickle names global 'builtins.eval'"});
+  ExpectRefused(
+      "\x80\x04\x8c\x08"
+      "builtins\x8c\x04"
+      "eval\x93.",
+      {"at byte 18: pickle names global 'builtins.eval'"});
   ExpectRefused("\x80\x02" + Global("torch._utils", "_rebuild_tensor") + ".",
                 {"'torch._utils._rebuild_tensor'"});
   ExpectRefused("\x80\x02" + Global("torch", "IntStorage") + ".", {"'torch.IntStorage'"});
@@ -112,9 +116,9 @@ TEST(PickleReaderTest, RefusesUnknownOpcodes) {
 }
 
 TEST(PickleReaderTest, RefusesWhatIsNotAStateDictOfTensors) {
-  ExpectRefused("\x80\x02]." , {"holds a list, not a state dict"});
-  ExpectRefused("\x80\x02}" + Str("x") + "K\x01s.", {"entry 'x' is a int, not a tensor"});
-  ExpectRefused("\x80\x02}K\x01K\x02s.", {"has a int key"});
+  ExpectRefused("\x80\x02].", {"holds a list, not a state dict"});
+  ExpectRefused("\x80\x02}" + Str("x") + "K\x01s.", {"entry 'x' is not a tensor (it is int)"});
+  ExpectRefused("\x80\x02}K\x01K\x02s.", {"has a key of type int, not str"});
   ExpectRefused(StateDictPickle({TensorItem("a", "FloatStorage", "0", 6, 0, {6}, {1}),
                                  TensorItem("a", "FloatStorage", "1", 6, 0, {6}, {1})}),
                 {"names 'a' twice"});
@@ -130,14 +134,14 @@ TEST(PickleReaderTest, RefusesNonContiguousAndOutOfRangeTensors) {
   ExpectRefused(StateDictPickle({TensorItem("t", "FloatStorage", "0", 6, 0,
                                             {int64_t{1} << 40, int64_t{1} << 40}, {1, 1})}),
                 {"not contiguous"});
-  ExpectRefused(StateDictPickle({TensorItem("t", "FloatStorage", "0", 6, 0,
-                                            {int64_t{1} << 40, int64_t{1} << 40},
-                                            {int64_t{1} << 40, 1})}),
-                {"too many elements"});
-  ExpectRefused(StateDictPickle({TensorItem("t", "FloatStorage", "0", 6, 0,
-                                            std::vector<int64_t>(17, 1),
-                                            std::vector<int64_t>(17, 1))}),
-                {"17 dimensions"});
+  ExpectRefused(
+      StateDictPickle({TensorItem("t", "FloatStorage", "0", 6, 0,
+                                  {int64_t{1} << 40, int64_t{1} << 40}, {int64_t{1} << 40, 1})}),
+      {"too many elements"});
+  ExpectRefused(
+      StateDictPickle({TensorItem("t", "FloatStorage", "0", 6, 0, std::vector<int64_t>(17, 1),
+                                  std::vector<int64_t>(17, 1))}),
+      {"17 dimensions"});
 }
 
 TEST(PickleReaderTest, RefusesMalformedPersistentIds) {
@@ -162,17 +166,23 @@ TEST(PickleReaderTest, BoundsHostileInputs) {
   ExpectRefused("\x80\x02t.", {"needs a MARK"});
   ExpectRefused("\x80\x02}", {"ends without a STOP"});
   ExpectRefused("", {"ends without a STOP"});
-  ExpectRefused("\x80\x02" "cos\nsystem", {"no terminating newline"});
+  ExpectRefused(
+      "\x80\x02"
+      "cos\nsystem",
+      {"no terminating newline"});
   // A list that holds itself: values refer to containers by index, so nothing recurses or leaks.
-  ExpectRefused(std::string("\x80\x02]q\x00h\x00" "a.", 9), {"holds a list"});
+  ExpectRefused(std::string("\x80\x02]q\x00h\x00"
+                            "a.",
+                            9),
+                {"holds a list"});
   // Many values: bounded by the stack limit, refused before memory grows further.
   ExpectRefused("\x80\x02" + std::string((1 << 20) + 1, 'N') + ".", {"stack grows past"});
 }
 
 TEST(PickleReaderTest, EveryTruncationIsRefused) {
-  const std::string pickle = StateDictPickle(
-      {TensorItem("a", "FloatStorage", "0", 6, 0, {2, 3}, {3, 1}),
-       TensorItem("b", "HalfStorage", "1", 4, 0, {4}, {1})});
+  const std::string pickle =
+      StateDictPickle({TensorItem("a", "FloatStorage", "0", 6, 0, {2, 3}, {3, 1}),
+                       TensorItem("b", "HalfStorage", "1", 4, 0, {4}, {1})});
   ASSERT_TRUE(Read(pickle).ok()) << Read(pickle).status();
   for (size_t size = 0; size < pickle.size(); ++size) {
     const absl::Status status = Read(pickle.substr(0, size)).status();

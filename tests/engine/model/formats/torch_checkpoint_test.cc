@@ -4,14 +4,14 @@
 #include <openssl/evp.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "engine/model/formats/pickle_reader.h"
 #include "engine/model/formats/zip_reader.h"
 #include "engine/model/quantization.h"
 #include "engine/model/rwkv_cpp_file.h"
@@ -65,12 +65,43 @@ void ExpectRefused(std::string bytes, absl::StatusCode code,
   }
 }
 
+// The container level, whatever types StoredTensors supports: every fixture's state dict lists
+// its tensors with their storages, and every storage entry is there.
+TEST(TorchCheckpointTest, EveryFixtureStateDictParses) {
+  for (const char* name :
+       {"tiny-rwkv-4v0-660K.pth", "tiny-rwkv-5v1-730K.pth", "tiny-rwkv-5v2-730K.pth",
+        "tiny-rwkv-6v0-1m.pth", "tiny-rwkv-7v0-834K.pth", "tiny-rwkv-7v0-834K-FP32.pth",
+        "blinkdl-rwkv8-rosa-sample.pth"}) {
+    auto file = MappedFile::Open(FixturePath(name));
+    ASSERT_TRUE(file.ok()) << file.status();
+    const auto zip = ZipArchive::Open(*file);
+    ASSERT_TRUE(zip.ok()) << zip.status();
+    const std::string root = zip->entries()[0].name.substr(0, zip->entries()[0].name.find('/'));
+    const ZipEntry* pickle = zip->Find(root + "/data.pkl");
+    ASSERT_NE(pickle, nullptr) << name;
+    const auto tensors = ReadStateDictPickle(pickle->data, name);
+    ASSERT_TRUE(tensors.ok()) << tensors.status();
+    ASSERT_GT(tensors->size(), 10u) << name;
+    for (const PickledTensor& tensor : *tensors) {
+      const ZipEntry* storage = zip->Find(root + "/data/" + tensor.storage_key);
+      ASSERT_NE(storage, nullptr) << name << ": " << tensor.name;
+      EXPECT_EQ(static_cast<int64_t>(storage->data.size()),
+                tensor.storage_numel * TorchStorageElementBytes(tensor.storage_type));
+    }
+    if (std::string(name) == "tiny-rwkv-7v0-834K.pth") {
+      EXPECT_EQ((*tensors)[0].name, "emb.weight");
+      EXPECT_EQ((*tensors)[0].storage_type, TorchStorageType::kBFloat16);
+      EXPECT_EQ((*tensors)[0].shape, (std::vector<int64_t>{256, 64}));
+    }
+  }
+}
+
 TEST(TorchCheckpointTest, ReadsEveryFixture) {
   if (!Bf16Supported()) GTEST_SKIP() << "BF16 support in quantization.cc not merged yet";
-  for (const char* name : {"tiny-rwkv-4v0-660K.pth", "tiny-rwkv-5v1-730K.pth",
-                           "tiny-rwkv-5v2-730K.pth", "tiny-rwkv-6v0-1m.pth",
-                           "tiny-rwkv-7v0-834K.pth", "tiny-rwkv-7v0-834K-FP32.pth",
-                           "blinkdl-rwkv8-rosa-sample.pth"}) {
+  for (const char* name :
+       {"tiny-rwkv-4v0-660K.pth", "tiny-rwkv-5v1-730K.pth", "tiny-rwkv-5v2-730K.pth",
+        "tiny-rwkv-6v0-1m.pth", "tiny-rwkv-7v0-834K.pth", "tiny-rwkv-7v0-834K-FP32.pth",
+        "blinkdl-rwkv8-rosa-sample.pth"}) {
     const auto tensors = ReadFixture(name);
     ASSERT_TRUE(tensors.ok()) << tensors.status();
     EXPECT_EQ((*tensors)->format(), "PyTorch .pth");
@@ -155,9 +186,10 @@ TEST(TorchCheckpointTest, ReadsViewsOfSharedStoragesAndScalars) {
       StateDictPickle({TensorItem("a", "HalfStorage", "0", 8, 0, {2, 2}, {2, 1}),
                        TensorItem("b", "HalfStorage", "0", 8, 4, {4}, {1}),
                        TensorItem("s", "FloatStorage", "7", 1, 0, {}, {})});
-  const auto tensors = ReadBytes(StoredZip(
-      {{"m/data.pkl", pickle}, {"m/byteorder", "little"}, {"m/data/0", halves},
-       {"m/data/7", scalar}}));
+  const auto tensors = ReadBytes(StoredZip({{"m/data.pkl", pickle},
+                                            {"m/byteorder", "little"},
+                                            {"m/data/0", halves},
+                                            {"m/data/7", scalar}}));
   ASSERT_TRUE(tensors.ok()) << tensors.status();
   ASSERT_EQ((*tensors)->Tensors().size(), 3u);
   std::vector<float> b(4), s(1);
@@ -176,8 +208,7 @@ TEST(TorchCheckpointTest, RefusesWhatIsNotAZipCheckpoint) {
                 absl::StatusCode::kInvalidArgument,
                 {"legacy (pre-1.6) torch.save format is not supported; re-save with "
                  "torch.save(..., _use_new_zipfile_serialization=True)"});
-  ExpectRefused("GGUF\3\0\0\0", absl::StatusCode::kInvalidArgument,
-                {"not a PyTorch checkpoint"});
+  ExpectRefused("GGUF\3\0\0\0", absl::StatusCode::kInvalidArgument, {"not a PyTorch checkpoint"});
   ExpectRefused(StoredZip({{"m/other", "x"}}), absl::StatusCode::kInvalidArgument,
                 {"no <root>/data.pkl entry"});
   ExpectRefused(StoredZip({{"a/data.pkl", "x"}, {"b/data.pkl", "x"}}),
@@ -189,26 +220,26 @@ TEST(TorchCheckpointTest, RefusesWhatIsNotAZipCheckpoint) {
 }
 
 TEST(TorchCheckpointTest, RefusesMissingAndShortStorages) {
-  const std::string pickle = StateDictPickle(
-      {TensorItem("w", "FloatStorage", "0", 6, 0, {2, 3}, {3, 1}),
-       TensorItem("v", "FloatStorage", "1", 4, 0, {4}, {1})});
+  const std::string pickle =
+      StateDictPickle({TensorItem("w", "FloatStorage", "0", 6, 0, {2, 3}, {3, 1}),
+                       TensorItem("v", "FloatStorage", "1", 4, 0, {4}, {1})});
   ExpectRefused(StoredZip({{"m/data.pkl", pickle}, {"m/data/0", Bytes(24)}}),
                 absl::StatusCode::kInvalidArgument,
                 {"tensor 'v': its storage '1' has no entry 'm/data/1' in the archive"});
-  ExpectRefused(StoredZip({{"m/data.pkl", pickle}, {"m/data/0", Bytes(23)},
-                           {"m/data/1", Bytes(16)}}),
-                absl::StatusCode::kInvalidArgument,
-                {"tensor 'w': its FloatStorage of 6 elements needs 6 x 4 bytes, entry 'm/data/0'",
-                 "holds 23"});
-  const std::string twice = StateDictPickle(
-      {TensorItem("w", "FloatStorage", "0", 6, 0, {6}, {1}),
-       TensorItem("v", "HalfStorage", "0", 6, 0, {6}, {1})});
+  ExpectRefused(
+      StoredZip({{"m/data.pkl", pickle}, {"m/data/0", Bytes(23)}, {"m/data/1", Bytes(16)}}),
+      absl::StatusCode::kInvalidArgument,
+      {"tensor 'w': its FloatStorage of 6 elements needs 6 x 4 bytes, entry 'm/data/0'",
+       "holds 23"});
+  const std::string twice = StateDictPickle({TensorItem("w", "FloatStorage", "0", 6, 0, {6}, {1}),
+                                             TensorItem("v", "HalfStorage", "0", 6, 0, {6}, {1})});
   ExpectRefused(StoredZip({{"m/data.pkl", twice}, {"m/data/0", Bytes(24)}}),
                 absl::StatusCode::kInvalidArgument, {"named again with another type"});
-  ExpectRefused(StoredZip({{"m/data.pkl", pickle}, {"m/data/0", Bytes(24)},
-                           {"m/data/1", Bytes(16)}, {"m/byteorder", "big"}}),
-                absl::StatusCode::kInvalidArgument,
-                {"byteorder is 'big'; only little-endian"});
+  ExpectRefused(StoredZip({{"m/data.pkl", pickle},
+                           {"m/data/0", Bytes(24)},
+                           {"m/data/1", Bytes(16)},
+                           {"m/byteorder", "big"}}),
+                absl::StatusCode::kInvalidArgument, {"byteorder is 'big'; only little-endian"});
 }
 
 TEST(TorchCheckpointTest, RefusesPatchedFixtures) {
@@ -226,7 +257,8 @@ TEST(TorchCheckpointTest, RefusesPatchedFixtures) {
   ASSERT_NE(storage, std::string::npos);
   global.replace(storage, 5, "posix");
   ExpectRefused(global, absl::StatusCode::kInvalidArgument,
-                {"tiny_rwkv_7v0_834K_fp32/data.pkl: at byte ", "pickle names global "
+                {"tiny_rwkv_7v0_834K_fp32/data.pkl: at byte ",
+                 "pickle names global "
                  "'posix.FloatStorage'; only a state dict of tensors is accepted"});
 
   const std::string pickle = "\x80\x02\x8c\x05posix\x8c\x06system\x93" + Str("id") + "\x85R.";

@@ -1,8 +1,9 @@
 // Builders for the zip archives and pickles of the .pth reader tests: small torch.save-shaped
 // files, and broken ones, made in memory.
 //
-//   std::string pickle = StateDictPickle({TensorItem("w", "FloatStorage", "0", 6, 0, {2, 3}, {3, 1})});
-//   std::string zip = StoredZip({{"archive/data.pkl", pickle}, {"archive/data/0", Bytes(24)}});
+//   std::string pickle = StateDictPickle({TensorItem("w", "FloatStorage", "0", 6, 0, {2, 3}, {3,
+//   1})}); std::string zip = StoredZip({{"archive/data.pkl", pickle}, {"archive/data/0",
+//   Bytes(24)}});
 #ifndef RWKV_TESTS_ENGINE_MODEL_FORMATS_TORCH_TEST_FILES_H_
 #define RWKV_TESTS_ENGINE_MODEL_FORMATS_TORCH_TEST_FILES_H_
 
@@ -13,8 +14,11 @@
 
 namespace rwkv::engine::torch_test {
 
+// `bytes` little-endian bytes of `value` (zeros past its 8).
 inline void PutLE(std::string& out, uint64_t value, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
+  for (int i = 0; i < bytes; ++i) {
+    out.push_back(static_cast<char>(i < 8 ? (value >> (8 * i)) & 0xff : 0));
+  }
 }
 
 struct ZipOptions {
@@ -22,6 +26,7 @@ struct ZipOptions {
   uint16_t method = 0;       // Of every entry.
   uint16_t flags = 0x0808;   // Data descriptor + UTF-8 names, as torch.save writes.
   std::string comment;       // After the end record.
+  bool zip64_extra = false;  // Sizes and offsets in each central entry's Zip64 extra field.
 };
 
 // A zip archive of `entries` (name, payload) in order. Local headers carry zero sizes; the
@@ -44,13 +49,22 @@ inline std::string StoredZip(const std::vector<std::pair<std::string, std::strin
     PutLE(directory, 20, 2);
     PutLE(directory, options.flags, 2);
     PutLE(directory, options.method, 2);
-    PutLE(directory, 0, 8);  // time, date, crc
-    PutLE(directory, data.size(), 4);
-    PutLE(directory, data.size(), 4);
+    PutLE(directory, 0, 8);                // time, date, crc
+    const uint64_t deferred = 0xffffffff;  // "in the Zip64 extra field"
+    PutLE(directory, options.zip64_extra ? deferred : data.size(), 4);
+    PutLE(directory, options.zip64_extra ? deferred : data.size(), 4);
     PutLE(directory, name.size(), 2);
-    PutLE(directory, 0, 2 + 2 + 2 + 2 + 4);  // extra, comment, disk, internal, external
-    PutLE(directory, offset, 4);
+    PutLE(directory, options.zip64_extra ? 28 : 0, 2);
+    PutLE(directory, 0, 2 + 2 + 2 + 4);  // comment, disk, internal, external
+    PutLE(directory, options.zip64_extra ? deferred : offset, 4);
     directory += name;
+    if (options.zip64_extra) {
+      PutLE(directory, 1, 2);
+      PutLE(directory, 24, 2);
+      PutLE(directory, data.size(), 8);
+      PutLE(directory, data.size(), 8);
+      PutLE(directory, offset, 8);
+    }
   }
   const uint64_t directory_offset = out.size();
   out += directory;
@@ -125,8 +139,8 @@ inline std::string TensorItem(const std::string& name, const std::string& storag
 inline std::string StateDictPickle(const std::vector<std::string>& items) {
   std::string out = "\x80\x02" + Global("collections", "OrderedDict") + ")R(";
   for (const std::string& item : items) out += item;
-  out += "u}" + Str("_metadata") + Global("collections", "OrderedDict") + ")R(" + Str("") +
-         "}" + Str("version") + Int(1) + "susb.";
+  out += "u}" + Str("_metadata") + Global("collections", "OrderedDict") + ")R(" + Str("") + "}" +
+         Str("version") + Int(1) + "susb.";
   return out;
 }
 

@@ -27,9 +27,9 @@ std::string EntryText(const ZipEntry& entry) {
 
 TEST(ZipReaderTest, OpensAStoredArchive) {
   for (const bool zip64 : {false, true}) {
-    const auto zip = OpenBytes(StoredZip({{"a/data.pkl", "pickle"}, {"a/data/0", Bytes(300)},
-                                          {"a/empty", ""}},
-                                         {.zip64 = zip64, .comment = "a comment"}));
+    const auto zip =
+        OpenBytes(StoredZip({{"a/data.pkl", "pickle"}, {"a/data/0", Bytes(300)}, {"a/empty", ""}},
+                            {.zip64 = zip64, .comment = "a comment"}));
     ASSERT_TRUE(zip.ok()) << zip.status();
     ASSERT_EQ(zip->entries().size(), 3u);
     EXPECT_EQ(zip->entries()[0].name, "a/data.pkl");
@@ -47,8 +47,8 @@ TEST(ZipReaderTest, OpensAStoredArchive) {
 }
 
 TEST(ZipReaderTest, OpensEveryPthFixture) {
-  for (const char* name : {"blinkdl-rwkv8-rosa-sample.pth", "tiny-rwkv-7v0-834K.pth",
-                           "tiny-rwkv-4v0-660K.pth"}) {
+  for (const char* name :
+       {"blinkdl-rwkv8-rosa-sample.pth", "tiny-rwkv-7v0-834K.pth", "tiny-rwkv-4v0-660K.pth"}) {
     auto file = MappedFile::Open(testing::SharedPath(std::string("models/formats/") + name));
     ASSERT_TRUE(file.ok()) << file.status();
     const auto zip = ZipArchive::Open(*file);
@@ -62,6 +62,23 @@ TEST(ZipReaderTest, OpensEveryPthFixture) {
     }
     EXPECT_GT(storages, 0) << name;
   }
+}
+
+TEST(ZipReaderTest, ReadsZip64ExtraFields) {
+  const auto zip = OpenBytes(
+      StoredZip({{"a/data.pkl", "pickle"}, {"a/data/0", Bytes(300)}}, {.zip64_extra = true}));
+  ASSERT_TRUE(zip.ok()) << zip.status();
+  ASSERT_EQ(zip->entries().size(), 2u);
+  EXPECT_EQ(EntryText(*zip->Find("a/data/0")), Bytes(300));
+  EXPECT_EQ(zip->Find("a/data/0")->header_offset, 30 + 10 + 6);
+
+  std::string short_extra = StoredZip({{"a/x", "1"}}, {.zip64_extra = true});
+  const size_t extra = short_extra.find(std::string("\x01\x00\x18\x00", 4));
+  ASSERT_NE(extra, std::string::npos);
+  short_extra[extra + 2] = 8;  // Room for one of the three deferred values.
+  const absl::Status status = OpenBytes(short_extra).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "Zip64 extra field too short")) << status;
 }
 
 TEST(ZipReaderTest, RefusesCompressedAndEncryptedEntries) {
@@ -88,8 +105,8 @@ TEST(ZipReaderTest, RefusesDuplicateAndMismatchedEntries) {
 }
 
 TEST(ZipReaderTest, RefusesWhatIsNotAZip) {
-  for (const std::string& bytes : {std::string(), std::string("PK"), std::string(100, 'x'),
-                                   std::string("\x80\x02}q\x00.")}) {
+  for (const std::string& bytes :
+       {std::string(), std::string("PK"), std::string(100, 'x'), std::string("\x80\x02}q\x00.")}) {
     const absl::Status status = OpenBytes(bytes).status();
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
     EXPECT_TRUE(absl::StrContains(status.message(), "test.zip: ")) << status;
