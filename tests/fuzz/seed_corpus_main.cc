@@ -33,6 +33,7 @@
 #include "rwkv/v1/rwkv.pb.h"
 #include "server/sessions/session_blob.h"
 #include "server/sessions/session_record_codec.h"
+#include "tests/fuzz/checkpoint_seeds.h"
 #include "tests/fuzz/fuzz_input.h"
 
 ABSL_FLAG(std::string, shared, "../shared", "The shared test data folder.");
@@ -364,7 +365,12 @@ int main(int argc, char** argv) {
   rwkv::fuzz::SessionRecordSeeds(texts, records);
   rwkv::fuzz::GenerateRequestSeeds(texts, requests);
   rwkv::fuzz::StopMatcherSeeds(texts, stops);
-  for (const Corpus* corpus : {&models, &vocab, &blobs, &records, &requests, &stops}) {
+  Corpus safetensors(out, "safetensors_fuzzer"), gguf(out, "gguf_fuzzer");
+  rwkv::fuzz::SafetensorsSeeds(shared,
+                               [&](auto& name, auto& bytes) { safetensors.Add(name, bytes); });
+  rwkv::fuzz::GgufSeeds(shared, [&](auto& name, auto& bytes) { gguf.Add(name, bytes); });
+  for (const Corpus* corpus :
+       {&models, &vocab, &blobs, &records, &requests, &stops, &safetensors, &gguf}) {
     corpus->Report();
   }
   return 0;
