@@ -36,6 +36,7 @@
 #include "server/sessions/session_blob.h"
 #include "server/sessions/session_record_codec.h"
 #include "tests/engine/model/formats/torch_test_files.h"
+#include "tests/fuzz/checkpoint_seeds.h"
 #include "tests/fuzz/fuzz_input.h"
 
 ABSL_FLAG(std::string, shared, "../shared", "The shared test data folder.");
@@ -70,6 +71,14 @@ class Corpus {
     ++count_;
   }
   void Report() const { std::printf("rwkv-fuzz-seeds: %s: %d seeds\n", target_.c_str(), count_); }
+  // Every seed of `other` too (model_formats_fuzzer opens what each reader's target reads).
+  void AddAllOf(const Corpus& other) {
+    for (const auto& entry : fs::directory_iterator(other.dir_)) {
+      fs::copy_file(entry.path(), dir_ / (other.target_ + "-" + entry.path().filename().string()),
+                    fs::copy_options::overwrite_existing);
+      ++count_;
+    }
+  }
 
  private:
   std::string target_;
@@ -450,7 +459,16 @@ int main(int argc, char** argv) {
   rwkv::fuzz::SessionRecordSeeds(texts, records);
   rwkv::fuzz::GenerateRequestSeeds(texts, requests);
   rwkv::fuzz::StopMatcherSeeds(texts, stops);
-  for (const Corpus* corpus : {&models, &vocab, &blobs, &records, &requests, &stops}) {
+  Corpus safetensors(out, "safetensors_fuzzer"), gguf(out, "gguf_fuzzer");
+  rwkv::fuzz::SafetensorsSeeds(shared,
+                               [&](auto& name, auto& bytes) { safetensors.Add(name, bytes); });
+  rwkv::fuzz::GgufSeeds(shared, [&](auto& name, auto& bytes) { gguf.Add(name, bytes); });
+  Corpus formats(out, "model_formats_fuzzer");
+  for (const Corpus* corpus : {&models, &checkpoints, &safetensors, &gguf}) {
+    formats.AddAllOf(*corpus);
+  }
+  for (const Corpus* corpus :
+       {&models, &vocab, &blobs, &records, &requests, &stops, &safetensors, &gguf, &formats}) {
     corpus->Report();
   }
   return 0;

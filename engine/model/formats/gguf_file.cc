@@ -132,8 +132,9 @@ absl::StatusOr<MetadataValue> ReadArray(GgufCursor& in) {
   RWKV_ASSIGN_OR_RETURN(const uint32_t type, in.ReadLE<uint32_t>("array element type"));
   RWKV_ASSIGN_OR_RETURN(const uint64_t count, in.ReadLE<uint64_t>("array length"));
   if (type == kArray) return in.Invalid("arrays of arrays are not supported");
-  if (MinValueBytes(type) == 0)
+  if (MinValueBytes(type) == 0) {
     return in.Invalid(absl::StrCat("unknown array element type ", type));
+  }
   RWKV_RETURN_IF_ERROR(in.CheckCount(count, MinValueBytes(type), "array elements"));
   if (type == kString) {
     return ReadVector<std::string>(count, [&] { return in.ReadString("string element"); });
@@ -255,8 +256,9 @@ absl::Status AddTensors(const std::vector<TensorEntry>& entries, uint64_t data_s
           absl::StrCat(where, ": shape ", entry.info.ShapeString(), " is invalid or overflows"));
     }
     const absl::StatusOr<int64_t> bytes = StoredBytes(entry.info.type, elements);
-    if (!bytes.ok())
+    if (!bytes.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": ", bytes.status().message()));
+    }
     if (entry.offset > data_bytes || static_cast<uint64_t>(*bytes) > data_bytes - entry.offset) {
       return absl::DataLossError(
           absl::StrCat(where, ": its ", *bytes, " bytes at file offset ", data_start, " + ",

@@ -3,7 +3,9 @@
 //
 // Only F32, F16 and BF16 tensors are accepted (every RWKV checkpoint uses those); any other
 // dtype is refused by name. Tensors view the mapping, nothing is copied. They are listed in the
-// order of their bytes in the file (the JSON object's key order carries no meaning).
+// order of their bytes in the file (the JSON object's key order carries no meaning). Every
+// tensor must lie inside the file with exactly the bytes its dtype and shape need, and no two may
+// overlap; unused bytes between tensors are tolerated. Duplicate JSON keys are refused.
 // `__metadata__` entries become StoredTensors metadata (strings).
 //
 //   RWKV_ASSIGN_OR_RETURN(auto file, MappedFile::Open("model.safetensors"));

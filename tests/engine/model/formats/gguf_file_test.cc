@@ -10,6 +10,7 @@
 
 #include "engine/model/quantization.h"
 #include "engine/model/rwkv_cpp_file.h"
+#include "tests/util/gguf_writer.h"
 #include "tests/util/shared_data.h"
 
 namespace rwkv::engine {
@@ -19,63 +20,11 @@ using ::rwkv::testing::ReadFileBytes;
 using ::rwkv::testing::SharedPath;
 using ::testing::HasSubstr;
 
-// ---- A small GGUF writer, from the format's definition. ----
+using ::rwkv::testing::GgufWriter;
 
-std::string U32(uint32_t v) {
-  std::string out(4, '\0');
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(v >> (8 * i));
-  return out;
-}
-std::string U64(uint64_t v) {
-  return U32(static_cast<uint32_t>(v)) + U32(static_cast<uint32_t>(v >> 32));
-}
-std::string Str(const std::string& s) { return U64(s.size()) + s; }
-
-class GgufWriter {
- public:
-  // A key/value pair whose value (after the type) is `value` exactly.
-  GgufWriter& Kv(const std::string& key, uint32_t type, const std::string& value) {
-    kvs_.push_back(Str(key) + U32(type) + value);
-    return *this;
-  }
-  // A tensor description with this offset (no data added).
-  GgufWriter& Info(const std::string& name, const std::vector<uint64_t>& ne, uint32_t type,
-                   uint64_t offset) {
-    std::string info = Str(name) + U32(static_cast<uint32_t>(ne.size()));
-    for (uint64_t n : ne) info += U64(n);
-    infos_.push_back(info + U32(type) + U64(offset));
-    return *this;
-  }
-  // A tensor and its bytes, placed at the next aligned data offset.
-  GgufWriter& Tensor(const std::string& name, const std::vector<uint64_t>& ne, uint32_t type,
-                     const std::string& bytes) {
-    data_.resize((data_.size() + alignment_ - 1) / alignment_ * alignment_, '\0');
-    Info(name, ne, type, data_.size());
-    data_ += bytes;
-    return *this;
-  }
-  GgufWriter& Alignment(uint32_t alignment) {
-    alignment_ = alignment;
-    return Kv("general.alignment", 4, U32(alignment));
-  }
-  GgufWriter& Version(uint32_t version) {
-    version_ = version;
-    return *this;
-  }
-  std::string Build() const {
-    std::string out = "GGUF" + U32(version_) + U64(infos_.size()) + U64(kvs_.size());
-    for (const std::string& kv : kvs_) out += kv;
-    for (const std::string& info : infos_) out += info;
-    out.resize((out.size() + alignment_ - 1) / alignment_ * alignment_, '\0');
-    return out + data_;
-  }
-
- private:
-  uint32_t version_ = 3;
-  uint32_t alignment_ = 32;
-  std::vector<std::string> kvs_, infos_;
-  std::string data_;
-};
+std::string U32(uint32_t v) { return ::rwkv::testing::GgufU32(v); }
+std::string U64(uint64_t v) { return ::rwkv::testing::GgufU64(v); }
+std::string Str(const std::string& s) { return ::rwkv::testing::GgufStr(s); }
 
 std::string Floats(const std::vector<float>& values) {
   std::string out;
