@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 all_targets=(state_blob_fuzzer session_record_fuzzer model_file_fuzzer world_vocab_fuzzer
-             generate_request_fuzzer stop_matcher_fuzzer)
+             generate_request_fuzzer stop_matcher_fuzzer bpe_tokenizer_fuzzer)
 seconds=12
 runs=-1
 work=""

@@ -367,5 +367,8 @@ int main(int argc, char** argv) {
   for (const Corpus* corpus : {&models, &vocab, &blobs, &records, &requests, &stops}) {
     corpus->Report();
   }
+  Corpus bpe(out, "bpe_tokenizer_fuzzer");  // the reference texts, as text to tokenize
+  for (size_t i = 0; i < texts.size(); ++i) bpe.Add(absl::StrCat("text-", i), texts[i]);
+  bpe.Report();
   return 0;
 }
