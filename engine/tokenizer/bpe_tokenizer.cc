@@ -26,6 +26,9 @@ using Json = nlohmann::json;
 constexpr int64_t kMaxTokenId = (1 << 24) - 1;
 // Words up to this many bytes are remembered within one Encode call; longer ones are rare.
 constexpr size_t kMaxCachedWordBytes = 64;
+// Longer words (a megabyte of letters without a space) are merged in pieces of this size, which
+// keeps the merge positions in int32_t and its memory bounded; no real text has such words.
+constexpr size_t kMaxWordBytes = size_t{1} << 20;
 // U+FFFD in UTF-8: what a byte without a token of its own is encoded as.
 constexpr std::string_view kReplacementCharacter = "\xEF\xBF\xBD";
 
@@ -361,7 +364,12 @@ absl::StatusOr<std::vector<int32_t>> BpeTokenizer::Encode(std::string_view input
 void BpeTokenizer::EncodeWord(std::string_view word,
                               absl::flat_hash_map<std::string, std::vector<int32_t>>* cache,
                               std::vector<int32_t>* ids) const {
-  if (word.size() > kMaxCachedWordBytes) return MergeWord(word, ids);
+  if (word.size() > kMaxCachedWordBytes) {
+    for (size_t pos = 0; pos < word.size(); pos += kMaxWordBytes) {
+      MergeWord(word.substr(pos, kMaxWordBytes), ids);
+    }
+    return;
+  }
   auto [it, inserted] = cache->try_emplace(std::string(word));
   if (inserted) MergeWord(word, &it->second);
   ids->insert(ids->end(), it->second.begin(), it->second.end());

@@ -10,7 +10,7 @@
 // NFC-normalized, then the "normalized" added tokens (20B's runs of 2 to 24 spaces) are split out
 // of it the same way; what remains is cut into words by the GPT-2 pre-tokenizer, and each word's
 // bytes are merged pairwise, lowest merge rank first (leftmost among equals), starting from one
-// token per byte.
+// token per byte. (Words over 1 MiB, which no real text has, are merged a megabyte at a time.)
 //
 // Any bytes encode (see bpe_pretokenizer.h for invalid UTF-8). A byte the vocabulary has no
 // token for (20B lacks the 13 bytes that never occur in UTF-8: C0, C1, F5..FF) is encoded as

@@ -195,6 +195,11 @@ TEST_F(BpeTokenizerTest, RoundTripsRandomTextExactly) {
   }
 }
 
+TEST_F(BpeTokenizerTest, VeryLongWordsEncodeInPieces) {
+  const std::string word(3 << 19, 'x');  // 1.5 MiB of one letter: one word, merged in 2 pieces
+  EXPECT_EQ(RoundTrip(word), word);
+}
+
 TEST(BpePretokenizerTest, SplitsLikeTheGpt2Regex) {
   const auto split = [](std::string_view text) {
     std::vector<std::string_view> words;

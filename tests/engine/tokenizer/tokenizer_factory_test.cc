@@ -3,6 +3,7 @@
 #include "engine/tokenizer/tokenizer_factory.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
