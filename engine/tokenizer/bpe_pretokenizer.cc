@@ -50,8 +50,8 @@ CharClass Classify(int32_t cp) {
 // Length of the valid UTF-8 sequence at text[pos] and its code point, or 0 if it is not one.
 size_t DecodeAt(std::string_view text, size_t pos, int32_t* code_point) {
   const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text.data() + pos);
-  const utf8proc_ssize_t length = utf8proc_iterate(
-      bytes, static_cast<utf8proc_ssize_t>(text.size() - pos), code_point);
+  const utf8proc_ssize_t length =
+      utf8proc_iterate(bytes, static_cast<utf8proc_ssize_t>(text.size() - pos), code_point);
   return length > 0 ? static_cast<size_t>(length) : 0;
 }
 

@@ -217,8 +217,8 @@ absl::Status BpeTokenizer::ParseJson(std::string_view json) {
   for (auto& [text, id] : file.vocab) {
     std::optional<std::string> bytes = ByteLevelToBytes(text);
     if (!bytes.has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "vocabulary entry \"", text, "\" (id ", id, ") has a character outside the byte map"));
+      return absl::InvalidArgumentError(absl::StrCat("vocabulary entry \"", text, "\" (id ", id,
+                                                     ") has a character outside the byte map"));
     }
     RWKV_RETURN_IF_ERROR(SetToken(static_cast<int32_t>(id), *std::move(bytes), text));
     id_of_bytes_.try_emplace(token_bytes_[id], static_cast<int32_t>(id));
@@ -272,8 +272,7 @@ absl::Status BpeTokenizer::BuildMerges(
     const auto a_id = a ? id_of_bytes_.find(*a) : id_of_bytes_.end();
     const auto b_id = b ? id_of_bytes_.find(*b) : id_of_bytes_.end();
     const auto merged = a && b ? id_of_bytes_.find(*a + *b) : id_of_bytes_.end();
-    if (a_id == id_of_bytes_.end() || b_id == id_of_bytes_.end() ||
-        merged == id_of_bytes_.end()) {
+    if (a_id == id_of_bytes_.end() || b_id == id_of_bytes_.end() || merged == id_of_bytes_.end()) {
       return absl::InvalidArgumentError(absl::StrCat("merge ", rank, " (\"", left, "\" \"", right,
                                                      "\") names a token not in the vocabulary"));
     }

@@ -114,11 +114,11 @@ class BpeTokenizer final : public Tokenizer {
   bool nfc_ = false;                      // the file's normalizer is NFC (else none)
   std::vector<std::string> token_bytes_;  // by id; empty = no such token (none is empty)
   absl::flat_hash_map<std::string, int32_t> id_of_bytes_;  // vocabulary entries only
-  std::array<int32_t, 256> byte_token_{};  // the token of each single byte, or -1
+  std::array<int32_t, 256> byte_token_{};                  // the token of each single byte, or -1
   bool all_bytes_have_tokens_ = true;
-  absl::flat_hash_map<uint64_t, Merge> merges_;            // by PairKey(left id, right id)
-  std::vector<AddedToken> raw_added_;         // matched before normalization (longest first)
-  std::vector<AddedToken> normalized_added_;  // matched after it (longest first)
+  absl::flat_hash_map<uint64_t, Merge> merges_;  // by PairKey(left id, right id)
+  std::vector<AddedToken> raw_added_;            // matched before normalization (longest first)
+  std::vector<AddedToken> normalized_added_;     // matched after it (longest first)
 };
 
 }  // namespace rwkv::engine

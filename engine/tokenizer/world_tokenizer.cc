@@ -1,9 +1,9 @@
 #include "engine/tokenizer/world_tokenizer.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
 #include <cstdint>
-#include <cerrno>
 #include <cstdio>
 #include <memory>
 #include <optional>

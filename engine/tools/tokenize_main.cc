@@ -56,10 +56,9 @@ absl::Status Run() {
 }  // namespace rwkv::engine
 
 int main(int argc, char** argv) {
-  rwkv::ParseCommandLine(
-      argc, argv,
-      "Prints the token ids of a file's bytes as one JSON array.\n"
-      "  rwkv-tokenize --tokenizer bytes|world|20b|PATH --text-file FILE");
+  rwkv::ParseCommandLine(argc, argv,
+                         "Prints the token ids of a file's bytes as one JSON array.\n"
+                         "  rwkv-tokenize --tokenizer bytes|world|20b|PATH --text-file FILE");
   const absl::Status status = rwkv::engine::Run();
   if (!status.ok()) {
     std::cerr << "rwkv-tokenize: " << status << "\n";

@@ -49,7 +49,11 @@ TEST_F(TokenizerFactory20bTest, ByNameAndByJsonPath) {
 
 TEST_F(TokenizerFactory20bTest, MalformedJsonPathIsInvalid) {
   const std::string bad = rwkv::testing::UniqueTempPath("bad_tokenizer.json");
-  { std::FILE* f = std::fopen(bad.c_str(), "w"); std::fputs("{\"model\": 3", f); std::fclose(f); }
+  {
+    std::FILE* f = std::fopen(bad.c_str(), "w");
+    std::fputs("{\"model\": 3", f);
+    std::fclose(f);
+  }
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = CreateTokenizer(bad, 50277);
   EXPECT_EQ(tokenizer.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(tokenizer.status().message()), HasSubstr(bad));
@@ -108,7 +112,8 @@ TEST(TokenizerFactoryEmbeddedTest, AnyOtherListIsAGreedyWorldTokenizer) {
   EXPECT_EQ((*embedded)->VocabSize(), 65536);
   EXPECT_EQ((*embedded)->EndOfTextToken(), 0);
   EXPECT_EQ(*(*embedded)->TokenBytes(0), "");
-  for (const std::string text : {"Hello world", "\n\nUser: hi", "a\0b", "<s> \xE4\xBB\xA5\xE4\xB8\x8B"}) {
+  for (const std::string text :
+       {"Hello world", "\n\nUser: hi", "a\0b", "<s> \xE4\xBB\xA5\xE4\xB8\x8B"}) {
     EXPECT_EQ(*(*embedded)->Encode(text), *(*file)->Encode(text)) << text;
   }
   // "<s>" at id 0 is never matched by text.

@@ -29,7 +29,8 @@ std::string Tokenize(const std::string& flags) {
 
 TEST(TokenizeToolTest, PrintsIdsAsOneJsonArray) {
   const std::string text = WriteTemp("quick.txt", "The quick brown fox jumps over the lazy dog.");
-  const testing::CommandResult run = testing::RunCommand(Tokenize("--tokenizer 20b --text-file " + text));
+  const testing::CommandResult run =
+      testing::RunCommand(Tokenize("--tokenizer 20b --text-file " + text));
   EXPECT_EQ(run.exit_code, 0);
   EXPECT_EQ(run.output, "[510, 3158, 8516, 30013, 27287, 689, 253, 22658, 4370, 15]\n");
   const std::string in = WriteTemp("in.txt", "\"in");
@@ -52,7 +53,8 @@ TEST(TokenizeToolTest, FailsClearly) {
       testing::RunCommand(Tokenize("--tokenizer gpt9 --text-file " + text + " 2>&1"));
   EXPECT_NE(unknown.exit_code, 0);
   EXPECT_THAT(unknown.output, HasSubstr("unknown tokenizer 'gpt9'"));
-  const testing::CommandResult no_flag = testing::RunCommand(Tokenize("--text-file " + text + " 2>&1"));
+  const testing::CommandResult no_flag =
+      testing::RunCommand(Tokenize("--text-file " + text + " 2>&1"));
   EXPECT_NE(no_flag.exit_code, 0);
   EXPECT_THAT(no_flag.output, HasSubstr("--tokenizer is required"));
 }
