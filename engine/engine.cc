@@ -5,20 +5,21 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "engine/model/rwkv_cpp_file.h"
 #include "engine/model/state_layout.h"
 #include "engine/model/synthetic_source.h"
 
 namespace rwkv::engine {
 
-absl::StatusOr<std::unique_ptr<TensorSource>> OpenModelSource(const std::string& spec) {
+absl::StatusOr<ModelFile> OpenModelSource(const std::string& spec) {
   constexpr absl::string_view kSynthetic = "synthetic:";
   if (absl::StartsWith(spec, kSynthetic)) {
     RWKV_ASSIGN_OR_RETURN(auto source, SyntheticSource::Create(spec.substr(kSynthetic.size())));
-    return std::unique_ptr<TensorSource>(std::move(source));
+    ModelFile model;
+    model.family = "synthetic";
+    model.source = std::move(source);
+    return model;
   }
-  RWKV_ASSIGN_OR_RETURN(auto file, RwkvCppFile::Open(spec));
-  return std::unique_ptr<TensorSource>(std::move(file));
+  return OpenModelFile(spec);
 }
 
 std::vector<float> Engine::InitialState() const { return StateLayout(config()).InitialState(); }

@@ -32,14 +32,16 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/compute/precision.h"
+#include "engine/model/formats/model_file.h"
 #include "engine/model/model_config.h"
 #include "engine/model/tensor_source.h"
 
 namespace rwkv::engine {
 
 struct EngineOptions {
-  // A model file path (rwkv.cpp .bin: FP32, FP16, Q4_0/Q4_1/Q5_0/Q5_1/Q8_0 widened at load), or
-  // "synthetic:<shape>" for random weights with a real shape (see SyntheticSource).
+  // A model file or Hugging Face directory in any supported format (rwkv.cpp .bin, PyTorch .pth,
+  // safetensors, GGUF; stored types widened at load), or "synthetic:<shape>" for random weights
+  // with a real shape (see SyntheticSource).
   std::string model;
   // OpenMP threads for one Forward; 0 = all available cores.
   int threads = 0;
@@ -103,6 +105,9 @@ class Engine {
   // floating-point operations of its matrix products.
   virtual int64_t MatrixBytesPerToken() const = 0;
   virtual int64_t MatrixFlopsPerToken() const = 0;
+  // The vocabulary the model file carries (GGUF's tokenizer), token id -> bytes; empty when it
+  // carries none (the tokenizer then comes from --tokenizer or the vocabulary size).
+  virtual absl::Span<const std::string> EmbeddedVocabulary() const { return {}; }
   int64_t StateFloats() const { return config().StateFloats(); }
   // A new sequence's state (StateLayout of config()).
   std::vector<float> InitialState() const;
@@ -119,8 +124,9 @@ class Engine {
 absl::Status ValidateBatch(absl::Span<const SequenceInput> batch, const ModelConfig& config,
                            std::vector<const float*>& scratch);
 
-// Opens a model spec: "synthetic:<shape>" or a file path (format detected from its magic).
-absl::StatusOr<std::unique_ptr<TensorSource>> OpenModelSource(const std::string& spec);
+// Opens a model spec: "synthetic:<shape>", or a model file or Hugging Face directory in any
+// supported format (detected from the file's bytes; see engine/model/formats/model_file.h).
+absl::StatusOr<ModelFile> OpenModelSource(const std::string& spec);
 
 }  // namespace rwkv::engine
 

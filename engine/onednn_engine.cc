@@ -12,8 +12,11 @@ namespace rwkv::engine {
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::Create(const EngineOptions& options) {
   if (options.model.empty()) return absl::InvalidArgumentError("no model given");
-  RWKV_ASSIGN_OR_RETURN(std::unique_ptr<TensorSource> source, OpenModelSource(options.model));
-  return FromSource(*source, options);
+  RWKV_ASSIGN_OR_RETURN(ModelFile model, OpenModelSource(options.model));
+  RWKV_ASSIGN_OR_RETURN(std::unique_ptr<OnednnEngine> engine,
+                        OnednnEngine::Load(*model.source, options));
+  engine->vocabulary_ = std::move(model.vocabulary);
+  return std::unique_ptr<Engine>(std::move(engine));
 }
 
 absl::StatusOr<std::unique_ptr<Engine>> Engine::FromSource(const TensorSource& source,

@@ -21,6 +21,7 @@ namespace rwkv::engine {
 
 class OnednnEngine final : public Engine {
  public:
+  friend class Engine;  // Create() hands over the model file's vocabulary.
   static absl::StatusOr<std::unique_ptr<OnednnEngine>> Load(const TensorSource& source,
                                                            const EngineOptions& options);
 
@@ -32,6 +33,7 @@ class OnednnEngine final : public Engine {
   std::string KernelSummary() const override { return matmul_.KernelSummary(); }
   int64_t MatrixBytesPerToken() const override { return matmul_.PackedBytes(); }
   int64_t MatrixFlopsPerToken() const override { return 2 * matmul_.MacsPerRow(); }
+  absl::Span<const std::string> EmbeddedVocabulary() const override { return vocabulary_; }
 
   absl::StatusOr<LogitsView> Forward(absl::Span<const SequenceInput> batch) override;
 
@@ -43,6 +45,7 @@ class OnednnEngine final : public Engine {
   int threads_ = 1;
   MatmulContext matmul_;
   std::unique_ptr<Model> model_;
+  std::vector<std::string> vocabulary_;  // The model file's own, if any.
   // Reused across steps so that the steady state allocates nothing.
   PackedBatch packed_;
   std::vector<int32_t> tokens_;

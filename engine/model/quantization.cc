@@ -3,6 +3,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -95,6 +96,86 @@ void DequantizeQ8_0(const uint8_t* b, float* y) {
   const float d = LoadHalf(b);
   for (int j = 0; j < kQuantBlockElements; ++j) {
     y[j] = static_cast<float>(static_cast<int8_t>(b[2 + j])) * d;
+  }
+}
+
+// ---- K-quants: super-blocks of 256 elements in 8 (Q4_K, Q5_K) or 16 (Q6_K) sub-blocks. ----
+
+// Q4_K/Q5_K pack 8 six-bit scales and 8 six-bit mins in 12 bytes: sub-blocks 0..3 in the low 6
+// bits of bytes 0..3 (scales) and 4..7 (mins); 4..7 in the nibbles of bytes 8..11 plus the top 2
+// bits of bytes 0..7 (ggml's get_scale_min_k4).
+void ScaleMinK4(int j, const uint8_t* q, int* scale, int* min) {
+  if (j < 4) {
+    *scale = q[j] & 63;
+    *min = q[j + 4] & 63;
+  } else {
+    *scale = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// block_q4_K: f16 d, f16 dmin, u8 scales[12], u8 qs[128]. Each 64 elements share 32 bytes of qs:
+// the low nibbles are the first 32 elements, the high nibbles the next 32.
+void DequantizeQ4_K(const uint8_t* b, float* y) {
+  const float d = LoadHalf(b);
+  const float dmin = LoadHalf(b + 2);
+  const uint8_t* scales = b + 4;
+  const uint8_t* q = b + 16;
+  for (int group = 0; group < 4; ++group, q += 32) {
+    int sc, m;
+    ScaleMinK4(2 * group, scales, &sc, &m);
+    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+    ScaleMinK4(2 * group + 1, scales, &sc, &m);
+    const float d2 = d * static_cast<float>(sc), m2 = dmin * static_cast<float>(m);
+    for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
+    for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
+  }
+}
+
+// block_q5_K: f16 d, f16 dmin, u8 scales[12], u8 qh[32], u8 qs[128]; as Q4_K, with the 5th bit
+// of element l of group g's two halves in bits 2g and 2g+1 of qh[l].
+void DequantizeQ5_K(const uint8_t* b, float* y) {
+  const float d = LoadHalf(b);
+  const float dmin = LoadHalf(b + 2);
+  const uint8_t* scales = b + 4;
+  const uint8_t* qh = b + 16;
+  const uint8_t* ql = b + 48;
+  for (int group = 0; group < 4; ++group, ql += 32) {
+    int sc, m;
+    ScaleMinK4(2 * group, scales, &sc, &m);
+    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
+    ScaleMinK4(2 * group + 1, scales, &sc, &m);
+    const float d2 = d * static_cast<float>(sc), m2 = dmin * static_cast<float>(m);
+    const int low_bit = 2 * group, high_bit = 2 * group + 1;
+    for (int l = 0; l < 32; ++l) {
+      *y++ = d1 * static_cast<float>((ql[l] & 0xF) + (((qh[l] >> low_bit) & 1) << 4)) - m1;
+    }
+    for (int l = 0; l < 32; ++l) {
+      *y++ = d2 * static_cast<float>((ql[l] >> 4) + (((qh[l] >> high_bit) & 1) << 4)) - m2;
+    }
+  }
+}
+
+// block_q6_K: u8 ql[128] (low 4 bits), u8 qh[64] (high 2 bits), i8 scales[16], f16 d. Each half
+// of 128 elements uses 64 bytes of ql, 32 of qh and 8 scales (one per 16 elements).
+void DequantizeQ6_K(const uint8_t* b, float* y) {
+  const uint8_t* ql = b;
+  const uint8_t* qh = b + 128;
+  const uint8_t* scales = b + 192;
+  const float d = LoadHalf(b + 208);
+  for (int half = 0; half < 2; ++half, y += 128, ql += 64, qh += 32, scales += 8) {
+    for (int l = 0; l < 32; ++l) {
+      const int is = l / 16;
+      const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+      const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+      const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+      const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      auto scale = [&](int i) { return d * static_cast<float>(static_cast<int8_t>(scales[i])); };
+      y[l] = scale(is) * static_cast<float>(q1);
+      y[l + 32] = scale(is + 2) * static_cast<float>(q2);
+      y[l + 64] = scale(is + 4) * static_cast<float>(q3);
+      y[l + 96] = scale(is + 6) * static_cast<float>(q4);
+    }
   }
 }
 
@@ -209,6 +290,12 @@ BlockDequantizer DequantizerFor(GgmlType type) {
       return DequantizeQ5_0;
     case GgmlType::kQ5_1:
       return DequantizeQ5_1;
+    case GgmlType::kQ4_K:
+      return DequantizeQ4_K;
+    case GgmlType::kQ5_K:
+      return DequantizeQ5_K;
+    case GgmlType::kQ6_K:
+      return DequantizeQ6_K;
     default:
       return DequantizeQ8_0;
   }
@@ -315,17 +402,74 @@ absl::StatusOr<GgmlType> GgmlTypeFromCode(int32_t code) {
   }
 }
 
+float Bf16ToF32(uint16_t bf16) { return std::bit_cast<float>(static_cast<uint32_t>(bf16) << 16); }
+
+uint16_t F32ToBf16(float value) {
+  const uint32_t bits = std::bit_cast<uint32_t>(value);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 0x40u);
+  // Adding 0x7fff plus the lowest kept bit rounds to nearest, ties to even; a carry into the
+  // exponent is the correct rounding (up to infinity past the largest finite bf16).
+  return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+
+absl::StatusOr<GgmlType> GgufTypeFromCode(uint32_t code) {
+  switch (code) {
+    case 0:
+      return GgmlType::kF32;
+    case 1:
+      return GgmlType::kF16;
+    case 2:
+      return GgmlType::kQ4_0;
+    case 3:
+      return GgmlType::kQ4_1;
+    case 6:  // rwkv.cpp's older ggml numbered Q5_0, Q5_1 and Q8_0 one higher.
+      return GgmlType::kQ5_0;
+    case 7:
+      return GgmlType::kQ5_1;
+    case 8:
+      return GgmlType::kQ8_0;
+    case 12:
+      return GgmlType::kQ4_K;
+    case 13:
+      return GgmlType::kQ5_K;
+    case 14:
+      return GgmlType::kQ6_K;
+    case 30:
+      return GgmlType::kBF16;
+  }
+  static constexpr const char* kNames[] = {
+      "F32",   "F16",        "Q4_0",       "Q4_1",       "Q4_2",     "Q4_3",     "Q5_0",
+      "Q5_1",  "Q8_0",       "Q8_1",       "Q2_K",       "Q3_K",     "Q4_K",     "Q5_K",
+      "Q6_K",  "Q8_K",       "IQ2_XXS",    "IQ2_XS",     "IQ3_XXS",  "IQ1_S",    "IQ4_NL",
+      "IQ3_S", "IQ2_S",      "IQ4_XS",     "I8",         "I16",      "I32",      "I64",
+      "F64",   "IQ1_M",      "BF16",       "Q4_0_4_4",   "Q4_0_4_8", "Q4_0_8_8", "TQ1_0",
+      "TQ2_0", "IQ4_NL_4_4", "IQ4_NL_4_8", "IQ4_NL_8_8", "MXFP4"};
+  if (code < std::size(kNames)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor type ", code, " (", kNames[code], ") is not supported"));
+  }
+  return absl::InvalidArgumentError(absl::StrCat("unknown tensor type code ", code));
+}
+
 bool IsBlockQuantized(GgmlType type) {
   return type != GgmlType::kF32 && type != GgmlType::kF16 && type != GgmlType::kBF16;
 }
 
-int BlockElements(GgmlType type) { return IsBlockQuantized(type) ? kQuantBlockElements : 1; }
+bool IsKQuant(GgmlType type) {
+  return type == GgmlType::kQ4_K || type == GgmlType::kQ5_K || type == GgmlType::kQ6_K;
+}
+
+int BlockElements(GgmlType type) {
+  if (IsKQuant(type)) return kKQuantBlockElements;
+  return IsBlockQuantized(type) ? kQuantBlockElements : 1;
+}
 
 int BlockBytes(GgmlType type) {
   switch (type) {
     case GgmlType::kF32:
       return 4;
     case GgmlType::kF16:
+    case GgmlType::kBF16:
       return 2;
     case GgmlType::kQ4_0:
       return 18;
@@ -337,6 +481,12 @@ int BlockBytes(GgmlType type) {
       return 24;
     case GgmlType::kQ8_0:
       return 34;
+    case GgmlType::kQ4_K:
+      return 144;
+    case GgmlType::kQ5_K:
+      return 176;
+    case GgmlType::kQ6_K:
+      return 210;
   }
   return 0;  // Not a GgmlType value; StoredBytes reports it.
 }
@@ -383,10 +533,15 @@ absl::Status DequantizeRow(GgmlType type, const uint8_t* data, size_t data_bytes
     for (size_t i = 0; i < n; ++i) y[i] = LoadHalf(data + 2 * i);
     return absl::OkStatus();
   }
+  if (type == GgmlType::kBF16) {
+    for (size_t i = 0; i < n; ++i) y[i] = Bf16ToF32(LoadU16(data + 2 * i));
+    return absl::OkStatus();
+  }
   const BlockDequantizer dequantize = DequantizerFor(type);
   const size_t block_bytes = BlockBytes(type);
-  for (size_t i = 0; i < n / kQuantBlockElements; ++i) {
-    dequantize(data + i * block_bytes, y + i * kQuantBlockElements);
+  const size_t block_elements = BlockElements(type);
+  for (size_t i = 0; i < n / block_elements; ++i) {
+    dequantize(data + i * block_bytes, y + i * block_elements);
   }
   return absl::OkStatus();
 }
@@ -419,6 +574,14 @@ absl::StatusOr<std::vector<uint8_t>> QuantizeRow(GgmlType type, absl::Span<const
     case GgmlType::kF16:
       for (size_t i = 0; i < in.size(); ++i) StoreU16(F32ToFp16(in[i]), out.data() + 2 * i);
       return out;
+    case GgmlType::kBF16:
+      for (size_t i = 0; i < in.size(); ++i) StoreU16(F32ToBf16(in[i]), out.data() + 2 * i);
+      return out;
+    case GgmlType::kQ4_K:
+    case GgmlType::kQ5_K:
+    case GgmlType::kQ6_K:
+      return absl::UnimplementedError(
+          absl::StrCat("no quantizer for ", TypeName(type), " (GGUF files bring them quantized)"));
     case GgmlType::kQ4_0:
       RWKV_RETURN_IF_ERROR(QuantizeQ4_0(in, absl::MakeSpan(out)));
       return out;

@@ -29,10 +29,14 @@
 #include "common/command_line.h"
 #include "common/hash64.h"
 #include "engine/model/quantization.h"
+#include "engine/model/formats/pickle_reader.h"
+#include "engine/model/formats/zip_reader.h"
 #include "engine/model/rwkv_cpp_file.h"
 #include "rwkv/v1/rwkv.pb.h"
 #include "server/sessions/session_blob.h"
 #include "server/sessions/session_record_codec.h"
+#include "tests/engine/model/formats/torch_test_files.h"
+#include "tests/fuzz/checkpoint_seeds.h"
 #include "tests/fuzz/fuzz_input.h"
 
 ABSL_FLAG(std::string, shared, "../shared", "The shared test data folder.");
@@ -67,6 +71,14 @@ class Corpus {
     ++count_;
   }
   void Report() const { std::printf("rwkv-fuzz-seeds: %s: %d seeds\n", target_.c_str(), count_); }
+  // Every seed of `other` too (model_formats_fuzzer opens what each reader's target reads).
+  void AddAllOf(const Corpus& other) {
+    for (const auto& entry : fs::directory_iterator(other.dir_)) {
+      fs::copy_file(entry.path(), dir_ / (other.target_ + "-" + entry.path().filename().string()),
+                    fs::copy_options::overwrite_existing);
+      ++count_;
+    }
+  }
 
  private:
   std::string target_;
@@ -339,6 +351,85 @@ void StopMatcherSeeds(const std::vector<std::string>& texts, Corpus& corpus) {
   }
 }
 
+
+// ---- PyTorch checkpoints ----
+
+// The .pth fixtures, in name order.
+std::vector<fs::path> TorchFiles(const fs::path& shared) {
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(shared / "models" / "formats")) {
+    if (entry.path().extension() == ".pth") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// A fixture's zip archive and its data.pkl's tensors.
+struct TorchFixture {
+  std::string pickle;
+  std::vector<engine::PickledTensor> tensors;
+};
+
+TorchFixture ReadTorchFixture(const fs::path& path) {
+  auto zip = engine::ZipArchive::Open(engine::MappedFile::FromBytes(path.string(), ReadFile(path)));
+  const engine::ZipEntry* pickle = nullptr;
+  if (zip.ok()) {
+    for (const engine::ZipEntry& entry : zip->entries()) {
+      if (entry.name.ends_with("/data.pkl")) pickle = &entry;
+    }
+  }
+  if (pickle == nullptr) {
+    std::fprintf(stderr, "rwkv-fuzz-seeds: %s: no data.pkl\n", path.c_str());
+    std::exit(1);
+  }
+  TorchFixture fixture{std::string(pickle->data.begin(), pickle->data.end()), {}};
+  auto tensors = engine::ReadStateDictPickle(pickle->data, path.string());
+  if (!tensors.ok()) {
+    std::fprintf(stderr, "rwkv-fuzz-seeds: %s\n", tensors.status().ToString().c_str());
+    std::exit(1);
+  }
+  fixture.tensors = std::move(*tensors);
+  return fixture;
+}
+
+// The first tensors of a fixture, each cut to at most 4 per dimension, in a small torch.save-
+// shaped archive whose storages hold exactly those elements.
+std::string MiniatureCheckpoint(const std::vector<engine::PickledTensor>& tensors) {
+  std::vector<std::string> items;
+  std::vector<std::pair<std::string, std::string>> entries = {{"mini/data.pkl", ""},
+                                                              {"mini/byteorder", "little"}};
+  for (size_t i = 0; i < std::min<size_t>(tensors.size(), 6); ++i) {
+    std::vector<int64_t> shape, stride(tensors[i].shape.size());
+    for (const int64_t d : tensors[i].shape) shape.push_back(std::min<int64_t>(d, 4));
+    int64_t numel = 1;
+    for (size_t d = shape.size(); d-- > 0;) {
+      stride[d] = numel;
+      numel *= shape[d];
+    }
+    const std::string key = absl::StrCat(i);
+    items.push_back(engine::torch_test::TensorItem(
+        tensors[i].name, std::string(engine::TorchStorageTypeName(tensors[i].storage_type)), key,
+        numel, 0, shape, stride));
+    entries.push_back({"mini/data/" + key,
+                       engine::torch_test::Bytes(numel * engine::TorchStorageElementBytes(
+                                                             tensors[i].storage_type))});
+  }
+  entries[0].second = engine::torch_test::StateDictPickle(items);
+  return engine::torch_test::StoredZip(entries);
+}
+
+// Whole archives only for the small real file; miniatures of every fixture.
+void TorchSeeds(const fs::path& shared, Corpus& checkpoints, Corpus& pickles) {
+  for (const fs::path& path : TorchFiles(shared)) {
+    const TorchFixture fixture = ReadTorchFixture(path);
+    const std::string stem = path.stem().string();
+    const std::string mini = MiniatureCheckpoint(fixture.tensors);
+    checkpoints.Add("mini-" + stem, mini);
+    if (fs::file_size(path) < 256 * 1024) checkpoints.Add("whole-" + stem, ReadFile(path));
+    pickles.Add("pickle-" + stem, fixture.pickle);
+  }
+}
+
 }  // namespace
 }  // namespace rwkv::fuzz
 
@@ -358,13 +449,26 @@ int main(int argc, char** argv) {
   Corpus models(out, "model_file_fuzzer"), vocab(out, "world_vocab_fuzzer"),
       blobs(out, "state_blob_fuzzer"), records(out, "session_record_fuzzer"),
       requests(out, "generate_request_fuzzer"), stops(out, "stop_matcher_fuzzer");
+  Corpus checkpoints(out, "torch_checkpoint_fuzzer"), pickles(out, "pickle_fuzzer");
+  rwkv::fuzz::TorchSeeds(shared, checkpoints, pickles);
+  checkpoints.Report();
+  pickles.Report();
   rwkv::fuzz::ModelSeeds(shared, models);
   rwkv::fuzz::VocabSeeds(shared, vocab);
   rwkv::fuzz::StateBlobSeeds(shared, blobs);
   rwkv::fuzz::SessionRecordSeeds(texts, records);
   rwkv::fuzz::GenerateRequestSeeds(texts, requests);
   rwkv::fuzz::StopMatcherSeeds(texts, stops);
-  for (const Corpus* corpus : {&models, &vocab, &blobs, &records, &requests, &stops}) {
+  Corpus safetensors(out, "safetensors_fuzzer"), gguf(out, "gguf_fuzzer");
+  rwkv::fuzz::SafetensorsSeeds(shared,
+                               [&](auto& name, auto& bytes) { safetensors.Add(name, bytes); });
+  rwkv::fuzz::GgufSeeds(shared, [&](auto& name, auto& bytes) { gguf.Add(name, bytes); });
+  Corpus formats(out, "model_formats_fuzzer");
+  for (const Corpus* corpus : {&models, &checkpoints, &safetensors, &gguf}) {
+    formats.AddAllOf(*corpus);
+  }
+  for (const Corpus* corpus :
+       {&models, &vocab, &blobs, &records, &requests, &stops, &safetensors, &gguf, &formats}) {
     corpus->Report();
   }
   Corpus bpe(out, "bpe_tokenizer_fuzzer");  // the reference texts, as text to tokenize

@@ -35,6 +35,8 @@ class MappedFile {
   const std::string& path() const { return path_; }
   absl::Span<const uint8_t> bytes() const { return {base_, static_cast<size_t>(size_)}; }
   int64_t size() const { return size_; }
+  // True for a file mapped from disk, false for bytes held in memory.
+  bool is_mapped() const { return mapped_; }
   // True when [offset, offset + count) lies inside the file (no overflow for any inputs >= 0).
   bool Has(int64_t offset, int64_t count) const {
     return offset >= 0 && count >= 0 && offset <= size_ && count <= size_ - offset;

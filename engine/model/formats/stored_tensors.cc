@@ -35,12 +35,12 @@ std::string DescribeMetadataValue(const MetadataValue& value) {
 }
 
 StoredTensors::StoredTensors(std::shared_ptr<const MappedFile> file, std::string format)
-    : file_(std::move(file)), format_(std::move(format)) {}
+    : file_(std::move(file)), format_(std::move(format)), description_(file_->path()) {}
 
 absl::Status StoredTensors::Add(TensorInfo info, absl::Span<const uint8_t> data) {
   auto invalid = [&](auto&&... parts) {
     return absl::InvalidArgumentError(
-        absl::StrCat(file_->path(), ": tensor '", info.name, "': ", parts...));
+        absl::StrCat(description_, ": tensor '", info.name, "': ", parts...));
   };
   for (size_t i = 0; i < info.ne.size(); ++i) {
     if (info.ne[i] <= 0) return invalid("dimension ", i, " is ", info.ne[i], ", not positive");
@@ -65,6 +65,10 @@ absl::Status StoredTensors::Add(TensorInfo info, absl::Span<const uint8_t> data)
   return absl::OkStatus();
 }
 
+void StoredTensors::KeepAlive(std::shared_ptr<const MappedFile> other) {
+  kept_alive_.push_back(std::move(other));
+}
+
 void StoredTensors::SetMetadata(std::string key, MetadataValue value) {
   metadata_.insert_or_assign(std::move(key), std::move(value));
 }
@@ -83,7 +87,7 @@ absl::StatusOr<absl::Span<const uint8_t>> StoredTensors::RawData(std::string_vie
   const auto it = index_.find(AsAbsl(name));
   if (it == index_.end()) {
     return absl::NotFoundError(
-        absl::StrCat(file_->path(), ": no tensor named '", AsAbsl(name), "'"));
+        absl::StrCat(description_, ": no tensor named '", AsAbsl(name), "'"));
   }
   return data_[it->second];
 }
@@ -93,12 +97,12 @@ absl::Status StoredTensors::ReadF32(std::string_view name, absl::Span<float> out
   const TensorInfo& info = *Find(name);
   if (static_cast<int64_t>(out.size()) != info.NumElements()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(file_->path(), ": tensor '", info.name, "' has ", info.NumElements(),
+        absl::StrCat(description_, ": tensor '", info.name, "' has ", info.NumElements(),
                      " elements ", info.ShapeString(), " but the output holds ", out.size()));
   }
   const absl::Status status = DequantizeRow(info.type, data.data(), data.size(), out);
   if (!status.ok()) {
-    return absl::Status(status.code(), absl::StrCat(file_->path(), ": tensor '", info.name,
+    return absl::Status(status.code(), absl::StrCat(description_, ": tensor '", info.name,
                                                     "': ", status.message()));
   }
   return absl::OkStatus();

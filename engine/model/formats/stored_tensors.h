@@ -42,11 +42,17 @@ class StoredTensors final : public TensorSource {
   // `format` names the container for people: "PyTorch .pth", "safetensors", "GGUF".
   StoredTensors(std::shared_ptr<const MappedFile> file, std::string format);
 
-  // Appends a tensor whose bytes are `data` (inside file()'s bytes). INVALID_ARGUMENT naming the
-  // file and tensor for a duplicate name, a non-positive dimension, a type whose block size does
-  // not divide ne[0], or `data` not exactly StoredBytes(type, NumElements()) long.
+  // Appends a tensor whose bytes are `data` (inside file()'s bytes or a KeepAlive file's).
+  // INVALID_ARGUMENT naming the file and tensor for a duplicate name, a non-positive dimension,
+  // a type whose block size does not divide ne[0], or `data` not exactly
+  // StoredBytes(type, NumElements()) long.
   absl::Status Add(TensorInfo info, absl::Span<const uint8_t> data);
   void SetMetadata(std::string key, MetadataValue value);
+  // For a model split over several files (safetensors shards): tensors added afterwards may view
+  // `other`'s bytes, which then live as long as this object.
+  void KeepAlive(std::shared_ptr<const MappedFile> other);
+  // What Describe() and messages name instead of the file path (a sharded model's directory).
+  void SetDescription(std::string description) { description_ = std::move(description); }
 
   const std::string& format() const { return format_; }
   const MappedFile& file() const { return *file_; }
@@ -56,8 +62,8 @@ class StoredTensors final : public TensorSource {
   // nullptr when absent.
   const MetadataValue* FindMetadata(std::string_view key) const;
 
-  // The file path.
-  const std::string& Describe() const override { return file_->path(); }
+  // The file path, or what SetDescription gave.
+  const std::string& Describe() const override { return description_; }
   const std::vector<TensorInfo>& Tensors() const override { return tensors_; }
   const TensorInfo* Find(std::string_view name) const override;
   absl::Status ReadF32(std::string_view name, absl::Span<float> out) const override;
@@ -68,6 +74,8 @@ class StoredTensors final : public TensorSource {
  private:
   std::shared_ptr<const MappedFile> file_;
   std::string format_;
+  std::string description_;
+  std::vector<std::shared_ptr<const MappedFile>> kept_alive_;
   std::vector<TensorInfo> tensors_;
   std::vector<absl::Span<const uint8_t>> data_;  // Parallel to tensors_.
   absl::flat_hash_map<std::string, size_t> index_;
