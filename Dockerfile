@@ -59,13 +59,15 @@ COPY deploy/entrypoint.sh /usr/local/bin/rwkv-entrypoint
 RUN ! ldd /usr/local/bin/rwkv-server /usr/local/bin/rwkv-cli | grep 'not found'
 
 # Defaults for the server's flags (deploy/entrypoint.sh maps RWKV_<FLAG> to --<flag>). The World
-# vocabulary (for 65536-token models) is looked for in /models unless RWKV_WORLD_VOCAB says
-# otherwise; byte-level models need none.
+# vocabulary (for 65536-token models) and GPT-NeoX's 20B_tokenizer.json (for 50277-token RWKV-4
+# Pile models) are looked for in /models unless RWKV_WORLD_VOCAB / RWKV_20B_TOKENIZER say
+# otherwise; byte-level models and GGUF files (which carry their vocabulary) need neither.
 ENV RWKV_MODEL=/models/model.bin \
     RWKV_LISTEN=0.0.0.0:50051 \
     RWKV_METRICS_ADDRESS=0.0.0.0:9464 \
     RWKV_DATA_DIR=/data \
-    RWKV_WORLD_VOCAB=/models/rwkv_vocab_v20230424.txt
+    RWKV_WORLD_VOCAB=/models/rwkv_vocab_v20230424.txt \
+    RWKV_20B_TOKENIZER=/models/20B_tokenizer.json
 
 VOLUME ["/models", "/data"]
 # 50051: gRPC (rwkv.v1.Rwkv, grpc.health.v1.Health, reflection); 9464: /metrics, /healthz, /readyz.

@@ -4,7 +4,8 @@
 # container's arguments, which therefore win over the environment:
 #   podman run ... rwkv-serve --precision=f32
 # exec keeps rwkv-server as PID 1, so SIGTERM reaches it and it drains (--drain-timeout).
-# RWKV_WORLD_VOCAB is not a flag: rwkv-server reads it itself (where the World vocabulary is).
+# RWKV_WORLD_VOCAB and RWKV_20B_TOKENIZER are not flags: rwkv-server reads them itself (where the
+# World vocabulary and the 20B tokenizer are).
 set -eu
 
 # Every rwkv-server flag, in the order of `rwkv-server --help`.

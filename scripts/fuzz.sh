@@ -17,6 +17,7 @@ all_targets=(state_blob_fuzzer session_record_fuzzer model_file_fuzzer world_voc
              generate_request_fuzzer stop_matcher_fuzzer safetensors_fuzzer gguf_fuzzer
              model_formats_fuzzer)
 all_targets+=(torch_checkpoint_fuzzer pickle_fuzzer)
+all_targets+=(bpe_tokenizer_fuzzer)
 seconds=12
 runs=-1
 work=""

@@ -9,7 +9,7 @@ packages=(
   build-essential cmake pkg-config git ca-certificates
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev
-  prometheus-cpp-dev librocksdb-dev libhiredis-dev nlohmann-json3-dev
+  prometheus-cpp-dev librocksdb-dev libhiredis-dev nlohmann-json3-dev libutf8proc-dev
   googletest libgtest-dev libgmock-dev
 )
 if [ "${1:-}" != "--build-only" ]; then

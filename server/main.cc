@@ -33,8 +33,9 @@ ABSL_FLAG(std::string, model, "",
           "Model to serve: an rwkv.cpp .bin file, or synthetic:rwkv7-0.1b|rwkv7-0.4b|rwkv7-1.5b "
           "(random weights, for load tests).");
 ABSL_FLAG(std::string, tokenizer, "",
-          "bytes | world | PATH of a World vocabulary file; default chosen from the vocabulary "
-          "size (256: bytes, 65536: world).");
+          "bytes | world | 20b | PATH of a tokenizer JSON (.json) or World vocabulary file; "
+          "default: the model file's own vocabulary if it has one (GGUF), else chosen from the "
+          "vocabulary size (256: bytes, 65536: world, 50277: 20b).");
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address to listen on (HOST:PORT).");
 ABSL_FLAG(std::string, tls_cert_file, "",
           "Serve gRPC over TLS with this certificate chain (PEM); needs --tls-key-file. "

@@ -27,7 +27,7 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
 
-  // Short stable name for logs and flags: "bytes" or "world".
+  // Short stable name for logs: "bytes", "world" or "bpe".
   virtual std::string_view Name() const = 0;
 
   // Number of ids the tokenizer may produce or accept; must not exceed the model's vocabulary.

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -203,6 +205,27 @@ absl::StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::Parse(std::strin
   return tokenizer;
 }
 
+absl::StatusOr<std::unique_ptr<WorldTokenizer>> WorldTokenizer::FromTokens(
+    absl::Span<const std::string> tokens, const std::string& name) {
+  size_t total = 0;
+  for (const std::string& token : tokens) total += token.size();
+  if (tokens.size() > static_cast<size_t>(INT32_MAX) || total > UINT32_MAX) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, ": ", tokens.size(), " tokens of ", total, " bytes are too many"));
+  }
+  std::unique_ptr<WorldTokenizer> tokenizer(new WorldTokenizer());
+  tokenizer->vocab_size_ = static_cast<int32_t>(tokens.size());
+  tokenizer->token_bytes_.reserve(total);
+  // Id 0 keeps an empty range, so the trie never matches it (it is end-of-text).
+  tokenizer->token_offsets_.assign(2, 0);
+  for (size_t id = 1; id < tokens.size(); ++id) {
+    tokenizer->token_bytes_.append(tokens[id]);
+    tokenizer->token_offsets_.push_back(static_cast<uint32_t>(tokenizer->token_bytes_.size()));
+  }
+  RWKV_RETURN_IF_ERROR(tokenizer->BuildTrie(name));
+  return tokenizer;
+}
+
 absl::Status WorldTokenizer::ParseVocab(std::string_view contents, const std::string& path) {
   token_bytes_.reserve(contents.size());
   token_offsets_.assign(1, 0);
@@ -327,7 +350,7 @@ absl::StatusOr<std::vector<int32_t>> WorldTokenizer::Encode(std::string_view tex
 
 absl::StatusOr<std::string_view> WorldTokenizer::TokenBytes(int32_t id) const {
   if (id == kEndOfText) return std::string_view();
-  if (id < 0 || static_cast<size_t>(id) + 1 >= token_offsets_.size() ||
+  if (id < 0 || id >= vocab_size_ || static_cast<size_t>(id) + 1 >= token_offsets_.size() ||
       token_offsets_[id + 1] == token_offsets_[id]) {
     return absl::InvalidArgumentError(
         absl::StrCat("token id ", id, " is not in the World vocabulary"));

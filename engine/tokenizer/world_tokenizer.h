@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "engine/tokenizer/tokenizer.h"
 
 namespace rwkv::engine {
@@ -43,13 +44,23 @@ class WorldTokenizer final : public Tokenizer {
   static absl::StatusOr<std::unique_ptr<WorldTokenizer>> Parse(std::string_view contents,
                                                                const std::string& name);
 
+  // A tokenizer over a model file's embedded vocabulary (a GGUF's token list): tokens[id] is the
+  // raw bytes of token id. Encoding is the same greedy longest match. Id 0 is end-of-text and
+  // never matched by text whatever its bytes (GGUF World files put "<s>" there), and an empty
+  // entry is an id that text never encodes to (pass "" for control and padding tokens such as
+  // llama.cpp's "[PAD65530]"). VocabSize() is tokens.size(). INVALID_ARGUMENT naming `name` for
+  // duplicate byte strings, a byte with no single-byte token, or more than 2^31 - 1 tokens.
+  static absl::StatusOr<std::unique_ptr<WorldTokenizer>> FromTokens(
+      absl::Span<const std::string> tokens, const std::string& name);
+
   std::string_view Name() const override { return "world"; }
-  int32_t VocabSize() const override { return kVocabSize; }
+  int32_t VocabSize() const override { return vocab_size_; }
 
   // Never fails for a loaded vocabulary: every byte has a token.
   absl::StatusOr<std::vector<int32_t>> Encode(std::string_view text) const override;
 
-  // "" for end-of-text (0); INVALID_ARGUMENT for ids outside [0, 65536) or absent from the file.
+  // "" for end-of-text (0); INVALID_ARGUMENT for ids outside [0, VocabSize()) or absent from the
+  // vocabulary.
   absl::StatusOr<std::string_view> TokenBytes(int32_t id) const override;
 
   std::optional<int32_t> EndOfTextToken() const override { return kEndOfText; }
@@ -78,6 +89,7 @@ class WorldTokenizer final : public Tokenizer {
   // range means the id is not in the vocabulary (file tokens are never empty), and so do ids past
   // the highest one in the file, where token_offsets_ ends (its size does not depend on
   // kVocabSize, so a small vocabulary parses in time proportional to its own size).
+  int32_t vocab_size_ = kVocabSize;
   std::string token_bytes_;
   std::vector<uint32_t> token_offsets_;
   std::vector<TrieNode> nodes_;  // nodes_[0] is the root

@@ -27,7 +27,8 @@
 
 ABSL_FLAG(std::string, model, "", "Model file (rwkv.cpp .bin) or synthetic:<shape>.");
 ABSL_FLAG(std::string, tokenizer, "",
-          "bytes | world | PATH of a World vocabulary; default chosen from the vocabulary size.");
+          "bytes | world | 20b | PATH of a tokenizer JSON (.json) or World vocabulary; default "
+          "chosen from the model (its own vocabulary, else its vocabulary size).");
 ABSL_FLAG(std::string, prompt, "", "Prompt text.");
 ABSL_FLAG(std::string, prompt_file, "", "Read the prompt from this file instead.");
 ABSL_FLAG(int32_t, max_tokens, 128, "Tokens to generate.");

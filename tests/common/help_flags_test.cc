@@ -39,6 +39,7 @@ INSTANTIATE_TEST_SUITE_P(
     Programs, HelpFlagsTest,
     ::testing::Values(Program{"rwkv-bench", {"shape", "threads", "precision", "batches"}},
                       Program{"rwkv-generate", {"model", "tokenizer", "prompt"}},
+                      Program{"rwkv-tokenize", {"tokenizer", "text_file"}},
                       Program{"rwkv-server",
                               {"model", "listen", "max_batch_tokens", "tls_cert_file",
                                "tls_client_ca_file", "tls_reload_interval", "auth_tokens_file",

@@ -471,5 +471,8 @@ int main(int argc, char** argv) {
        {&models, &vocab, &blobs, &records, &requests, &stops, &safetensors, &gguf, &formats}) {
     corpus->Report();
   }
+  Corpus bpe(out, "bpe_tokenizer_fuzzer");  // the reference texts, as text to tokenize
+  for (size_t i = 0; i < texts.size(); ++i) bpe.Add(absl::StrCat("text-", i), texts[i]);
+  bpe.Report();
   return 0;
 }

@@ -95,9 +95,9 @@ TEST_F(TokenizerFactoryTest, AutoSelectsByVocabularySize) {
 }
 
 TEST_F(TokenizerFactoryTest, UnknownVocabularySizeAsksForAPath) {
-  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = CreateTokenizer("", 50277);
+  absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = CreateTokenizer("", 50000);
   EXPECT_EQ(tokenizer.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(tokenizer.status().message()), HasSubstr("vocabulary size 50277"));
+  EXPECT_THAT(std::string(tokenizer.status().message()), HasSubstr("vocabulary size 50000"));
   EXPECT_THAT(std::string(tokenizer.status().message()), HasSubstr("--tokenizer PATH"));
   EXPECT_EQ(CreateTokenizer("bytes", 0).status().code(), absl::StatusCode::kInvalidArgument);
 }
