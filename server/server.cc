@@ -162,7 +162,8 @@ absl::Status Server::LoadAndServe() {
                                      {options_.model, options_.threads, options_.precision}));
   RWKV_RETURN_IF_ERROR(WarmUp());
   RWKV_ASSIGN_OR_RETURN(tokenizer_,
-                        engine::CreateTokenizer(options_.tokenizer, engine_->config().n_vocab));
+                        engine::CreateTokenizer(options_.tokenizer, engine_->config().n_vocab,
+                                                engine_->EmbeddedVocabulary()));
   StoreOptions store_options;
   store_options.sync_writes = options_.sync_commits;
   store_options.password = options_.state_store_password;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/tokenizer/utf8_detokenizer.h"
+#include "common/read_file.h"
 #include "common/status_macros.h"
 
 namespace rwkv::engine {
@@ -174,19 +175,6 @@ absl::StatusOr<VocabLine> ParseLine(std::string_view line) {
   }
   if (bytes.empty()) return absl::InvalidArgumentError("empty token");
   return VocabLine{*id, std::move(bytes)};
-}
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (file == nullptr) return absl::ErrnoToStatus(errno, absl::StrCat("cannot open ", path));
-  std::string contents;
-  char buffer[1 << 16];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), file.get())) > 0) contents.append(buffer, n);
-  if (std::ferror(file.get())) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("cannot read ", path));
-  }
-  return contents;
 }
 
 }  // namespace

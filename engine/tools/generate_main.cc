@@ -126,7 +126,8 @@ absl::Status Run() {
                                                      absl::GetFlag(FLAGS_threads), precision}));
   const ModelConfig& config = engine->config();
   RWKV_ASSIGN_OR_RETURN(auto tokenizer,
-                        CreateTokenizer(absl::GetFlag(FLAGS_tokenizer), config.n_vocab));
+                        CreateTokenizer(absl::GetFlag(FLAGS_tokenizer), config.n_vocab,
+                                        engine->EmbeddedVocabulary()));
   RWKV_ASSIGN_OR_RETURN(SamplingParams params, ParamsFromFlags(config.n_vocab));
   RWKV_ASSIGN_OR_RETURN(Sampler sampler, Sampler::Create(params, config.n_vocab));
   RWKV_ASSIGN_OR_RETURN(std::string text, PromptText());

@@ -68,7 +68,7 @@ void PrintMetadata(const ModelFile& model) {
 
 std::string TokenizerLine(const ModelFile& model, const ModelConfig& config) {
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer =
-      CreateTokenizer(absl::GetFlag(FLAGS_tokenizer), config.n_vocab);
+      CreateTokenizer(absl::GetFlag(FLAGS_tokenizer), config.n_vocab, model.vocabulary);
   const std::string embedded =
       model.vocabulary.empty()
           ? ""

@@ -2,18 +2,16 @@
 
 #include <sys/stat.h>
 
-#include <fstream>
-#include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/read_file.h"
 #include "common/status_macros.h"
 #include "engine/model/formats/gguf_file.h"
 #include "engine/model/formats/mapped_file.h"
 #include "engine/model/formats/rwkv_checkpoint.h"
 #include "engine/model/formats/safetensors_file.h"
+#include "engine/model/formats/strict_json.h"
 #include "engine/model/formats/torch_checkpoint.h"
 #include "engine/model/model_config.h"
 #include "engine/model/rwkv_cpp_file.h"
@@ -49,14 +47,9 @@ int64_t IntField(const nlohmann::json& json, std::initializer_list<const char*> 
 }
 
 absl::StatusOr<HfConfig> ReadHfConfig(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
-  nlohmann::json json = nlohmann::json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded() || !json.is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " is not a JSON object"));
-  }
+  RWKV_ASSIGN_OR_RETURN(const std::string text, ReadWholeFile(path));
+  RWKV_ASSIGN_OR_RETURN(const nlohmann::json json, ParseStrictJson(text, path, 0));
+  if (!json.is_object()) return absl::InvalidArgumentError(absl::StrCat(path, " is not a JSON object"));
   HfConfig config;
   config.path = path;
   config.head_size = static_cast<int>(IntField(json, {"head_dim", "head_size"}));

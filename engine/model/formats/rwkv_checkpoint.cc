@@ -29,9 +29,17 @@ absl::StatusOr<std::vector<std::string>> GgufVocabulary(const StoredTensors& sto
   if (model_name == nullptr || *model_name != "rwkv" || list == nullptr) {
     return std::vector<std::string>{};
   }
+  // llama.cpp marks padding ([PAD65530]...) UNUSED and <s> CONTROL: no text may encode to them.
+  const MetadataValue* types = stored.FindMetadata("tokenizer.ggml.token_type");
+  const auto* type_list = types == nullptr ? nullptr : std::get_if<std::vector<int64_t>>(types);
+  constexpr int64_t kNormal = 1;
   std::vector<std::string> vocabulary;
   vocabulary.reserve(list->size());
   for (size_t id = 0; id < list->size(); ++id) {
+    if (type_list != nullptr && id < type_list->size() && (*type_list)[id] != kNormal) {
+      vocabulary.emplace_back();
+      continue;
+    }
     absl::StatusOr<std::string> bytes = UnescapeRwkvGgufToken((*list)[id]);
     if (!bytes.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(stored.Describe(), ": token ", id,

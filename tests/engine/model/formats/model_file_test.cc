@@ -105,6 +105,8 @@ TEST_F(ModelFileTest, RefusesAConfigThatDisagreesWithTheTensors) {
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(status.message(), HasSubstr("says hidden_size is 2048 but the tensors have 64"));
   WriteFile(repo + "/config.json", "{not json");
+  EXPECT_THAT(OpenModelFile(repo).status().message(), HasSubstr("config.json"));
+  WriteFile(repo + "/config.json", "[1, 2]");
   EXPECT_THAT(OpenModelFile(repo).status().message(), HasSubstr("is not a JSON object"));
 }
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_replace.h"
+#include "engine/model/formats/gguf_file.h"
 #include "engine/model/formats/safetensors_file.h"
 #include "engine/model/formats/torch_checkpoint.h"
 #include "engine/model/rwkv_cpp_file.h"
@@ -192,6 +193,49 @@ TEST(RwkvCheckpointTest, RefusesMisshapenTensors) {
   EXPECT_TRUE(FromEntries(entries, /*head_size=*/64).ok());
   EXPECT_THAT(FromEntries(entries, /*head_size=*/48).status().message(),
               HasSubstr("which does not divide it"));
+}
+
+std::unique_ptr<StoredTensors> ReadGgufFixture(const std::string& name) {
+  auto file = MappedFile::Open(SharedPath("models/formats/" + name));
+  EXPECT_TRUE(file.ok()) << file.status();
+  auto stored = ReadGguf(*file);
+  EXPECT_TRUE(stored.ok()) << stored.status();
+  return stored.ok() ? *std::move(stored) : nullptr;
+}
+
+TEST(RwkvCheckpointTest, GgufVocabularyLeavesOutTokensNoTextMayProduce) {
+  std::unique_ptr<StoredTensors> stored = ReadGgufFixture("tiny-rwkv-7v0-834K-F16.gguf");
+  ASSERT_NE(stored, nullptr);
+  std::vector<int64_t> types(256, 1);
+  types[0] = 3;    // CONTROL, as llama.cpp marks <s>
+  types[255] = 5;  // UNUSED, as its [PAD...] entries
+  stored->SetMetadata("tokenizer.ggml.token_type", types);
+  auto checkpoint = RwkvCheckpoint::Create(std::move(stored), 0);
+  ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+  const std::vector<std::string>& vocabulary = (*checkpoint)->embedded_vocabulary();
+  ASSERT_EQ(vocabulary.size(), 256u);
+  EXPECT_EQ(vocabulary[0], "");
+  EXPECT_EQ(vocabulary[255], "");
+  EXPECT_EQ(vocabulary['a'], "a");
+  EXPECT_EQ(vocabulary['\n'], "\n");
+}
+
+TEST(RwkvCheckpointTest, RefusesAMalformedGgufToken) {
+  std::unique_ptr<StoredTensors> stored = ReadGgufFixture("tiny-rwkv-7v0-834K-F16.gguf");
+  ASSERT_NE(stored, nullptr);
+  std::vector<std::string> tokens(256, "a");
+  tokens[7] = "\\x4";
+  stored->SetMetadata("tokenizer.ggml.tokens", tokens);
+  const absl::Status status = RwkvCheckpoint::Create(std::move(stored), 0).status();
+  EXPECT_THAT(status.message(), HasSubstr("token 7 of tokenizer.ggml.tokens"));
+}
+
+TEST(RwkvCheckpointTest, RefusesAGgufOfAnotherArchitecture) {
+  std::unique_ptr<StoredTensors> stored = ReadGgufFixture("tiny-rwkv-6v0-1m-Q8_0.gguf");
+  ASSERT_NE(stored, nullptr);
+  stored->SetMetadata("general.architecture", std::string("llama"));
+  const absl::Status status = RwkvCheckpoint::Create(std::move(stored), 0).status();
+  EXPECT_THAT(status.message(), HasSubstr("GGUF architecture 'llama' is not an RWKV model"));
 }
 
 TEST(RwkvCheckpointTest, NamesTheFamily) {
