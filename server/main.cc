@@ -30,8 +30,9 @@
 #include "server/server.h"
 
 ABSL_FLAG(std::string, model, "",
-          "Model to serve: an rwkv.cpp .bin file, or synthetic:rwkv7-0.1b|rwkv7-0.4b|rwkv7-1.5b "
-          "(random weights, for load tests).");
+          "Model to serve: a PyTorch .pth, safetensors, GGUF or rwkv.cpp .bin file (recognized "
+          "from its bytes), a Hugging Face model directory, or "
+          "synthetic:rwkv7-0.1b|rwkv7-0.4b|rwkv7-1.5b (random weights, for load tests).");
 ABSL_FLAG(std::string, tokenizer, "",
           "bytes | world | 20b | PATH of a tokenizer JSON (.json) or World vocabulary file; "
           "default: the model file's own vocabulary if it has one (GGUF), else chosen from the "

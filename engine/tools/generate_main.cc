@@ -25,7 +25,9 @@
 #include "common/command_line.h"
 #include "common/status_macros.h"
 
-ABSL_FLAG(std::string, model, "", "Model file (rwkv.cpp .bin) or synthetic:<shape>.");
+ABSL_FLAG(std::string, model, "",
+          "Model file (.pth, .safetensors, .gguf, rwkv.cpp .bin), Hugging Face model directory, "
+          "or synthetic:<shape>.");
 ABSL_FLAG(std::string, tokenizer, "",
           "bytes | world | 20b | PATH of a tokenizer JSON (.json) or World vocabulary; default "
           "chosen from the model (its own vocabulary, else its vocabulary size).");
