@@ -45,7 +45,7 @@ class Parser {
     const absl::string_view rest = absl::StripLeadingAsciiWhitespace(line.substr(space));
     // Checked before anything else is said about the line: the columns may have been swapped,
     // and an error must never echo a token.
-    if (!IsValidTenantName(tenant)) {
+    if (!IsTenantName(tenant)) {
       return LineError(number, absl::StrCat("the tenant name must be 1 to ", kMaxTenantNameChars,
                                             " characters from [A-Za-z0-9._-]"));
     }
@@ -103,16 +103,6 @@ std::vector<std::string> TokensFile::Tenants() const {
   for (const TokenEntry& entry : tokens) names.insert(entry.tenant);
   for (const CertificateEntry& entry : certificates) names.insert(entry.tenant);
   return {names.begin(), names.end()};
-}
-
-bool IsValidTenantName(absl::string_view name) {
-  if (name.empty() || name.size() > kMaxTenantNameChars) return false;
-  for (const char c : name) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
-      return false;
-    }
-  }
-  return true;
 }
 
 absl::StatusOr<TokensFile> ParseTokensFile(absl::string_view contents) {

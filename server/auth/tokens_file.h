@@ -18,11 +18,11 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/tenant_name.h"
 #include "server/auth/token_hash.h"
 
 namespace rwkv::server::auth {
 
-inline constexpr size_t kMaxTenantNameChars = 64;
 inline constexpr size_t kMinTokenChars = 16;
 // The prefix of the second field that maps a certificate's subject CN instead of a token.
 inline constexpr absl::string_view kCertificatePrefix = "x509:";
@@ -46,9 +46,6 @@ struct TokensFile {
   // Every tenant named, sorted, each once.
   std::vector<std::string> Tenants() const;
 };
-
-// Whether `name` is a valid tenant name (1 to 64 characters from [A-Za-z0-9._-]).
-bool IsValidTenantName(absl::string_view name);
 
 // Parses the file's contents. INVALID_ARGUMENT "line N: ..." for a bad line, a duplicate token
 // or certificate name, or a file with no entry at all.

@@ -105,14 +105,14 @@ TEST(TokensFileTest, ReadNamesThePath) {
 }
 
 TEST(TokensFileTest, TenantNames) {
-  EXPECT_TRUE(IsValidTenantName("a"));
-  EXPECT_TRUE(IsValidTenantName("Acme.Corp_2-x"));
-  EXPECT_TRUE(IsValidTenantName(std::string(64, 'z')));
-  EXPECT_FALSE(IsValidTenantName(""));
-  EXPECT_FALSE(IsValidTenantName(std::string(65, 'z')));
-  EXPECT_FALSE(IsValidTenantName("a b"));
-  EXPECT_FALSE(IsValidTenantName("a/b"));
-  EXPECT_FALSE(IsValidTenantName("caf\xc3\xa9"));
+  EXPECT_TRUE(IsTenantName("a"));
+  EXPECT_TRUE(IsTenantName("Acme.Corp_2-x"));
+  EXPECT_TRUE(IsTenantName(std::string(64, 'z')));
+  EXPECT_FALSE(IsTenantName(""));
+  EXPECT_FALSE(IsTenantName(std::string(65, 'z')));
+  EXPECT_FALSE(IsTenantName("a b"));
+  EXPECT_FALSE(IsTenantName("a/b"));
+  EXPECT_FALSE(IsTenantName("caf\xc3\xa9"));
 }
 
 }  // namespace
