@@ -7,10 +7,13 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "engine/model/formats/safetensors_file.h"
 #include "engine/model/formats/rwkv_checkpoint.h"
 #include "engine/model/model_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/util/safetensors_writer.h"
 #include "tests/util/shared_data.h"
 
 namespace rwkv::engine {
@@ -93,6 +96,37 @@ TEST_F(ModelFileTest, OpensAHuggingFaceDirectory) {
   ASSERT_TRUE(config.ok());
   EXPECT_EQ(config->n_layer, 12);
   EXPECT_EQ(config->head_size, 64);
+}
+
+TEST_F(ModelFileTest, OpensAShardedHuggingFaceDirectory) {
+  const std::string repo = dir_ + "/sharded";
+  std::filesystem::create_directories(repo);
+  auto file = MappedFile::Open(Formats("tiny-rwkv-7v0-834K-hf.safetensors"));
+  ASSERT_TRUE(file.ok());
+  auto stored = ReadSafetensors(*file);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  std::vector<::rwkv::testing::SafetensorsEntry> shards[2];
+  std::vector<std::string> weight_map;
+  const std::vector<TensorInfo>& all = (*stored)->Tensors();
+  for (size_t i = 0; i < all.size(); ++i) {
+    const int shard = i < all.size() / 2 ? 0 : 1;
+    shards[shard].push_back(::rwkv::testing::EntryOf(**stored, all[i].name));
+    weight_map.push_back(absl::StrCat("\"", all[i].name, "\": \"model-0000", shard + 1,
+                                      "-of-00002.safetensors\""));
+  }
+  for (int shard = 0; shard < 2; ++shard) {
+    WriteFile(absl::StrCat(repo, "/model-0000", shard + 1, "-of-00002.safetensors"),
+              ::rwkv::testing::SafetensorsBytes(shards[shard]));
+  }
+  WriteFile(repo + "/model.safetensors.index.json",
+            absl::StrCat(R"({"metadata": {}, "weight_map": {)", absl::StrJoin(weight_map, ", "),
+                         "}}"));
+  std::filesystem::copy_file(Formats("tiny-rwkv-7v0-834K-hf.config.json"), repo + "/config.json");
+  absl::StatusOr<ModelFile> model = OpenModelFile(repo);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ(model->family, "Hugging Face RWKV7ForCausalLM (fla-hub)");
+  EXPECT_EQ(model->source->Tensors().size(), 339u);  // As the equivalent .bin.
+  EXPECT_TRUE(InferModelConfig(*model->source).ok());
 }
 
 TEST_F(ModelFileTest, RefusesAConfigThatDisagreesWithTheTensors) {
