@@ -187,6 +187,8 @@ absl::StatusOr<std::vector<OutTensor>> ToGgufLayer(const TensorInfo& info, int l
   absl::string_view lora = rest;
   if (absl::ConsumePrefix(&lora, "att.") && lora.size() == 2 &&
       absl::StrContains("wavg", lora[0]) && absl::StrContains("012", lora[1])) {
+    // Layer 0 has no value residual: its value LoRA (if any) is replaced by the dummy below.
+    if (layer == 0 && lora[0] == 'v') return std::vector<OutTensor>{};
     // Rows (w0, a0, v0) flat; LoRA matrices as rwkv.cpp stores them.
     const std::vector<int64_t> ne = lora[1] == '0' ? std::vector<int64_t>{n} : info.ne;
     std::vector<OutTensor> outs = {
