@@ -196,10 +196,11 @@ absl::Status Run() {
                                                      r.threads, precision}));
   r.load_seconds = absl::ToDoubleSeconds(absl::Now() - start);
   if (absl::GetFlag(FLAGS_load_only)) {
-    std::cout << absl::StrFormat("model: %s (%s)\nprecision %s, %d threads, loaded in %.3f s, "
-                                 "peak RSS %.1f MiB\n",
-                                 r.shape, engine->config().Summary(), r.precision, r.threads,
-                                 r.load_seconds, PeakRssBytes() / 1048576.0);
+    std::cout << absl::StrFormat(
+        "model: %s (%s)\nprecision %s, %d threads, loaded in %.3f s, "
+        "peak RSS %.1f MiB\n",
+        r.shape, engine->config().Summary(), r.precision, r.threads, r.load_seconds,
+        PeakRssBytes() / 1048576.0);
     return absl::OkStatus();
   }
   r.state_bytes = engine->config().StateBytes();

@@ -126,12 +126,16 @@ absl::StatusOr<std::vector<OutTensor>> ToBlinkdl(const TensorInfo& info, std::ve
     std::vector<OutTensor> outs;
     for (size_t j = 0; j < kLerps.size(); ++j) {
       outs.push_back({absl::StrCat(prefix, "att.x_", kLerps.substr(j, 1)),
-                      {static_cast<int64_t>(width), 1, 1}, GgmlType::kF32, Slice(v, j, width)});
+                      {static_cast<int64_t>(width), 1, 1},
+                      GgmlType::kF32,
+                      Slice(v, j, width)});
     }
     return outs;
   }
   if (IsLora(info.name) && info.ne.size() == 2) {
-    return std::vector<OutTensor>{{info.name, {info.ne[1], info.ne[0]}, GgmlType::kF32,
+    return std::vector<OutTensor>{{info.name,
+                                   {info.ne[1], info.ne[0]},
+                                   GgmlType::kF32,
                                    Transposed(v, info.ne[0], info.ne[1])}};
   }
   return std::vector<OutTensor>{{info.name, info.ne, GgmlType::kF32, std::move(v)}};
@@ -191,12 +195,11 @@ absl::StatusOr<std::vector<OutTensor>> ToGgufLayer(const TensorInfo& info, int l
     if (layer == 0 && lora[0] == 'v') return std::vector<OutTensor>{};
     // Rows (w0, a0, v0) flat; LoRA matrices as rwkv.cpp stores them.
     const std::vector<int64_t> ne = lora[1] == '0' ? std::vector<int64_t>{n} : info.ne;
-    std::vector<OutTensor> outs = {
-        {absl::StrCat(blk, "time_mix_", lora, ".weight"), ne, type, v}};
+    std::vector<OutTensor> outs = {{absl::StrCat(blk, "time_mix_", lora, ".weight"), ne, type, v}};
     // llama.cpp needs a layer-0 value LoRA: its converter copies the a LoRA there.
     if (layer == 0 && lora[0] == 'a') {
-      outs.push_back({absl::StrCat(blk, "time_mix_v", lora.substr(1), ".weight"), ne, type,
-                      std::move(v)});
+      outs.push_back(
+          {absl::StrCat(blk, "time_mix_v", lora.substr(1), ".weight"), ne, type, std::move(v)});
     }
     return outs;
   }
@@ -294,8 +297,7 @@ absl::Status WriteBlinkdlPth(const TensorSource& source, GgmlType storage,
   for (const OutTensor& t : plan) {
     const std::vector<int64_t> shape = Reversed(t.ne);
     items.push_back(tt::TensorItem(t.name, storage_class, absl::StrCat(items.size()),
-                                   Elements(t.ne), 0, shape,
-                                   ContiguousStrides(shape)));
+                                   Elements(t.ne), 0, shape, ContiguousStrides(shape)));
   }
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   tt::ZipOptions options;
@@ -329,8 +331,7 @@ absl::Status WriteGgufRwkv7(const TensorSource& source, const std::string& path)
   AddGgufMetadata(config, writer);
   uint64_t offset = 0;
   for (const OutTensor& t : plan) {
-    RWKV_ASSIGN_OR_RETURN(const int64_t bytes,
-                          engine::StoredBytes(t.type, Elements(t.ne)));
+    RWKV_ASSIGN_OR_RETURN(const int64_t bytes, engine::StoredBytes(t.type, Elements(t.ne)));
     offset = align(offset);
     writer.Info(t.name, std::vector<uint64_t>(t.ne.begin(), t.ne.end()), GgufTypeCode(t.type),
                 offset);

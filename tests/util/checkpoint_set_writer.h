@@ -19,10 +19,10 @@ namespace rwkv::testing {
 
 // The paths WriteCheckpointSet wrote.
 struct CheckpointSet {
-  std::string bin_fp16;   // model-FP16.bin: rwkv.cpp FP16 (its rule for which tensors are F16)
-  std::string pth_f16;    // model-f16.pth: torch.save layout, BlinkDL names, HalfStorage
-  std::string pth_bf16;   // model-bf16.pth: the same with BFloat16Storage (as BlinkDL releases)
-  std::string gguf_f16;   // model-F16.gguf: llama.cpp rwkv7 names and layout, matrices F16
+  std::string bin_fp16;  // model-FP16.bin: rwkv.cpp FP16 (its rule for which tensors are F16)
+  std::string pth_f16;   // model-f16.pth: torch.save layout, BlinkDL names, HalfStorage
+  std::string pth_bf16;  // model-bf16.pth: the same with BFloat16Storage (as BlinkDL releases)
+  std::string gguf_f16;  // model-F16.gguf: llama.cpp rwkv7 names and layout, matrices F16
 };
 
 // `source` must be an RWKV-7 model in rwkv.cpp's layout (SyntheticSource, a v7 .bin, or any

@@ -4,12 +4,12 @@
 #include <filesystem>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "engine/forward/model.h"
 #include "engine/model/formats/model_file.h"
 #include "engine/model/model_config.h"
 #include "engine/model/synthetic_source.h"
 #include "gtest/gtest.h"
-#include "absl/strings/str_cat.h"
 #include "tests/util/run_command.h"
 #include "tests/util/scoped_temp_dir.h"
 #include "tests/util/shared_data.h"

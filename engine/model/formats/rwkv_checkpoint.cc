@@ -124,11 +124,10 @@ absl::Status RwkvCheckpoint::AddPlan(TensorPlan plan) {
   // An F16 tensor that is only reordered (v7's transposed LoRAs) stays F16, as rwkv.cpp's
   // converter keeps it: the values are exact in F16, so the content hash (and the fingerprint)
   // equals that of the FP16 .bin.
-  const bool reordered_f16 = plan.parts.size() == 1 && first.sources.size() == 1 &&
-                             first.slices == 1 && first.scale == 1.0f &&
-                             plan.value == ValueOp::kNone && source != nullptr &&
-                             source->type == GgmlType::kF16 &&
-                             RwkvCppKeepsF16(plan.name, plan.shape);
+  const bool reordered_f16 =
+      plan.parts.size() == 1 && first.sources.size() == 1 && first.slices == 1 &&
+      first.scale == 1.0f && plan.value == ValueOp::kNone && source != nullptr &&
+      source->type == GgmlType::kF16 && RwkvCppKeepsF16(plan.name, plan.shape);
   if (!entry.passthrough && reordered_f16) info.type = GgmlType::kF16;
   entry.plan = std::move(plan);
   const auto [it, inserted] = index_.emplace(info.name, tensors_.size());
