@@ -302,6 +302,7 @@ absl::Status WriteBlinkdlPth(const TensorSource& source, GgmlType storage,
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   tt::ZipOptions options;
   options.align = 64;  // As torch.save: records start 64-byte aligned.
+  options.crc32 = true;
   tt::StoredZipWriter zip(file, options);
   const std::string pickle = tt::StateDictPickle(items);
   zip.Begin("archive/data.pkl");

@@ -10,6 +10,7 @@
 #include "engine/model/model_config.h"
 #include "engine/model/synthetic_source.h"
 #include "gtest/gtest.h"
+#include "tests/engine/model/formats/torch_test_files.h"
 #include "tests/util/run_command.h"
 #include "tests/util/scoped_temp_dir.h"
 #include "tests/util/shared_data.h"
@@ -166,6 +167,13 @@ TEST(WriteCheckpointsTool, MatchesRwkvCppsFp16ConversionOfTheTinyModel) {
   }
   EXPECT_EQ(Fingerprint(*pth->source), Fingerprint(*ours->source));
   EXPECT_TRUE(engine::OpenModelFile(dir.path() + "/model-F16.gguf").ok());
+}
+
+// The check value of the CRC-32 that zip (and torch.load) uses.
+TEST(StoredZipWriter, Crc32OfTheStandardCheckString) {
+  EXPECT_EQ(engine::torch_test::Crc32(0, "123456789", 9), 0xcbf43926u);
+  EXPECT_EQ(engine::torch_test::Crc32(engine::torch_test::Crc32(0, "1234", 4), "56789", 5),
+            0xcbf43926u);
 }
 
 TEST(CheckpointSetWriter, RefusesAnUnwritableDirectory) {

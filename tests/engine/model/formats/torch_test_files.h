@@ -7,6 +7,7 @@
 #ifndef RWKV_TESTS_ENGINE_MODEL_FORMATS_TORCH_TEST_FILES_H_
 #define RWKV_TESTS_ENGINE_MODEL_FORMATS_TORCH_TEST_FILES_H_
 
+#include <array>
 #include <cstdint>
 #include <ostream>
 #include <sstream>
@@ -30,7 +31,26 @@ struct ZipOptions {
   std::string comment;       // After the end record.
   bool zip64_extra = false;  // Sizes and offsets in each central entry's Zip64 extra field.
   uint64_t align = 0;        // Entry data aligned to this many bytes (torch.save: 64); 0: none.
+  bool crc32 = false;        // Real CRC-32s in the central directory (torch.load checks them).
 };
+
+// zip's CRC-32 of `count` more bytes, continuing from `crc` (0 to start).
+inline uint32_t Crc32(uint32_t crc, const char* data, size_t count) {
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  crc = ~crc;
+  for (size_t i = 0; i < count; ++i) {
+    crc = table[(crc ^ static_cast<uint8_t>(data[i])) & 0xff] ^ (crc >> 8);
+  }
+  return ~crc;
+}
 
 // Streams a zip archive of stored entries to `out` (for files too large to build in memory):
 // Begin an entry, Append its bytes (any number of times), Finish once after the last entry.
@@ -46,6 +66,7 @@ class StoredZipWriter {
     name_ = name;
     offset_ = written_;
     size_ = 0;
+    crc_ = 0;
     open_ = true;
     // torch.save pads the local extra field ("FB" records) so that data starts aligned.
     size_t extra = 0;
@@ -74,6 +95,7 @@ class StoredZipWriter {
     out_.write(data, static_cast<std::streamsize>(count));
     written_ += count;
     size_ += count;
+    if (options_.crc32) crc_ = Crc32(crc_, data, count);
   }
 
   void Finish() {
@@ -124,7 +146,8 @@ class StoredZipWriter {
     PutLE(d, 20, 2);
     PutLE(d, options_.flags, 2);
     PutLE(d, options_.method, 2);
-    PutLE(d, 0, 8);                        // time, date, crc
+    PutLE(d, 0, 4);  // time, date
+    PutLE(d, crc_, 4);
     const uint64_t deferred = 0xffffffff;  // "in the Zip64 extra field"
     PutLE(d, options_.zip64_extra ? deferred : size_, 4);
     PutLE(d, options_.zip64_extra ? deferred : size_, 4);
@@ -147,6 +170,7 @@ class StoredZipWriter {
   std::string directory_;
   std::string name_;
   uint64_t written_ = 0, offset_ = 0, size_ = 0, entries_ = 0;
+  uint32_t crc_ = 0;
   bool open_ = false;
 };
 
