@@ -38,6 +38,9 @@ ABSL_FLAG(std::string, json, "", "Also write the results as JSON to this file.")
 ABSL_FLAG(bool, roofline, true,
           "Also measure the memory bandwidth and the matmul peak of this machine and report "
           "each result as a fraction of its limit.");
+ABSL_FLAG(bool, load_only, false,
+          "Only load the model: print the load time and peak RSS, and exit (for load "
+          "benchmarks such as scripts/bench-load.sh).");
 
 namespace rwkv::engine {
 namespace {
@@ -192,6 +195,14 @@ absl::Status Run() {
   RWKV_ASSIGN_OR_RETURN(auto engine, Engine::Create({model.empty() ? "synthetic:" + r.shape : model,
                                                      r.threads, precision}));
   r.load_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  if (absl::GetFlag(FLAGS_load_only)) {
+    std::cout << absl::StrFormat(
+        "model: %s (%s)\nprecision %s, %d threads, loaded in %.3f s, "
+        "peak RSS %.1f MiB\n",
+        r.shape, engine->config().Summary(), r.precision, r.threads, r.load_seconds,
+        PeakRssBytes() / 1048576.0);
+    return absl::OkStatus();
+  }
   r.state_bytes = engine->config().StateBytes();
   // Prefill and batch 1 first: the peak RSS of serving one sequence is what single-sequence
   // engines report.

@@ -129,6 +129,14 @@ absl::Status RwkvCheckpoint::AddPlan(TensorPlan plan) {
       info.type = type;
     }
   }
+  // An F16 tensor that is only reordered (v7's transposed LoRAs) stays F16, as rwkv.cpp's
+  // converter keeps it: the values are exact in F16, so the content hash (and the fingerprint)
+  // equals that of the FP16 .bin.
+  const bool reordered_f16 =
+      plan.parts.size() == 1 && first.sources.size() == 1 && first.slices == 1 &&
+      first.scale == 1.0f && plan.value == ValueOp::kNone && source != nullptr &&
+      source->type == GgmlType::kF16 && RwkvCppKeepsF16(plan.name, plan.shape);
+  if (!entry.passthrough && reordered_f16) info.type = GgmlType::kF16;
   entry.plan = std::move(plan);
   const auto [it, inserted] = index_.emplace(info.name, tensors_.size());
   if (!inserted) {
@@ -222,6 +230,10 @@ uint64_t RwkvCheckpoint::ContentHash(std::string_view name) const {
   }
   std::vector<float> values(static_cast<size_t>(info.NumElements()));
   if (!ReadEntry(entry, absl::MakeSpan(values)).ok()) return 0;
+  if (info.type == GgmlType::kF16) {
+    const absl::StatusOr<std::vector<uint8_t>> f16 = QuantizeRow(GgmlType::kF16, values);
+    return f16.ok() ? HashTensorContent(info, *f16) : 0;
+  }
   return HashTensorContent(
       info, absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(values.data()),
                                 values.size() * sizeof(float)));
