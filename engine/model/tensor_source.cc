@@ -48,17 +48,20 @@ std::string TensorInfo::ShapeString() const {
   return absl::StrCat("[", absl::StrJoin(ne, ", "), "]");
 }
 
-uint64_t HashTensorContent(const TensorInfo& info, absl::Span<const uint8_t> data) {
+TensorContentHasher::TensorContentHasher(const TensorInfo& info, uint64_t data_bytes) {
   // Every variable-length field is preceded by its length, so no two tensors share a byte stream.
-  Hash64 hash;
-  hash.UpdateU64(info.name.size());
-  hash.Update(info.name.data(), info.name.size());
-  hash.UpdateU64(info.ne.size());
-  for (const int64_t n : info.ne) hash.UpdateU64(static_cast<uint64_t>(n));
-  hash.UpdateU64(static_cast<uint64_t>(static_cast<int32_t>(info.type)));
-  hash.UpdateU64(data.size());
-  hash.Update(data.data(), data.size());
-  return hash.Digest();
+  hash_.UpdateU64(info.name.size());
+  hash_.Update(info.name.data(), info.name.size());
+  hash_.UpdateU64(info.ne.size());
+  for (const int64_t n : info.ne) hash_.UpdateU64(static_cast<uint64_t>(n));
+  hash_.UpdateU64(static_cast<uint64_t>(static_cast<int32_t>(info.type)));
+  hash_.UpdateU64(data_bytes);
+}
+
+uint64_t HashTensorContent(const TensorInfo& info, absl::Span<const uint8_t> data) {
+  TensorContentHasher hasher(info, data.size());
+  hasher.Update(data);
+  return hasher.Digest();
 }
 
 }  // namespace rwkv::engine

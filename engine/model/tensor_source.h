@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "common/hash64.h"
 
 namespace rwkv::engine {
 
@@ -80,6 +81,18 @@ class TensorSource {
 // and type (see TensorSource::ContentHash). Sources that convert tensors at load hash the
 // converted form, so equal weights give equal hashes whatever file they came from.
 uint64_t HashTensorContent(const TensorInfo& info, absl::Span<const uint8_t> data);
+
+// The same hash fed piece by piece: Start with the tensor's description and its total data size,
+// then every byte of the data, in order, over any number of Update calls.
+class TensorContentHasher {
+ public:
+  TensorContentHasher(const TensorInfo& info, uint64_t data_bytes);
+  void Update(absl::Span<const uint8_t> data) { hash_.Update(data.data(), data.size()); }
+  uint64_t Digest() const { return hash_.Digest(); }
+
+ private:
+  Hash64 hash_;
+};
 
 }  // namespace rwkv::engine
 

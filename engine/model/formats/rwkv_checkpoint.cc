@@ -1,5 +1,6 @@
 #include "engine/model/formats/rwkv_checkpoint.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
@@ -170,8 +171,7 @@ absl::Status RwkvCheckpoint::ReadF32(std::string_view name, absl::Span<float> ou
 absl::Status RwkvCheckpoint::ReadEntry(const Entry& entry, absl::Span<float> out) const {
   const TensorPlan& plan = entry.plan;
   std::vector<float> scratch;
-  if (plan.parts.size() == 1 && LayoutsCancel(plan.parts[0].layout, plan.layout) &&
-      plan.parts[0].sources.size() == 1 && plan.parts[0].slices == 1) {
+  if (IsElementwise(plan)) {
     // The common case (a bf16 matrix): converted straight into `out`.
     const Part& part = plan.parts[0];
     RWKV_RETURN_IF_ERROR(stored_->ReadF32(part.sources[0], out));
@@ -220,6 +220,44 @@ absl::Status RwkvCheckpoint::ReadPart(const Part& part, std::vector<float>& scra
   return absl::OkStatus();
 }
 
+bool RwkvCheckpoint::IsElementwise(const TensorPlan& plan) {
+  // Two reorderings that cancel leave the stored order.
+  return plan.parts.size() == 1 && plan.parts[0].sources.size() == 1 &&
+         plan.parts[0].slices == 1 && LayoutsCancel(plan.parts[0].layout, plan.layout);
+}
+
+// The hash of the converted f32 values, converted a chunk at a time: a bf16 embedding of a large
+// vocabulary would otherwise need a whole f32 copy next to the loaded model.
+uint64_t RwkvCheckpoint::HashConvertedInChunks(const TensorInfo& info,
+                                               const TensorPlan& plan) const {
+  const Part& part = plan.parts[0];
+  const TensorInfo& source = *stored_->Find(part.sources[0]);
+  const absl::Span<const uint8_t> raw = *stored_->RawData(part.sources[0]);
+  const int64_t total = info.NumElements();
+  constexpr int64_t kChunk = int64_t{1} << 20;  // A multiple of every block size.
+  std::vector<float> chunk(static_cast<size_t>(std::min(total, kChunk)));
+  TensorContentHasher hasher(info, static_cast<uint64_t>(total) * sizeof(float));
+  int64_t offset_bytes = 0;
+  for (int64_t done = 0; done < total; done += kChunk) {
+    const int64_t n = std::min(kChunk, total - done);
+    const absl::StatusOr<int64_t> bytes = StoredBytes(source.type, n);
+    if (!bytes.ok()) return 0;
+    const absl::Span<float> values = absl::MakeSpan(chunk).subspan(0, static_cast<size_t>(n));
+    if (!DequantizeRow(source.type, raw.data() + offset_bytes, static_cast<size_t>(*bytes), values)
+             .ok()) {
+      return 0;
+    }
+    offset_bytes += *bytes;
+    if (part.scale != 1.0f) {
+      for (float& x : values) x *= part.scale;
+    }
+    ApplyValueOp(plan.value, values);
+    hasher.Update(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(values.data()),
+                                      values.size() * sizeof(float)));
+  }
+  return hasher.Digest();
+}
+
 uint64_t RwkvCheckpoint::ContentHash(std::string_view name) const {
   const auto it = index_.find(AsAbsl(name));
   if (it == index_.end()) return 0;
@@ -227,6 +265,9 @@ uint64_t RwkvCheckpoint::ContentHash(std::string_view name) const {
   const Entry& entry = entries_[it->second];
   if (entry.passthrough) {
     return HashTensorContent(info, *stored_->RawData(entry.plan.parts[0].sources[0]));
+  }
+  if (info.type == GgmlType::kF32 && IsElementwise(entry.plan)) {
+    return HashConvertedInChunks(info, entry.plan);
   }
   std::vector<float> values(static_cast<size_t>(info.NumElements()));
   if (!ReadEntry(entry, absl::MakeSpan(values)).ok()) return 0;

@@ -62,6 +62,9 @@ class RwkvCheckpoint final : public TensorSource {
   absl::Status ReadEntry(const Entry& entry, absl::Span<float> out) const;
   absl::Status ReadPart(const Part& part, std::vector<float>& scratch,
                         absl::Span<float> out) const;
+  // Made from one stored tensor value by value (no reordering, slicing or joining).
+  static bool IsElementwise(const TensorPlan& plan);
+  uint64_t HashConvertedInChunks(const TensorInfo& info, const TensorPlan& plan) const;
 
   std::unique_ptr<StoredTensors> stored_;
   std::string family_;
