@@ -1,13 +1,5 @@
 #include "engine/model/rwkv_cpp_file.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <system_error>
-
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -30,10 +22,6 @@ uint32_t LoadU32(const uint8_t* p) {
          (static_cast<uint32_t>(p[2]) << 16) | (static_cast<uint32_t>(p[3]) << 24);
 }
 int32_t LoadI32(const uint8_t* p) { return static_cast<int32_t>(LoadU32(p)); }
-
-std::string ErrnoText(int error) {
-  return std::error_code(error, std::generic_category()).message();
-}
 
 // The file, seen as bytes; every read goes through Has() first.
 struct Bytes {
@@ -180,42 +168,16 @@ absl::StatusOr<Record> ParseRecord(const Bytes& file, uint32_t version, int inde
 }  // namespace
 
 absl::Status RwkvCppFile::Map() {
-  const int fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::NotFoundError(absl::StrCat("cannot open ", path_, ": ", ErrnoText(errno)));
+  absl::StatusOr<std::shared_ptr<const MappedFile>> file = MappedFile::Open(path_);
+  if (!file.ok()) {
+    return absl::Status(file.status().code(),
+                        absl::StrCat(file.status().message(), " (an rwkv.cpp model file starts with ",
+                                     "a ", kHeaderBytes, "-byte header)"));
   }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
-    const int error = errno;
-    close(fd);
-    return absl::ErrnoToStatus(error, absl::StrCat("cannot stat ", path_));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return absl::InvalidArgumentError(
-        absl::StrCat(path_, S_ISDIR(st.st_mode) ? " is a directory" : " is not a regular file",
-                     ", not an rwkv.cpp model file"));
-  }
-  if (st.st_size == 0) {
-    close(fd);
-    return absl::DataLossError(absl::StrCat(path_, ": truncated: the file is empty (an rwkv.cpp ",
-                                            "model file starts with a ", kHeaderBytes,
-                                            "-byte header)"));
-  }
-  void* mapping = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
-  const int error = errno;
-  close(fd);  // The mapping keeps the file alive.
-  if (mapping == MAP_FAILED) {
-    return absl::ErrnoToStatus(error, absl::StrCat("cannot map ", path_));
-  }
-  base_ = static_cast<const uint8_t*>(mapping);
-  size_ = st.st_size;
-  mapped_ = true;
+  file_ = *std::move(file);
+  base_ = file_->bytes().data();
+  size_ = file_->size();
   return absl::OkStatus();
-}
-
-RwkvCppFile::~RwkvCppFile() {
-  if (mapped_) munmap(const_cast<uint8_t*>(base_), static_cast<size_t>(size_));
 }
 
 absl::Status RwkvCppFile::Parse() {
@@ -247,9 +209,9 @@ absl::StatusOr<std::unique_ptr<RwkvCppFile>> RwkvCppFile::Open(const std::string
 absl::StatusOr<std::unique_ptr<RwkvCppFile>> RwkvCppFile::FromBytes(std::string name,
                                                                     std::string bytes) {
   auto file = absl::WrapUnique(new RwkvCppFile(std::move(name)));
-  file->owned_ = std::move(bytes);
-  file->base_ = reinterpret_cast<const uint8_t*>(file->owned_.data());
-  file->size_ = static_cast<int64_t>(file->owned_.size());
+  file->file_ = MappedFile::FromBytes(file->path_, std::move(bytes));
+  file->base_ = file->file_->bytes().data();
+  file->size_ = file->file_->size();
   RWKV_RETURN_IF_ERROR(file->Parse());
   return file;
 }

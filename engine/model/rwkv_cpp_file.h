@@ -26,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "engine/model/formats/mapped_file.h"
 #include "engine/model/tensor_source.h"
 
 namespace rwkv::engine {
@@ -56,7 +57,6 @@ class RwkvCppFile final : public TensorSource {
   static absl::StatusOr<std::unique_ptr<RwkvCppFile>> FromBytes(std::string name,
                                                                 std::string bytes);
 
-  ~RwkvCppFile() override;
   RwkvCppFile(const RwkvCppFile&) = delete;
   RwkvCppFile& operator=(const RwkvCppFile&) = delete;
 
@@ -89,10 +89,9 @@ class RwkvCppFile final : public TensorSource {
   absl::Status Parse();
 
   std::string path_;
-  const uint8_t* base_ = nullptr;  // The file's bytes: the mapping, or owned_'s.
+  std::shared_ptr<const MappedFile> file_;
+  const uint8_t* base_ = nullptr;  // file_'s bytes.
   int64_t size_ = 0;
-  bool mapped_ = false;  // base_ is a mapping to unmap.
-  std::string owned_;    // The contents given to FromBytes.
   Header header_;
   std::vector<TensorInfo> tensors_;
   std::vector<Extent> extents_;  // Parallel to tensors_.
