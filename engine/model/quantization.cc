@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "engine/model/kquants.h"
 
 namespace rwkv::engine {
 namespace {
@@ -96,86 +97,6 @@ void DequantizeQ8_0(const uint8_t* b, float* y) {
   const float d = LoadHalf(b);
   for (int j = 0; j < kQuantBlockElements; ++j) {
     y[j] = static_cast<float>(static_cast<int8_t>(b[2 + j])) * d;
-  }
-}
-
-// ---- K-quants: super-blocks of 256 elements in 8 (Q4_K, Q5_K) or 16 (Q6_K) sub-blocks. ----
-
-// Q4_K/Q5_K pack 8 six-bit scales and 8 six-bit mins in 12 bytes: sub-blocks 0..3 in the low 6
-// bits of bytes 0..3 (scales) and 4..7 (mins); 4..7 in the nibbles of bytes 8..11 plus the top 2
-// bits of bytes 0..7 (ggml's get_scale_min_k4).
-void ScaleMinK4(int j, const uint8_t* q, int* scale, int* min) {
-  if (j < 4) {
-    *scale = q[j] & 63;
-    *min = q[j + 4] & 63;
-  } else {
-    *scale = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    *min = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
-
-// block_q4_K: f16 d, f16 dmin, u8 scales[12], u8 qs[128]. Each 64 elements share 32 bytes of qs:
-// the low nibbles are the first 32 elements, the high nibbles the next 32.
-void DequantizeQ4_K(const uint8_t* b, float* y) {
-  const float d = LoadHalf(b);
-  const float dmin = LoadHalf(b + 2);
-  const uint8_t* scales = b + 4;
-  const uint8_t* q = b + 16;
-  for (int group = 0; group < 4; ++group, q += 32) {
-    int sc, m;
-    ScaleMinK4(2 * group, scales, &sc, &m);
-    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
-    ScaleMinK4(2 * group + 1, scales, &sc, &m);
-    const float d2 = d * static_cast<float>(sc), m2 = dmin * static_cast<float>(m);
-    for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
-    for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
-  }
-}
-
-// block_q5_K: f16 d, f16 dmin, u8 scales[12], u8 qh[32], u8 qs[128]; as Q4_K, with the 5th bit
-// of element l of group g's two halves in bits 2g and 2g+1 of qh[l].
-void DequantizeQ5_K(const uint8_t* b, float* y) {
-  const float d = LoadHalf(b);
-  const float dmin = LoadHalf(b + 2);
-  const uint8_t* scales = b + 4;
-  const uint8_t* qh = b + 16;
-  const uint8_t* ql = b + 48;
-  for (int group = 0; group < 4; ++group, ql += 32) {
-    int sc, m;
-    ScaleMinK4(2 * group, scales, &sc, &m);
-    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
-    ScaleMinK4(2 * group + 1, scales, &sc, &m);
-    const float d2 = d * static_cast<float>(sc), m2 = dmin * static_cast<float>(m);
-    const int low_bit = 2 * group, high_bit = 2 * group + 1;
-    for (int l = 0; l < 32; ++l) {
-      *y++ = d1 * static_cast<float>((ql[l] & 0xF) + (((qh[l] >> low_bit) & 1) << 4)) - m1;
-    }
-    for (int l = 0; l < 32; ++l) {
-      *y++ = d2 * static_cast<float>((ql[l] >> 4) + (((qh[l] >> high_bit) & 1) << 4)) - m2;
-    }
-  }
-}
-
-// block_q6_K: u8 ql[128] (low 4 bits), u8 qh[64] (high 2 bits), i8 scales[16], f16 d. Each half
-// of 128 elements uses 64 bytes of ql, 32 of qh and 8 scales (one per 16 elements).
-void DequantizeQ6_K(const uint8_t* b, float* y) {
-  const uint8_t* ql = b;
-  const uint8_t* qh = b + 128;
-  const uint8_t* scales = b + 192;
-  const float d = LoadHalf(b + 208);
-  for (int half = 0; half < 2; ++half, y += 128, ql += 64, qh += 32, scales += 8) {
-    for (int l = 0; l < 32; ++l) {
-      const int is = l / 16;
-      const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-      const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-      const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-      const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-      auto scale = [&](int i) { return d * static_cast<float>(static_cast<int8_t>(scales[i])); };
-      y[l] = scale(is) * static_cast<float>(q1);
-      y[l + 32] = scale(is + 2) * static_cast<float>(q2);
-      y[l + 64] = scale(is + 4) * static_cast<float>(q3);
-      y[l + 96] = scale(is + 6) * static_cast<float>(q4);
-    }
   }
 }
 
@@ -291,11 +212,11 @@ BlockDequantizer DequantizerFor(GgmlType type) {
     case GgmlType::kQ5_1:
       return DequantizeQ5_1;
     case GgmlType::kQ4_K:
-      return DequantizeQ4_K;
+      return DequantizeBlockQ4_K;
     case GgmlType::kQ5_K:
-      return DequantizeQ5_K;
+      return DequantizeBlockQ5_K;
     case GgmlType::kQ6_K:
-      return DequantizeQ6_K;
+      return DequantizeBlockQ6_K;
     default:
       return DequantizeQ8_0;
   }
