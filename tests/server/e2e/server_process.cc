@@ -109,6 +109,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Launch(
   }
   process->port_ = NumberAfter(log, "(port ");
   process->metrics_port_ = NumberAfter(log, "(metrics port ");
+  process->http_port_ = NumberAfter(log, "(http port ");  // logged right after the metrics port
   if (process->port_ == 0) {
     return absl::InternalError(absl::StrCat("no port in the server log:\n", log));
   }

@@ -1,0 +1,249 @@
+// The OpenAI-compatible HTTP API end to end on the real rwkv-server (--http-address), with
+// libcurl as the client: a chat completion whole and streamed (SSE framing exact, the same
+// greedy text as the gRPC stream of the same turn), a text completion, /v1/models, errors in
+// OpenAI's shape (unknown session 404, bad parameter 400, no token 401), a session continued
+// over HTTP after a gRPC turn and the other way round, and a client that hangs up mid-stream
+// cancelling the turn (the session stays at its version).
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "tests/server/e2e/rpc_util.h"
+#include "tests/server/e2e/server_process.h"
+#include "tests/util/http_client.h"
+
+namespace rwkv::testing {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr char kChat[] = "/v1/chat/completions";
+constexpr char kCompletions[] = "/v1/completions";
+
+std::unique_ptr<ServerProcess> StartServer(std::vector<std::string> extra = {}) {
+  std::vector<std::string> args = {"--model", TinyModel(), "--state-store", "memory:",
+                                   "--http-address", "127.0.0.1:0"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  auto server = ServerProcess::Start(args);
+  EXPECT_TRUE(server.ok()) << server.status();
+  if (!server.ok()) return nullptr;
+  EXPECT_NE((*server)->http_port(), 0) << (*server)->Log();
+  return *std::move(server);
+}
+
+Json GreedyChat(const std::string& content, int max_tokens) {
+  return {{"model", "tiny"},
+          {"messages", {{{"role", "user"}, {"content", content}}}},
+          {"max_tokens", max_tokens},
+          {"temperature", 0}};
+}
+
+// The events of an SSE body, each checked to be exactly "data: <payload>\n\n".
+std::vector<std::string> SsePayloads(const std::string& body) {
+  std::vector<std::string> payloads;
+  EXPECT_TRUE(absl::EndsWith(body, "\n\n")) << body;
+  for (absl::string_view event : absl::StrSplit(body, "\n\n", absl::SkipEmpty())) {
+    EXPECT_TRUE(absl::StartsWith(event, "data: ")) << event;
+    EXPECT_FALSE(absl::StrContains(event, "\n")) << event;
+    payloads.emplace_back(event.substr(6));
+  }
+  return payloads;
+}
+
+TEST(OpenAiE2eTest, ChatCompletionWholeAndStreamedAgreeWithGrpc) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  const int port = server->http_port();
+
+  auto whole = HttpPost(port, kChat, GreedyChat("hi", 24).dump(), {"x-request-id: e2e-chat-1"});
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  ASSERT_EQ(whole->status, 200) << whole->body;
+  EXPECT_EQ(whole->Header("content-type"), "application/json");
+  EXPECT_EQ(whole->Header("x-request-id"), "e2e-chat-1");
+  const Json body = Json::parse(whole->body);
+  EXPECT_EQ(body["object"], "chat.completion");
+  EXPECT_EQ(body["id"], "chatcmpl-e2e-chat-1");
+  const std::string text = body["choices"][0]["message"]["content"];
+  EXPECT_EQ(body["usage"]["prompt_tokens"], std::string("User: hi\n\nAssistant:").size());
+  EXPECT_EQ(body["usage"]["total_tokens"],
+            body["usage"]["prompt_tokens"].get<int>() + body["usage"]["completion_tokens"].get<int>());
+
+  Json stream_request = GreedyChat("hi", 24);
+  stream_request["stream"] = true;
+  stream_request["stream_options"] = {{"include_usage", true}};
+  auto streamed = HttpPost(port, kChat, stream_request.dump());
+  ASSERT_TRUE(streamed.ok()) << streamed.status();
+  ASSERT_EQ(streamed->status, 200) << streamed->body;
+  EXPECT_EQ(streamed->Header("content-type"), "text/event-stream");
+  const std::vector<std::string> payloads = SsePayloads(streamed->body);
+  ASSERT_GE(payloads.size(), 4u);
+  EXPECT_EQ(payloads.back(), "[DONE]");
+  std::string streamed_text;
+  for (size_t i = 0; i + 3 < payloads.size(); ++i) {
+    const Json chunk = Json::parse(payloads[i]);
+    EXPECT_EQ(chunk["object"], "chat.completion.chunk");
+    EXPECT_EQ(chunk["choices"][0]["finish_reason"], nullptr);
+    if (i == 0) EXPECT_EQ(chunk["choices"][0]["delta"]["role"], "assistant");
+    streamed_text += chunk["choices"][0]["delta"]["content"].get<std::string>();
+  }
+  const Json last = Json::parse(payloads[payloads.size() - 3]);
+  EXPECT_EQ(last["choices"][0]["finish_reason"], body["choices"][0]["finish_reason"]);
+  const Json usage = Json::parse(payloads[payloads.size() - 2]);
+  EXPECT_EQ(usage["choices"], Json::array());
+  EXPECT_EQ(usage["usage"], body["usage"]);
+  EXPECT_EQ(streamed_text, text);
+
+  // The same turn over gRPC: the chat format's prompt and stop string, greedy.
+  auto stub = rwkv::v1::Rwkv::NewStub(server->Channel());
+  rwkv::v1::GenerateRequest grpc_request = GreedyRequest("User: hi\n\nAssistant:", 24);
+  grpc_request.mutable_stop()->add_stop_strings("\n\nUser:");
+  const StreamResult grpc = Generate(*stub, grpc_request);
+  ASSERT_TRUE(grpc.status.ok()) << grpc.status.error_message();
+  EXPECT_EQ(grpc.text, text);
+  EXPECT_TRUE(server->WaitForLog("POST /v1/chat/completions request_id=e2e-chat-1",
+                                 absl::Seconds(30)))
+      << server->Log();
+}
+
+TEST(OpenAiE2eTest, TextCompletionAndModels) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto completion = HttpPost(server->http_port(), kCompletions,
+                             R"({"prompt": "Once upon", "max_tokens": 5, "temperature": 0})");
+  ASSERT_TRUE(completion.ok()) << completion.status();
+  ASSERT_EQ(completion->status, 200) << completion->body;
+  const Json body = Json::parse(completion->body);
+  EXPECT_EQ(body["object"], "text_completion");
+  EXPECT_EQ(body["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(body["usage"]["completion_tokens"], 5);
+
+  HttpCall models_call;
+  models_call.path = "/v1/models";
+  auto models = HttpRequest(server->http_port(), models_call);
+  ASSERT_TRUE(models.ok()) << models.status();
+  ASSERT_EQ(models->status, 200) << models->body;
+  const Json list = Json::parse(models->body);
+  ASSERT_EQ(list["data"].size(), 1u);
+  EXPECT_EQ(list["data"][0]["id"], "tiny-rwkv-7v0-834K-FP32.bin");
+  EXPECT_EQ(list["data"][0]["fingerprint"].get<std::string>().size(), 16u);
+}
+
+TEST(OpenAiE2eTest, ErrorsHaveOpenAisShape) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  const int port = server->http_port();
+  Json unknown = GreedyChat("hi", 4);
+  unknown["session_id"] = "no-such-session";
+  auto missing = HttpPost(port, kChat, unknown.dump());
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_EQ(missing->status, 404) << missing->body;
+  const Json not_found = Json::parse(missing->body);
+  EXPECT_EQ(not_found["error"]["code"], "not_found");
+  EXPECT_EQ(not_found["error"]["type"], "invalid_request_error");
+  EXPECT_TRUE(not_found["error"].contains("param"));
+
+  Json bad = GreedyChat("hi", 4);
+  bad["temperature"] = "hot";
+  auto refused = HttpPost(port, kChat, bad.dump());
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->status, 400) << refused->body;
+  EXPECT_EQ(Json::parse(refused->body)["error"]["param"], "temperature");
+
+  Json two = GreedyChat("hi", 4);
+  two["n"] = 2;
+  auto n = HttpPost(port, kChat, two.dump());
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(n->status, 400);
+  EXPECT_EQ(Json::parse(n->body)["error"]["param"], "n");
+
+  auto path = HttpPost(port, "/v1/embeddings", "{}");
+  ASSERT_TRUE(path.ok()) << path.status();
+  EXPECT_EQ(path->status, 404);
+}
+
+TEST(OpenAiE2eTest, BearerTokensAsForGrpc) {
+  const std::string tokens = ::testing::TempDir() + "/openai_e2e_tokens";
+  std::ofstream(tokens, std::ios::trunc) << "acme openai-e2e-token-0123456789\n";
+  auto server = StartServer({"--auth-tokens-file", tokens});
+  ASSERT_NE(server, nullptr);
+  auto none = HttpPost(server->http_port(), kChat, GreedyChat("hi", 2).dump());
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->status, 401) << none->body;
+  EXPECT_EQ(Json::parse(none->body)["error"]["type"], "authentication_error");
+  auto with = HttpPost(server->http_port(), kChat, GreedyChat("hi", 2).dump(),
+                       {"Authorization: Bearer openai-e2e-token-0123456789"});
+  ASSERT_TRUE(with.ok()) << with.status();
+  EXPECT_EQ(with->status, 200) << with->body;
+  // The log line comes once the exchange has closed, after the client has its answer.
+  EXPECT_TRUE(server->WaitForLog("tenant=acme", absl::Seconds(30))) << server->Log();
+}
+
+TEST(OpenAiE2eTest, SessionContinuesAcrossProtocols) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto stub = rwkv::v1::Rwkv::NewStub(server->Channel());
+  // gRPC creates the session (version 1) ...
+  const StreamResult first = Generate(*stub, GreedyRequest("Hello", 4, "cross-1"));
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  ASSERT_EQ(first.done.session().version(), 1);
+  const int64_t after_first = first.done.session().token_count();
+
+  // ... HTTP continues it, sending only the new text (the session ID as a header) ...
+  auto second = HttpPost(server->http_port(), kCompletions,
+                         R"({"prompt": " world", "max_tokens": 3, "temperature": 0,
+                             "expected_version": 1})",
+                         {"x-session-id: cross-1"});
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->status, 200) << second->body;
+  const Json body = Json::parse(second->body);
+  EXPECT_EQ(body["session"]["id"], "cross-1");
+  EXPECT_EQ(body["session"]["version"], 2);
+  EXPECT_EQ(body["session"]["token_count"], after_first + 6 + 3);
+
+  // ... a stale expected_version is a conflict ...
+  auto stale = HttpPost(server->http_port(), kCompletions,
+                        R"({"prompt": "x", "session_id": "cross-1", "expected_version": 1})");
+  ASSERT_TRUE(stale.ok()) << stale.status();
+  EXPECT_EQ(stale->status, 409) << stale->body;
+
+  // ... and gRPC goes on from what HTTP committed.
+  rwkv::v1::GenerateRequest third = GreedyRequest("!", 2, "cross-1");
+  third.set_expected_version(2);
+  const StreamResult result = Generate(*stub, third);
+  ASSERT_TRUE(result.status.ok()) << result.status.error_message();
+  EXPECT_EQ(result.done.session().version(), 3);
+}
+
+TEST(OpenAiE2eTest, HangingUpMidStreamCancelsTheTurn) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto stub = rwkv::v1::Rwkv::NewStub(server->Channel());
+  const StreamResult created = Generate(*stub, GreedyRequest("Hello", 2, "hang-up"));
+  ASSERT_TRUE(created.status.ok()) << created.status.error_message();
+
+  HttpCall call;
+  call.method = "POST";
+  call.path = kCompletions;
+  call.body = R"({"prompt": "Once", "max_tokens": 4000, "temperature": 0, "stream": true,
+                  "session_id": "hang-up"})";
+  call.headers = {"Content-Type: application/json", "x-request-id: e2e-hang-up"};
+  call.hang_up_after = 400;
+  auto stream = HttpRequest(server->http_port(), call);
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  EXPECT_EQ(stream->status, 200);
+  ASSERT_TRUE(server->WaitForLog("request_id=e2e-hang-up session=hang-up", absl::Seconds(30)))
+      << server->Log();
+  EXPECT_TRUE(absl::StrContains(server->Log(), "status=CANCELLED")) << server->Log();
+  rwkv::v1::Session session;
+  ASSERT_TRUE(GetSession(*stub, "hang-up", &session).ok());
+  EXPECT_EQ(session.version(), 1);  // CANCEL_POLICY_DISCARD: nothing of the turn was kept
+}
+
+}  // namespace
+}  // namespace rwkv::testing
