@@ -17,6 +17,8 @@
 #include "tests/server/e2e/rpc_util.h"
 #include "tests/server/e2e/server_process.h"
 #include "tests/util/http_client.h"
+#include "tests/util/http_get.h"
+#include "tests/util/wait_for.h"
 
 namespace rwkv::testing {
 namespace {
@@ -109,6 +111,11 @@ TEST(OpenAiE2eTest, ChatCompletionWholeAndStreamedAgreeWithGrpc) {
   EXPECT_TRUE(server->WaitForLog("POST /v1/chat/completions request_id=e2e-chat-1",
                                  absl::Seconds(30)))
       << server->Log();
+  // Counted like the RPCs, under the route's name (when each call's log line is written).
+  const std::string counted =
+      "rwkv_requests_total{code=\"OK\",method=\"POST /v1/chat/completions\"}";
+  EXPECT_TRUE(WaitFor(kWaitLimit, [&] { return ScrapedMetric(server->metrics_port(), counted) == 2; }))
+      << ScrapedMetric(server->metrics_port(), counted);
 }
 
 TEST(OpenAiE2eTest, TextCompletionAndModels) {
