@@ -1,7 +1,9 @@
 #include "server/http/http_exchange.h"
 
 #include <microhttpd.h>
+#include <sys/socket.h>
 
+#include <cerrno>
 #include <algorithm>
 #include <cstring>
 
@@ -81,6 +83,19 @@ void HttpExchange::EndStream() {
 size_t HttpExchange::Pending() const {
   absl::MutexLock lock(&mu_);
   return kind_ == Kind::kStream ? body_.size() : 0;
+}
+
+bool HttpExchange::PeerClosed() const {
+  absl::MutexLock lock(&mu_);
+  if (closed_) return true;
+  if (!suspended_) return false;  // libmicrohttpd watches the socket itself
+  const MHD_ConnectionInfo* info =
+      MHD_get_connection_info(connection_, MHD_CONNECTION_INFO_CONNECTION_FD);
+  if (info == nullptr) return false;
+  char byte;
+  const ssize_t n = recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  // 0: the client closed its side (an HTTP/1.1 client does not half-close and wait).
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 MHD_Response* HttpExchange::TakeResponse(int* status) {

@@ -76,6 +76,10 @@ class HttpExchange {
   void EndStream() ABSL_LOCKS_EXCLUDED(mu_);
   // Bytes written and not yet sent.
   size_t Pending() const ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether the client has hung up while the connection waits for the response (suspended:
+  // libmicrohttpd does not watch it then). Never blocks: one non-blocking peek at the socket.
+  // Any thread.
+  bool PeerClosed() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- The server's side (http_server.cc), on its threads. ---
   // The response to queue now with its status, or null while none is ready (the connection is

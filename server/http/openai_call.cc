@@ -61,23 +61,35 @@ HttpHeaders OpenAiCall::Headers() const { return {{"x-request-id", info_.request
 
 void OpenAiCall::OnDelta(GenerationDelta delta) {
   if (delta.text.empty()) return;  // tokens of an unfinished character: nothing to show yet
+  if (stream_) {
+    Stream(delta.text);
+    return;
+  }
+  bool check_peer = false;
+  {
+    absl::MutexLock lock(&mu_);
+    text_ += delta.text;
+    check_peer = ++deltas_ % kPeerCheckDeltas == 0;
+  }
+  if (check_peer && exchange_->PeerClosed()) turn_->Cancel();
+}
+
+void OpenAiCall::Stream(absl::string_view text) {
   bool first = false;
   {
     absl::MutexLock lock(&mu_);
-    if (!stream_) {
-      text_ += delta.text;
-      return;
-    }
     first = !stream_started_;
     stream_started_ = true;
   }
-  if (first) {
-    HttpHeaders headers = Headers();
-    headers.emplace_back("cache-control", "no-cache");
-    headers.emplace_back("x-accel-buffering", "no");  // nginx: pass each event on at once
-    exchange_->StartStream(200, "text/event-stream", std::move(headers));
-  }
-  exchange_->Write(ChunkEvent(context_, delta.text, first));
+  if (first) StartStream();
+  exchange_->Write(ChunkEvent(context_, text, first));
+}
+
+void OpenAiCall::StartStream() {
+  HttpHeaders headers = Headers();
+  headers.emplace_back("cache-control", "no-cache");
+  headers.emplace_back("x-accel-buffering", "no");  // nginx: pass each event on at once
+  exchange_->StartStream(200, "text/event-stream", std::move(headers));
 }
 
 void OpenAiCall::OnFinished(TurnResult result) {
@@ -109,10 +121,7 @@ void OpenAiCall::OnFinished(TurnResult result) {
 
 void OpenAiCall::FinishStream(const TurnResult& result, bool started) {
   if (!started) {  // nothing was generated: the 200 and the role go with the last events
-    HttpHeaders headers = Headers();
-    headers.emplace_back("cache-control", "no-cache");
-    headers.emplace_back("x-accel-buffering", "no");
-    exchange_->StartStream(200, "text/event-stream", std::move(headers));
+    StartStream();
     exchange_->Write(ChunkEvent(context_, "", /*first=*/true));
   }
   exchange_->Write(result.status.ok() ? FinalEvents(context_, result, include_usage_)

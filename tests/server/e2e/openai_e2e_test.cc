@@ -252,5 +252,30 @@ TEST(OpenAiE2eTest, HangingUpMidStreamCancelsTheTurn) {
   EXPECT_EQ(session.version(), 1);  // CANCEL_POLICY_DISCARD: nothing of the turn was kept
 }
 
+TEST(OpenAiE2eTest, HangingUpOnAWholeResponseCancelsTheTurn) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  auto stub = rwkv::v1::Rwkv::NewStub(server->Channel());
+  const StreamResult created = Generate(*stub, GreedyRequest("Hello", 2, "hang-up-whole"));
+  ASSERT_TRUE(created.status.ok()) << created.status.error_message();
+
+  // The client gives up long before 4000 tokens are generated; nothing was sent to it yet.
+  HttpCall call;
+  call.method = "POST";
+  call.path = kCompletions;
+  call.body = R"({"prompt": "Once", "max_tokens": 4000, "temperature": 0,
+                  "session_id": "hang-up-whole"})";
+  call.headers = {"Content-Type: application/json", "x-request-id: e2e-hang-up-whole"};
+  call.timeout = absl::Milliseconds(200);
+  EXPECT_FALSE(HttpRequest(server->http_port(), call).ok());
+  ASSERT_TRUE(server->WaitForLog("request_id=e2e-hang-up-whole session=hang-up-whole",
+                                 absl::Seconds(30)))
+      << server->Log();
+  EXPECT_TRUE(absl::StrContains(server->Log(), "status=CANCELLED")) << server->Log();
+  rwkv::v1::Session session;
+  ASSERT_TRUE(GetSession(*stub, "hang-up-whole", &session).ok());
+  EXPECT_EQ(session.version(), 1);
+}
+
 }  // namespace
 }  // namespace rwkv::testing
