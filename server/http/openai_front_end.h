@@ -5,6 +5,11 @@
 //   POST /v1/chat/completions   a chat turn (openai_request.h), streamed as SSE or whole
 //   POST /v1/completions        a text completion, the same way
 //
+// A chat on a session is framed after what the session's state has seen (ChatHistoryOf: one
+// GetSession on the I/O pool before the turn), and carries a random turn_id so that its own
+// ending is known to the next turn; a client that wants the framing exact under concurrent
+// turns sends expected_version.
+//
 // Each request gets a request ID (the client's valid `x-request-id`, else a new one) returned
 // as the `x-request-id` header, and one log line. `Authorization: Bearer <token>` is checked
 // by the same authenticator as gRPC's metadata, before anything else. Anything else is 404 (or
@@ -41,10 +46,15 @@ class OpenAiFrontEnd {
   void Models(const Call& call, const std::string& tenant, HttpExchange& exchange);
   void Completion(const Call& call, OpenAiEndpoint endpoint, const HttpRequest& request,
                   const std::string& tenant, std::shared_ptr<HttpExchange> exchange);
+  absl::StatusOr<OpenAiRequest> Parse(OpenAiEndpoint endpoint, absl::string_view body,
+                                      absl::string_view header_session,
+                                      ChatHistory history) const;
+  void StartTurn(const Call& call, const std::string& tenant,
+                 std::shared_ptr<HttpExchange> exchange, OpenAiRequest request);
   // An error response (HttpStatus of its code unless `http_status` is set) and its log line;
-  // `tenant` null: refused before authentication, logged with the peer.
+  // `tenant` null: refused before authentication, logged with the `peer`. Any thread.
   void Refuse(const Call& call, const absl::Status& status, HttpExchange& exchange,
-              const HttpRequest& request, const std::string* tenant, int http_status = 0);
+              absl::string_view peer, const std::string* tenant, int http_status = 0);
 
   ServiceContext& service_;
 };

@@ -125,13 +125,12 @@ absl::StatusOr<std::vector<ChatMessage>> Messages(const Json& body) {
   return out;
 }
 
-absl::Status Prompt(OpenAiEndpoint endpoint, const Json& body, bool has_session,
+absl::Status Prompt(OpenAiEndpoint endpoint, const Json& body, ChatHistory history,
                     rwkv::v1::GenerateRequest& request) {
   if (endpoint == OpenAiEndpoint::kChatCompletions) {
     RWKV_ASSIGN_OR_RETURN(std::vector<ChatMessage> messages, Messages(body));
-    // A session's state has seen earlier turns: frame this one after them (chat_template.h).
-    absl::StatusOr<std::string> prompt =
-        RenderChat(messages, has_session ? ChatHistory::kOther : ChatHistory::kEmpty);
+    // A session's state may have seen earlier turns: frame this one after them.
+    absl::StatusOr<std::string> prompt = RenderChat(messages, history);
     if (!prompt.ok()) return WithParam(prompt.status(), "messages");
     request.set_text(*std::move(prompt));
     return absl::OkStatus();
@@ -288,6 +287,7 @@ std::string ErrorParam(const absl::Status& status) {
 absl::StatusOr<rwkv::v1::GenerateRequest> ToGenerateRequest(OpenAiEndpoint endpoint,
                                                             absl::string_view body,
                                                             absl::string_view header_session,
+                                                            ChatHistory history,
                                                             OpenAiRequest& out) {
   out.endpoint = endpoint;
   const Json json = Json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
@@ -296,7 +296,7 @@ absl::StatusOr<rwkv::v1::GenerateRequest> ToGenerateRequest(OpenAiEndpoint endpo
   rwkv::v1::GenerateRequest request;
   RWKV_RETURN_IF_ERROR(Options(json, out));
   RWKV_RETURN_IF_ERROR(Session(json, header_session, request));
-  RWKV_RETURN_IF_ERROR(Prompt(endpoint, json, !request.session_id().empty(), request));
+  RWKV_RETURN_IF_ERROR(Prompt(endpoint, json, history, request));
   RWKV_RETURN_IF_ERROR(Sampling(json, *request.mutable_sampling()));
   RWKV_RETURN_IF_ERROR(Stops(json, *request.mutable_stop()));
   // After the client's, so that an error about stop[i] is about its i-th string.
@@ -308,11 +308,12 @@ absl::StatusOr<rwkv::v1::GenerateRequest> ToGenerateRequest(OpenAiEndpoint endpo
 
 absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(OpenAiEndpoint endpoint, absl::string_view body,
                                                  absl::string_view header_session,
+                                                 ChatHistory history,
                                                  const engine::Tokenizer& tokenizer,
                                                  int32_t vocab_size, const ServerLimits& limits) {
   OpenAiRequest out;
   RWKV_ASSIGN_OR_RETURN(rwkv::v1::GenerateRequest request,
-                        ToGenerateRequest(endpoint, body, header_session, out));
+                        ToGenerateRequest(endpoint, body, header_session, history, out));
   absl::StatusOr<TurnRequest> turn = ParseGenerateRequest(request, tokenizer, vocab_size, limits);
   if (!turn.ok()) {
     const bool max_completion = body.find("\"max_completion_tokens\"") != absl::string_view::npos;
@@ -320,6 +321,16 @@ absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(OpenAiEndpoint endpoint, absl::
   }
   out.turn = *std::move(turn);
   return out;
+}
+
+ChatHistory ChatHistoryOf(const absl::StatusOr<SessionRecord>& session) {
+  if (!session.ok()) {
+    return session.status().code() == absl::StatusCode::kNotFound ? ChatHistory::kEmpty
+                                                                   : ChatHistory::kOther;
+  }
+  if (session->token_count == 0) return ChatHistory::kEmpty;
+  return session->last_turn.matched_stop == kChatStop ? ChatHistory::kUserTagSeen
+                                                      : ChatHistory::kOther;
 }
 
 }  // namespace rwkv::server::http

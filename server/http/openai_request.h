@@ -26,7 +26,9 @@
 #include "absl/strings/string_view.h"
 #include "engine/tokenizer/tokenizer.h"
 #include "rwkv/v1/rwkv.pb.h"
+#include "common/chat_template.h"
 #include "server/api/request_limits.h"
+#include "server/sessions/session_record.h"
 #include "server/turns/turn_request.h"
 
 namespace rwkv::server::http {
@@ -42,17 +44,27 @@ struct OpenAiRequest {
 };
 
 // The body translated, unvalidated, to the gRPC request (exposed for tests). `header_session`
-// is the x-session-id header ("" when absent); it must agree with a body session_id.
+// is the x-session-id header ("" when absent); it must agree with a body session_id. `history`:
+// what the state the chat continues has seen (ChatHistoryOf its session; kEmpty without one),
+// which frames the first message (common/chat_template.h).
 absl::StatusOr<rwkv::v1::GenerateRequest> ToGenerateRequest(OpenAiEndpoint endpoint,
                                                             absl::string_view body,
                                                             absl::string_view header_session,
+                                                            ChatHistory history,
                                                             OpenAiRequest& out);
 
 // The whole parse: ToGenerateRequest, then ParseGenerateRequest.
 absl::StatusOr<OpenAiRequest> ParseOpenAiRequest(OpenAiEndpoint endpoint, absl::string_view body,
                                                  absl::string_view header_session,
+                                                 ChatHistory history,
                                                  const engine::Tokenizer& tokenizer,
                                                  int32_t vocab_size, const ServerLimits& limits);
+
+// How a chat session's state ends, from GetSession's answer: kEmpty for a session that is new
+// (no tokens) or missing (create_session makes it new; else the turn fails NOT_FOUND anyway);
+// kUserTagSeen when its last turn stopped at kChatStop (known for turns that carried a turn_id,
+// as every HTTP chat turn on a session does); kOther otherwise, and on any other error.
+ChatHistory ChatHistoryOf(const absl::StatusOr<SessionRecord>& session);
 
 // `status` with the OpenAI parameter it is about (the `param` of the error body).
 absl::Status WithParam(absl::Status status, absl::string_view param);

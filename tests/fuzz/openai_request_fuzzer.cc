@@ -1,5 +1,5 @@
 // Fuzzes the OpenAI-compatible API's request parsing and response writing: the first byte picks
-// the endpoint (chat or text completion), the rest is the HTTP body, parsed by
+// the endpoint (chat or text completion) and the chat history, the rest is the HTTP body, parsed by
 // ParseOpenAiRequest (server/http/openai_request.h) with the byte tokenizer of the tiny models.
 //
 // A refused body must be INVALID_ARGUMENT with a message. An accepted one must be a valid turn
@@ -54,7 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string body(reinterpret_cast<const char*>(data) + 1, size - 1);
   static const rwkv::engine::ByteTokenizer bytes;
   const absl::StatusOr<OpenAiRequest> parsed = rwkv::server::http::ParseOpenAiRequest(
-      endpoint, body, "", bytes, rwkv::engine::ByteTokenizer::kVocabSize, kLimits);
+      endpoint, body, "", static_cast<rwkv::ChatHistory>(data[0] / 2 % 3), bytes,
+      rwkv::engine::ByteTokenizer::kVocabSize, kLimits);
   if (!parsed.ok()) {
     FUZZ_CHECK(parsed.status().code() == absl::StatusCode::kInvalidArgument, parsed.status());
     FUZZ_CHECK(!parsed.status().message().empty(), "an error without a message");

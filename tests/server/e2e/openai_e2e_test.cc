@@ -227,6 +227,36 @@ TEST(OpenAiE2eTest, SessionContinuesAcrossProtocols) {
   EXPECT_EQ(result.done.session().version(), 3);
 }
 
+TEST(OpenAiE2eTest, ChatOnASessionSendsOnlyTheNewMessage) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  Json first = GreedyChat("hi", 4);
+  first["session_id"] = "chat-e2e";
+  first["create_session"] = true;
+  auto one = HttpPost(server->http_port(), kChat, first.dump());
+  ASSERT_TRUE(one.ok()) << one.status();
+  ASSERT_EQ(one->status, 200) << one->body;
+  const Json body_one = Json::parse(one->body);
+  // A new session: the first message framed as the whole chat's start.
+  EXPECT_EQ(body_one["usage"]["prompt_tokens"], std::string("User: hi\n\nAssistant:").size());
+  EXPECT_EQ(body_one["session"]["version"], 1);
+
+  Json second = GreedyChat("and you?", 4);
+  second["expected_version"] = 1;
+  auto two = HttpPost(server->http_port(), kChat, second.dump(), {"x-session-id: chat-e2e"});
+  ASSERT_TRUE(two.ok()) << two.status();
+  ASSERT_EQ(two->status, 200) << two->body;
+  const Json body_two = Json::parse(two->body);
+  // The first reply ended by length (4 tokens), not at "\n\nUser:": a new user turn follows it.
+  ASSERT_EQ(body_one["choices"][0]["finish_reason"], "length");
+  EXPECT_EQ(body_two["usage"]["prompt_tokens"],
+            std::string("\n\nUser: and you?\n\nAssistant:").size());
+  EXPECT_EQ(body_two["session"]["version"], 2);
+  EXPECT_EQ(body_two["session"]["token_count"],
+            body_one["session"]["token_count"].get<int>() +
+                body_two["usage"]["total_tokens"].get<int>());
+}
+
 TEST(OpenAiE2eTest, HangingUpMidStreamCancelsTheTurn) {
   auto server = StartServer();
   ASSERT_NE(server, nullptr);

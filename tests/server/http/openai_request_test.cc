@@ -28,9 +28,11 @@ ServerLimits Limits() {
 }
 
 absl::StatusOr<OpenAiRequest> Parse(OpenAiEndpoint endpoint, const std::string& body,
-                                    const std::string& header_session = "") {
+                                    const std::string& header_session = "",
+                                    ChatHistory history = ChatHistory::kEmpty) {
   static const engine::ByteTokenizer tokenizer;
-  return ParseOpenAiRequest(endpoint, body, header_session, tokenizer, kVocab, Limits());
+  return ParseOpenAiRequest(endpoint, body, header_session, history, tokenizer, kVocab,
+                            Limits());
 }
 
 absl::StatusOr<OpenAiRequest> Chat(const std::string& body) {
@@ -96,13 +98,16 @@ TEST(OpenAiRequestTest, CompletionTakesThePromptAsItIs) {
 }
 
 TEST(OpenAiRequestTest, SessionFromTheBodyOrTheHeader) {
-  absl::StatusOr<OpenAiRequest> body = Chat(R"({"messages": [{"role": "user", "content": "q"}],
-      "session_id": "chat-1", "create_session": true, "expected_version": 3})");
+  absl::StatusOr<OpenAiRequest> body =
+      Parse(OpenAiEndpoint::kChatCompletions,
+            R"({"messages": [{"role": "user", "content": "q"}], "session_id": "chat-1",
+                "create_session": true, "expected_version": 3})",
+            "", ChatHistory::kOther);
   ASSERT_TRUE(body.ok()) << body.status();
   EXPECT_EQ(body->turn.session_id, "chat-1");
   EXPECT_TRUE(body->turn.create_session);
   EXPECT_EQ(body->turn.expected_version, 3);
-  // A session has seen earlier turns: this one is framed after them.
+  // The session has seen earlier turns: this one is framed after them.
   EXPECT_EQ(PromptText(*body), "\n\nUser: q\n\nAssistant:");
 
   absl::StatusOr<OpenAiRequest> header = Parse(
@@ -173,6 +178,24 @@ TEST(OpenAiRequestTest, HeaderAndBodyMustAgree) {
             R"({"messages": [{"role": "user", "content": "q"}], "session_id": "a"})", "b");
   ASSERT_FALSE(parsed.ok());
   EXPECT_EQ(ErrorParam(parsed.status()), "session_id");
+}
+
+TEST(OpenAiRequestTest, ChatHistoryOfASession) {
+  EXPECT_EQ(ChatHistoryOf(absl::NotFoundError("no such session")), ChatHistory::kEmpty);
+  EXPECT_EQ(ChatHistoryOf(absl::UnavailableError("store down")), ChatHistory::kOther);
+  SessionRecord record;
+  EXPECT_EQ(ChatHistoryOf(record), ChatHistory::kEmpty);
+  record.token_count = 40;
+  EXPECT_EQ(ChatHistoryOf(record), ChatHistory::kOther);
+  record.last_turn.turn_id = "chat-1";
+  record.last_turn.matched_stop = std::string(kChatStop);
+  EXPECT_EQ(ChatHistoryOf(record), ChatHistory::kUserTagSeen);
+  absl::StatusOr<OpenAiRequest> next =
+      Parse(OpenAiEndpoint::kChatCompletions,
+            R"({"messages": [{"role": "user", "content": "and you?"}], "session_id": "s"})", "",
+            ChatHistoryOf(record));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(PromptText(*next), " and you?\n\nAssistant:");
 }
 
 }  // namespace
