@@ -25,11 +25,11 @@ struct HttpServer::Callbacks {
   static MHD_Result Request(void* cls, MHD_Connection* connection, const char* url,
                             const char* method, const char* /*version*/, const char* upload_data,
                             size_t* upload_data_size, void** req_cls) {
-    auto*& slot = reinterpret_cast<Slot*&>(*req_cls);
-    return static_cast<HttpServer*>(cls)->Handle(connection, slot, url, method, upload_data,
-                                                 upload_data_size)
-               ? MHD_YES
-               : MHD_NO;
+    auto* slot = static_cast<Slot*>(*req_cls);
+    const bool ok = static_cast<HttpServer*>(cls)->Handle(connection, slot, url, method,
+                                                          upload_data, upload_data_size);
+    *req_cls = slot;  // created on the first call, kept until Completed
+    return ok ? MHD_YES : MHD_NO;
   }
   static void Completed(void* cls, MHD_Connection* /*connection*/, void** req_cls,
                         MHD_RequestTerminationCode toe) {
