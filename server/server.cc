@@ -139,6 +139,11 @@ absl::Status Server::ServeOpenAi() {
   // A text prompt of kMaxTextBytes, JSON-escaped, with room for the rest of the body.
   http.max_body_bytes = static_cast<size_t>(options_.limits.max_request_bytes);
   http.threads = 4;
+  // A client that has read nothing for this long is gone: its connection closes (cancelling its
+  // turn) as its stalled gRPC stream would end. Idle keep-alive connections too.
+  if (options_.stream_stall_timeout > absl::ZeroDuration()) {
+    http.idle_timeout = std::max(absl::Seconds(1), options_.stream_stall_timeout);
+  }
   RWKV_ASSIGN_OR_RETURN(openai_http_, http::HttpServer::Start(std::move(http)));
   log_.Event(absl::StrCat("openai api on ", options_.http_address, " (http port ",
                           openai_http_->port(),

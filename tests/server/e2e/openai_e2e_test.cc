@@ -4,6 +4,11 @@
 // OpenAI's shape (unknown session 404, bad parameter 400, no token 401), a session continued
 // over HTTP after a gRPC turn and the other way round, and a client that hangs up mid-stream
 // cancelling the turn (the session stays at its version).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <string>
 #include <vector>
@@ -305,6 +310,64 @@ TEST(OpenAiE2eTest, HangingUpOnAWholeResponseCancelsTheTurn) {
   rwkv::v1::Session session;
   ASSERT_TRUE(GetSession(*stub, "hang-up-whole", &session).ok());
   EXPECT_EQ(session.version(), 1);
+}
+
+// Opens a streamed completion on a socket with a tiny receive buffer and never reads it.
+int OpenUnreadStream(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int small = 1024;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in address = {};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    close(fd);
+    return -1;
+  }
+  const std::string body =
+      R"({"prompt": "stall", "max_tokens": 1000000, "temperature": 0, "stream": true})";
+  const std::string request = absl::StrCat(
+      "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+      "x-request-id: e2e-unread\r\nContent-Length: ",
+      body.size(), "\r\n\r\n", body);
+  if (send(fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST(OpenAiE2eTest, AnUnreadStreamStallsOnlyItself) {
+  auto server = StartServer({"--stream-stall-timeout", "2s", "--max-new-tokens", "1000000"});
+  ASSERT_NE(server, nullptr);
+  constexpr int kUnread = 4;
+  std::vector<int> sockets;
+  for (int i = 0; i < kUnread; ++i) {
+    sockets.push_back(OpenUnreadStream(server->http_port()));
+    ASSERT_GE(sockets.back(), 0);
+  }
+  // While they are stuck (their turns paused, then ended), everyone else is served.
+  for (int i = 0; i < 3; ++i) {
+    auto served = HttpPost(server->http_port(), kCompletions,
+                           R"({"prompt": "Once", "max_tokens": 8, "temperature": 0})");
+    ASSERT_TRUE(served.ok()) << served.status();
+    EXPECT_EQ(served->status, 200) << served->body;
+  }
+  // Each unread stream ends (the stall timeout, or its connection timing out) and is logged.
+  EXPECT_TRUE(WaitFor(kWaitLimit, [&] {
+    const std::string log = server->Log();
+    int ended = 0;
+    for (absl::string_view line : absl::StrSplit(log, '\n')) {
+      if (absl::StrContains(line, "request_id=e2e-unread") &&
+          (absl::StrContains(line, "DEADLINE_EXCEEDED") || absl::StrContains(line, "CANCELLED"))) {
+        ++ended;
+      }
+    }
+    return ended == kUnread;
+  })) << server->Log();
+  for (int fd : sockets) close(fd);
+  EXPECT_EQ(server->Terminate(absl::Seconds(30)), 0);
 }
 
 }  // namespace
