@@ -41,6 +41,9 @@ struct HttpRequest {
   std::string body;
   HttpHeaders headers;  // names in lower case, in order
   std::string peer;     // "ipv4:127.0.0.1:51234", for a refusal's log line
+  // The body was larger than HttpServer::Options::max_body_bytes: `body` is empty, and the
+  // handler answers 413 (with its log line).
+  bool body_too_large = false;
 
   // The first value of header `name` (lower case); "" when absent.
   absl::string_view Header(absl::string_view name) const;

@@ -193,14 +193,6 @@ bool HttpServer::Handle(MHD_Connection* connection, Slot*& slot, const char* url
 
 void HttpServer::Dispatch(MHD_Connection* connection, Slot& slot, const char* url,
                           const char* method) {
-  if (slot.too_large) {
-    slot.exchange->Respond(MHD_HTTP_CONTENT_TOO_LARGE, "application/json",
-                           absl::StrCat("{\"error\":{\"message\":\"the body is larger than ",
-                                        options_.max_body_bytes,
-                                        " bytes\",\"type\":\"invalid_request_error\","
-                                        "\"param\":null,\"code\":\"request_too_large\"}}"));
-    return;
-  }
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) {
@@ -213,6 +205,7 @@ void HttpServer::Dispatch(MHD_Connection* connection, Slot& slot, const char* ur
   request.method = method != nullptr ? method : "";
   request.path = PathOf(url);
   request.body = std::move(slot.body);
+  request.body_too_large = slot.too_large;
   MHD_get_connection_values(connection, MHD_HEADER_KIND, &CollectHeader, &request.headers);
   request.peer = Peer(connection);
   options_.handler(std::move(request), slot.exchange);

@@ -13,8 +13,8 @@
 //   server.reset();   // stops: open exchanges end (closed callbacks run), threads joined
 //
 // A connection waiting for its handler's answer, or for more of a stream, is suspended: it holds
-// no thread, so a slow or absent reader stalls nothing but its own exchange. A request whose body
-// is larger than max_body_bytes is answered 413 before the handler sees it.
+// no thread, so a slow or absent reader stalls nothing but its own exchange. A body larger than
+// max_body_bytes is not kept: the handler gets the request marked body_too_large.
 #ifndef RWKV_SERVER_HTTP_HTTP_SERVER_H_
 #define RWKV_SERVER_HTTP_HTTP_SERVER_H_
 
@@ -76,7 +76,7 @@ class HttpServer {
               const char* upload_data, size_t* upload_data_size) ABSL_LOCKS_EXCLUDED(mu_);
   // The request ended (`completed`: its response went out whole).
   void Completed(Slot* slot, bool completed) ABSL_LOCKS_EXCLUDED(mu_);
-  // Calls the handler with the request, or answers it here (413, 503).
+  // Calls the handler with the request, or answers it here (503 once stopping).
   void Dispatch(MHD_Connection* connection, Slot& slot, const char* url, const char* method)
       ABSL_LOCKS_EXCLUDED(mu_);
 

@@ -56,6 +56,16 @@ void OpenAiFrontEnd::Handle(HttpRequest request, std::shared_ptr<HttpExchange> e
     Refuse(call, tenant.status(), *exchange, request.peer, nullptr);
     return;
   }
+  if (request.body_too_large) {
+    // HTTP's own status; the error a request's, as OpenAI types it (gRPC itself answers an
+    // oversized message RESOURCE_EXHAUSTED, which OpenAI's clients read as a rate limit).
+    Refuse(call,
+           absl::InvalidArgumentError(absl::StrCat("the body is larger than ",
+                                                     service_.limits.max_request_bytes,
+                                                     " bytes (--max-request-bytes)")),
+           *exchange, request.peer, &*tenant, /*http_status=*/413);
+    return;
+  }
   if (absl::Status ready = service_.CheckReady(); !ready.ok()) {
     Refuse(call, ready, *exchange, request.peer, &*tenant);
     return;

@@ -177,6 +177,16 @@ TEST(OpenAiE2eTest, ErrorsHaveOpenAisShape) {
   auto path = HttpPost(port, "/v1/embeddings", "{}");
   ASSERT_TRUE(path.ok()) << path.status();
   EXPECT_EQ(path->status, 404);
+
+  // Past --max-request-bytes (8 MiB by default).
+  const Json huge = {{"prompt", std::string(9 << 20, 'a')}};
+  auto too_large = HttpPost(port, kCompletions, huge.dump(), {"x-request-id: e2e-too-large"});
+  ASSERT_TRUE(too_large.ok()) << too_large.status();
+  EXPECT_EQ(too_large->status, 413) << too_large->body;
+  EXPECT_EQ(Json::parse(too_large->body)["error"]["type"], "invalid_request_error");
+  EXPECT_TRUE(server->WaitForLog("request_id=e2e-too-large status=INVALID_ARGUMENT",
+                                 absl::Seconds(30)))
+      << server->Log();
 }
 
 TEST(OpenAiE2eTest, BearerTokensAsForGrpc) {
