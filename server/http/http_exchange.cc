@@ -36,9 +36,11 @@ std::vector<absl::string_view> HttpRequest::Headers(absl::string_view name) cons
   return values;
 }
 
-void HttpExchange::SetCallbacks(Callbacks callbacks) {
+bool HttpExchange::SetCallbacks(Callbacks callbacks) {
   absl::MutexLock lock(&mu_);
-  if (!closed_) callbacks_ = std::move(callbacks);
+  if (closed_) return false;
+  callbacks_ = std::move(callbacks);
+  return true;
 }
 
 void HttpExchange::Respond(int status, absl::string_view content_type, std::string body,

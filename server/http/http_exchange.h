@@ -66,8 +66,9 @@ class HttpExchange {
   HttpExchange(const HttpExchange&) = delete;
   HttpExchange& operator=(const HttpExchange&) = delete;
 
-  // Before Respond or StartStream.
-  void SetCallbacks(Callbacks callbacks) ABSL_LOCKS_EXCLUDED(mu_);
+  // Before Respond or StartStream. False (and the callbacks dropped) when the exchange has
+  // already closed: the caller must act as if `closed` had run.
+  bool SetCallbacks(Callbacks callbacks) ABSL_LOCKS_EXCLUDED(mu_);
   // The whole response; once, instead of StartStream. Ignored once the exchange is closed.
   void Respond(int status, absl::string_view content_type, std::string body,
                HttpHeaders headers = {}) ABSL_LOCKS_EXCLUDED(mu_);

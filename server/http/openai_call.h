@@ -50,7 +50,7 @@ class OpenAiCall final : public TurnSink, public std::enable_shared_from_this<Op
   // Runs the turn (`request.turn`, with its tenant and `received` set here); call once, on a
   // shared_ptr. The call keeps itself alive until the turn has finished.
   void Start(OpenAiRequest request) ABSL_LOCKS_EXCLUDED(mu_);
-  // The client is gone / has read enough: any thread.
+  // The client is gone / has read enough: any thread, after Start has returned.
   void Cancel();
   void Wake();
 

@@ -150,10 +150,12 @@ void OpenAiFrontEnd::StartTurn(const Call& call, const std::string& tenant,
   auto turn = std::make_shared<OpenAiCall>(
       service_, exchange, OpenAiCall::Info{call.method, call.request_id, tenant, call.received},
       std::move(context));
-  // The exchange holds the call until it closes; a client that leaves early cancels the turn
-  // exactly as a gRPC cancel does.
-  exchange->SetCallbacks({[turn] { turn->Cancel(); }, [turn] { turn->Wake(); }});
   turn->Start(std::move(request));
+  // The exchange holds the call until it closes; a client that leaves early cancels the turn
+  // exactly as a gRPC cancel does. Set after Start, which is what the callbacks reach.
+  if (!exchange->SetCallbacks({[turn] { turn->Cancel(); }, [turn] { turn->Wake(); }})) {
+    turn->Cancel();
+  }
 }
 
 void OpenAiFrontEnd::Refuse(const Call& call, const absl::Status& status, HttpExchange& exchange,
