@@ -166,14 +166,17 @@ ssize_t HttpExchange::Read(char* buffer, size_t max) {
 
 void HttpExchange::Close(bool completed) {
   Callbacks callbacks;
+  bool delivered = false;
   {
     absl::MutexLock lock(&mu_);
     closed_ = true;
     suspended_ = false;
+    // An aborted exchange's 503 was the server's answer, not its owner's.
+    delivered = completed && !aborted_;
     callbacks = std::move(callbacks_);
     callbacks_ = {};
   }
-  if (!completed && callbacks.closed) callbacks.closed();
+  if (!delivered && callbacks.closed) callbacks.closed();
 }
 
 void HttpExchange::Abort() {
