@@ -179,10 +179,17 @@ void HttpExchange::Close(bool completed) {
   if (!delivered && callbacks.closed) callbacks.closed();
 }
 
-void HttpExchange::Abort() {
+bool HttpExchange::Abort() {
   absl::MutexLock lock(&mu_);
   aborted_ = true;
-  if (suspended_ && !closed_) ResumeLocked();
+  if (!suspended_ || closed_) return false;
+  ResumeLocked();
+  return true;
+}
+
+bool HttpExchange::Closed() const {
+  absl::MutexLock lock(&mu_);
+  return closed_;
 }
 
 void HttpExchange::ResumeLocked() {

@@ -94,8 +94,11 @@ class HttpExchange {
   ssize_t Read(char* buffer, size_t max) ABSL_LOCKS_EXCLUDED(mu_);
   // The connection has ended; `completed`: the whole response was sent.
   void Close(bool completed) ABSL_LOCKS_EXCLUDED(mu_);
-  // The server stops: a suspended connection is resumed and ends at once.
-  void Abort() ABSL_LOCKS_EXCLUDED(mu_);
+  // The server stops: a suspended connection is resumed and ends at once. True when it was
+  // suspended (libmicrohttpd must process that resumption before it stops).
+  bool Abort() ABSL_LOCKS_EXCLUDED(mu_);
+  // The connection has ended (Close ran).
+  bool Closed() const ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   enum class Kind { kNone, kWhole, kStream };
