@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -320,6 +321,33 @@ TEST(OpenAiE2eTest, HangingUpOnAWholeResponseCancelsTheTurn) {
   rwkv::v1::Session session;
   ASSERT_TRUE(GetSession(*stub, "hang-up-whole", &session).ok());
   EXPECT_EQ(session.version(), 1);
+}
+
+TEST(OpenAiE2eTest, DrainEndsARunningStreamCleanly) {
+  auto server = StartServer({"--drain-timeout", "2s", "--max-new-tokens", "1000000"});
+  ASSERT_NE(server, nullptr);
+  absl::StatusOr<HttpResult> stream;
+  std::thread client([&] {
+    HttpCall call;
+    call.method = "POST";
+    call.path = kCompletions;
+    call.body = R"({"prompt": "Once", "max_tokens": 1000000, "temperature": 0, "stream": true})";
+    call.headers = {"Content-Type: application/json"};
+    stream = HttpRequest(server->http_port(), call);
+  });
+  ASSERT_TRUE(WaitFor(kWaitLimit, [&] {
+    return ScrapedMetric(server->metrics_port(), "rwkv_running_sequences") == 1;
+  }));
+  // The turn cannot finish within the drain: it is rolled back, and the stream ends with an
+  // error event (no [DONE]) instead of being cut.
+  EXPECT_EQ(server->Terminate(kWaitLimit), 0) << server->Log();
+  client.join();
+  ASSERT_TRUE(stream.ok()) << stream.status();
+  EXPECT_EQ(stream->status, 200);
+  const std::vector<std::string> payloads = SsePayloads(stream->body);
+  ASSERT_FALSE(payloads.empty());
+  EXPECT_NE(payloads.back(), "[DONE]");
+  EXPECT_EQ(Json::parse(payloads.back())["error"]["code"], "unavailable") << payloads.back();
 }
 
 // Opens a streamed completion on a socket with a tiny receive buffer and never reads it.
