@@ -127,7 +127,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(Options options) {
       reinterpret_cast<sockaddr*>(&storage), MHD_OPTION_NOTIFY_COMPLETED, &Callbacks::Completed,
       server.get(), MHD_OPTION_THREAD_POOL_SIZE,
       static_cast<unsigned>(std::max(1, server->options_.threads)), MHD_OPTION_CONNECTION_TIMEOUT,
-      timeout, MHD_OPTION_END);
+      timeout, MHD_OPTION_CONNECTION_LIMIT,
+      static_cast<unsigned>(std::max(1, server->options_.max_connections)), MHD_OPTION_END);
   if (server->daemon_ == nullptr) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen for HTTP on ", server->options_.address));

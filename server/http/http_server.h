@@ -53,6 +53,9 @@ class HttpServer {
     Handler handler;      // on an event thread; must not block (answer later from any thread)
     size_t max_body_bytes = 8 << 20;
     int threads = 2;  // event threads
+    // Open connections at most (keep-alive and streaming ones alike); past it new ones are
+    // refused. libmicrohttpd's own default is FD_SETSIZE (1024) even over epoll.
+    int max_connections = 4096;
     // A keep-alive connection idle (not suspended) this long is closed.
     absl::Duration idle_timeout = absl::Seconds(60);
   };
