@@ -17,7 +17,7 @@ if [ "${1:-}" != "--build-only" ]; then
   packages+=(
     redis-server prometheus nginx-light            # services the end-to-end tests start
     openssl                                        # test certificates (TLS and auth tests)
-    libcurl4-openssl-dev                           # the OpenAI HTTP API's end-to-end tests
+    libcurl4-openssl-dev curl                      # the OpenAI HTTP API's end-to-end tests
     clang libomp-dev                               # the clang builds: build.sh --clang, --tsan
     libclang-rt-14-dev                             # libFuzzer and the sanitizers for clang (scripts/fuzz.sh)
     podman buildah runc debootstrap python3-yaml   # deploy/smoke-test.sh and deploy/validate.sh

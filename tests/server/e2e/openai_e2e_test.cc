@@ -24,6 +24,7 @@
 #include "tests/server/e2e/server_process.h"
 #include "tests/util/http_client.h"
 #include "tests/util/http_get.h"
+#include "tests/util/run_command.h"
 #include "tests/util/wait_for.h"
 
 namespace rwkv::testing {
@@ -122,6 +123,32 @@ TEST(OpenAiE2eTest, ChatCompletionWholeAndStreamedAgreeWithGrpc) {
       "rwkv_requests_total{code=\"OK\",method=\"POST /v1/chat/completions\"}";
   EXPECT_TRUE(WaitFor(kWaitLimit, [&] { return ScrapedMetric(server->metrics_port(), counted) == 2; }))
       << ScrapedMetric(server->metrics_port(), counted);
+}
+
+// What `curl -N` (no buffering, as people try a stream by hand) sees: the exact events, and
+// the same text as the whole response.
+TEST(OpenAiE2eTest, CurlStreamsEventByEvent) {
+  if (RunCommand("command -v curl").exit_code != 0) GTEST_SKIP() << "no curl";
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  const std::string url = absl::StrCat("http://127.0.0.1:", server->http_port(), kCompletions);
+  const CommandResult streamed = RunCommand(absl::StrCat(
+      "curl -sS -N --max-time 60 ", url,
+      R"( -d '{"prompt": "Once", "max_tokens": 12, "temperature": 0, "stream": true}')"));
+  ASSERT_EQ(streamed.exit_code, 0) << streamed.output;
+  const std::vector<std::string> payloads = SsePayloads(streamed.output);
+  ASSERT_GE(payloads.size(), 3u) << streamed.output;
+  EXPECT_EQ(payloads.back(), "[DONE]");
+  std::string text;
+  for (size_t i = 0; i + 2 < payloads.size(); ++i) {
+    text += Json::parse(payloads[i])["choices"][0]["text"].get<std::string>();
+  }
+  EXPECT_EQ(Json::parse(payloads[payloads.size() - 2])["choices"][0]["finish_reason"], "length");
+  const CommandResult whole = RunCommand(absl::StrCat(
+      "curl -sS --max-time 60 ", url,
+      R"( -d '{"prompt": "Once", "max_tokens": 12, "temperature": 0}')"));
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  EXPECT_EQ(Json::parse(whole.output)["choices"][0]["text"], text);
 }
 
 TEST(OpenAiE2eTest, TextCompletionAndModels) {
