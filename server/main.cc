@@ -226,6 +226,10 @@ std::string CheckOptions(const rwkv::server::Server::Options& o) {
     return refusal;
   }
   if (!o.http_address.empty()) {
+    if (!o.tls.client_ca_file.empty()) {
+      // Its clients would skip the certificate check that every gRPC client must pass.
+      return "--http-address does not support mutual TLS (--tls-client-ca-file) yet";
+    }
     // The same exposure rule as gRPC's: the API serves sessions and model output.
     absl::StatusOr<rwkv::server::http::ListenAddress> http =
         rwkv::server::http::ParseListenAddress(o.http_address);

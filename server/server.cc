@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/tokenizer/tokenizer_factory.h"
+#include "common/read_file.h"
 #include "common/status_macros.h"
 #include "server/api/request_limits.h"
 #include "server/store/instrumented_state_store.h"
@@ -144,9 +145,14 @@ absl::Status Server::ServeOpenAi() {
   if (options_.stream_stall_timeout > absl::ZeroDuration()) {
     http.idle_timeout = std::max(absl::Seconds(1), options_.stream_stall_timeout);
   }
+  // The gRPC port's certificate (read once: unlike gRPC's, it is not re-read while serving).
+  if (options_.tls.enabled()) {
+    RWKV_ASSIGN_OR_RETURN(http.tls_cert_pem, ReadWholeFile(options_.tls.cert_file));
+    RWKV_ASSIGN_OR_RETURN(http.tls_key_pem, ReadWholeFile(options_.tls.key_file));
+  }
   RWKV_ASSIGN_OR_RETURN(openai_http_, http::HttpServer::Start(std::move(http)));
   log_.Event(absl::StrCat("openai api on ", options_.http_address, " (http port ",
-                          openai_http_->port(),
+                          openai_http_->port(), ", ", options_.tls.enabled() ? "TLS" : "plaintext",
                           "): /v1/models /v1/chat/completions /v1/completions"));
   return absl::OkStatus();
 }

@@ -59,7 +59,8 @@ class Server {
     bool reflection = true;
     std::string metrics_address = "127.0.0.1:9464";  // IP:PORT (0: any free port); "": none
     // --http-address: the OpenAI-compatible HTTP API (server/http/); "": none. A port alone
-    // (":8080", "8080") listens on loopback.
+    // (":8080", "8080") listens on loopback. HTTPS with `tls`'s certificate when it has one
+    // (read at start; no client certificates).
     std::string http_address;
     LogFormat log_format = LogFormat::kText;
     std::string state_store;    // "rocksdb:PATH", "redis://HOST:PORT[/DB]" or "memory:"

@@ -119,19 +119,28 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(Options options) {
     in->sin_port = htons(static_cast<uint16_t>(listen->port));
     inet_pton(AF_INET, listen->host.c_str(), &in->sin_addr);
   }
+  const Options& o = server->options_;
+  const bool tls = !o.tls_cert_pem.empty() || !o.tls_key_pem.empty();
   const unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                         (listen->ipv6 ? MHD_USE_IPv6 : 0);
-  const auto timeout = static_cast<unsigned>(absl::ToInt64Seconds(server->options_.idle_timeout));
+                         (listen->ipv6 ? MHD_USE_IPv6 : 0) | (tls ? MHD_USE_TLS : 0);
+  // Without TLS the key and certificate options are not given at all (MHD refuses them).
+  MHD_OptionItem tls_options[] = {
+      {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0,
+       const_cast<char*>(o.tls_key_pem.c_str())},
+      {MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(o.tls_cert_pem.c_str())},
+      {MHD_OPTION_END, 0, nullptr}};
   server->daemon_ = MHD_start_daemon(
       flags, 0, nullptr, nullptr, &Callbacks::Request, server.get(), MHD_OPTION_SOCK_ADDR,
       reinterpret_cast<sockaddr*>(&storage), MHD_OPTION_NOTIFY_COMPLETED, &Callbacks::Completed,
-      server.get(), MHD_OPTION_THREAD_POOL_SIZE,
-      static_cast<unsigned>(std::max(1, server->options_.threads)), MHD_OPTION_CONNECTION_TIMEOUT,
-      timeout, MHD_OPTION_CONNECTION_LIMIT,
-      static_cast<unsigned>(std::max(1, server->options_.max_connections)), MHD_OPTION_END);
+      server.get(), MHD_OPTION_THREAD_POOL_SIZE, static_cast<unsigned>(std::max(1, o.threads)),
+      MHD_OPTION_CONNECTION_TIMEOUT,
+      static_cast<unsigned>(absl::ToInt64Seconds(o.idle_timeout)), MHD_OPTION_CONNECTION_LIMIT,
+      static_cast<unsigned>(std::max(1, o.max_connections)), MHD_OPTION_ARRAY, tls_options,
+      MHD_OPTION_END);
   if (server->daemon_ == nullptr) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen for HTTP on ", server->options_.address));
+    return absl::UnavailableError(absl::StrCat("cannot listen for HTTP", tls ? "S" : "", " on ",
+                                               o.address,
+                                               tls ? " (or the certificate is not usable)" : ""));
   }
   const MHD_DaemonInfo* info = MHD_get_daemon_info(server->daemon_, MHD_DAEMON_INFO_BIND_PORT);
   server->port_ = info != nullptr ? info->port : listen->port;

@@ -58,6 +58,10 @@ class HttpServer {
     int max_connections = 4096;
     // A keep-alive connection idle (not suspended) this long is closed.
     absl::Duration idle_timeout = absl::Seconds(60);
+    // HTTPS (libmicrohttpd's GnuTLS) with this certificate chain and key, PEM text; both empty:
+    // plain HTTP. Read once, at Start.
+    std::string tls_cert_pem;
+    std::string tls_key_pem;
   };
 
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(Options options);

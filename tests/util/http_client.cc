@@ -52,7 +52,9 @@ absl::StatusOr<HttpResult> HttpRequest(int port, const HttpCall& call) {
   if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
   Received received;
   received.hang_up_after = call.hang_up_after;
-  const std::string url = absl::StrCat("http://127.0.0.1:", port, call.path);
+  const std::string url =
+      absl::StrCat(call.ca_file.empty() ? "http" : "https", "://127.0.0.1:", port, call.path);
+  if (!call.ca_file.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, call.ca_file.c_str());
   curl_slist* headers = nullptr;
   for (const std::string& header : call.headers) headers = curl_slist_append(headers, header.c_str());
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());

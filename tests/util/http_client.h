@@ -34,9 +34,12 @@ struct HttpCall {
   // Hang up once this many body bytes have arrived (0: read to the end).
   size_t hang_up_after = 0;
   absl::Duration timeout = absl::Seconds(60);
+  // HTTPS, trusting this CA certificate (PEM file); "": plain HTTP.
+  std::string ca_file;
 };
 
-// The request to http://127.0.0.1:<port>; UNAVAILABLE when nothing answers. A call that hangs
+// The request to http(s)://127.0.0.1:<port>; UNAVAILABLE when nothing answers (or the TLS
+// handshake fails). A call that hangs
 // up returns what it read (status OK).
 absl::StatusOr<HttpResult> HttpRequest(int port, const HttpCall& call);
 absl::StatusOr<HttpResult> HttpPost(int port, const std::string& path, const std::string& body,

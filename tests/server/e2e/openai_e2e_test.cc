@@ -25,6 +25,7 @@
 #include "tests/util/http_client.h"
 #include "tests/util/http_get.h"
 #include "tests/util/run_command.h"
+#include "tests/util/test_certs.h"
 #include "tests/util/wait_for.h"
 
 namespace rwkv::testing {
@@ -232,6 +233,38 @@ TEST(OpenAiE2eTest, BearerTokensAsForGrpc) {
   EXPECT_EQ(with->status, 200) << with->body;
   // The log line comes once the exchange has closed, after the client has its answer.
   EXPECT_TRUE(server->WaitForLog("tenant=acme", absl::Seconds(30))) << server->Log();
+}
+
+TEST(OpenAiE2eTest, HttpsWithTheServersCertificate) {
+  const std::string dir = ::testing::TempDir() + "/openai_e2e_certs";
+  absl::StatusOr<TestCerts> certs = MakeTestCerts(dir);
+  ASSERT_TRUE(certs.ok()) << certs.status();
+  auto server = StartServer(
+      {"--tls-cert-file", certs->server_cert, "--tls-key-file", certs->server_key});
+  ASSERT_NE(server, nullptr);
+  EXPECT_TRUE(absl::StrContains(server->Log(), ", TLS): /v1/models")) << server->Log();
+  HttpCall call;
+  call.method = "POST";
+  call.path = kCompletions;
+  call.body = R"({"prompt": "Once", "max_tokens": 4, "temperature": 0})";
+  call.headers = {"Content-Type: application/json"};
+  call.ca_file = certs->ca_cert;
+  auto tls = HttpRequest(server->http_port(), call);
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  EXPECT_EQ(tls->status, 200) << tls->body;
+  // Plain HTTP gets no answer from the TLS port.
+  call.ca_file.clear();
+  call.timeout = absl::Seconds(5);
+  auto plain = HttpRequest(server->http_port(), call);
+  EXPECT_TRUE(!plain.ok() || plain->status != 200);
+
+  // Mutual TLS is not offered over HTTP: refused at start rather than bypassed.
+  const CommandResult refused = RunCommand(absl::StrCat(
+      ServerBinary(), " --model ", TinyModel(), " --state-store memory: --listen 127.0.0.1:0",
+      " --metrics-address '' --http-address 127.0.0.1:0 --tls-cert-file ", certs->server_cert,
+      " --tls-key-file ", certs->server_key, " --tls-client-ca-file ", certs->ca_cert, " 2>&1"));
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_TRUE(absl::StrContains(refused.output, "does not support mutual TLS")) << refused.output;
 }
 
 TEST(OpenAiE2eTest, SessionContinuesAcrossProtocols) {
