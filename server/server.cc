@@ -47,7 +47,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
 }
 
 absl::Status Server::LoadAuth() {
-  metrics_ = std::make_unique<metrics::ServerMetrics>();
+  metrics_ = std::make_unique<metrics::ServerMetrics>(!options_.http_address.empty());
   if (options_.auth_tokens_file.empty()) {
     metrics_->SetTenants({""});
     return absl::OkStatus();

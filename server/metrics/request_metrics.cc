@@ -12,14 +12,14 @@ constexpr const char* kAuthFailureReasons[] = {"missing", "malformed", "unknown_
 
 }  // namespace
 
-RequestMetrics::RequestMetrics(prometheus::Registry& registry)
+RequestMetrics::RequestMetrics(prometheus::Registry& registry, std::vector<std::string> methods)
     : requests_(&prometheus::BuildCounter()
                      .Name("rwkv_requests_total")
                      .Help("Finished RPCs of rwkv.v1.Rwkv by method, and calls of the "
                            "OpenAI-compatible HTTP API by route (\"POST /v1/chat/completions\"), "
                            "by gRPC status code.")
                      .Register(registry)),
-      tenants_(registry) {
+      tenants_(registry, methods) {
   auto& auth_failures = prometheus::BuildCounter()
                             .Name("rwkv_auth_failures_total")
                             .Help(
@@ -34,7 +34,7 @@ RequestMetrics::RequestMetrics(prometheus::Registry& registry)
                         .Help("End-to-end time of an RPC, from its arrival to its final "
                               "status (for Generate: the whole stream).")
                         .Register(registry);
-  for (const std::string& name : CountedMethodNames()) {
+  for (const std::string& name : methods) {
     auto method = std::make_unique<Method>();
     method->name = name;
     method->duration = &durations.Add({{"method", name}}, RequestSecondsBuckets());

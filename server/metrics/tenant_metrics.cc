@@ -13,8 +13,8 @@ std::string Label(absl::string_view tenant) {
 
 }  // namespace
 
-TenantMetrics::TenantMetrics(prometheus::Registry& registry)
-    : methods_(CountedMethodNames()),
+TenantMetrics::TenantMetrics(prometheus::Registry& registry, std::vector<std::string> methods)
+    : methods_(std::move(methods)),
       requests_(prometheus::BuildCounter()
                     .Name("rwkv_tenant_requests_total")
                     .Help("Finished RPCs of rwkv.v1.Rwkv by tenant (those of the tokens file, "
