@@ -242,6 +242,36 @@ absl::Status Options(const Json& body, OpenAiRequest& out) {
   return absl::OkStatus();
 }
 
+// OpenAI features this server cannot honour, refused rather than ignored: a client that asks for
+// tool calls, a JSON schema or log probabilities would otherwise get an answer without them.
+// Their neutral values (as SDKs send by default) pass.
+absl::Status Unsupported(const Json& body) {
+  const Json* tools = Field(body, "tools");
+  if (tools != nullptr && !(tools->is_array() && tools->empty())) {
+    return Invalid("tools", "tools (function calling) are not supported");
+  }
+  const Json* format = Field(body, "response_format");
+  if (format != nullptr) {
+    const Json* type = format->is_object() ? Field(*format, "type") : nullptr;
+    if (type == nullptr || *type != "text") {
+      return Invalid("response_format", "response_format must be {\"type\": \"text\"}: "
+                                        "JSON modes are not supported");
+    }
+  }
+  // Chat: a boolean; completions: how many log probabilities per token.
+  const Json* logprobs = Field(body, "logprobs");
+  if (logprobs != nullptr && *logprobs != false && *logprobs != 0) {
+    return Invalid("logprobs", "logprobs are not supported");
+  }
+  const Json* echo = Field(body, "echo");
+  if (echo != nullptr && *echo != false) return Invalid("echo", "echo is not supported");
+  const Json* best_of = Field(body, "best_of");
+  if (best_of != nullptr && *best_of != 1) return Invalid("best_of", "best_of must be 1");
+  const Json* suffix = Field(body, "suffix");
+  if (suffix != nullptr && *suffix != "") return Invalid("suffix", "suffix is not supported");
+  return absl::OkStatus();
+}
+
 // A ParseGenerateRequest error in OpenAI's terms: the gRPC field path that starts its message
 // becomes the OpenAI parameter, in the message and as its `param`.
 absl::Status InOpenAiTerms(const absl::Status& status, OpenAiEndpoint endpoint,
@@ -295,6 +325,7 @@ absl::StatusOr<rwkv::v1::GenerateRequest> ToGenerateRequest(OpenAiEndpoint endpo
   if (!json.is_object()) return absl::InvalidArgumentError("the body must be a JSON object");
   rwkv::v1::GenerateRequest request;
   RWKV_RETURN_IF_ERROR(Options(json, out));
+  RWKV_RETURN_IF_ERROR(Unsupported(json));
   RWKV_RETURN_IF_ERROR(Session(json, header_session, request));
   RWKV_RETURN_IF_ERROR(Prompt(endpoint, json, history, request));
   RWKV_RETURN_IF_ERROR(Sampling(json, *request.mutable_sampling()));

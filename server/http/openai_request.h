@@ -9,7 +9,9 @@
 // a rwkv.v1.GenerateRequest, which ParseGenerateRequest (server/api/generate_request.h), the one
 // validation of a turn, checks and turns into the TurnRequest: an HTTP turn and a gRPC turn are
 // validated alike. Every refusal is INVALID_ARGUMENT whose OpenAI `param` (ErrorParam) names the
-// parameter. Unknown fields are ignored, as OpenAI does; `null` is the same as absent.
+// parameter. Unknown fields are ignored, as OpenAI does; `null` is the same as absent. Features
+// this server cannot honour (tools, JSON response formats, logprobs, echo, best_of, suffix) are
+// refused unless they have their neutral value.
 //
 // Chat messages are rendered with the RWKV World chat format (common/chat_template.h), and
 // kChatStop is always a stop string of a chat completion. Our extensions: `session_id` (or the

@@ -82,6 +82,13 @@ TEST(OpenAiRequestTest, EveryOptionMapsOntoTheTurn) {
   EXPECT_TRUE(parsed->include_usage);
 }
 
+TEST(OpenAiRequestTest, NeutralValuesOfUnsupportedFeaturesPass) {
+  absl::StatusOr<OpenAiRequest> parsed = Chat(R"({"messages": [{"role": "user", "content": "q"}],
+      "tools": [], "tool_choice": "none", "response_format": {"type": "text"}, "logprobs": false,
+      "echo": false, "best_of": 1, "suffix": "", "parallel_tool_calls": true})");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+}
+
 TEST(OpenAiRequestTest, MaxCompletionTokensWins) {
   absl::StatusOr<OpenAiRequest> parsed = Chat(R"({"messages": [{"role": "user", "content": "q"}],
       "max_tokens": 5, "max_completion_tokens": 7})");
@@ -161,7 +168,14 @@ INSTANTIATE_TEST_SUITE_P(
                       Bad{"{" MSG R"(, "session_id": 5})", "session_id"},
                       Bad{"{" MSG R"(, "session_id": "bad id!"})", "session_id"},
                       Bad{"{" MSG R"(, "expected_version": -1})", "expected_version"},
-                      Bad{"{" MSG R"(, "create_session": true})", "session_id"}));
+                      Bad{"{" MSG R"(, "create_session": true})", "session_id"},
+                      Bad{"{" MSG R"(, "tools": [{"type": "function"}]})", "tools"},
+                      Bad{"{" MSG R"(, "response_format": {"type": "json_object"}})",
+                          "response_format"},
+                      Bad{"{" MSG R"(, "logprobs": true})", "logprobs"},
+                      Bad{"{" MSG R"(, "echo": true})", "echo"},
+                      Bad{"{" MSG R"(, "best_of": 3})", "best_of"},
+                      Bad{"{" MSG R"(, "suffix": "x"})", "suffix"}));
 #undef MSG
 
 TEST(OpenAiRequestTest, BodyMustBeAJsonObject) {
