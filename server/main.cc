@@ -218,6 +218,24 @@ std::string ReadStorePassword(std::string& password) {
   return "";
 }
 
+// Empty when --http-address (if any) may be served; else why not.
+std::string CheckHttpAddress(const rwkv::server::Server::Options& o) {
+  if (o.http_address.empty()) return "";
+  if (!o.tls.client_ca_file.empty()) {
+    // Its clients would skip the certificate check that every gRPC client must pass.
+    return "--http-address does not support mutual TLS (--tls-client-ca-file) yet";
+  }
+  absl::StatusOr<rwkv::server::http::ListenAddress> http =
+      rwkv::server::http::ParseListenAddress(o.http_address);
+  if (!http.ok()) return std::string(http.status().message());
+  // The same exposure rule as gRPC's: the API serves sessions and model output.
+  const std::string host = http->ipv6 ? absl::StrCat("[", http->host, "]") : http->host;
+  const std::string refusal = rwkv::server::auth::ExposureRefusal(
+      absl::StrCat(host, ":", http->port), !o.auth_tokens_file.empty(),
+      absl::GetFlag(FLAGS_allow_unauthenticated));
+  return refusal.empty() ? "" : absl::StrCat("--http-address: ", refusal);
+}
+
 std::string CheckOptions(const rwkv::server::Server::Options& o) {
   if (o.model.empty()) return "--model is required";
   if (std::string refusal = rwkv::server::auth::ExposureRefusal(
@@ -225,23 +243,7 @@ std::string CheckOptions(const rwkv::server::Server::Options& o) {
       !refusal.empty()) {
     return refusal;
   }
-  if (!o.http_address.empty()) {
-    if (!o.tls.client_ca_file.empty()) {
-      // Its clients would skip the certificate check that every gRPC client must pass.
-      return "--http-address does not support mutual TLS (--tls-client-ca-file) yet";
-    }
-    // The same exposure rule as gRPC's: the API serves sessions and model output.
-    absl::StatusOr<rwkv::server::http::ListenAddress> http =
-        rwkv::server::http::ParseListenAddress(o.http_address);
-    if (!http.ok()) return std::string(http.status().message());
-    const std::string host = http->ipv6 ? absl::StrCat("[", http->host, "]") : http->host;
-    if (std::string refusal = rwkv::server::auth::ExposureRefusal(
-            absl::StrCat(host, ":", http->port), !o.auth_tokens_file.empty(),
-            absl::GetFlag(FLAGS_allow_unauthenticated));
-        !refusal.empty()) {
-      return absl::StrCat("--http-address: ", refusal);
-    }
-  }
+  if (std::string refusal = CheckHttpAddress(o); !refusal.empty()) return refusal;
   if (!rwkv::engine::ParsePrecision(absl::GetFlag(FLAGS_precision)).ok()) {
     return "--precision must be f32, bf16, int8 or auto";
   }
