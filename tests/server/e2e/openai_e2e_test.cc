@@ -436,6 +436,30 @@ int OpenUnreadStream(int port) {
   return fd;
 }
 
+TEST(OpenAiE2eTest, PastTheStateBudgetA429) {
+  // Room for two turns' states (the tiny model's 198 KiB each, plus buffers), not three.
+  auto server = StartServer({"--max-inflight-state-bytes", "600000", "--max-prompt-tokens", "256",
+                             "--max-new-tokens", "1000000"});
+  ASSERT_NE(server, nullptr);
+  std::vector<int> held;
+  for (int i = 0; i < 2; ++i) {
+    held.push_back(OpenUnreadStream(server->http_port()));
+    ASSERT_GE(held.back(), 0);
+  }
+  ASSERT_TRUE(WaitFor(kWaitLimit, [&] {
+    return ScrapedMetric(server->metrics_port(), "rwkv_running_sequences") == 2;
+  }));
+  auto refused = HttpPost(server->http_port(), kCompletions, R"({"prompt": "x", "max_tokens": 2})");
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->status, 429) << refused->body;
+  const Json error = Json::parse(refused->body)["error"];
+  EXPECT_EQ(error["type"], "rate_limit_error");
+  EXPECT_EQ(error["code"], "resource_exhausted");
+  EXPECT_TRUE(absl::StrContains(error["message"].get<std::string>(), "--max-inflight-state-bytes"))
+      << error;
+  for (int fd : held) close(fd);
+}
+
 TEST(OpenAiE2eTest, AnUnreadStreamStallsOnlyItself) {
   auto server = StartServer({"--stream-stall-timeout", "2s", "--max-new-tokens", "1000000"});
   ASSERT_NE(server, nullptr);
