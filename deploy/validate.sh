@@ -83,7 +83,10 @@ EMBEDDED = {("rwkv-redis", "redis.conf"): "redis/redis.conf",
             ("rwkv-balancer", "default.conf"): "nginx/rwkv-grpc.conf",
             ("rwkv-balancer", "tls.conf"): "nginx/rwkv-grpc-tls.conf",
             ("rwkv-balancer", "routes.conf"): "nginx/rwkv-grpc-routes.conf",
-            ("rwkv-balancer", "resolve-upstreams.sh"): "nginx/resolve-upstreams.sh"}
+            ("rwkv-balancer", "resolve-upstreams.sh"): "nginx/resolve-upstreams.sh",
+            ("rwkv-balancer", "openai.conf"): "nginx/rwkv-openai.conf",
+            ("rwkv-balancer", "openai-tls.conf"): "nginx/rwkv-openai-tls.conf",
+            ("rwkv-balancer", "openai-routes.conf"): "nginx/rwkv-openai-routes.conf"}
 
 def merge(base, patch):
     """A strategic merge patch as kustomize applies it to what these files use: maps merge, a
