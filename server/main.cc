@@ -70,6 +70,9 @@ ABSL_FLAG(std::string, http_address, "",
           "OpenAI-compatible API: /v1/chat/completions, /v1/completions, /v1/models, the same "
           "turns, sessions and tokens as gRPC; port 0 picks a free port (logged at start-up); "
           "empty: off.");
+ABSL_FLAG(int32_t, http_threads, 4,
+          "Event threads of the --http-address API (epoll; a connection waiting for the engine "
+          "holds none).");
 ABSL_FLAG(std::string, log_format, "text",
           "Request and event log on stderr: text (one line per request) or json (one JSON "
           "object per line).");
@@ -160,6 +163,7 @@ rwkv::server::Server::Options OptionsFromFlags() {
       absl::GetFlag(FLAGS_reflection).value_or(rwkv::server::auth::IsLoopbackListen(o.listen));
   o.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   o.http_address = absl::GetFlag(FLAGS_http_address);
+  o.http_threads = absl::GetFlag(FLAGS_http_threads);
   if (auto format = rwkv::server::ParseLogFormat(absl::GetFlag(FLAGS_log_format)); format.ok()) {
     o.log_format = *format;
   }
@@ -221,6 +225,9 @@ std::string ReadStorePassword(std::string& password) {
 // Empty when --http-address (if any) may be served; else why not.
 std::string CheckHttpAddress(const rwkv::server::Server::Options& o) {
   if (o.http_address.empty()) return "";
+  if (o.http_threads < 1 || o.http_threads > 256) {
+    return absl::StrCat("--http-threads must be in [1, 256], got ", o.http_threads);
+  }
   if (!o.tls.client_ca_file.empty()) {
     // Its clients would skip the certificate check that every gRPC client must pass.
     return "--http-address does not support mutual TLS (--tls-client-ca-file) yet";

@@ -139,7 +139,7 @@ absl::Status Server::ServeOpenAi() {
   };
   // A text prompt of kMaxTextBytes, JSON-escaped, with room for the rest of the body.
   http.max_body_bytes = static_cast<size_t>(options_.limits.max_request_bytes);
-  http.threads = 4;
+  http.threads = options_.http_threads;
   // A client that has read nothing for this long is gone: its connection closes (cancelling its
   // turn) as its stalled gRPC stream would end. Idle keep-alive connections too.
   if (options_.stream_stall_timeout > absl::ZeroDuration()) {

@@ -62,6 +62,7 @@ class Server {
     // (":8080", "8080") listens on loopback. HTTPS with `tls`'s certificate when it has one
     // (read at start; no client certificates).
     std::string http_address;
+    int http_threads = 4;  // --http-threads: its event threads
     LogFormat log_format = LogFormat::kText;
     std::string state_store;    // "rocksdb:PATH", "redis://HOST:PORT[/DB]" or "memory:"
     // --state-store-password-file or $RWKV_STATE_STORE_PASSWORD: Redis's AUTH password ("" =
