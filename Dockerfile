@@ -74,7 +74,7 @@ VOLUME ["/models", "/data"]
 # On 0.0.0.0 the server needs RWKV_AUTH_TOKENS_FILE (a mounted secret) and should get
 # RWKV_TLS_CERT_FILE/RWKV_TLS_KEY_FILE; it refuses to start without authentication unless
 # RWKV_ALLOW_UNAUTHENTICATED=true says so.
-EXPOSE 50051 9464
+EXPOSE 50051 9464 8080
 USER 10001:10001
 WORKDIR /data
 

@@ -95,16 +95,4 @@ std::string FormatUnixTime(double seconds) {
                           absl::UTCTimeZone());
 }
 
-std::string ChatTurnPrompt(absl::string_view line, ChatHistory history) {
-  switch (history) {
-    case ChatHistory::kEmpty:
-      return absl::StrCat("User: ", line, "\n\nAssistant:");
-    case ChatHistory::kUserTagSeen:
-      return absl::StrCat(" ", line, "\n\nAssistant:");
-    case ChatHistory::kOther:
-      break;
-  }
-  return absl::StrCat("\n\nUser: ", line, "\n\nAssistant:");
-}
-
 }  // namespace rwkv::client

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/chat_template.h"
 
 namespace rwkv::client {
 
@@ -45,20 +46,10 @@ absl::StatusOr<std::vector<int32_t>> ParseTokenIds(const std::vector<std::string
 // A Unix time (seconds) as RFC 3339 in UTC, to the second; "never" for 0.
 std::string FormatUnixTime(double seconds);
 
-// What a chat session's state has seen last, which decides how the next user turn is framed.
-enum class ChatHistory {
-  kEmpty,        // a new session: nothing before the first turn
-  kUserTagSeen,  // the last reply ended on the stop string "\n\nUser:", which the model produced
-  kOther,        // anything else: a reply cut by max tokens or end-of-text, a resumed session
-};
-
-inline constexpr absl::string_view kChatStop = "\n\nUser:";
-
-// The prompt of one chat turn: "User: <line>\n\nAssistant:", preceded by "\n\n" unless the
-// session is empty, or only " <line>\n\nAssistant:" when the state already ends with
-// "\n\nUser:" (the tokens of a matched stop string are part of the session, so repeating them
-// would show the model "User:" twice).
-std::string ChatTurnPrompt(absl::string_view line, ChatHistory history);
+// The chat format lives in common/chat_template.h, shared with the HTTP server.
+using ::rwkv::ChatHistory;
+using ::rwkv::ChatTurnPrompt;
+using ::rwkv::kChatStop;
 
 }  // namespace rwkv::client
 

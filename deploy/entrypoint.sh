@@ -11,7 +11,7 @@ set -eu
 # Every rwkv-server flag, in the order of `rwkv-server --help`.
 flags="model tokenizer listen auth_tokens_file allow_unauthenticated reflection
 tls_cert_file tls_key_file tls_client_ca_file tls_reload_interval
-metrics_address data_dir state_store state_store_password_file commit_durability precision
+metrics_address http_address http_threads data_dir state_store state_store_password_file commit_durability precision
 max_batch_tokens
 max_batch_sequences max_queued_requests max_inflight_state_bytes stream_stall_timeout session_ttl
 hot_cache_bytes threads io_threads max_io_queue drain_timeout max_connection_age max_connection_age_grace

@@ -13,6 +13,8 @@
 #   mounted files exist, depends_on names services, ports are published on 127.0.0.1 only; with
 #   Redis: two replicas or more, Redis unpublished on an internal network with redis/redis.conf,
 #   a balancer over every replica;
+# - nginx/rwkv-openai*.conf (the OpenAI API's balancer): the same hash, proxy_buffering off,
+#   timeouts above 60 s, no resending, `nginx -t` beside rwkv-grpc.conf;
 # - nginx/rwkv-grpc.conf: the consistent hash on x-session-id, grpc_read/send timeouts above 60 s,
 #   client_max_body_size above --max-request-bytes, no resending of sent calls, and `nginx -t`
 #   (when nginx is installed) with the list resolve-upstreams.sh --once writes;
@@ -81,7 +83,10 @@ EMBEDDED = {("rwkv-redis", "redis.conf"): "redis/redis.conf",
             ("rwkv-balancer", "default.conf"): "nginx/rwkv-grpc.conf",
             ("rwkv-balancer", "tls.conf"): "nginx/rwkv-grpc-tls.conf",
             ("rwkv-balancer", "routes.conf"): "nginx/rwkv-grpc-routes.conf",
-            ("rwkv-balancer", "resolve-upstreams.sh"): "nginx/resolve-upstreams.sh"}
+            ("rwkv-balancer", "resolve-upstreams.sh"): "nginx/resolve-upstreams.sh",
+            ("rwkv-balancer", "openai.conf"): "nginx/rwkv-openai.conf",
+            ("rwkv-balancer", "openai-tls.conf"): "nginx/rwkv-openai-tls.conf",
+            ("rwkv-balancer", "openai-routes.conf"): "nginx/rwkv-openai-routes.conf"}
 
 def merge(base, patch):
     """A strategic merge patch as kustomize applies it to what these files use: maps merge, a
@@ -576,6 +581,72 @@ if all(os.path.exists(path) for path in (NGINX, NGINX_ROUTES, NGINX_TLS)):
                 error(NGINX, "nginx -t rejects it:\n" + test.stdout + test.stderr)
 else:
     error(NGINX, f"missing (with {NGINX_ROUTES} and {NGINX_TLS})")
+
+# The OpenAI-compatible API's balancer: its own upstream and listeners beside the gRPC ones.
+OPENAI = "nginx/rwkv-openai.conf"
+OPENAI_ROUTES = "nginx/rwkv-openai-routes.conf"
+OPENAI_TLS = "nginx/rwkv-openai-tls.conf"
+if all(os.path.exists(path) for path in (OPENAI, OPENAI_ROUTES, OPENAI_TLS)):
+    openai_text = ""
+    for path in (OPENAI, OPENAI_ROUTES, OPENAI_TLS):
+        with open(path) as f:
+            openai_text += f.read() + "\n"
+    values = {}
+    for name, args in nginx_directives(openai_text):
+        values.setdefault(name, []).append(args)
+    if values.get("hash") != [["$rwkv_route_key", "consistent"]]:
+        error(OPENAI, "the upstream needs `hash $rwkv_route_key consistent;` (rwkv-grpc.conf's map)")
+    if ["off"] not in values.get("proxy_buffering", []):
+        error(OPENAI_ROUTES, "needs `proxy_buffering off;` (server-sent events pass at once)")
+    for name in ("proxy_read_timeout", "proxy_send_timeout"):
+        found = values.get(name) or []
+        if not found or (nginx_seconds(found[0][0]) or 0) <= 60:
+            error(OPENAI_ROUTES, f"{name} must be set above 60 s (the longest quiet stream)")
+    if any("non_idempotent" in args for args in values.get("proxy_next_upstream") or []):
+        error(OPENAI_ROUTES, "proxy_next_upstream must not resend sent requests (non_idempotent)")
+    if ["16m"] not in values.get("client_max_body_size", []):
+        error(OPENAI_ROUTES, "client_max_body_size must be 16m (above --max-request-bytes)")
+    if ["8081"] not in values.get("listen", []) or ["8444", "ssl"] not in values.get("listen", []):
+        error(OPENAI, "needs `listen 8081;` (private, tests) and `listen 8444 ssl;` (clients)")
+    if (values.get("include") or []).count(["rwkv-openai-routes.conf"]) != 2:
+        error(OPENAI, "both listeners must `include rwkv-openai-routes.conf;`")
+    if ["rwkv-openai-upstreams.conf"] not in values.get("include", []):
+        error(OPENAI, "the upstream must `include rwkv-openai-upstreams.conf;`")
+    if shutil.which("nginx") or os.path.exists("/usr/sbin/nginx"):
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in (NGINX, NGINX_ROUTES, OPENAI, OPENAI_ROUTES):
+                shutil.copy(path, tmp)
+            made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                                   "-keyout", f"{tmp}/tls.key", "-out", f"{tmp}/tls.crt",
+                                   "-days", "1", "-subj", "/CN=localhost"],
+                                  capture_output=True, text=True)
+            if made.returncode != 0:
+                error(OPENAI_TLS, "openssl could not make a test certificate:\n" + made.stderr)
+            with open(OPENAI_TLS) as f:
+                tls_text = f.read().replace("/etc/nginx/tls/", f"{tmp}/")
+            with open(f"{tmp}/rwkv-openai-tls.conf", "w") as f:
+                f.write(tls_text)
+            temp_paths = "".join(f"  {t}_temp_path {tmp}/{t};\n"
+                                 for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+            with open(f"{tmp}/nginx.conf", "w") as f:
+                f.write(f"error_log {tmp}/error.log;\nevents {{}}\nhttp {{\n{temp_paths}"
+                        "  include rwkv-grpc.conf;\n  include rwkv-openai.conf;\n"
+                        "  include rwkv-openai-tls.conf;\n}\n")
+            env = dict(os.environ, RWKV_UPSTREAMS="localhost:50051 localhost:50052",
+                       RWKV_UPSTREAMS_FILE=f"{tmp}/rwkv-upstreams.conf", RWKV_OPENAI_PORT="8080",
+                       RWKV_OPENAI_UPSTREAMS_FILE=f"{tmp}/rwkv-openai-upstreams.conf")
+            once = subprocess.run(["sh", "nginx/resolve-upstreams.sh", "--once"], env=env,
+                                  capture_output=True, text=True, timeout=60)
+            if once.returncode != 0 or not os.path.exists(f"{tmp}/rwkv-openai-upstreams.conf"):
+                error("nginx/resolve-upstreams.sh", "--once did not write the OpenAI list:\n" +
+                      once.stdout + once.stderr)
+            test = subprocess.run([nginx, "-t", "-q", "-p", tmp, "-c", f"{tmp}/nginx.conf",
+                                   "-g", f"pid {tmp}/nginx.pid;"], capture_output=True, text=True)
+            if test.returncode != 0:
+                error(OPENAI, "nginx -t rejects it (with rwkv-grpc.conf):\n" + test.stdout + test.stderr)
+else:
+    error(OPENAI, f"missing (with {OPENAI_ROUTES} and {OPENAI_TLS})")
 
 REDIS = "redis/redis.conf"
 if os.path.exists(REDIS):

@@ -18,6 +18,7 @@ all_targets=(state_blob_fuzzer session_record_fuzzer model_file_fuzzer world_voc
              model_formats_fuzzer)
 all_targets+=(torch_checkpoint_fuzzer pickle_fuzzer)
 all_targets+=(bpe_tokenizer_fuzzer)
+all_targets+=(openai_request_fuzzer)
 seconds=12
 runs=-1
 work=""

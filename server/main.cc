@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "common/command_line.h"
 #include "server/auth/listen_policy.h"
+#include "server/http/http_server.h"
 #include "server/server.h"
 
 ABSL_FLAG(std::string, model, "",
@@ -64,6 +65,14 @@ ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464",
           "(readiness), apart from gRPC (no session is reachable there), so it may be bound to "
           "another interface; port 0 picks a free port (logged at start-up); empty: no HTTP "
           "endpoint.");
+ABSL_FLAG(std::string, http_address, "",
+          "HTTP address (IP:PORT, [IPv6]:PORT, or a port alone for loopback) of the "
+          "OpenAI-compatible API: /v1/chat/completions, /v1/completions, /v1/models, the same "
+          "turns, sessions and tokens as gRPC; port 0 picks a free port (logged at start-up); "
+          "empty: off.");
+ABSL_FLAG(int32_t, http_threads, 4,
+          "Event threads of the --http-address API (epoll; a connection waiting for the engine "
+          "holds none).");
 ABSL_FLAG(std::string, log_format, "text",
           "Request and event log on stderr: text (one line per request) or json (one JSON "
           "object per line).");
@@ -153,6 +162,8 @@ rwkv::server::Server::Options OptionsFromFlags() {
   o.reflection =
       absl::GetFlag(FLAGS_reflection).value_or(rwkv::server::auth::IsLoopbackListen(o.listen));
   o.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  o.http_address = absl::GetFlag(FLAGS_http_address);
+  o.http_threads = absl::GetFlag(FLAGS_http_threads);
   if (auto format = rwkv::server::ParseLogFormat(absl::GetFlag(FLAGS_log_format)); format.ok()) {
     o.log_format = *format;
   }
@@ -211,6 +222,27 @@ std::string ReadStorePassword(std::string& password) {
   return "";
 }
 
+// Empty when --http-address (if any) may be served; else why not.
+std::string CheckHttpAddress(const rwkv::server::Server::Options& o) {
+  if (o.http_address.empty()) return "";
+  if (o.http_threads < 1 || o.http_threads > 256) {
+    return absl::StrCat("--http-threads must be in [1, 256], got ", o.http_threads);
+  }
+  if (!o.tls.client_ca_file.empty()) {
+    // Its clients would skip the certificate check that every gRPC client must pass.
+    return "--http-address does not support mutual TLS (--tls-client-ca-file) yet";
+  }
+  absl::StatusOr<rwkv::server::http::ListenAddress> http =
+      rwkv::server::http::ParseListenAddress(o.http_address);
+  if (!http.ok()) return std::string(http.status().message());
+  // The same exposure rule as gRPC's: the API serves sessions and model output.
+  const std::string host = http->ipv6 ? absl::StrCat("[", http->host, "]") : http->host;
+  const std::string refusal = rwkv::server::auth::ExposureRefusal(
+      absl::StrCat(host, ":", http->port), !o.auth_tokens_file.empty(),
+      absl::GetFlag(FLAGS_allow_unauthenticated));
+  return refusal.empty() ? "" : absl::StrCat("--http-address: ", refusal);
+}
+
 std::string CheckOptions(const rwkv::server::Server::Options& o) {
   if (o.model.empty()) return "--model is required";
   if (std::string refusal = rwkv::server::auth::ExposureRefusal(
@@ -218,6 +250,7 @@ std::string CheckOptions(const rwkv::server::Server::Options& o) {
       !refusal.empty()) {
     return refusal;
   }
+  if (std::string refusal = CheckHttpAddress(o); !refusal.empty()) return refusal;
   if (!rwkv::engine::ParsePrecision(absl::GetFlag(FLAGS_precision)).ok()) {
     return "--precision must be f32, bf16, int8 or auto";
   }
@@ -283,7 +316,8 @@ int main(int argc, char** argv) {
       "  rwkv-server --model FILE [--listen 127.0.0.1:50051]\n"
       "              [--tls-cert-file CERT --tls-key-file KEY [--tls-client-ca-file CA]]\n"
       "              [--state-store rocksdb:PATH|redis://HOST:PORT[/DB]]\n"
-      "              [--metrics-address 127.0.0.1:9464] [--log-format text|json]\n"
+      "              [--metrics-address 127.0.0.1:9464] [--http-address :8080]\n"
+      "              [--log-format text|json]\n"
       "Flags may be written with dashes or underscores.");
   rwkv::server::Server::Options options = OptionsFromFlags();
   std::string error = ReadStorePassword(options.state_store_password);

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/tokenizer/tokenizer_factory.h"
+#include "common/read_file.h"
 #include "common/status_macros.h"
 #include "server/api/request_limits.h"
 #include "server/store/instrumented_state_store.h"
@@ -40,12 +41,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const Options& options) {
   RWKV_RETURN_IF_ERROR(server->LoadAuth());
   RWKV_RETURN_IF_ERROR(server->Listen());
   RWKV_RETURN_IF_ERROR(server->ServeHttp());
+  RWKV_RETURN_IF_ERROR(server->ServeOpenAi());
   RWKV_RETURN_IF_ERROR(server->LoadAndServe());
   return server;
 }
 
 absl::Status Server::LoadAuth() {
-  metrics_ = std::make_unique<metrics::ServerMetrics>();
+  metrics_ = std::make_unique<metrics::ServerMetrics>(!options_.http_address.empty());
   if (options_.auth_tokens_file.empty()) {
     metrics_->SetTenants({""});
     return absl::OkStatus();
@@ -123,6 +125,35 @@ absl::Status Server::ServeHttp() {
   RWKV_ASSIGN_OR_RETURN(http_, metrics::HttpEndpoint::Start(std::move(http)));
   log_.Event(absl::StrCat("http on ", options_.metrics_address, " (metrics port ", http_->port(),
                           "): /metrics /healthz /readyz"));
+  return absl::OkStatus();
+}
+
+absl::Status Server::ServeOpenAi() {
+  if (options_.http_address.empty()) return absl::OkStatus();
+  openai_ = std::make_unique<http::OpenAiFrontEnd>(context_);
+  http::HttpServer::Options http;
+  http.address = options_.http_address;
+  http.handler = [front_end = openai_.get()](http::HttpRequest request,
+                                             std::shared_ptr<http::HttpExchange> exchange) {
+    front_end->Handle(std::move(request), std::move(exchange));
+  };
+  // A text prompt of kMaxTextBytes, JSON-escaped, with room for the rest of the body.
+  http.max_body_bytes = static_cast<size_t>(options_.limits.max_request_bytes);
+  http.threads = options_.http_threads;
+  // A client that has read nothing for this long is gone: its connection closes (cancelling its
+  // turn) as its stalled gRPC stream would end. Idle keep-alive connections too.
+  if (options_.stream_stall_timeout > absl::ZeroDuration()) {
+    http.idle_timeout = std::max(absl::Seconds(1), options_.stream_stall_timeout);
+  }
+  // The gRPC port's certificate (read once: unlike gRPC's, it is not re-read while serving).
+  if (options_.tls.enabled()) {
+    RWKV_ASSIGN_OR_RETURN(http.tls_cert_pem, ReadWholeFile(options_.tls.cert_file));
+    RWKV_ASSIGN_OR_RETURN(http.tls_key_pem, ReadWholeFile(options_.tls.key_file));
+  }
+  RWKV_ASSIGN_OR_RETURN(openai_http_, http::HttpServer::Start(std::move(http)));
+  log_.Event(absl::StrCat("openai api on ", options_.http_address, " (http port ",
+                          openai_http_->port(), ", ", options_.tls.enabled() ? "TLS" : "plaintext",
+                          "): /v1/models /v1/chat/completions /v1/completions"));
   return absl::OkStatus();
 }
 
@@ -330,6 +361,7 @@ absl::Status Server::Drain() {
   const absl::Time now = absl::Now();
   grpc_server_->Shutdown(
       absl::ToChronoTime(std::min(now + absl::Milliseconds(200), std::max(now, deadline))));
+  openai_http_.reset();  // its open exchanges end; their turns are cancelled
   io_.reset();  // runs anything still posted
   if (store_health_ != nullptr) store_health_->Stop();
   stop_sweeper_.Notify();

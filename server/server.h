@@ -1,7 +1,7 @@
 // Server: rwkv-server assembled: the gRPC endpoint (rwkv.v1.Rwkv behind authentication when a
-// tokens file is given; health; reflection when asked), the
-// HTTP endpoint (/metrics, /healthz, /readyz), the engine, the scheduler, the sessions and their
-// store.
+// tokens file is given; health; reflection when asked), the OpenAI-compatible HTTP API (when
+// asked; the same turns and authentication), the HTTP endpoint (/metrics, /healthz, /readyz),
+// the engine, the scheduler, the sessions and their store.
 //
 //   Server::Options options;  // from flags, see main.cc
 //   RWKV_ASSIGN_OR_RETURN(auto server, Server::Start(options));   // listening, health SERVING
@@ -36,6 +36,8 @@
 #include "server/api/server_tls.h"
 #include "server/api/service_context.h"
 #include "server/auth/authenticator.h"
+#include "server/http/http_server.h"
+#include "server/http/openai_front_end.h"
 #include "server/metrics/http_endpoint.h"
 #include "server/metrics/server_metrics.h"
 #include "server/store/store_health.h"
@@ -56,6 +58,11 @@ class Server {
     // --reflection: gRPC server reflection (main.cc resolves its default from --listen).
     bool reflection = true;
     std::string metrics_address = "127.0.0.1:9464";  // IP:PORT (0: any free port); "": none
+    // --http-address: the OpenAI-compatible HTTP API (server/http/); "": none. A port alone
+    // (":8080", "8080") listens on loopback. HTTPS with `tls`'s certificate when it has one
+    // (read at start; no client certificates).
+    std::string http_address;
+    int http_threads = 4;  // --http-threads: its event threads
     LogFormat log_format = LogFormat::kText;
     std::string state_store;    // "rocksdb:PATH", "redis://HOST:PORT[/DB]" or "memory:"
     // --state-store-password-file or $RWKV_STATE_STORE_PASSWORD: Redis's AUTH password ("" =
@@ -106,6 +113,8 @@ class Server {
   // The ports actually bound (useful with :0); metrics_port() is 0 without an HTTP endpoint.
   int port() const { return port_; }
   int metrics_port() const { return http_ != nullptr ? http_->port() : 0; }
+  // The OpenAI-compatible API's port; 0 without --http-address.
+  int openai_port() const { return openai_http_ != nullptr ? openai_http_->port() : 0; }
 
   // SIGHUP: reads the tokens file again and swaps it in whole (running calls keep the tenant
   // they were authenticated as); on an error the old table stays and one line is logged.
@@ -126,6 +135,8 @@ class Server {
   absl::Status LoadAuth();
   absl::Status Listen();
   absl::Status ServeHttp();
+  // The OpenAI-compatible API on --http-address (before the model loads: UNAVAILABLE till then).
+  absl::Status ServeOpenAi();
   absl::Status LoadAndServe();
   absl::Status WarmUp();
   // The in-flight state budget for the loaded model; INVALID_ARGUMENT when it cannot hold a turn.
@@ -167,6 +178,9 @@ class Server {
   bool drained_ = false;
   std::atomic<bool> cut_short_{false};
   std::unique_ptr<metrics::HttpEndpoint> http_;  // stopped first (it reads the members above)
+  // The OpenAI-compatible front end: stopped in Drain, with gRPC.
+  std::unique_ptr<http::OpenAiFrontEnd> openai_;
+  std::unique_ptr<http::HttpServer> openai_http_;
 };
 
 }  // namespace rwkv::server

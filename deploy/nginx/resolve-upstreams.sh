@@ -11,11 +11,16 @@
 # old ones). While no name resolves it keeps the last list (nginx needs one server at least).
 # SIGTERM stops nginx gracefully (SIGQUIT: it waits for running streams).
 #
+# With RWKV_OPENAI_PORT set, the same addresses at that port (the replicas' --http-address) also
+# go to RWKV_OPENAI_UPSTREAMS_FILE, the list rwkv-openai.conf includes.
+#
 #   RWKV_UPSTREAMS="rwkv-server-1:50051 rwkv-server-2:50051" resolve-upstreams.sh
 #   RWKV_UPSTREAMS=... RWKV_UPSTREAMS_FILE=/tmp/u.conf resolve-upstreams.sh --once   (write, exit)
 set -eu
 upstreams=${RWKV_UPSTREAMS:?"set RWKV_UPSTREAMS to the replicas' NAME:PORT, space-separated"}
 file=${RWKV_UPSTREAMS_FILE:-/etc/nginx/rwkv-upstreams.conf}
+openai_port=${RWKV_OPENAI_PORT:-}
+openai_file=${RWKV_OPENAI_UPSTREAMS_FILE:-/etc/nginx/rwkv-openai-upstreams.conf}
 refresh=${RWKV_UPSTREAMS_REFRESH:-10}
 
 # The `server` lines for every address of every upstream, sorted (so that equal sets compare
@@ -28,13 +33,21 @@ servers() {
   done | sort -u | awk '{ printf "server %s max_fails=1 fail_timeout=5s;\n", $1 }'
 }
 
+# The OpenAI API's list: the gRPC list's addresses at RWKV_OPENAI_PORT.
+write_lists() {
+  printf '%s\n' "$1" > "$file"
+  if [ -n "$openai_port" ]; then
+    printf '%s\n' "$1" | sed "s/:[0-9]* max_fails/:$openai_port max_fails/" | sort -u > "$openai_file"
+  fi
+}
+
 list=$(servers)
 until [ -n "$list" ]; do
   echo "resolve-upstreams: none of $upstreams resolves yet; retrying" >&2
   sleep 2
   list=$(servers)
 done
-printf '%s\n' "$list" > "$file"
+write_lists "$list"
 echo "resolve-upstreams: $(echo "$list" | wc -l) replicas in $file"
 [ "${1:-}" = --once ] && exit 0
 
@@ -47,7 +60,7 @@ while kill -0 "$nginx_pid" 2> /dev/null; do
   wait $! || true
   list=$(servers)
   if [ -n "$list" ] && [ "$list" != "$(cat "$file")" ]; then
-    printf '%s\n' "$list" > "$file"
+    write_lists "$list"
     echo "resolve-upstreams: replicas changed, reloading nginx: $(echo "$list" | tr '\n' ' ')"
     kill -HUP "$nginx_pid"
   fi

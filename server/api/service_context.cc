@@ -31,7 +31,13 @@ auth::Credentials CallCredentials(const grpc::ServerContextBase& call) {
 absl::StatusOr<std::string> ServiceContext::Authenticate(
     const grpc::ServerContextBase& call) const {
   if (authenticator == nullptr) return std::string();
-  absl::StatusOr<std::string> tenant = authenticator->Authenticate(CallCredentials(call));
+  return Authenticate(CallCredentials(call));
+}
+
+absl::StatusOr<std::string> ServiceContext::Authenticate(
+    const auth::Credentials& credentials) const {
+  if (authenticator == nullptr) return std::string();
+  absl::StatusOr<std::string> tenant = authenticator->Authenticate(credentials);
   if (!tenant.ok() && requests != nullptr) {
     requests->OnAuthFailure(auth::AuthFailureReason(tenant.status()));
   }

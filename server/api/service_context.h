@@ -66,6 +66,9 @@ struct ServiceContext {
   // UNAUTHENTICATED, counted in the metrics (the call's log line is the caller's, with the
   // peer). Every RPC of rwkv.v1.Rwkv asks this before anything else. Any thread.
   absl::StatusOr<std::string> Authenticate(const grpc::ServerContextBase& call) const;
+  // The same for what a caller presented in another protocol (the HTTP front end's
+  // `Authorization` headers).
+  absl::StatusOr<std::string> Authenticate(const auth::Credentials& credentials) const;
 
   // What a Generate turn needs (valid once CheckReady is OK).
   TurnRunner::Services turn_services() const {

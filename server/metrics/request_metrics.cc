@@ -12,12 +12,14 @@ constexpr const char* kAuthFailureReasons[] = {"missing", "malformed", "unknown_
 
 }  // namespace
 
-RequestMetrics::RequestMetrics(prometheus::Registry& registry)
+RequestMetrics::RequestMetrics(prometheus::Registry& registry, std::vector<std::string> methods)
     : requests_(&prometheus::BuildCounter()
                      .Name("rwkv_requests_total")
-                     .Help("Finished RPCs of rwkv.v1.Rwkv, by method and gRPC status code.")
+                     .Help("Finished RPCs of rwkv.v1.Rwkv by method, and calls of the "
+                           "OpenAI-compatible HTTP API by route (\"POST /v1/chat/completions\"), "
+                           "by gRPC status code.")
                      .Register(registry)),
-      tenants_(registry) {
+      tenants_(registry, methods) {
   auto& auth_failures = prometheus::BuildCounter()
                             .Name("rwkv_auth_failures_total")
                             .Help(
@@ -32,7 +34,7 @@ RequestMetrics::RequestMetrics(prometheus::Registry& registry)
                         .Help("End-to-end time of an RPC, from its arrival to its final "
                               "status (for Generate: the whole stream).")
                         .Register(registry);
-  for (const std::string& name : RwkvMethodNames()) {
+  for (const std::string& name : methods) {
     auto method = std::make_unique<Method>();
     method->name = name;
     method->duration = &durations.Add({{"method", name}}, RequestSecondsBuckets());
@@ -57,7 +59,7 @@ RequestMetrics::Method* RequestMetrics::Find(absl::string_view name) {
 void RequestMetrics::OnRequest(absl::string_view method_name, absl::StatusCode code,
                                absl::Duration duration) {
   Method* found = Find(method_name);
-  if (found == nullptr) return;  // not an RPC of rwkv.v1.Rwkv: the API layer never passes one
+  if (found == nullptr) return;  // neither an RPC nor a route (an HTTP request for no route)
   Method& method = *found;
   method.duration->Observe(absl::ToDoubleSeconds(duration));
   int index = static_cast<int>(code);

@@ -17,13 +17,17 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "server/api/request_observer.h"
+#include "server/metrics/rpc_methods.h"
 #include "server/metrics/tenant_metrics.h"
 
 namespace rwkv::server::metrics {
 
 class RequestMetrics final : public RequestObserver {
  public:
-  explicit RequestMetrics(prometheus::Registry& registry);
+  // `methods`: the method labels counted, each at zero from the start: the RPCs of rwkv.v1.Rwkv,
+  // and the OpenAI routes when the server serves them (rpc_methods.h).
+  explicit RequestMetrics(prometheus::Registry& registry,
+                          std::vector<std::string> methods = RwkvMethodNames());
 
   // Thread-safe. A `method` that rwkv.v1.Rwkv does not have is not counted.
   void OnRequest(absl::string_view method, absl::StatusCode code,

@@ -15,4 +15,14 @@ std::vector<std::string> RwkvMethodNames() {
   return names;
 }
 
+std::vector<std::string> OpenAiRouteNames() {
+  return {"POST /v1/chat/completions", "POST /v1/completions", "GET /v1/models"};
+}
+
+std::vector<std::string> CountedMethodNames() {
+  std::vector<std::string> names = RwkvMethodNames();
+  for (std::string& route : OpenAiRouteNames()) names.push_back(std::move(route));
+  return names;
+}
+
 }  // namespace rwkv::server::metrics

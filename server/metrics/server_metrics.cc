@@ -1,5 +1,7 @@
 #include "server/metrics/server_metrics.h"
 
+#include "server/metrics/rpc_methods.h"
+
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -32,11 +34,11 @@ std::string CompilerName() {
 
 }  // namespace
 
-ServerMetrics::ServerMetrics()
+ServerMetrics::ServerMetrics(bool openai_routes)
     : registry_(std::make_shared<prometheus::Registry>()),
       engine_(*registry_),
       sessions_(*registry_),
-      requests_(*registry_) {
+      requests_(*registry_, openai_routes ? CountedMethodNames() : RwkvMethodNames()) {
   prometheus::Registry& r = *registry_;
   ready_ = NewGauge(r, "rwkv_ready", "1 while the server is SERVING (model loaded, store "
                                      "answering, not draining), else 0.");

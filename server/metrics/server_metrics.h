@@ -51,7 +51,8 @@ class ServerMetrics {
     int64_t inflight_state_bytes = 0;  // held by queued and running turns (StateBudget::used)
   };
 
-  ServerMetrics();
+  // `openai_routes`: count the OpenAI-compatible API's routes too (--http-address).
+  explicit ServerMetrics(bool openai_routes = false);
   ServerMetrics(const ServerMetrics&) = delete;
   ServerMetrics& operator=(const ServerMetrics&) = delete;
 

@@ -13,12 +13,12 @@ std::string Label(absl::string_view tenant) {
 
 }  // namespace
 
-TenantMetrics::TenantMetrics(prometheus::Registry& registry)
-    : methods_(RwkvMethodNames()),
+TenantMetrics::TenantMetrics(prometheus::Registry& registry, std::vector<std::string> methods)
+    : methods_(std::move(methods)),
       requests_(prometheus::BuildCounter()
                     .Name("rwkv_tenant_requests_total")
                     .Help("Finished RPCs of rwkv.v1.Rwkv by tenant (those of the tokens file, "
-                          "or \"default\" without authentication) and method.")
+                          "or \"default\" without authentication) and method (or OpenAI HTTP route).")
                     .Register(registry)),
       prompt_tokens_(prometheus::BuildCounter()
                          .Name("rwkv_tenant_prompt_tokens_total")

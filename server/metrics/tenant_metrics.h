@@ -23,6 +23,7 @@
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/registry.h"
+#include "server/metrics/rpc_methods.h"
 
 namespace rwkv::server::metrics {
 
@@ -31,7 +32,9 @@ inline constexpr char kDefaultTenantLabel[] = "default";
 
 class TenantMetrics {
  public:
-  explicit TenantMetrics(prometheus::Registry& registry);
+  // `methods`: the method labels counted (rpc_methods.h).
+  explicit TenantMetrics(prometheus::Registry& registry,
+                         std::vector<std::string> methods = RwkvMethodNames());
 
   // The tenants counted from now on ("" for the default tenant). Thread-safe.
   void SetTenants(const std::vector<std::string>& tenants) ABSL_LOCKS_EXCLUDED(mu_);

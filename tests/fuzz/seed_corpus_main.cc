@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -474,5 +476,20 @@ int main(int argc, char** argv) {
   Corpus bpe(out, "bpe_tokenizer_fuzzer");  // the reference texts, as text to tokenize
   for (size_t i = 0; i < texts.size(); ++i) bpe.Add(absl::StrCat("text-", i), texts[i]);
   bpe.Report();
+  // OpenAI request bodies: the endpoint byte ('0' chat, '1' completion), then the JSON.
+  Corpus openai(out, "openai_request_fuzzer");
+  openai.Add("chat", R"(0{"model":"m","messages":[{"role":"system","content":"Be terse."},)"
+                     R"({"role":"user","content":[{"type":"text","text":"hi"}]}],)"
+                     R"("max_tokens":8,"temperature":0.5,"top_p":0.9,"stop":["x"],"seed":1,)"
+                     R"("logit_bias":{"65":-100},"n":1,"stream":true,)"
+                     R"("stream_options":{"include_usage":true},"session_id":"s-1",)"
+                     R"("create_session":true,"expected_version":0})");
+  openai.Add("completion", R"(1{"prompt":"Once upon","max_completion_tokens":4,"stop":"."})");
+  for (size_t i = 0; i < std::min<size_t>(texts.size(), 4); ++i) {
+    openai.Add(absl::StrCat("text-", i), absl::StrCat("1", nlohmann::json({{"prompt", texts[i]}})
+                                                              .dump(-1, ' ', false,
+                                                                    nlohmann::json::error_handler_t::replace)));
+  }
+  openai.Report();
   return 0;
 }

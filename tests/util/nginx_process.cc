@@ -26,17 +26,26 @@ namespace {
 // The line of the shipped site file that the test replaces with its own port.
 constexpr char kListenLine[] = "listen 8080 http2;";
 constexpr char kUpstreamsInclude[] = "include rwkv-upstreams.conf;";
+constexpr char kOpenAiListenLine[] = "listen 8081;";
 
 // The main configuration around the site file: everything nginx writes goes to `dir`.
-std::string MainConfig(const std::string& dir) {
+std::string MainConfig(const std::string& dir, bool openai) {
   std::string config = absl::StrCat("worker_processes 1;\n",
                                     "error_log ", dir, "/error.log info;\n",
                                     "events { worker_connections 1024; }\n", "http {\n");
   for (const char* temp : {"client_body", "proxy", "fastcgi", "uwsgi", "scgi"}) {
     absl::StrAppend(&config, "  ", temp, "_temp_path ", dir, "/tmp/", temp, ";\n");
   }
-  absl::StrAppend(&config, "  include rwkv-grpc.conf;\n}\n");
+  absl::StrAppend(&config, "  include rwkv-grpc.conf;\n",
+                  openai ? "  include rwkv-openai.conf;\n" : "", "}\n");
   return config;
+}
+
+void WriteUpstreams(const std::string& path, const std::vector<std::string>& upstreams) {
+  std::ofstream file(path);
+  for (const std::string& upstream : upstreams) {
+    file << "server " << upstream << " max_fails=1 fail_timeout=5s;\n";
+  }
 }
 
 bool Accepts(int port) {
@@ -55,7 +64,7 @@ bool Accepts(int port) {
 
 absl::StatusOr<std::unique_ptr<NginxProcess>> NginxProcess::Start(
     const std::string& site_config_path, const std::vector<std::string>& upstreams,
-    absl::Duration timeout) {
+    absl::Duration timeout, const std::vector<std::string>& openai_upstreams) {
   if (access(kNginxBinary, X_OK) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         kNginxBinary, " is missing: install Debian's nginx-light (scripts/install-deps.sh)"));
@@ -72,23 +81,33 @@ absl::StatusOr<std::unique_ptr<NginxProcess>> NginxProcess::Start(
   const std::string dir = process->dir_.path();
   std::filesystem::create_directories(dir + "/tmp");
   process->port_ = PickFreePort();
-  std::ofstream(dir + "/nginx.conf") << MainConfig(dir);
+  const bool openai = !openai_upstreams.empty();
+  std::ofstream(dir + "/nginx.conf") << MainConfig(dir, openai);
   std::ofstream(dir + "/rwkv-grpc.conf") << absl::StrReplaceAll(
       *site, {{kListenLine, absl::StrCat("listen 127.0.0.1:", process->port_, " http2;")}});
   // The files the site includes beside it (its routes), as shipped.
   const std::filesystem::path shipped = std::filesystem::path(site_config_path).parent_path();
-  for (const char* included : {"rwkv-grpc-routes.conf"}) {
+  if (openai) {
+    absl::StatusOr<std::string> openai_site =
+        ReadFileBytes((shipped / "rwkv-openai.conf").string());
+    if (!openai_site.ok()) return openai_site.status();
+    if (openai_site->find(kOpenAiListenLine) == std::string::npos) {
+      return absl::FailedPreconditionError("rwkv-openai.conf has no `listen 8081;` line");
+    }
+    process->openai_port_ = PickFreePort();
+    std::ofstream(dir + "/rwkv-openai.conf") << absl::StrReplaceAll(
+        *openai_site,
+        {{kOpenAiListenLine, absl::StrCat("listen 127.0.0.1:", process->openai_port_, ";")}});
+    WriteUpstreams(dir + "/rwkv-openai-upstreams.conf", openai_upstreams);
+  }
+  for (const char* included : {"rwkv-grpc-routes.conf", "rwkv-openai-routes.conf"}) {
     std::error_code error;
     if (std::filesystem::exists(shipped / included)) {
       std::filesystem::copy_file(shipped / included, std::filesystem::path(dir) / included, error);
     }
     if (error) return absl::InternalError(absl::StrCat("copying ", included, ": ", error.message()));
   }
-  std::ofstream upstream_file(dir + "/rwkv-upstreams.conf");
-  for (const std::string& upstream : upstreams) {
-    upstream_file << "server " << upstream << " max_fails=1 fail_timeout=5s;\n";
-  }
-  upstream_file.close();
+  WriteUpstreams(dir + "/rwkv-upstreams.conf", upstreams);
 
   std::vector<std::string> args = {kNginxBinary, "-p", dir + "/", "-c", dir + "/nginx.conf",
                                    "-g", absl::StrCat("daemon off; pid ", dir, "/nginx.pid;")};

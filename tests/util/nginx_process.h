@@ -33,12 +33,16 @@ class NginxProcess {
   // accepts connections on its port. FAILED_PRECONDITION when nginx is not installed or the
   // site file lacks the line to substitute; UNAVAILABLE when nginx does not start (its log is in
   // the message).
+  // With `openai_upstreams` (the replicas' --http-address), the OpenAI API's balancer too:
+  // rwkv-openai.conf beside the site file, its `listen 8081;` on openai_port().
   static absl::StatusOr<std::unique_ptr<NginxProcess>> Start(
       const std::string& site_config_path, const std::vector<std::string>& upstreams,
-      absl::Duration timeout = absl::Seconds(30));
+      absl::Duration timeout = absl::Seconds(30),
+      const std::vector<std::string>& openai_upstreams = {});
   ~NginxProcess();  // Stop()
 
   int port() const { return port_; }
+  int openai_port() const { return openai_port_; }  // 0 without openai_upstreams
   std::string Address() const;
   pid_t pid() const { return pid_; }
 
@@ -55,6 +59,7 @@ class NginxProcess {
   ScopedTempDir dir_;
   pid_t pid_ = -1;
   int port_ = 0;
+  int openai_port_ = 0;
 };
 
 }  // namespace rwkv::testing

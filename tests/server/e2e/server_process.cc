@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/match.h"
@@ -93,13 +94,18 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Launch(
   // The server logs "listening on ... (port N)", then "http on ... (metrics port M)" (unless
   // the test turned HTTP off), then "serving ..." once it is ready.
   const bool http = !MetricsAddress(args).empty();
+  // With --http-address, "openai api on ... (http port K)" follows the metrics line.
+  const bool openai = std::any_of(args.begin(), args.end(), [](const std::string& arg) {
+    return absl::StartsWith(arg, "--http-address") || absl::StartsWith(arg, "--http_address");
+  });
   absl::MutexLock lock(&process->mu_);
-  auto ready = [p = process.get(), until_serving, http]() {
+  auto ready = [p = process.get(), until_serving, http, openai]() {
     p->mu_.AssertReaderHeld();
     if (p->eof_) return true;
     if (until_serving) return IsServing(p->log_);
     return p->log_.find("(port ") != std::string::npos &&
-           (!http || p->log_.find("(metrics port ") != std::string::npos);
+           (!http || p->log_.find("(metrics port ") != std::string::npos) &&
+           (!openai || p->log_.find("(http port ") != std::string::npos);
   };
   process->mu_.AwaitWithTimeout(absl::Condition(&ready), timeout);
   const std::string log = process->log_;
@@ -109,6 +115,7 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Launch(
   }
   process->port_ = NumberAfter(log, "(port ");
   process->metrics_port_ = NumberAfter(log, "(metrics port ");
+  process->http_port_ = NumberAfter(log, "(http port ");  // logged right after the metrics port
   if (process->port_ == 0) {
     return absl::InternalError(absl::StrCat("no port in the server log:\n", log));
   }

@@ -43,6 +43,8 @@ class ServerProcess {
   int port() const { return port_; }
   // The HTTP endpoint's port (/metrics, /healthz, /readyz); 0 when the server has none.
   int metrics_port() const { return metrics_port_; }
+  // The OpenAI-compatible API's port (--http-address); 0 when the server has none.
+  int http_port() const { return http_port_; }
   pid_t pid() const { return pid_; }
   std::string Address() const;
   std::shared_ptr<grpc::Channel> Channel() const;
@@ -74,6 +76,7 @@ class ServerProcess {
   bool paused_ = false;
   int port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = 0;
   std::thread reader_;
   mutable absl::Mutex mu_;
   std::string log_ ABSL_GUARDED_BY(mu_);
