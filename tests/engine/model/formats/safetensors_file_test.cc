@@ -47,7 +47,7 @@ std::vector<std::string> Fixtures() {
 
 TEST(SafetensorsFileTest, EveryFixtureOpensAndDecodes) {
   const std::vector<std::string> paths = Fixtures();
-  ASSERT_EQ(paths.size(), 6u);
+  ASSERT_GE(paths.size(), 6u);
   for (const std::string& path : paths) {
     SCOPED_TRACE(path);
     auto file = MappedFile::Open(path);
