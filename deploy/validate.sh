@@ -498,6 +498,47 @@ def nginx_seconds(value):
         return None
     return int(match[1]) * {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
 
+def nginx_test(owner, copies, tls_file, includes, extra_env=None, must_write=None, context=""):
+    """nginx -t on `includes` (the files `copies`, and `tls_file` pointed at a throwaway
+    self-signed certificate in place of the Secret's), with the upstream lists that
+    resolve-upstreams.sh --once writes for localhost (`extra_env` values may use {tmp})."""
+    if not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")):
+        return
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in copies:
+            shutil.copy(path, tmp)
+        made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                               "-keyout", f"{tmp}/tls.key", "-out", f"{tmp}/tls.crt",
+                               "-days", "1", "-subj", "/CN=localhost"],
+                              capture_output=True, text=True)
+        if made.returncode != 0:
+            error(tls_file, "openssl could not make a test certificate:\n" + made.stderr)
+        with open(tls_file) as f:
+            tls_text = f.read().replace("/etc/nginx/tls/", f"{tmp}/")
+        with open(os.path.join(tmp, os.path.basename(tls_file)), "w") as f:
+            f.write(tls_text)
+        temp_paths = "".join(f"  {t}_temp_path {tmp}/{t};\n"
+                             for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        includes_text = "".join(f"  include {name};\n" for name in includes)
+        with open(f"{tmp}/nginx.conf", "w") as f:
+            f.write(f"error_log {tmp}/error.log;\nevents {{}}\nhttp {{\n{temp_paths}"
+                    f"{includes_text}}}\n")
+        env = dict(os.environ, RWKV_UPSTREAMS="localhost:50051 localhost:50052",
+                   RWKV_UPSTREAMS_FILE=f"{tmp}/rwkv-upstreams.conf",
+                   **{key: value.format(tmp=tmp) for key, value in (extra_env or {}).items()})
+        once = subprocess.run(["sh", "nginx/resolve-upstreams.sh", "--once"], env=env,
+                              capture_output=True, text=True, timeout=60)
+        if once.returncode != 0 or (must_write and not os.path.exists(f"{tmp}/{must_write}")):
+            error("nginx/resolve-upstreams.sh",
+                  f"--once failed{f' to write {must_write}' if must_write else ''}:\n" +
+                  once.stdout + once.stderr)
+        test = subprocess.run([nginx, "-t", "-q", "-p", tmp, "-c", f"{tmp}/nginx.conf",
+                               "-g", f"pid {tmp}/nginx.pid;"], capture_output=True, text=True)
+        if test.returncode != 0:
+            error(owner, f"nginx -t rejects it{context}:\n" + test.stdout + test.stderr)
+
+
 NGINX = "nginx/rwkv-grpc.conf"
 NGINX_ROUTES = "nginx/rwkv-grpc-routes.conf"
 NGINX_TLS = "nginx/rwkv-grpc-tls.conf"
@@ -548,37 +589,7 @@ if all(os.path.exists(path) for path in (NGINX, NGINX_ROUTES, NGINX_TLS)):
     if not any(args and args[0].startswith("grpc://") for args in values.get("grpc_pass") or []):
         error(NGINX, "needs grpc_pass grpc://... (HTTP/2 to the replicas)")
     # nginx -t on it, with the upstream list resolve-upstreams.sh writes (here: localhost).
-    if shutil.which("nginx") or os.path.exists("/usr/sbin/nginx"):
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        with tempfile.TemporaryDirectory() as tmp:
-            shutil.copy(NGINX, tmp)
-            shutil.copy(NGINX_ROUTES, tmp)
-            # The TLS listener with a throwaway self-signed certificate in place of the Secret's.
-            made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                                   "-keyout", f"{tmp}/tls.key", "-out", f"{tmp}/tls.crt",
-                                   "-days", "1", "-subj", "/CN=localhost"],
-                                  capture_output=True, text=True)
-            if made.returncode != 0:
-                error(NGINX_TLS, "openssl could not make a test certificate:\n" + made.stderr)
-            with open(NGINX_TLS) as f:
-                tls_text = f.read().replace("/etc/nginx/tls/", f"{tmp}/")
-            with open(f"{tmp}/rwkv-grpc-tls.conf", "w") as f:
-                f.write(tls_text)
-            temp_paths = "".join(f"  {t}_temp_path {tmp}/{t};\n"
-                                 for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-            with open(f"{tmp}/nginx.conf", "w") as f:
-                f.write(f"error_log {tmp}/error.log;\nevents {{}}\nhttp {{\n{temp_paths}"
-                        "  include rwkv-grpc.conf;\n  include rwkv-grpc-tls.conf;\n}\n")
-            env = dict(os.environ, RWKV_UPSTREAMS="localhost:50051 localhost:50052",
-                       RWKV_UPSTREAMS_FILE=f"{tmp}/rwkv-upstreams.conf")
-            once = subprocess.run(["sh", "nginx/resolve-upstreams.sh", "--once"], env=env,
-                                  capture_output=True, text=True, timeout=60)
-            if once.returncode != 0:
-                error("nginx/resolve-upstreams.sh", "--once failed:\n" + once.stdout + once.stderr)
-            test = subprocess.run([nginx, "-t", "-q", "-p", tmp, "-c", f"{tmp}/nginx.conf",
-                                   "-g", f"pid {tmp}/nginx.pid;"], capture_output=True, text=True)
-            if test.returncode != 0:
-                error(NGINX, "nginx -t rejects it:\n" + test.stdout + test.stderr)
+    nginx_test(NGINX, [NGINX, NGINX_ROUTES], NGINX_TLS, ["rwkv-grpc.conf", "rwkv-grpc-tls.conf"])
 else:
     error(NGINX, f"missing (with {NGINX_ROUTES} and {NGINX_TLS})")
 
@@ -612,39 +623,11 @@ if all(os.path.exists(path) for path in (OPENAI, OPENAI_ROUTES, OPENAI_TLS)):
         error(OPENAI, "both listeners must `include rwkv-openai-routes.conf;`")
     if ["rwkv-openai-upstreams.conf"] not in values.get("include", []):
         error(OPENAI, "the upstream must `include rwkv-openai-upstreams.conf;`")
-    if shutil.which("nginx") or os.path.exists("/usr/sbin/nginx"):
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        with tempfile.TemporaryDirectory() as tmp:
-            for path in (NGINX, NGINX_ROUTES, OPENAI, OPENAI_ROUTES):
-                shutil.copy(path, tmp)
-            made = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                                   "-keyout", f"{tmp}/tls.key", "-out", f"{tmp}/tls.crt",
-                                   "-days", "1", "-subj", "/CN=localhost"],
-                                  capture_output=True, text=True)
-            if made.returncode != 0:
-                error(OPENAI_TLS, "openssl could not make a test certificate:\n" + made.stderr)
-            with open(OPENAI_TLS) as f:
-                tls_text = f.read().replace("/etc/nginx/tls/", f"{tmp}/")
-            with open(f"{tmp}/rwkv-openai-tls.conf", "w") as f:
-                f.write(tls_text)
-            temp_paths = "".join(f"  {t}_temp_path {tmp}/{t};\n"
-                                 for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-            with open(f"{tmp}/nginx.conf", "w") as f:
-                f.write(f"error_log {tmp}/error.log;\nevents {{}}\nhttp {{\n{temp_paths}"
-                        "  include rwkv-grpc.conf;\n  include rwkv-openai.conf;\n"
-                        "  include rwkv-openai-tls.conf;\n}\n")
-            env = dict(os.environ, RWKV_UPSTREAMS="localhost:50051 localhost:50052",
-                       RWKV_UPSTREAMS_FILE=f"{tmp}/rwkv-upstreams.conf", RWKV_OPENAI_PORT="8080",
-                       RWKV_OPENAI_UPSTREAMS_FILE=f"{tmp}/rwkv-openai-upstreams.conf")
-            once = subprocess.run(["sh", "nginx/resolve-upstreams.sh", "--once"], env=env,
-                                  capture_output=True, text=True, timeout=60)
-            if once.returncode != 0 or not os.path.exists(f"{tmp}/rwkv-openai-upstreams.conf"):
-                error("nginx/resolve-upstreams.sh", "--once did not write the OpenAI list:\n" +
-                      once.stdout + once.stderr)
-            test = subprocess.run([nginx, "-t", "-q", "-p", tmp, "-c", f"{tmp}/nginx.conf",
-                                   "-g", f"pid {tmp}/nginx.pid;"], capture_output=True, text=True)
-            if test.returncode != 0:
-                error(OPENAI, "nginx -t rejects it (with rwkv-grpc.conf):\n" + test.stdout + test.stderr)
+    nginx_test(OPENAI, [NGINX, NGINX_ROUTES, OPENAI, OPENAI_ROUTES], OPENAI_TLS,
+               ["rwkv-grpc.conf", "rwkv-openai.conf", "rwkv-openai-tls.conf"],
+               {"RWKV_OPENAI_PORT": "8080",
+                "RWKV_OPENAI_UPSTREAMS_FILE": "{tmp}/rwkv-openai-upstreams.conf"},
+               "rwkv-openai-upstreams.conf", " (with rwkv-grpc.conf)")
 else:
     error(OPENAI, f"missing (with {OPENAI_ROUTES} and {OPENAI_TLS})")
 

@@ -3,6 +3,7 @@
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/absl_view.h"
 #include "engine/model/quantization.h"
 #include "common/hash64.h"
 #include "common/status_macros.h"
@@ -12,8 +13,6 @@ namespace {
 
 constexpr int64_t kRecordFixedBytes = 12;  // dim_count, name_length, data_type.
 
-// Debian's Abseil has its own string_view type, which StrCat and heterogeneous lookup need.
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 absl::string_view TypeName(GgmlType type) { return AsAbsl(GgmlTypeName(type)); }
 
 // Every integer in the file is little-endian, whatever the host.

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/absl_view.h"
 #include "common/command_line.h"
 #include "common/status_macros.h"
 #include "engine/engine.h"
@@ -74,8 +75,7 @@ std::string TokenizerLine(const ModelFile& model, const ModelConfig& config) {
           ? ""
           : absl::StrCat(" (the file carries its own ", model.vocabulary.size(), "-token vocabulary)");
   if (!tokenizer.ok()) return absl::StrCat("none: ", tokenizer.status().message(), embedded);
-  const std::string_view name = (*tokenizer)->Name();
-  return absl::StrCat(absl::string_view(name.data(), name.size()), ", ", (*tokenizer)->VocabSize(), " tokens", embedded);
+  return absl::StrCat(AsAbsl((*tokenizer)->Name()), ", ", (*tokenizer)->VocabSize(), " tokens", embedded);
 }
 
 absl::Status Compare(const TensorSource& mine, const std::string& other_path) {

@@ -10,12 +10,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "common/absl_view.h"
 #include "common/status_macros.h"
 
 namespace rwkv::engine {
 namespace {
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // The stored tensor's PyTorch shape (ggml's ne reversed).
 std::vector<int64_t> TorchShape(const TensorInfo& info) {
@@ -84,12 +83,11 @@ class ViewBuilder {
   }
 
   absl::Status Emit(std::string name, Part part) {
-    if (view_.Find(name) != nullptr) {
+    const std::string second = part.sources.front();
+    if (!view_.Add(name, std::move(part))) {
       return absl::InvalidArgumentError(absl::StrCat(stored_.Describe(), ": two tensors map to '",
-                                                     name, "' (the second is '",
-                                                     part.sources.front(), "')"));
+                                                     name, "' (the second is '", second, "')"));
     }
-    view_.tensors.emplace_back(std::move(name), std::move(part));
     return absl::OkStatus();
   }
 
@@ -405,10 +403,14 @@ absl::Status NotRwkv(const StoredTensors& stored) {
 }  // namespace
 
 const Part* BlinkdlView::Find(std::string_view name) const {
-  for (const auto& [n, part] : tensors) {
-    if (n == name) return &part;
-  }
-  return nullptr;
+  const auto it = index_.find(AsAbsl(name));
+  return it == index_.end() ? nullptr : &tensors[it->second].second;
+}
+
+bool BlinkdlView::Add(std::string name, Part part) {
+  if (!index_.emplace(name, tensors.size()).second) return false;
+  tensors.emplace_back(std::move(name), std::move(part));
+  return true;
 }
 
 absl::StatusOr<BlinkdlView> MapToBlinkdl(const StoredTensors& stored, int head_size_hint) {

@@ -33,6 +33,11 @@ struct BlinkdlView {
   std::vector<std::string> unused;
 
   const Part* Find(std::string_view name) const;
+  // Appends `name`; false (and nothing added) when the view already has it.
+  bool Add(std::string name, Part part);
+
+ private:
+  absl::flat_hash_map<std::string, size_t> index_;  // name -> position in `tensors`
 };
 
 // Recognizes the family from the stored names and maps every tensor. `head_size_hint` (0 when

@@ -1,14 +1,9 @@
 #include "engine/model/formats/gguf_cursor.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/absl_view.h"
 
 namespace rwkv::engine {
-namespace {
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-}  // namespace
-
 absl::Status GgufCursor::Need(uint64_t count, std::string_view what) const {
   const uint64_t remaining = static_cast<uint64_t>(file_.size() - offset_);
   if (count <= remaining) return absl::OkStatus();

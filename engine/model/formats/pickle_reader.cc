@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/absl_view.h"
 #include "common/status_macros.h"
 #include "engine/model/formats/restricted_unpickler.h"
 
@@ -18,8 +19,6 @@ using pickle::Kind;
 using pickle::KindName;
 using pickle::RestrictedUnpickler;
 using pickle::Value;
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 std::string Printable(std::string_view s) {
   return absl::CHexEscape(AsAbsl(s.substr(0, std::min<size_t>(s.size(), 120))));

@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/absl_view.h"
 #include "common/status_macros.h"
 
 namespace rwkv::engine {
@@ -71,8 +72,6 @@ constexpr AllowedGlobal kAllowedGlobals[] = {
     {"torch", "HalfStorage", Global::kStorage, TorchStorageType::kHalf},
     {"torch", "BFloat16Storage", Global::kStorage, TorchStorageType::kBFloat16},
 };
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 std::string Printable(std::string_view s) {
   return absl::CHexEscape(AsAbsl(s.substr(0, std::min<size_t>(s.size(), 120))));

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/absl_view.h"
 #include "common/status_macros.h"
 #include "engine/model/formats/checkpoint_families.h"
 #include "engine/model/formats/rwkv_cpp_layout.h"
@@ -13,8 +14,6 @@
 
 namespace rwkv::engine {
 namespace {
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 std::vector<int64_t> Reversed(const std::vector<int64_t>& shape) {
   return std::vector<int64_t>(shape.rbegin(), shape.rend());

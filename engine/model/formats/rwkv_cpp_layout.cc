@@ -5,12 +5,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/absl_view.h"
 #include "common/status_macros.h"
 
 namespace rwkv::engine {
 namespace {
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 enum class Version { kV4, kV5_1, kV5_2, kV6, kV7 };
 

@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/absl_view.h"
 #include "common/little_endian.h"
 #include "common/status_macros.h"
 #include "engine/model/formats/strict_json.h"
@@ -24,8 +25,6 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;
 constexpr uint64_t kLengthBytes = 8;
 // ggml tensors have at most 4; a little room for other writers.
 constexpr size_t kMaxDimensions = 8;
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // One tensor as the header describes it; offsets relative to the data area.
 struct HeaderEntry {

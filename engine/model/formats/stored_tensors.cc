@@ -2,15 +2,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/absl_view.h"
 #include "common/status_macros.h"
 #include "engine/model/quantization.h"
 
 namespace rwkv::engine {
-namespace {
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-}  // namespace
 
 std::string DescribeMetadataValue(const MetadataValue& value) {
   struct Visitor {

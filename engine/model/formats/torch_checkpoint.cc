@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/absl_view.h"
 #include "common/status_macros.h"
 #include "engine/model/formats/pickle_reader.h"
 #include "engine/model/formats/zip_reader.h"
@@ -16,8 +17,6 @@ namespace rwkv::engine {
 namespace {
 
 constexpr std::string_view kPickleName = "data.pkl";
-
-absl::string_view AsAbsl(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 std::string Printable(std::string_view s) { return absl::CHexEscape(AsAbsl(s.substr(0, 120))); }
 

@@ -5,6 +5,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/absl_view.h"
 #include "common/little_endian.h"
 #include "common/status_macros.h"
 
@@ -264,7 +265,7 @@ absl::StatusOr<ZipArchive> ZipArchive::Open(std::shared_ptr<const MappedFile> fi
 }
 
 const ZipEntry* ZipArchive::Find(std::string_view name) const {
-  const auto it = index_.find(absl::string_view(name.data(), name.size()));
+  const auto it = index_.find(AsAbsl(name));
   return it == index_.end() ? nullptr : &entries_[it->second];
 }
 
