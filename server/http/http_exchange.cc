@@ -1,9 +1,8 @@
 #include "server/http/http_exchange.h"
 
 #include <microhttpd.h>
-#include <sys/socket.h>
+#include <poll.h>
 
-#include <cerrno>
 #include <algorithm>
 #include <cstring>
 
@@ -14,6 +13,15 @@ namespace {
 
 // MHD's stream buffer: one chunk of a chunked response at most.
 constexpr size_t kStreamBlockBytes = 16 << 10;
+
+// POLLRDHUP: the peer has shut down its side (a FIN), seen even with unread bytes queued (a
+// TLS close_notify, a pipelined request), which a peek would not. An HTTP/1.1 client does not
+// half-close and wait for its answer.
+bool PeerHungUp(int fd) {
+  pollfd watched = {.fd = fd, .events = POLLIN | POLLRDHUP, .revents = 0};
+  if (poll(&watched, 1, 0) <= 0) return false;
+  return (watched.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
 
 ssize_t ReadCallback(void* cls, uint64_t /*pos*/, char* buffer, size_t max) {
   return static_cast<HttpExchange*>(cls)->Read(buffer, max);
@@ -38,7 +46,7 @@ std::vector<absl::string_view> HttpRequest::Headers(absl::string_view name) cons
 
 bool HttpExchange::SetCallbacks(Callbacks callbacks) {
   absl::MutexLock lock(&mu_);
-  if (closed_) return false;
+  if (closed_ || peer_gone_) return false;
   callbacks_ = std::move(callbacks);
   return true;
 }
@@ -68,7 +76,7 @@ void HttpExchange::StartStream(int status, absl::string_view content_type, HttpH
 
 bool HttpExchange::Write(absl::string_view data) {
   absl::MutexLock lock(&mu_);
-  if (closed_ || aborted_ || kind_ != Kind::kStream || ended_) return false;
+  if (closed_ || aborted_ || peer_gone_ || kind_ != Kind::kStream || ended_) return false;
   body_.append(data.data(), data.size());
   if (body_.size() >= kHighWaterBytes) full_ = true;
   if (suspended_) ResumeLocked();
@@ -85,19 +93,6 @@ void HttpExchange::EndStream() {
 size_t HttpExchange::Pending() const {
   absl::MutexLock lock(&mu_);
   return kind_ == Kind::kStream ? body_.size() : 0;
-}
-
-bool HttpExchange::PeerClosed() const {
-  absl::MutexLock lock(&mu_);
-  if (closed_) return true;
-  if (!suspended_) return false;  // libmicrohttpd watches the socket itself
-  const MHD_ConnectionInfo* info =
-      MHD_get_connection_info(connection_, MHD_CONNECTION_INFO_CONNECTION_FD);
-  if (info == nullptr) return false;
-  char byte;
-  const ssize_t n = recv(info->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  // 0: the client closed its side (an HTTP/1.1 client does not half-close and wait).
-  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 MHD_Response* HttpExchange::TakeResponse(int* status) {
@@ -185,6 +180,23 @@ bool HttpExchange::Abort() {
   if (!suspended_ || closed_) return false;
   ResumeLocked();
   return true;
+}
+
+void HttpExchange::CheckPeer() {
+  std::function<void()> closed;
+  {
+    absl::MutexLock lock(&mu_);
+    // Not suspended: libmicrohttpd watches the socket itself. Closed: the connection (and its
+    // socket) may be gone.
+    if (!suspended_ || closed_ || peer_gone_) return;
+    const MHD_ConnectionInfo* info =
+        MHD_get_connection_info(connection_, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (info == nullptr || !PeerHungUp(info->connect_fd)) return;
+    peer_gone_ = true;
+    closed = std::move(callbacks_.closed);
+    callbacks_.closed = nullptr;
+  }
+  if (closed) closed();
 }
 
 bool HttpExchange::Closed() const {

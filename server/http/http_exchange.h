@@ -11,7 +11,8 @@
 // Every method is thread-safe and never blocks on the network: a write only appends to a buffer
 // that the server's thread sends when the socket has room (Pending() says how much waits, for
 // back-pressure). `closed` runs once if the connection ends before the response was sent whole
-// (the client went away, or the server stopped); `drained` when the buffer falls back under the
+// (the client went away, or the server stopped: the hang-up of a client whose connection waits
+// suspended is seen by CheckPeer); `drained` when the buffer falls back under the
 // low-water mark after reaching the high-water mark. Neither runs after the exchange is done.
 #ifndef RWKV_SERVER_HTTP_HTTP_EXCHANGE_H_
 #define RWKV_SERVER_HTTP_HTTP_EXCHANGE_H_
@@ -80,10 +81,6 @@ class HttpExchange {
   void EndStream() ABSL_LOCKS_EXCLUDED(mu_);
   // Bytes written and not yet sent.
   size_t Pending() const ABSL_LOCKS_EXCLUDED(mu_);
-  // Whether the client has hung up while the connection waits for the response (suspended:
-  // libmicrohttpd does not watch it then). Never blocks: one non-blocking peek at the socket.
-  // Any thread.
-  bool PeerClosed() const ABSL_LOCKS_EXCLUDED(mu_);
 
   // --- The server's side (http_server.cc), on its threads. ---
   // The response to queue now with its status, or null while none is ready (the connection is
@@ -99,6 +96,11 @@ class HttpExchange {
   bool Abort() ABSL_LOCKS_EXCLUDED(mu_);
   // The connection has ended (Close ran).
   bool Closed() const ABSL_LOCKS_EXCLUDED(mu_);
+  // While the connection is suspended (waiting for the response or the stream's next bytes)
+  // libmicrohttpd does not watch its socket; the server's watchdog calls this every few hundred
+  // milliseconds so that a client that leaves during a long prefill cancels the turn then, not
+  // at its first token. Runs `closed` (once) if the peer has hung up; never blocks.
+  void CheckPeer() ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
   enum class Kind { kNone, kWhole, kStream };
@@ -119,6 +121,7 @@ class HttpExchange {
   bool suspended_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   bool aborted_ ABSL_GUARDED_BY(mu_) = false;
+  bool peer_gone_ ABSL_GUARDED_BY(mu_) = false;  // CheckPeer saw the hang-up
   bool full_ ABSL_GUARDED_BY(mu_) = false;    // reached kHighWaterBytes since the last drain
 };
 

@@ -13,6 +13,13 @@
 #include "absl/strings/str_cat.h"
 
 namespace rwkv::server::http {
+namespace {
+
+// How often suspended connections are checked for a client that has left: short next to a long
+// prefill, and a few hundred cheap poll() calls per second at thousands of open connections.
+constexpr absl::Duration kPeerCheckInterval = absl::Milliseconds(250);
+
+}  // namespace
 
 struct HttpServer::Slot {
   std::shared_ptr<HttpExchange> exchange;
@@ -144,6 +151,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(Options options) {
   }
   const MHD_DaemonInfo* info = MHD_get_daemon_info(server->daemon_, MHD_DAEMON_INFO_BIND_PORT);
   server->port_ = info != nullptr ? info->port : listen->port;
+  server->watchdog_ = std::thread([raw = server.get()] { raw->WatchPeers(); });
   return server;
 }
 
@@ -155,6 +163,7 @@ HttpServer::~HttpServer() {
     stopping_ = true;
     for (Slot* slot : slots_) open.push_back(slot->exchange);
   }
+  watchdog_.join();
   // A suspended connection must be resumed before the daemon stops (libmicrohttpd's rule):
   // each resumed one ends at once (a 503, or its stream cut), which its event thread does
   // within milliseconds. Connections stuck writing to a client that reads nothing are not
@@ -168,6 +177,21 @@ HttpServer::~HttpServer() {
     while (!exchange->Closed() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(1));
   }
   MHD_stop_daemon(daemon_);
+}
+
+void HttpServer::WatchPeers() {
+  std::vector<std::shared_ptr<HttpExchange>> open;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), kPeerCheckInterval)) return;
+      open.reserve(slots_.size());
+      for (Slot* slot : slots_) open.push_back(slot->exchange);
+    }
+    // Outside mu_: a `closed` callback cancels a turn, which takes its own locks.
+    for (const auto& exchange : open) exchange->CheckPeer();
+    open.clear();
+  }
 }
 
 bool HttpServer::Handle(MHD_Connection* connection, Slot*& slot, const char* url,

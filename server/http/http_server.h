@@ -14,7 +14,9 @@
 //
 // A connection waiting for its handler's answer, or for more of a stream, is suspended: it holds
 // no thread, so a slow or absent reader stalls nothing but its own exchange. A body larger than
-// max_body_bytes is not kept: the handler gets the request marked body_too_large.
+// max_body_bytes is not kept: the handler gets the request marked body_too_large. A client that
+// hangs up while its connection is suspended is noticed by a watchdog thread within
+// kPeerCheckInterval (HttpExchange::CheckPeer), and its exchange's `closed` runs then.
 #ifndef RWKV_SERVER_HTTP_HTTP_SERVER_H_
 #define RWKV_SERVER_HTTP_HTTP_SERVER_H_
 
@@ -22,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
@@ -83,6 +86,8 @@ class HttpServer {
               const char* upload_data, size_t* upload_data_size) ABSL_LOCKS_EXCLUDED(mu_);
   // The request ended (`completed`: its response went out whole).
   void Completed(Slot* slot, bool completed) ABSL_LOCKS_EXCLUDED(mu_);
+  // The watchdog thread: CheckPeer on every open exchange each kPeerCheckInterval, until stop.
+  void WatchPeers() ABSL_LOCKS_EXCLUDED(mu_);
   // Calls the handler with the request, or answers it here (503 once stopping).
   void Dispatch(MHD_Connection* connection, Slot& slot, const char* url, const char* method)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -93,6 +98,7 @@ class HttpServer {
   absl::Mutex mu_;
   absl::flat_hash_set<Slot*> slots_ ABSL_GUARDED_BY(mu_);  // every open exchange, for a stop
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread watchdog_;
 };
 
 }  // namespace rwkv::server::http

@@ -65,13 +65,8 @@ void OpenAiCall::OnDelta(GenerationDelta delta) {
     Stream(delta.text);
     return;
   }
-  bool check_peer = false;
-  {
-    absl::MutexLock lock(&mu_);
-    text_ += delta.text;
-    check_peer = ++deltas_ % kPeerCheckDeltas == 0;
-  }
-  if (check_peer && exchange_->PeerClosed()) turn_->Cancel();
+  absl::MutexLock lock(&mu_);
+  text_ += delta.text;
 }
 
 void OpenAiCall::Stream(absl::string_view text) {

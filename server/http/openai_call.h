@@ -7,9 +7,9 @@
 //   I/O thread    OnFinished: the whole response, the stream's last events, or the error
 //   HTTP thread   the exchange closes; if the client left early, the turn is cancelled
 //
-// A non-streaming call's connection waits suspended, unwatched by libmicrohttpd: every
-// kPeerCheckDeltas deltas the call peeks at it (HttpExchange::PeerClosed) and cancels the turn
-// if the client has gone. A stream's unsent bytes are its back-pressure: past HttpExchange::kHighWaterBytes the turn is
+// A client that leaves cancels the turn through the exchange's `closed` callback, whether its
+// connection is being written or waits suspended (HttpServer's watchdog). A stream's unsent
+// bytes are its back-pressure: past HttpExchange::kHighWaterBytes the turn is
 // paused (Ready() is false) until the client has read them (Wake), so a slow reader delays
 // only itself. An error before the first token is an HTTP error status with OpenAI's error
 // body; after it, an error event ends the stream. The call logs its line (and counts in the
@@ -60,8 +60,6 @@ class OpenAiCall final : public TurnSink, public std::enable_shared_from_this<Op
   void OnFinished(TurnResult result) override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  static constexpr int kPeerCheckDeltas = 16;
-
   HttpHeaders Headers() const;
   // A stream's next text (engine thread); the first one starts the 200 response.
   void Stream(absl::string_view text) ABSL_LOCKS_EXCLUDED(mu_);
@@ -83,7 +81,6 @@ class OpenAiCall final : public TurnSink, public std::enable_shared_from_this<Op
   std::shared_ptr<OpenAiCall> self_ ABSL_GUARDED_BY(mu_);  // until OnFinished
   bool stream_started_ ABSL_GUARDED_BY(mu_) = false;
   std::string text_ ABSL_GUARDED_BY(mu_);  // a non-streaming response's text
-  int deltas_ ABSL_GUARDED_BY(mu_) = 0;    // of a non-streaming response, for PeerClosed
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);
   int64_t prompt_tokens_ ABSL_GUARDED_BY(mu_) = -1;
   int64_t generated_tokens_ ABSL_GUARDED_BY(mu_) = -1;

@@ -1,7 +1,7 @@
 // HttpServer and HttpExchange over real loopback sockets (libcurl as the client): a whole
 // response, a stream written from another thread after the handler has returned, keep-alive,
-// the body limit, back-pressure callbacks, a client that hangs up, and a stop with exchanges
-// still waiting for their answer.
+// the body limit, back-pressure callbacks, a client that hangs up (while streamed to, or while
+// waiting for its answer), and a stop with exchanges still waiting for their answer.
 #include "server/http/http_server.h"
 
 #include <atomic>
@@ -142,6 +142,35 @@ TEST(HttpServerTest, HangUpRunsClosedAndDrainedRunsAfterTheHighWaterMark) {
   }));
   EXPECT_FALSE(kept->Write("after"));
   EXPECT_FALSE(kept->SetCallbacks({}));
+}
+
+TEST(HttpServerTest, ClientThatLeavesBeforeTheAnswerRunsClosed) {
+  // The handler never answers (a turn still in its prefill): the connection waits suspended,
+  // unwatched by libmicrohttpd, and only the server's watchdog can see the client go.
+  std::atomic<int> closed{0};
+  std::vector<std::shared_ptr<HttpExchange>> waiting;
+  absl::Mutex mu;
+  auto server = StartServer([&](HttpRequest, std::shared_ptr<HttpExchange> exchange) {
+    ASSERT_TRUE(exchange->SetCallbacks({[&] { ++closed; }, nullptr}));
+    absl::MutexLock lock(&mu);
+    waiting.push_back(std::move(exchange));
+  });
+  ASSERT_NE(server, nullptr);
+  HttpCall call;
+  call.method = "POST";
+  call.path = "/";
+  call.body = "{}";
+  call.timeout = absl::Seconds(1);  // the client gives up and closes its socket
+  EXPECT_FALSE(rwkv::testing::HttpRequest(server->port(), call).ok());
+  EXPECT_TRUE(WaitFor(kWaitLimit, [&] { return closed.load() == 1; }));
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_EQ(waiting.size(), 1u);
+    EXPECT_FALSE(waiting[0]->SetCallbacks({}));  // gone: a late owner learns it at once
+    waiting[0]->Respond(200, "text/plain", "late\n");  // harmless
+  }
+  server.reset();
+  EXPECT_EQ(closed.load(), 1);  // once, not again at the stop
 }
 
 TEST(HttpServerTest, StopEndsExchangesStillWaiting) {
