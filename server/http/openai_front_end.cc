@@ -111,8 +111,9 @@ void OpenAiFrontEnd::Completion(const Call& call, OpenAiEndpoint endpoint,
   }
   auto frame = [this, call, tenant, exchange, header_session, body = request.body,
                 parsed = *std::move(parsed)]() mutable {
-    const ChatHistory history =
-        ChatHistoryOf(service_.sessions->GetSession(tenant, parsed.turn.session_id));
+    const absl::StatusOr<SessionRecord> session =
+        service_.sessions->GetSession(tenant, parsed.turn.session_id);
+    const ChatHistory history = ChatHistoryOf(session);
     if (history != ChatHistory::kEmpty) {
       absl::StatusOr<OpenAiRequest> framed = Parse(parsed.endpoint, body, header_session, history);
       if (!framed.ok()) {
@@ -120,6 +121,11 @@ void OpenAiFrontEnd::Completion(const Call& call, OpenAiEndpoint endpoint,
         return;
       }
       parsed = *std::move(framed);
+    }
+    // The prompt is framed for the version read: a turn that slipped in since is refused (409)
+    // rather than continued with the wrong framing. A client's own expected_version stands.
+    if (session.ok() && parsed.turn.expected_version == 0) {
+      parsed.turn.expected_version = session->version;
     }
     // Recorded with the session when the turn commits, so that the next turn knows whether
     // this one stopped at the chat stop string (ChatHistoryOf). Random: never a retry's ID.
