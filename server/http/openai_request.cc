@@ -185,6 +185,9 @@ absl::Status Stops(const Json& body, rwkv::v1::StopOptions& stop) {
                                         std::numeric_limits<int32_t>::max()));
   if (max_completion.has_value()) max_tokens = max_completion;
   if (max_tokens.has_value()) stop.set_max_tokens(static_cast<int32_t>(*max_tokens));
+  // Our extension, under vLLM's name: generate past end-of-text (benchmarks).
+  RWKV_ASSIGN_OR_RETURN(std::optional<bool> ignore_eos, OptionalBool(body, "ignore_eos"));
+  stop.set_ignore_end_of_text(ignore_eos.value_or(false));
   const Json* strings = Field(body, "stop");
   if (strings == nullptr) return absl::OkStatus();
   if (strings->is_string()) {

@@ -96,6 +96,18 @@ TEST(OpenAiRequestTest, MaxCompletionTokensWins) {
   EXPECT_EQ(parsed->turn.generation.max_tokens, 7);
 }
 
+TEST(OpenAiRequestTest, IgnoreEosIsOurExtension) {
+  for (const bool ignore : {false, true}) {
+    OpenAiRequest out;
+    absl::StatusOr<rwkv::v1::GenerateRequest> request = ToGenerateRequest(
+        OpenAiEndpoint::kCompletions,
+        absl::StrCat(R"({"prompt": "p", "ignore_eos": )", ignore ? "true" : "false", "}"), "",
+        ChatHistory::kEmpty, out);
+    ASSERT_TRUE(request.ok()) << request.status();
+    EXPECT_EQ(request->stop().ignore_end_of_text(), ignore);
+  }
+}
+
 TEST(OpenAiRequestTest, CompletionTakesThePromptAsItIs) {
   absl::StatusOr<OpenAiRequest> parsed =
       Parse(OpenAiEndpoint::kCompletions, R"({"prompt": "Once", "stop": "."})");
@@ -163,6 +175,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Bad{"{" MSG R"(, "logit_bias": {"a": 1}})", "logit_bias"},
                       Bad{"{" MSG R"(, "logit_bias": {"999999": 1}})", "logit_bias"},
                       Bad{"{" MSG R"(, "stream": "yes"})", "stream"},
+                      Bad{"{" MSG R"(, "ignore_eos": 1})", "ignore_eos"},
                       Bad{"{" MSG R"(, "stream_options": {"include_usage": true}})",
                           "stream_options"},
                       Bad{"{" MSG R"(, "session_id": 5})", "session_id"},
