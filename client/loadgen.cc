@@ -30,11 +30,36 @@ absl::Status ValidateSessionPrefix(absl::string_view prefix) {
   return absl::OkStatus();
 }
 
+// gRPC: a streaming Generate on the shared channel.
+class GrpcTransport final : public LoadgenTransport {
+ public:
+  GrpcTransport(RwkvClient& client, absl::Duration timeout) : client_(client), timeout_(timeout) {}
+
+  absl::Status Turn(const rwkv::v1::GenerateRequest& request, RequestTimer& timer) override {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + timeout_));
+    rwkv::v1::GenerateResponse::Done done;
+    return client_.Generate(
+        request,
+        [&timer](const rwkv::v1::GenerateResponse::Delta& delta) {
+          timer.OnTokens(Clock::now(), delta.token_ids_size());
+        },
+        &done, &context);
+  }
+
+ private:
+  RwkvClient& client_;
+  const absl::Duration timeout_;
+};
+
 // Runs one user's turns: warm-up ones first, then `barrier`, then the measured ones.
 class VirtualUser {
  public:
-  VirtualUser(RwkvClient& client, const LoadgenOptions& options, int user)
-      : client_(client), options_(options), request_(BuildLoadgenRequest(options, user)) {}
+  VirtualUser(std::unique_ptr<LoadgenTransport> transport, const LoadgenOptions& options,
+              int user)
+      : transport_(std::move(transport)),
+        options_(options),
+        request_(BuildLoadgenRequest(options, user)) {}
 
   template <typename Barrier>
   void Run(Barrier& barrier) {
@@ -47,21 +72,13 @@ class VirtualUser {
 
  private:
   void Turn(bool warmup) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + options_.request_timeout));
-    rwkv::v1::GenerateResponse::Done done;
     RequestTimer timer(Clock::now());
-    const absl::Status status = client_.Generate(
-        request_,
-        [&timer](const rwkv::v1::GenerateResponse::Delta& delta) {
-          timer.OnTokens(Clock::now(), delta.token_ids_size());
-        },
-        &done, &context);
+    const absl::Status status = transport_->Turn(request_, timer);
     timer.OnEnd(Clock::now());
     results_.Record(status, timer, warmup);
   }
 
-  RwkvClient& client_;
+  const std::unique_ptr<LoadgenTransport> transport_;
   const LoadgenOptions& options_;
   const rwkv::v1::GenerateRequest request_;
   LoadgenResults results_;
@@ -164,11 +181,22 @@ LoadgenReport LoadgenResults::ToReport(double wall_s) const {
   return report;
 }
 
+TransportFactory GrpcTransports(RwkvClient& client, absl::Duration request_timeout) {
+  return [&client, request_timeout](int /*user*/) {
+    return std::make_unique<GrpcTransport>(client, request_timeout);
+  };
+}
+
 absl::StatusOr<LoadgenReport> RunLoadgen(RwkvClient& client, const LoadgenOptions& options) {
+  return RunLoadgen(GrpcTransports(client, options.request_timeout), &client, options);
+}
+
+absl::StatusOr<LoadgenReport> RunLoadgen(const TransportFactory& transports, RwkvClient* sessions,
+                                         const LoadgenOptions& options) {
   if (absl::Status status = ValidateLoadgenOptions(options); !status.ok()) return status;
   std::vector<std::unique_ptr<VirtualUser>> users;
   for (int i = 0; i < options.sessions; ++i) {
-    users.push_back(std::make_unique<VirtualUser>(client, options, i));
+    users.push_back(std::make_unique<VirtualUser>(transports(i), options, i));
   }
   // The completion step runs once, when the last user finishes warming up.
   Clock::time_point measured_start;
@@ -187,10 +215,10 @@ absl::StatusOr<LoadgenReport> RunLoadgen(RwkvClient& client, const LoadgenOption
   report.sessions = options.sessions;
   report.turns = options.turns;
   report.warmup_turns = options.warmup_turns;
-  if (options.use_sessions && !options.keep_sessions) {
+  if (sessions != nullptr && options.use_sessions && !options.keep_sessions) {
     for (int i = 0; i < options.sessions; ++i) {
       const absl::Status deleted =
-          client.DeleteSession(LoadgenSessionId(options.session_prefix, i));
+          sessions->DeleteSession(LoadgenSessionId(options.session_prefix, i));
       // NOT_FOUND: the user's first turn failed, so there is nothing to clean up.
       if (!deleted.ok() && !absl::IsNotFound(deleted)) {
         if (report.sessions_not_deleted++ == 0) report.delete_error = deleted;

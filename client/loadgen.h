@@ -16,7 +16,9 @@
 #define RWKV_CLIENT_LOADGEN_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -114,8 +116,24 @@ class LoadgenResults {
   std::map<std::string, ErrorSummary> errors_;
 };
 
-// Runs the whole load test. Request failures are part of the report, not an error; the error
-// is only for invalid options.
+// How one virtual user reaches the server: runs one streaming turn and times its tokens
+// (request_timer.h's definitions). One per user, used by that user's thread only.
+class LoadgenTransport {
+ public:
+  virtual ~LoadgenTransport() = default;
+  virtual absl::Status Turn(const rwkv::v1::GenerateRequest& request, RequestTimer& timer) = 0;
+};
+using TransportFactory = std::function<std::unique_ptr<LoadgenTransport>(int user)>;
+
+// gRPC Generate calls on `client`'s channel (shared by every user), each with this deadline.
+TransportFactory GrpcTransports(RwkvClient& client, absl::Duration request_timeout);
+
+// Runs the whole load test, each user on a transport of `transports`; `sessions` deletes the
+// sessions afterwards (null: they are kept). Request failures are part of the report, not an
+// error; the error is only for invalid options.
+absl::StatusOr<LoadgenReport> RunLoadgen(const TransportFactory& transports, RwkvClient* sessions,
+                                         const LoadgenOptions& options);
+// Over gRPC: RunLoadgen(GrpcTransports(client, ...), &client, options).
 absl::StatusOr<LoadgenReport> RunLoadgen(RwkvClient& client, const LoadgenOptions& options);
 
 }  // namespace rwkv::client

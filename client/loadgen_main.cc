@@ -11,11 +11,14 @@
 
 #include "absl/flags/flag.h"
 #include "absl/random/random.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/channel_flags.h"
 #include "client/auth_token.h"
 #include "client/loadgen.h"
 #include "client/loadgen_report.h"
+#include "client/openai_http_transport.h"
 #include "client/rwkv_client.h"
 #include "common/command_line.h"
 #include "common/status_macros.h"
@@ -37,6 +40,10 @@ ABSL_FLAG(std::string, session_prefix, "",
           "User i continues session PREFIX-i. Default: loadgen-<random>, fresh sessions per run.");
 ABSL_FLAG(bool, no_sessions, false, "One-off generations without sessions.");
 ABSL_FLAG(bool, keep_sessions, false, "Keep the sessions after the run (default: delete them).");
+ABSL_FLAG(std::string, http, "",
+          "Run the turns over the OpenAI-compatible HTTP API at this address instead of gRPC: "
+          "HOST:PORT (http://) or a URL; with --tls-ca-file, https:// trusting that CA. "
+          "Sessions are still deleted over gRPC (--server) unless --keep-sessions.");
 ABSL_FLAG(std::string, json, "", "Also write the report as JSON to this file.");
 ABSL_FLAG(std::string, auth_token_file, "",
           "File holding the bearer token sent with every call; default: the RWKV_AUTH_TOKEN "
@@ -69,19 +76,35 @@ LoadgenOptions OptionsFromFlags() {
   return options;
 }
 
+// --http as a base URL: HOST:PORT gets a scheme (https with a CA file).
+std::string HttpBaseUrl(const std::string& address, const ChannelOptions& channel) {
+  if (absl::StrContains(address, "://")) return address;
+  return absl::StrCat(channel.tls_ca_file.empty() ? "http://" : "https://", address);
+}
+
 // Returns whether every request succeeded.
 absl::StatusOr<bool> Run(const LoadgenOptions& options) {
   const std::string server = absl::GetFlag(FLAGS_server);
-  RWKV_ASSIGN_OR_RETURN(std::unique_ptr<RwkvClient> client,
-                        RwkvClient::Connect(server, absl::GetFlag(FLAGS_connect_timeout),
-                                            ChannelOptionsFromFlags()));
+  const std::string http = absl::GetFlag(FLAGS_http);
+  const ChannelOptions channel = ChannelOptionsFromFlags();
   RWKV_ASSIGN_OR_RETURN(const std::string token,
                         LoadAuthToken(absl::GetFlag(FLAGS_auth_token_file)));
-  client->SetAuthToken(token);
+  // gRPC runs the turns, or (over HTTP) deletes the sessions afterwards.
+  std::unique_ptr<RwkvClient> client;
+  if (http.empty() || (options.use_sessions && !options.keep_sessions)) {
+    RWKV_ASSIGN_OR_RETURN(client,
+                          RwkvClient::Connect(server, absl::GetFlag(FLAGS_connect_timeout), channel));
+    client->SetAuthToken(token);
+  }
+  const std::string target = http.empty() ? server : HttpBaseUrl(http, channel);
   std::cerr << absl::StrFormat("rwkv-loadgen: %d users x %d turns (+%d warm-up) on %s...\n",
-                               options.sessions, options.turns, options.warmup_turns, server);
-  RWKV_ASSIGN_OR_RETURN(LoadgenReport report, RunLoadgen(*client, options));
-  std::cout << FormatLoadgenTable(report, options, server) << std::flush;
+                               options.sessions, options.turns, options.warmup_turns, target);
+  const TransportFactory transports =
+      http.empty() ? GrpcTransports(*client, options.request_timeout)
+                   : OpenAiHttpTransports(target, token, channel.tls_ca_file,
+                                          options.request_timeout);
+  RWKV_ASSIGN_OR_RETURN(LoadgenReport report, RunLoadgen(transports, client.get(), options));
+  std::cout << FormatLoadgenTable(report, options, target) << std::flush;
   if (report.sessions_not_deleted > 0) {
     std::cerr << "rwkv-loadgen: warning: " << report.sessions_not_deleted
               << " sessions could not be deleted, e.g.: "
@@ -91,7 +114,7 @@ absl::StatusOr<bool> Run(const LoadgenOptions& options) {
   const std::string json_path = absl::GetFlag(FLAGS_json);
   if (!json_path.empty()) {
     std::ofstream out(json_path, std::ios::trunc);
-    out << FormatLoadgenJson(report, options, server);
+    out << FormatLoadgenJson(report, options, target);
     out.close();
     if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write --json ", json_path));
   }
@@ -108,6 +131,7 @@ int main(int argc, char** argv) {
       "  rwkv-loadgen [--server HOST:PORT] [--sessions N] [--turns M] [--warmup-turns W]\n"
       "               [--prompt TEXT | --prompt-tokens K] [--max-tokens N] [--temperature T]\n"
       "               [--session-prefix STR | --no-sessions] [--keep-sessions] [--json FILE]\n"
+      "               [--http HOST:PORT]   (the OpenAI-compatible HTTP API instead of gRPC)\n"
       "               [--tls-ca-file CA.pem [--tls-cert-file CERT.pem --tls-key-file KEY.pem]]\n"
       "Prints requests ok/failed, wall time, generated tokens, throughput and the p50/p90/p99 of\n"
       "time to first token, inter-token latency and end-to-end time (nearest-rank percentiles;\n"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The same streamed load over gRPC (rwkv-loadgen --no_sessions) and over the OpenAI-compatible
-# HTTP API (scripts/http_loadgen.py) against one rwkv-server on the tiny model: throughput and
-# time to first token (p50, p99) at 1, 8 and 32 concurrent streams, as a markdown table.
+# The same streamed load over gRPC and over the OpenAI-compatible HTTP API (rwkv-loadgen, and
+# rwkv-loadgen --http: the same loader and measurements, only the transport differs) against one
+# rwkv-server on the tiny model: throughput, time to first token (p50, p99) and inter-token
+# latency at 1, 8 and 32 concurrent streams, as a markdown table.
 # A note for the README's benchmarks, not a timed test: run it on a quiet machine.
 #
 # Usage: scripts/bench-http.sh [--turns 8] [--max-tokens 64] [--model FILE]
@@ -30,19 +31,24 @@ for _ in $(seq 100); do grep -q " serving " "$log" && break; sleep 0.1; done
 grpc_port=$(sed -n 's/.*(port \([0-9]*\).*/\1/p' "$log" | head -1)
 http_port=$(sed -n 's/.*(http port \([0-9]*\).*/\1/p' "$log" | head -1)
 
-echo "| streams | protocol | tokens/s | TTFT p50 (ms) | TTFT p99 (ms) |"
-echo "|---:|---|---:|---:|---:|"
+echo "| streams | protocol | tokens/s | TTFT p50 (ms) | TTFT p99 (ms) | inter-token p50 (ms) |"
+echo "|---:|---|---:|---:|---:|---:|"
 for streams in 1 8 32; do
-  json=$(mktemp /tmp/bench-http-grpc.XXXXXX)
-  build/bin/rwkv-loadgen --server "127.0.0.1:$grpc_port" --sessions "$streams" --turns "$turns" \
-    --max_tokens "$max_tokens" --no_sessions --json "$json" > /dev/null 2>&1
-  python3 - "$json" "$streams" <<'PY'
+  # gRPC then HTTP, the same loader and load: only the transport differs.
+  for protocol in gRPC HTTP; do
+    http_flag=""
+    [ "$protocol" = HTTP ] && http_flag="--http 127.0.0.1:$http_port"
+    json=$(mktemp /tmp/bench-http-report.XXXXXX)
+    build/bin/rwkv-loadgen --server "127.0.0.1:$grpc_port" $http_flag --sessions "$streams" \
+      --turns "$turns" --warmup-turns 1 --max-tokens "$max_tokens" --no-sessions \
+      --json "$json" > /dev/null 2>&1
+    python3 - "$json" "$streams" "$protocol" <<'PY'
 import json, sys
 report = json.load(open(sys.argv[1]))
-print(f"| {sys.argv[2]} | gRPC | {report['throughput_tok_s']:.0f} | "
-      f"{report['ttft_s']['p50'] * 1e3:.1f} | {report['ttft_s']['p99'] * 1e3:.1f} |")
+print(f"| {sys.argv[2]} | {sys.argv[3]} | {report['throughput_tok_s']:.0f} | "
+      f"{report['ttft_s']['p50'] * 1e3:.1f} | {report['ttft_s']['p99'] * 1e3:.1f} | "
+      f"{report['inter_token_s']['p50'] * 1e3:.2f} |")
 PY
-  rm -f "$json"
-  scripts/http_loadgen.py --port "$http_port" --streams "$streams" --turns "$turns" \
-    --max-tokens "$max_tokens" --markdown
+    rm -f "$json"
+  done
 done

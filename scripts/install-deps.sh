@@ -10,14 +10,14 @@ packages=(
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev
   prometheus-cpp-dev librocksdb-dev libhiredis-dev nlohmann-json3-dev libutf8proc-dev
-  libmicrohttpd-dev
+  libmicrohttpd-dev libcurl4-openssl-dev
   googletest libgtest-dev libgmock-dev
 )
 if [ "${1:-}" != "--build-only" ]; then
   packages+=(
     redis-server prometheus nginx-light            # services the end-to-end tests start
     openssl                                        # test certificates (TLS and auth tests)
-    libcurl4-openssl-dev curl                      # the OpenAI HTTP API's end-to-end tests
+    curl                                           # the OpenAI HTTP API's end-to-end tests
     clang libomp-dev                               # the clang builds: build.sh --clang, --tsan
     libclang-rt-14-dev                             # libFuzzer and the sanitizers for clang (scripts/fuzz.sh)
     podman buildah runc debootstrap python3-yaml   # deploy/smoke-test.sh and deploy/validate.sh

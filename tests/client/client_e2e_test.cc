@@ -15,7 +15,8 @@ namespace {
 class ClientE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto server = ServerProcess::Start({"--model", TinyModel(), "--state-store", "memory:"});
+    auto server = ServerProcess::Start({"--model", TinyModel(), "--state-store", "memory:",
+                                        "--http-address", "127.0.0.1:0"});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
   }
@@ -64,6 +65,28 @@ TEST_F(ClientE2eTest, LoadgenRunsAndReports) {
   auto report = ReadFileBytes(json);
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(absl::StrContains(*report, "\"generated_tokens\": 64")) << *report;
+}
+
+TEST_F(ClientE2eTest, LoadgenOverTheHttpApi) {
+  // The turns as streamed /v1/completions (sessions created and continued over HTTP), the
+  // sessions deleted over gRPC afterwards; ignore_eos makes every turn exactly 8 tokens.
+  const std::string json = UniqueTempPath("loadgen-http.json");
+  const CommandResult run = RunCommand(absl::StrCat(
+      RWKV_BIN_DIR, "/rwkv-loadgen --server ", server_->Address(), " --http 127.0.0.1:",
+      server_->http_port(), " --sessions 4 --turns 2 --max-tokens 8 --json ", json, " 2>&1"));
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  auto report = ReadFileBytes(json);
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(absl::StrContains(*report, "\"generated_tokens\": 64")) << *report;
+  const CommandResult sessions = RunCommand(Cli("sessions list 2>&1"));
+  EXPECT_FALSE(absl::StrContains(sessions.output, "loadgen-")) << sessions.output;
+
+  // A refused turn is counted by its code, as over gRPC.
+  const CommandResult refused = RunCommand(absl::StrCat(
+      RWKV_BIN_DIR, "/rwkv-loadgen --http 127.0.0.1:", server_->http_port(),
+      " --no-sessions --max-tokens 100000 2>&1"));
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_TRUE(absl::StrContains(refused.output, "INVALID_ARGUMENT: 1")) << refused.output;
 }
 
 }  // namespace
