@@ -34,6 +34,7 @@ DataType WeightType(Precision precision) {
     case Precision::kBf16:
       return DataType::bf16;
     case Precision::kInt8:
+    case Precision::kInt8Fast:
       return DataType::s8;
   }
   return DataType::f32;
@@ -224,14 +225,14 @@ absl::StatusOr<Linear> Linear::Create(MatmulContext& ctx, const float* weights, 
   const DataType type = WeightType(precision);
   // int8: one symmetric scale per output channel (row of W).
   std::vector<int8_t> quantized;
-  if (precision == Precision::kInt8) {
+  if (IsInt8(precision)) {
     quantized.resize(static_cast<size_t>(in * out));
     linear.scales_.resize(out);
     QuantizeRows(weights, out, in, quantized.data(), linear.scales_.data());
   }
   try {
     // W^T as a [in, out] matrix whose memory is W's (out, in) rows: oneDNN's "ba" tag.
-    const DataType source_type = precision == Precision::kInt8 ? DataType::s8 : DataType::f32;
+    const DataType source_type = IsInt8(precision) ? DataType::s8 : DataType::f32;
     memory::desc plain({in, out}, source_type, memory::format_tag::ba);
     memory::desc any({in, out}, type, memory::format_tag::any);
     const DataType src_type = precision == Precision::kF32 ? DataType::f32 : type;
@@ -240,12 +241,12 @@ absl::StatusOr<Linear> Linear::Create(MatmulContext& ctx, const float* weights, 
                            Rows(RepresentativeRows(out), out, DataType::f32)),
         ctx.engine());
     linear.weights_ = memory(pd.weights_desc(), ctx.engine());
-    void* source_data = precision == Precision::kInt8 ? static_cast<void*>(quantized.data())
-                                                      : const_cast<float*>(weights);
+    void* source_data =
+        IsInt8(precision) ? static_cast<void*>(quantized.data()) : const_cast<float*>(weights);
     memory source(plain, ctx.engine(), source_data);
     dnnl::reorder(source, linear.weights_).execute(ctx.stream(), source, linear.weights_);
     ctx.stream().wait();
-    if (precision == Precision::kInt8 && Int8GemvApplies(linear.weights_.get_desc(), in, out)) {
+    if (IsInt8(precision) && Int8GemvApplies(linear.weights_.get_desc(), in, out)) {
       linear.compensation_.resize(out);
       Int8GemvCompensation(quantized.data(), in, out, linear.compensation_.data());
       ++ctx.kernels_["rwkv:avx512_vnni (1-2 rows)"];
@@ -285,6 +286,7 @@ absl::Status Linear::Apply(MatmulContext& ctx, const float* x, int64_t rows, flo
                          epilogue == Epilogue::kAccumulate, weights_);
     }
     case Precision::kInt8:
+    case Precision::kInt8Fast:
       return ApplyInt8(ctx, x, rows, y, epilogue);
   }
   return absl::InternalError("unknown precision");
@@ -292,29 +294,44 @@ absl::Status Linear::Apply(MatmulContext& ctx, const float* x, int64_t rows, flo
 
 absl::Status Linear::ApplyInt8(MatmulContext& ctx, const float* x, int64_t rows, float* y,
                                Epilogue epilogue) const {
-  const size_t n_in = static_cast<size_t>(rows * in_);
-  if (ctx.int8_rows_.size() < n_in) ctx.int8_rows_.resize(n_in);
+  // kInt8: each activation row becomes two int8 rows (QuantizeRowsSplit), so the product runs on
+  // twice the rows and its integer sums need their own buffer; kInt8Fast: one row each, and the
+  // sums land in y unless y's old values are still needed.
+  const bool split = precision_ == Precision::kInt8;
+  const int64_t int8_rows = split ? 2 * rows : rows;
+  if (ctx.int8_rows_.size() < static_cast<size_t>(int8_rows * in_)) {
+    ctx.int8_rows_.resize(int8_rows * in_);
+  }
   if (ctx.row_scales_.size() < static_cast<size_t>(rows)) ctx.row_scales_.resize(rows);
-  QuantizeRows(x, rows, in_, ctx.int8_rows_.data(), ctx.row_scales_.data());
-  // The integer sums land in y, unless y's old values are still needed.
   float* sums = y;
-  if (epilogue == Epilogue::kAccumulate) {
-    if (ctx.sums_.size() < static_cast<size_t>(rows * out_)) ctx.sums_.resize(rows * out_);
+  if (split || epilogue == Epilogue::kAccumulate) {
+    if (ctx.sums_.size() < static_cast<size_t>(int8_rows * out_)) {
+      ctx.sums_.resize(int8_rows * out_);
+    }
     sums = ctx.sums_.data();
   }
-  if (!compensation_.empty() && rows <= kInt8GemvMaxRows) {
-    Int8Gemv(ctx.int8_rows_.data(), rows, in_, out_,
+  if (split) {
+    QuantizeRowsSplit(x, rows, in_, ctx.int8_rows_.data(), ctx.row_scales_.data());
+  } else {
+    QuantizeRows(x, rows, in_, ctx.int8_rows_.data(), ctx.row_scales_.data());
+  }
+  if (!compensation_.empty() && int8_rows <= kInt8GemvMaxRows) {
+    Int8Gemv(ctx.int8_rows_.data(), int8_rows, in_, out_,
              static_cast<const int8_t*>(weights_.get_data_handle()), compensation_.data(), sums);
   } else {
-    auto bound = ctx.Matmul(rows, in_, out_, DataType::s8, weights_, Epilogue::kNone);
+    auto bound = ctx.Matmul(int8_rows, in_, out_, DataType::s8, weights_, Epilogue::kNone);
     if (!bound.ok()) return bound.status();
-    if (absl::Status s = ctx.RunRows(**bound, ctx.int8_rows_.data(), in_, rows, sums, out_,
+    if (absl::Status s = ctx.RunRows(**bound, ctx.int8_rows_.data(), in_, int8_rows, sums, out_,
                                      /*dst_is_input=*/false, weights_);
         !s.ok()) {
       return s;
     }
   }
-  RescaleRows(sums, rows, out_, ctx.row_scales_.data(), scales_.data(), epilogue, y);
+  if (split) {
+    RescaleSplitRows(sums, rows, out_, ctx.row_scales_.data(), scales_.data(), epilogue, y);
+  } else {
+    RescaleRows(sums, rows, out_, ctx.row_scales_.data(), scales_.data(), epilogue, y);
+  }
   return absl::OkStatus();
 }
 

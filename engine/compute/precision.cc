@@ -14,6 +14,8 @@ absl::string_view PrecisionName(Precision precision) {
       return "bf16";
     case Precision::kInt8:
       return "int8";
+    case Precision::kInt8Fast:
+      return "int8-fast";
   }
   return "?";
 }
@@ -22,9 +24,10 @@ absl::StatusOr<Precision> ParsePrecision(absl::string_view name) {
   if (name == "f32") return Precision::kF32;
   if (name == "bf16") return Precision::kBf16;
   if (name == "int8") return Precision::kInt8;
+  if (name == "int8-fast") return Precision::kInt8Fast;
   if (name == "auto" || name.empty()) return DefaultPrecision();
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown precision '", name, "'; expected f32, bf16, int8 or auto"));
+      absl::StrCat("unknown precision '", name, "'; expected f32, bf16, int8, int8-fast or auto"));
 }
 
 Precision DefaultPrecision() {

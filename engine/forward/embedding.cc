@@ -37,17 +37,21 @@ Embedding::Embedding(const std::vector<float>& table, int64_t rows, int64_t widt
       for (size_t i = 0; i < n; ++i) bf16_[i] = ToBf16(table[i]);
       break;
     case Precision::kInt8:
+    case Precision::kInt8Fast:
       int8_.resize(n);
-      scales_.resize(rows);
+      scales_.resize(rows * GroupsPerRow());
       for (int64_t r = 0; r < rows; ++r) {
-        const float* row = table.data() + r * width;
-        float amax = 0.0f;
-        for (int64_t c = 0; c < width; ++c) amax = std::max(amax, std::fabs(row[c]));
-        const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
-        for (int64_t c = 0; c < width; ++c) {
-          int8_[r * width + c] = static_cast<int8_t>(std::nearbyint(row[c] / scale));
+        for (int64_t g = 0; g < GroupsPerRow(); ++g) {
+          const int64_t begin = g * kInt8Group, end = std::min(width, begin + kInt8Group);
+          const float* row = table.data() + r * width;
+          float amax = 0.0f;
+          for (int64_t c = begin; c < end; ++c) amax = std::max(amax, std::fabs(row[c]));
+          const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
+          for (int64_t c = begin; c < end; ++c) {
+            int8_[r * width + c] = static_cast<int8_t>(std::nearbyint(row[c] / scale));
+          }
+          scales_[r * GroupsPerRow() + g] = scale;
         }
-        scales_[r] = scale;
       }
       break;
   }
@@ -63,8 +67,11 @@ void Embedding::Lookup(int32_t token, float* out) const {
       for (int64_t c = 0; c < width_; ++c) out[c] = FromBf16(bf16_[base + c]);
       return;
     case Precision::kInt8:
-      for (int64_t c = 0; c < width_; ++c) out[c] = int8_[base + c] * scales_[token];
+    case Precision::kInt8Fast: {
+      const float* scales = scales_.data() + token * GroupsPerRow();
+      for (int64_t c = 0; c < width_; ++c) out[c] = int8_[base + c] * scales[c / kInt8Group];
       return;
+    }
   }
 }
 

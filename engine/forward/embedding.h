@@ -1,6 +1,6 @@
 // Embedding: the token embedding table (with ln0 already applied), stored in the model's
-// precision: float32, bfloat16, or int8 with one scale per row. Only rows are ever read, so a
-// lookup widens one row back to float32.
+// precision: float32, bfloat16, or int8 with one scale per kInt8Group columns of a row. Only rows
+// are ever read, so a lookup widens one row back to float32.
 #ifndef RWKV_ENGINE_FORWARD_EMBEDDING_H_
 #define RWKV_ENGINE_FORWARD_EMBEDDING_H_
 
@@ -22,12 +22,17 @@ class Embedding {
   int64_t Bytes() const;
 
  private:
+  // Columns sharing an int8 scale: llama.cpp Q8_0's block. Against one scale per row, the 0.1B's
+  // int8 logits' rel. L2 goes from 1.03e-2 to 9.9e-3 for 1/8 more bytes (6 MB).
+  static constexpr int64_t kInt8Group = 32;
+  int64_t GroupsPerRow() const { return (width_ + kInt8Group - 1) / kInt8Group; }
+
   int64_t width_ = 0;
   Precision precision_ = Precision::kF32;
   std::vector<float> f32_;
   std::vector<uint16_t> bf16_;
   std::vector<int8_t> int8_;
-  std::vector<float> scales_;
+  std::vector<float> scales_;  // int8: [rows, GroupsPerRow()]
 };
 
 }  // namespace rwkv::engine

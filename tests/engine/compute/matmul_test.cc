@@ -84,29 +84,43 @@ void PrintTo(const Case& c, std::ostream* os) { *os << PrecisionName(c.precision
 INSTANTIATE_TEST_SUITE_P(AllPrecisions, LinearTest,
                          ::testing::Values(Case{Precision::kF32, 5e-5},
                                            Case{Precision::kBf16, 3e-2},
-                                           Case{Precision::kInt8, 8e-2}),
+                                           Case{Precision::kInt8, 8e-2},
+                                           Case{Precision::kInt8Fast, 8e-2}),
                          [](const auto& info) {
-                           return std::string(PrecisionName(info.param.precision));
+                           std::string name(PrecisionName(info.param.precision));
+                           for (char& c : name) c = c == '-' ? '_' : c;
+                           return name;
                          });
 
-// One or two int8 rows take the VNNI loops over oneDNN's packed weights (where the CPU and layout
-// allow), more rows oneDNN's kernel: integer sums are exact, so both give the same bits.
-TEST(Int8RowsTest, FewRowsGiveTheSameBitsAsManyRows) {
+// One int8 row (int8-fast: one or two) takes the VNNI loops over oneDNN's packed weights (where
+// the CPU and layout allow), more rows oneDNN's kernels: integer sums are exact, so every row
+// count gives the same bits.
+class Int8RowsTest : public ::testing::TestWithParam<Precision> {};
+
+TEST_P(Int8RowsTest, FewRowsGiveTheSameBitsAsManyRows) {
   MatmulContext ctx;
   std::mt19937 rng(11);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (auto [in, out] : {std::pair<int64_t, int64_t>{64, 64}, {768, 192}, {256, 1024}, {37, 19}}) {
+  for (auto [in, out] : {std::pair<int64_t, int64_t>{64, 32},
+                         {32, 64},
+                         {768, 64},
+                         {64, 64},
+                         {64, 256},
+                         {256, 64},
+                         {768, 192},
+                         {256, 1024},
+                         {37, 19}}) {
     std::vector<float> w(in * out);
     for (float& v : w) v = normal(rng);
-    auto linear = Linear::Create(ctx, w.data(), in, out, Precision::kInt8);
+    auto linear = Linear::Create(ctx, w.data(), in, out, GetParam());
     ASSERT_TRUE(linear.ok()) << linear.status();
-    constexpr int64_t kMany = 16;
+    constexpr int64_t kMany = 150;
     std::vector<float> x(kMany * in);
     for (float& v : x) v = normal(rng);
     for (Epilogue epilogue : {Epilogue::kNone, Epilogue::kAccumulate, Epilogue::kSilu}) {
       std::vector<float> many(kMany * out, 0.5f);
       ASSERT_TRUE(linear->Apply(ctx, x.data(), kMany, many.data(), epilogue).ok());
-      for (int64_t rows = 1; rows <= 7; ++rows) {
+      for (int64_t rows : {1, 2, 3, 4, 5, 6, 7, 8, 14, 33, 64}) {
         std::vector<float> few(rows * out, 0.5f);
         ASSERT_TRUE(linear->Apply(ctx, x.data(), rows, few.data(), epilogue).ok());
         for (int64_t i = 0; i < rows * out; ++i) {
@@ -116,6 +130,13 @@ TEST(Int8RowsTest, FewRowsGiveTheSameBitsAsManyRows) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(BothModes, Int8RowsTest,
+                         ::testing::Values(Precision::kInt8, Precision::kInt8Fast),
+                         [](const auto& info) {
+                           return std::string(info.param == Precision::kInt8 ? "int8"
+                                                                             : "int8_fast");
+                         });
 
 TEST(PrecisionTest, Parse) {
   EXPECT_EQ(*ParsePrecision("f32"), Precision::kF32);
