@@ -85,9 +85,12 @@ TEST_P(AllocationTest, SteadyStateStepsDoNotAllocate) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPrecisions, AllocationTest,
-                         ::testing::Values(Precision::kF32, Precision::kBf16, Precision::kInt8),
+                         ::testing::Values(Precision::kF32, Precision::kBf16, Precision::kInt8,
+                                           Precision::kInt8Fast),
                          [](const auto& info) {
-                           return std::string(engine::PrecisionName(info.param));
+                           std::string name(engine::PrecisionName(info.param));
+                           for (char& c : name) c = c == '-' ? '_' : c;
+                           return name;
                          });
 
 }  // namespace
