@@ -2,6 +2,7 @@
 
 #include <immintrin.h>
 
+#include <cstdint>
 #include <cstring>
 
 namespace rwkv::engine {
@@ -11,6 +12,10 @@ namespace {
 // holds outputs 0..63 with inputs 4g..4g+3 of each adjacent, which is vpdpbusd's operand shape.
 constexpr int64_t kBlockOutputs = 64;
 constexpr int64_t kGroupBytes = kBlockOutputs * 4;
+// Weights are requested this far ahead of the loop. The hardware prefetcher alone left two rows
+// (int8's high and low rows of one sequence) well below one row's rate; measured on the 0.1B,
+// batch 1: 94 -> 108 tok/s with 2 KB (4 KB: 103), one row unchanged (101 -> 100).
+constexpr uintptr_t kPrefetchBytes = 2048;
 
 #define RWKV_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
@@ -26,6 +31,12 @@ RWKV_VNNI void Block(const uint8_t* x, int64_t in, const int8_t* block, const in
   const int64_t groups = in / 4;
   for (int64_t g = 0; g < groups; ++g) {
     const int8_t* w = block + g * kGroupBytes;
+    // A hint, never a fault, also past the matrix's end (the address is not formed as a
+    // pointer into it).
+    const uintptr_t ahead = reinterpret_cast<uintptr_t>(w) + kPrefetchBytes;
+    for (uintptr_t line = 0; line < 4; ++line) {
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + 64 * line), _MM_HINT_T0);
+    }
     const __m512i w0 = _mm512_loadu_si512(w);
     const __m512i w1 = _mm512_loadu_si512(w + 64);
     const __m512i w2 = _mm512_loadu_si512(w + 128);

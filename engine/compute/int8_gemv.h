@@ -1,10 +1,11 @@
 // One- and two-row int8 products straight from oneDNN's AMX weight layout.
 //
-// A decode step of one or two sequences only streams the weights, and oneDNN 2.6's AMX kernel
-// streams them from memory at about 5.8 GB/s on one core here. These AVX-512 VNNI loops read the
-// same packed matrix (no second copy) at 10 GB/s for one row and 7.4 for two (measured over 400
-// MB of weights, past the L3); from three rows on, and for matrices in cache, AMX is as fast or
-// faster. Integer sums are exact, so the result is bit for bit what oneDNN computes, and a
+// A decode step of one or two int8 rows (int8: one sequence's high and low rows; int8-fast: one
+// or two sequences) only streams the weights, and oneDNN 2.6's AMX kernel streams them from
+// memory at about 5.8 GB/s on one core here. These AVX-512 VNNI loops read the same packed matrix
+// (no second copy) at 10 GB/s for one row and 7.4 for two (measured over 400 MB of weights, past
+// the L3; two rows gain about 15% more from a software prefetch); from three rows on, and for
+// matrices in cache, AMX is as fast or faster. Integer sums are exact, so the result is bit for bit what oneDNN computes, and a
 // sequence gets the same numbers whichever path its batch takes.
 #ifndef RWKV_ENGINE_COMPUTE_INT8_GEMV_H_
 #define RWKV_ENGINE_COMPUTE_INT8_GEMV_H_
