@@ -142,6 +142,8 @@ TEST(PrecisionTest, Parse) {
   EXPECT_EQ(*ParsePrecision("f32"), Precision::kF32);
   EXPECT_EQ(*ParsePrecision("bf16"), Precision::kBf16);
   EXPECT_EQ(*ParsePrecision("int8"), Precision::kInt8);
+  EXPECT_EQ(*ParsePrecision("int8-fast"), Precision::kInt8Fast);
+  EXPECT_EQ(PrecisionName(Precision::kInt8Fast), "int8-fast");
   EXPECT_EQ(*ParsePrecision("auto"), DefaultPrecision());
   EXPECT_EQ(ParsePrecision("fp8").status().code(), absl::StatusCode::kInvalidArgument);
 }
