@@ -1,5 +1,8 @@
 #include "engine/compute/int8_rows.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "engine/compute/vector_math.h"
 
 namespace rwkv::engine {
@@ -28,15 +31,21 @@ RWKV_VECTOR_CLONES void QuantizeRow(const float* x, int64_t n, int8_t* q, float*
   *scale = s;
 }
 
-RWKV_VECTOR_CLONES void QuantizeRowSplit(const float* x, int64_t n, int8_t* high, int8_t* low,
-                                         float* scale) {
-  const float amax = AbsMax(x, n);
+RWKV_VECTOR_CLONES void QuantizeRowSplit(const float* x, int64_t n, const float* input_scales,
+                                         int8_t* high, int8_t* low, float* scale) {
+  float amax = 0.0f;
+#pragma omp simd reduction(max : amax)
+  for (int64_t i = 0; i < n; ++i) {
+    const float a = std::fabs(x[i] * input_scales[i]);
+    amax = a > amax ? a : amax;
+  }
   const float s = amax > 0.0f ? amax / kSplitLevels : 1.0f;
   const float inverse = 1.0f / s;
   constexpr float kRound = 12582912.0f;  // as in QuantizeRow; |x / s| <= 32512
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    const int32_t q = static_cast<int32_t>((x[i] * inverse + kRound) - kRound);
+    const float v = x[i] * input_scales[i];
+    const int32_t q = static_cast<int32_t>((v * inverse + kRound) - kRound);
     // high = round(q / 256) (ties up), so low = q - 256 * high stays in [-128, 127].
     const int32_t h = (q + 128) >> 8;
     high[i] = static_cast<int8_t>(h);
@@ -100,10 +109,34 @@ void QuantizeRows(const float* x, int64_t rows, int64_t cols, int8_t* q, float* 
   for (int64_t r = 0; r < rows; ++r) QuantizeRow(x + r * cols, cols, q + r * cols, scales + r);
 }
 
-void QuantizeRowsSplit(const float* x, int64_t rows, int64_t cols, int8_t* q, float* scales) {
+void QuantizeRowsSplit(const float* x, int64_t rows, int64_t cols, const float* input_scales,
+                       int8_t* q, float* scales) {
 #pragma omp parallel for schedule(static) if (rows > 1)
   for (int64_t r = 0; r < rows; ++r) {
-    QuantizeRowSplit(x + r * cols, cols, q + 2 * r * cols, q + (2 * r + 1) * cols, scales + r);
+    QuantizeRowSplit(x + r * cols, cols, input_scales, q + 2 * r * cols, q + (2 * r + 1) * cols,
+                     scales + r);
+  }
+}
+
+void InputScales(const float* w, int64_t out, int64_t in, float* input_scales) {
+  std::fill(input_scales, input_scales + in, 0.0f);
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t k = 0; k < in; ++k) {
+      input_scales[k] = std::max(input_scales[k], std::fabs(w[o * in + k]));
+    }
+  }
+  const float top = *std::max_element(input_scales, input_scales + in);
+  for (int64_t k = 0; k < in; ++k) {
+    input_scales[k] = input_scales[k] > 0.0f ? std::sqrt(input_scales[k] / top) : 1.0f;
+  }
+}
+
+void QuantizeWeights(const float* w, int64_t out, int64_t in, const float* input_scales, int8_t* q,
+                     float* scales) {
+  std::vector<float> row(in);
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t k = 0; k < in; ++k) row[k] = w[o * in + k] / input_scales[k];
+    QuantizeRow(row.data(), in, q + o * in, scales + o);
   }
 }
 

@@ -223,12 +223,20 @@ absl::StatusOr<Linear> Linear::Create(MatmulContext& ctx, const float* weights, 
   linear.out_ = out;
   linear.precision_ = precision;
   const DataType type = WeightType(precision);
-  // int8: one symmetric scale per output channel (row of W).
+  // int8: one symmetric scale per output channel (row of W); int8 also one per input channel,
+  // which the activations take (see InputScales).
   std::vector<int8_t> quantized;
   if (IsInt8(precision)) {
     quantized.resize(static_cast<size_t>(in * out));
     linear.scales_.resize(out);
-    QuantizeRows(weights, out, in, quantized.data(), linear.scales_.data());
+    if (precision == Precision::kInt8) {
+      linear.input_scales_.resize(in);
+      InputScales(weights, out, in, linear.input_scales_.data());
+      QuantizeWeights(weights, out, in, linear.input_scales_.data(), quantized.data(),
+                      linear.scales_.data());
+    } else {
+      QuantizeRows(weights, out, in, quantized.data(), linear.scales_.data());
+    }
   }
   try {
     // W^T as a [in, out] matrix whose memory is W's (out, in) rows: oneDNN's "ba" tag.
@@ -261,7 +269,7 @@ absl::StatusOr<Linear> Linear::Create(MatmulContext& ctx, const float* weights, 
 }
 
 size_t Linear::WeightBytes() const {
-  return weights_.get_desc().get_size() + scales_.size() * sizeof(float) +
+  return weights_.get_desc().get_size() + (scales_.size() + input_scales_.size()) * sizeof(float) +
          compensation_.size() * sizeof(int32_t);
 }
 
@@ -311,7 +319,8 @@ absl::Status Linear::ApplyInt8(MatmulContext& ctx, const float* x, int64_t rows,
     sums = ctx.sums_.data();
   }
   if (split) {
-    QuantizeRowsSplit(x, rows, in_, ctx.int8_rows_.data(), ctx.row_scales_.data());
+    QuantizeRowsSplit(x, rows, in_, input_scales_.data(), ctx.int8_rows_.data(),
+                      ctx.row_scales_.data());
   } else {
     QuantizeRows(x, rows, in_, ctx.int8_rows_.data(), ctx.row_scales_.data());
   }

@@ -9,8 +9,9 @@
 // Weights are converted and reordered once, at load, into the layout oneDNN's kernel prefers
 // (blocked for brgemm / AMX); the float32 copy is dropped. Inputs and outputs are always float32
 // rows: bf16 converts the input rows on the fly, int8 quantizes each input row with its own
-// scale (oneDNN 2.6 cannot multiply float32 by int8) and rescales the int32 sums; one or two
-// int8 rows read the packed matrix with VNNI loops of our own instead (int8_gemv.h).
+// scale (oneDNN 2.6 cannot multiply float32 by int8; int8: to 16 bits as two int8 rows,
+// int8-fast: 8 bits, see int8_rows.h) and rescales the int32 sums; one or two int8 rows read the
+// packed matrix with VNNI loops of our own instead (int8_gemv.h).
 //
 // Steady state allocates nothing: primitives are created once per (rows, in, out, format,
 // epilogue) and shared by every Linear of that shape; their memory objects, argument maps,
@@ -138,7 +139,8 @@ class Linear {
   int64_t out_ = 0;
   Precision precision_ = Precision::kF32;
   dnnl::memory weights_;
-  std::vector<float> scales_;  // int8: per output channel
+  std::vector<float> scales_;        // int8: per output channel
+  std::vector<float> input_scales_;  // int8 (not int8-fast): per input channel (InputScales)
   // int8 when the few-row VNNI path reads the packed weights (int8_gemv.h): its per-output
   // compensation; empty otherwise.
   std::vector<int32_t> compensation_;

@@ -4,10 +4,10 @@
 // activations fed to them, converted on the fly) change format:
 //   kF32   float32 weights, float32 matmuls (the reference path)
 //   kBf16  bfloat16 weights and matmul inputs, float32 accumulation (AMX-BF16 / AVX512-BF16)
-//   kInt8  int8 weights with a scale per output channel, activations quantized per row at run
-//          time to 16 bits carried as two int8 rows, exact int32 sums (AMX-INT8 / VNNI),
-//          float32 out; more accurate than llama.cpp's Q8_0 (rel. L2 of the 0.1B's logits 9.7e-3
-//          against Q8_0's 1.5e-2)
+//   kInt8  int8 weights with a scale per output channel and one per input channel (taken by the
+//          activations), activations quantized per row at run time to 16 bits carried as two
+//          int8 rows, exact int32 sums (AMX-INT8 / VNNI), float32 out; more accurate than
+//          llama.cpp's Q8_0 (rel. L2 of the 0.1B's logits 9.9e-3 against Q8_0's 1.5e-2)
 //   kInt8Fast  the same with 8-bit activations (one int8 row each): half the integer products,
 //          1.3-1.6x the speed, about twice kInt8's error (1.9e-2 on the 0.1B)
 #ifndef RWKV_ENGINE_COMPUTE_PRECISION_H_

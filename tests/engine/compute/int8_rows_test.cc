@@ -24,7 +24,8 @@ TEST(QuantizeRowsSplitTest, HighAndLowRebuildEachValueWithinHalfAStep) {
   x[3 * kCols + 1] = 3.0f;
   std::vector<int8_t> q(2 * kRows * kCols);
   std::vector<float> scales(kRows);
-  QuantizeRowsSplit(x.data(), kRows, kCols, q.data(), scales.data());
+  const std::vector<float> ones(kCols, 1.0f);
+  QuantizeRowsSplit(x.data(), kRows, kCols, ones.data(), q.data(), scales.data());
   for (int64_t r = 0; r < kRows; ++r) {
     float amax = 0.0f;
     for (int64_t c = 0; c < kCols; ++c) amax = std::max(amax, std::fabs(x[r * kCols + c]));
@@ -47,7 +48,8 @@ TEST(QuantizeRowsSplitTest, LowStaysInRangeAtEveryRoundingBoundary) {
   const int64_t cols = static_cast<int64_t>(x.size());
   std::vector<int8_t> q(2 * cols);
   float scale = 0.0f;
-  QuantizeRowsSplit(x.data(), 1, cols, q.data(), &scale);
+  const std::vector<float> ones(cols, 1.0f);
+  QuantizeRowsSplit(x.data(), 1, cols, ones.data(), q.data(), &scale);
   ASSERT_EQ(scale, 1.0f);
   for (int64_t c = 0; c < cols; ++c) {
     ASSERT_EQ(256 * q[c] + q[cols + c], static_cast<int>(x[c])) << x[c];
@@ -70,6 +72,41 @@ TEST(RescaleSplitRowsTest, JoinsHighAndLowSumsThenAppliesTheEpilogue) {
   RescaleSplitRows(sums.data(), 2, 3, row_scales.data(), col_scales.data(), Epilogue::kAccumulate,
                    accumulated.data());
   for (int i = 0; i < 6; ++i) EXPECT_EQ(accumulated[i], want[i] + 1.0f) << i;
+}
+
+TEST(InputScalesTest, SquareRootOfEachColumnsLargestMagnitudeOverTheMatrixs) {
+  // 2 outputs x 3 inputs; column 2 is zero.
+  const std::vector<float> w = {1.0f, -4.0f, 0.0f, -0.25f, 2.0f, 0.0f};
+  std::vector<float> t(3);
+  InputScales(w.data(), 2, 3, t.data());
+  EXPECT_FLOAT_EQ(t[0], 0.5f);  // sqrt(1 / 4)
+  EXPECT_FLOAT_EQ(t[1], 1.0f);
+  EXPECT_FLOAT_EQ(t[2], 1.0f);
+}
+
+TEST(InputScalesTest, WeightsAndActivationsTakeThemInverselyAndTheProductHolds) {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  constexpr int64_t kIn = 96, kOut = 8;
+  std::vector<float> w(kOut * kIn), x(kIn);
+  for (int64_t i = 0; i < kOut * kIn; ++i) w[i] = normal(rng) * (i % kIn < 8 ? 20.0f : 0.1f);
+  for (float& v : x) v = normal(rng);
+  std::vector<float> t(kIn), w_scales(kOut), x_scale(1);
+  InputScales(w.data(), kOut, kIn, t.data());
+  std::vector<int8_t> qw(kOut * kIn), qx(2 * kIn);
+  QuantizeWeights(w.data(), kOut, kIn, t.data(), qw.data(), w_scales.data());
+  QuantizeRowsSplit(x.data(), 1, kIn, t.data(), qx.data(), x_scale.data());
+  for (int64_t o = 0; o < kOut; ++o) {
+    double exact = 0, norm = 0;
+    int64_t sum = 0;
+    for (int64_t k = 0; k < kIn; ++k) {
+      exact += double{x[k]} * w[o * kIn + k];
+      norm += std::fabs(double{x[k]} * w[o * kIn + k]);
+      sum += (256 * int64_t{qx[k]} + qx[kIn + k]) * qw[o * kIn + k];
+    }
+    const double got = static_cast<double>(sum) * x_scale[0] * w_scales[o];
+    EXPECT_NEAR(got, exact, 0.01 * norm) << o;
+  }
 }
 
 }  // namespace

@@ -15,12 +15,12 @@ using engine::Engine;
 using engine::Precision;
 
 // Bounds set from measurement (all 12 reference sets): bf16 relative L2 at most 2.6e-3 and
-// cross-entropy within 0.12%; int8 relative L2 at most 7.1e-3 and cross-entropy within 0.15%;
+// cross-entropy within 0.12%; int8 relative L2 at most 5.8e-3 and cross-entropy within 0.11%;
 // int8-fast relative L2 at most 9e-3 and cross-entropy within 0.55%. They leave 2-5x room for
-// other CPUs' kernels and summation orders; int8's relative L2 bound is llama.cpp Q8_0's on the
-// random 0.1B.
+// other CPUs' kernels and summation orders (int8's rel. L2 bound is below what llama.cpp's Q8_0
+// reached on the random 0.1B, 1.5e-2).
 constexpr double kBf16RelativeL2 = 1e-2, kBf16CrossEntropy = 0.01;
-constexpr double kInt8RelativeL2 = 1.5e-2, kInt8CrossEntropy = 0.006;
+constexpr double kInt8RelativeL2 = 1.2e-2, kInt8CrossEntropy = 0.005;
 constexpr double kInt8FastRelativeL2 = 3e-2, kInt8FastCrossEntropy = 0.03;
 
 struct Bounds {
