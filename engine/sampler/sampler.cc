@@ -1,7 +1,9 @@
 #include "engine/sampler/sampler.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <utility>
@@ -9,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "engine/compute/vector_math.h"
 
 namespace rwkv::engine {
 namespace {
@@ -57,7 +60,47 @@ absl::Status CheckLogitBias(const SamplingParams& params, int32_t vocab_size) {
 }
 
 // NaN never wins and +inf would turn the softmax into NaN; the largest float keeps the order.
-float Sanitize(float score) { return std::isnan(score) ? -kInf : std::min(score, kFloatMax); }
+// On the bit pattern, with integer selects, so that loops over the vocabulary vectorize
+// (compute/vector_math.h says why float selects do not).
+inline float Sanitize(float score) {
+  const uint32_t bits = std::bit_cast<uint32_t>(score);
+  constexpr uint32_t kPlusInf = 0x7f800000u;
+  uint32_t out = (bits & 0x7fffffffu) > kPlusInf ? std::bit_cast<uint32_t>(-kInf) : bits;
+  out = out == kPlusInf ? std::bit_cast<uint32_t>(kFloatMax) : out;
+  return std::bit_cast<float>(out);
+}
+
+// A sanitized score (no NaN) as an int32 that orders as the floats do, -0 and +0 alike.
+inline int32_t OrderKey(float score) {
+  const int32_t bits = std::bit_cast<int32_t>(score);
+  const int32_t key = bits ^ ((bits >> 31) & 0x7fffffff);
+  return key == -1 ? 0 : key;  // -0.0's key is -1
+}
+
+RWKV_VECTOR_CLONES void SanitizeAll(const float* logits, size_t n, float* scores) {
+  for (size_t i = 0; i < n; ++i) scores[i] = Sanitize(logits[i]);
+}
+
+// The lowest ID of the highest score: the block holding the maximum first (vectorized maxima
+// over blocks, the earliest block on ties), then the first ID in it that reaches it.
+RWKV_VECTOR_CLONES int32_t FirstArgMax(const float* scores, int32_t n) {
+  constexpr int32_t kBlock = 256;
+  int32_t best_key = std::numeric_limits<int32_t>::min();
+  int32_t best_block = 0;
+  for (int32_t begin = 0; begin < n; begin += kBlock) {
+    const int32_t end = std::min(n, begin + kBlock);
+    int32_t block_max = std::numeric_limits<int32_t>::min();
+    for (int32_t i = begin; i < end; ++i) block_max = std::max(block_max, OrderKey(scores[i]));
+    if (block_max > best_key) {
+      best_key = block_max;
+      best_block = begin;
+    }
+  }
+  for (int32_t i = best_block; i < n; ++i) {
+    if (OrderKey(scores[i]) == best_key) return i;
+  }
+  return 0;
+}
 
 uint64_t SplitMix64(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
@@ -143,7 +186,7 @@ int32_t Sampler::Sample(absl::Span<const float> logits) {
 
 void Sampler::PrepareScores(absl::Span<const float> logits) {
   const size_t n = std::min(logits.size(), scores_.size());
-  for (size_t i = 0; i < n; ++i) scores_[i] = Sanitize(logits[i]);
+  SanitizeAll(logits.data(), n, scores_.data());
   std::fill(scores_.begin() + n, scores_.end(), -kInf);
   for (const auto& [token, bias] : params_.logit_bias) {
     scores_[token] = bias == kBanBias ? -kInf : Sanitize(scores_[token] + bias);
@@ -164,17 +207,7 @@ void Sampler::ApplyPenalties() {
   }
 }
 
-int32_t Sampler::ArgMax() const {
-  int32_t best = 0;
-  float best_score = scores_[0];
-  for (int32_t i = 1; i < vocab_size_; ++i) {
-    if (scores_[i] > best_score) {
-      best = i;
-      best_score = scores_[i];
-    }
-  }
-  return best;
-}
+int32_t Sampler::ArgMax() const { return FirstArgMax(scores_.data(), vocab_size_); }
 
 void Sampler::CollectCandidates() {
   const size_t k = static_cast<size_t>(params_.top_k);
