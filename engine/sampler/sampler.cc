@@ -111,6 +111,16 @@ uint64_t SplitMix64(uint64_t& state) {
 
 uint64_t RotateLeft(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
+
+// weights[i] = e^((scores[i] - max) / temperature) over the whole vocabulary: 0 exactly for a
+// banned (-inf) score. Returns their sum, in a fixed lane order (compute/vector_math.h).
+RWKV_VECTOR_CLONES double DenseWeights(const float* scores, int32_t n, float max_score,
+                                       float temperature, float* weights) {
+  return LaneSum<double>(n, [&](int64_t i) {
+    weights[i] = Exp((scores[i] - max_score) / temperature);
+    return static_cast<double>(weights[i]);
+  });
+}
 }  // namespace
 
 absl::Status ValidateSamplingParams(const SamplingParams& params, int32_t vocab_size) {
@@ -212,14 +222,18 @@ int32_t Sampler::ArgMax() const { return FirstArgMax(scores_.data(), vocab_size_
 void Sampler::CollectCandidates() {
   const size_t k = static_cast<size_t>(params_.top_k);
   if (k > 0 && k <= kMaxHeapTopK) return CollectTopK(k);
-  candidates_.clear();
-  max_score_ = -kInf;
+  // Every ID is written, and the count only moves past the finite ones: no branch to mispredict.
+  candidates_.resize(static_cast<size_t>(vocab_size_));  // within its capacity: no allocation
+  size_t count = 0;
   for (int32_t id = 0; id < vocab_size_; ++id) {
-    if (scores_[id] == -kInf) continue;
-    candidates_.push_back(id);
-    max_score_ = std::max(max_score_, scores_[id]);
+    candidates_[count] = id;
+    count += scores_[id] != -kInf;
   }
+  candidates_.resize(count);
+  max_score_ = count > 0 ? scores_[ArgMax()] : -kInf;
+  all_finite_ = true;
   if (k == 0 || k >= candidates_.size()) return;
+  all_finite_ = false;
   auto better = [this](int32_t a, int32_t b) { return Better(a, b); };
   scratch_.assign(candidates_.begin(), candidates_.end());
   std::nth_element(scratch_.begin(), scratch_.begin() + (k - 1), scratch_.end(), better);
@@ -249,23 +263,32 @@ void Sampler::CollectTopK(size_t k) {
   }
   candidates_.assign(scratch_.begin(), scratch_.end());
   std::sort(candidates_.begin(), candidates_.end());
+  all_finite_ = false;
   max_score_ = -kInf;
   for (const int32_t id : candidates_) max_score_ = std::max(max_score_, scores_[id]);
 }
 
 void Sampler::KeepRankedAtOrAbove(int32_t pivot) {
-  candidates_.erase(std::remove_if(candidates_.begin(), candidates_.end(),
-                                   [&](int32_t id) { return Better(pivot, id); }),
-                    candidates_.end());
+  size_t kept = 0;
+  for (const int32_t id : candidates_) {
+    candidates_[kept] = id;
+    kept += !Better(pivot, id);
+  }
+  candidates_.resize(kept);
+  all_finite_ = false;
 }
 
 double Sampler::ComputeWeights() {
   // Subtracting the maximum keeps exp() in range; the best candidate gets weight exactly 1.
   // Dividing (not multiplying by 1 / T) keeps a denormal temperature from making 0 * inf.
   const float temperature = params_.temperature;
+  // Every finite ID is a candidate: all of them at once, vectorized (the others weigh 0).
+  if (all_finite_) {
+    return DenseWeights(scores_.data(), vocab_size_, max_score_, temperature, weights_.data());
+  }
   double total = 0.0;
   for (const int32_t id : candidates_) {
-    const float weight = std::exp((scores_[id] - max_score_) / temperature);
+    const float weight = Exp((scores_[id] - max_score_) / temperature);
     weights_[id] = weight;
     total += weight;
   }
@@ -276,10 +299,12 @@ void Sampler::ApplyTopP(double total_weight) {
   // Sorting the nucleus costs O(n log n) when the distribution is flat. Instead: histogram the
   // mass by log-weight, find the bucket where the cumulative mass reaches top_p, and rank only
   // the candidates inside that bucket. The bucket index never decreases as the score falls, so
-  // each bucket ranks wholly above the next.
-  const float temperature = params_.temperature;
+  // each bucket ranks wholly above the next (so any such bucketing gives the same nucleus: a
+  // multiply is cheaper than a divide per candidate). Capped: a denormal temperature would make
+  // it inf, and the best token's 0 * inf NaN.
+  const float buckets_per_score = std::min(kBucketsPerUnit / params_.temperature, kFloatMax);
   auto bucket_of = [&](int32_t id) {
-    const float depth = (max_score_ - scores_[id]) / temperature * kBucketsPerUnit;
+    const float depth = (max_score_ - scores_[id]) * buckets_per_score;
     return depth < static_cast<float>(kTopPBuckets - 1) ? static_cast<size_t>(depth)
                                                         : kTopPBuckets - 1;
   };
