@@ -168,21 +168,10 @@ TEST_F(TlsE2eTest, MutualTlsRequiresAClientCertificateOfTheClientCa) {
   EXPECT_EQ(server->Terminate(absl::Seconds(30)), 0);
 }
 
-// Points `link` at `target` atomically, as Kubernetes swaps a mounted Secret's files.
-void SwapLink(const std::string& target, const std::string& link) {
-  const std::string next = absl::StrCat(link, ".next");
-  std::filesystem::remove(next);
-  std::filesystem::create_directory_symlink(target, next);
-  std::filesystem::rename(next, link);
-}
-
 TEST_F(TlsE2eTest, ReplacedCertificatesServeNewConnectionsWhileAStreamFinishes) {
   // The server reads <dir>/current/server.{crt,key}; `current` is a symlink to ca/, then other/.
   const std::string current = absl::StrCat(dir_.path(), "/current");
-  SwapLink(absl::StrCat(dir_.path(), "/ca"), current);
-  TestCerts linked;
-  linked.server_cert = absl::StrCat(current, "/server.crt");
-  linked.server_key = absl::StrCat(current, "/server.key");
+  const TestCerts linked = LinkedServerCerts(absl::StrCat(dir_.path(), "/ca"), current);
   // No stall timeout: the stream below waits unread while the certificates change.
   std::unique_ptr<ServerProcess> server =
       StartServer(linked, "", {"--tls-reload-interval", "1s", "--stream-stall-timeout", "0"});
@@ -217,10 +206,7 @@ TEST_F(TlsE2eTest, ReplacedCertificatesServeNewConnectionsWhileAStreamFinishes) 
 // broken replacement is logged and the previous certificate stays.
 TEST_F(TlsE2eTest, HttpsFollowsReplacedCertificatesLikeGrpc) {
   const std::string current = absl::StrCat(dir_.path(), "/current");
-  SwapLink(absl::StrCat(dir_.path(), "/ca"), current);
-  TestCerts linked;
-  linked.server_cert = absl::StrCat(current, "/server.crt");
-  linked.server_key = absl::StrCat(current, "/server.key");
+  const TestCerts linked = LinkedServerCerts(absl::StrCat(dir_.path(), "/ca"), current);
   std::unique_ptr<ServerProcess> server =
       StartServer(linked, "", {"--tls-reload-interval", "1s", "--http-address", "127.0.0.1:0"});
   ASSERT_NE(server, nullptr);

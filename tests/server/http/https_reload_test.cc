@@ -23,38 +23,31 @@ namespace {
 using ::rwkv::testing::HttpCall;
 using ::rwkv::testing::HttpResult;
 using ::rwkv::testing::kWaitLimit;
-using ::rwkv::testing::MakeTestCerts;
+using ::rwkv::testing::LinkedServerCerts;
+using ::rwkv::testing::MakeTwoTestCerts;
 using ::rwkv::testing::ScopedTempDir;
+using ::rwkv::testing::SwapLink;
 using ::rwkv::testing::TestCerts;
+using ::rwkv::testing::TwoTestCerts;
 using ::rwkv::testing::WaitFor;
-
-// Points `link` at `target` atomically, as Kubernetes swaps a mounted Secret's directory.
-void SwapLink(const std::string& target, const std::string& link) {
-  const std::string next = absl::StrCat(link, ".next");
-  std::filesystem::remove(next);
-  std::filesystem::create_directory_symlink(target, next);
-  std::filesystem::rename(next, link);
-}
 
 class HttpsReloadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<TestCerts> a = MakeTestCerts(absl::StrCat(dir_.path(), "/a"), "CA a");
-    absl::StatusOr<TestCerts> b = MakeTestCerts(absl::StrCat(dir_.path(), "/b"), "CA b");
-    ASSERT_TRUE(a.ok()) << a.status();
-    ASSERT_TRUE(b.ok()) << b.status();
-    a_ = *a;
-    b_ = *b;
+    absl::StatusOr<TwoTestCerts> certs = MakeTwoTestCerts(dir_.path());
+    ASSERT_TRUE(certs.ok()) << certs.status();
+    a_ = certs->a;
+    b_ = certs->b;
     // A directory whose pair does not parse, for a broken rotation.
     const std::string broken = absl::StrCat(dir_.path(), "/broken");
     std::filesystem::create_directory(broken);
     std::filesystem::copy_file(a_.server_cert, absl::StrCat(broken, "/server.crt"));
     std::filesystem::copy_file(b_.server_key, absl::StrCat(broken, "/server.key"));
-    SwapLink(absl::StrCat(dir_.path(), "/a"), current());
+    const TestCerts linked = LinkedServerCerts(absl::StrCat(dir_.path(), "/a"), current());
 
     TlsCertificates::Options tls;
-    tls.cert_file = absl::StrCat(current(), "/server.crt");
-    tls.key_file = absl::StrCat(current(), "/server.key");
+    tls.cert_file = linked.server_cert;
+    tls.key_file = linked.server_key;
     tls.reload_interval = absl::Milliseconds(50);
     absl::StatusOr<std::unique_ptr<TlsCertificates>> certificates =
         TlsCertificates::Create(std::move(tls));

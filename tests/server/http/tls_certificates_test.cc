@@ -20,10 +20,11 @@ namespace rwkv::server::http {
 namespace {
 
 using ::rwkv::testing::FakeClock;
-using ::rwkv::testing::MakeTestCerts;
+using ::rwkv::testing::MakeTwoTestCerts;
 using ::rwkv::testing::ReadTextFile;
 using ::rwkv::testing::ScopedTempDir;
 using ::rwkv::testing::TestCerts;
+using ::rwkv::testing::TwoTestCerts;
 
 constexpr absl::Duration kInterval = absl::Seconds(10);
 
@@ -51,12 +52,10 @@ std::string ServedDer(const TlsCredentials& credentials) {
 class TlsCertificatesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    absl::StatusOr<TestCerts> a = MakeTestCerts(absl::StrCat(dir_.path(), "/a"), "CA a");
-    absl::StatusOr<TestCerts> b = MakeTestCerts(absl::StrCat(dir_.path(), "/b"), "CA b");
-    ASSERT_TRUE(a.ok()) << a.status();
-    ASSERT_TRUE(b.ok()) << b.status();
-    a_ = *a;
-    b_ = *b;
+    absl::StatusOr<TwoTestCerts> certs = MakeTwoTestCerts(dir_.path());
+    ASSERT_TRUE(certs.ok()) << certs.status();
+    a_ = certs->a;
+    b_ = certs->b;
     cert_file_ = absl::StrCat(dir_.path(), "/server.crt");
     key_file_ = absl::StrCat(dir_.path(), "/server.key");
     Install(a_);
