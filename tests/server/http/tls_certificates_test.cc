@@ -44,6 +44,12 @@ std::string CertificateDer(const std::string& pem_file) {
   return out;
 }
 
+// `pem` with bytes in the middle of its base64 body changed: still PEM, no longer DER.
+std::string Garbled(std::string pem) {
+  for (size_t i = pem.size() / 2; i < pem.size() / 2 + 8; ++i) pem[i] = pem[i] == 'A' ? 'B' : 'A';
+  return pem;
+}
+
 std::string ServedDer(const TlsCredentials& credentials) {
   const gnutls_datum_t& der = credentials.chain()[0].cert;
   return std::string(reinterpret_cast<const char*>(der.data), der.size);
@@ -97,6 +103,19 @@ TEST_F(TlsCertificatesTest, ReadsThePairAtCreate) {
   EXPECT_EQ(ServedDer(*current), CertificateDer(a_.server_cert));
 }
 
+TEST_F(TlsCertificatesTest, AChainIsServedWhole) {
+  // A "full chain" file: the server's certificate, then its CA's.
+  WriteFile(cert_file_, ReadTextFile(a_.server_cert) + ReadTextFile(a_.ca_cert));
+  absl::StatusOr<std::unique_ptr<TlsCertificates>> certificates = Create();
+  ASSERT_TRUE(certificates.ok()) << certificates.status();
+  std::shared_ptr<const TlsCredentials> current = (*certificates)->Current();
+  ASSERT_EQ(current->chain_length(), 2u);
+  EXPECT_EQ(ServedDer(*current), CertificateDer(a_.server_cert));
+  const gnutls_datum_t& ca = current->chain()[1].cert;
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(ca.data), ca.size),
+            CertificateDer(a_.ca_cert));
+}
+
 TEST_F(TlsCertificatesTest, CreateRefusesBadFilesNamingThem) {
   struct Case {
     std::string cert, key, file_named, says;
@@ -107,6 +126,12 @@ TEST_F(TlsCertificatesTest, CreateRefusesBadFilesNamingThem) {
       {"not a certificate\n", a_key, cert_file_, "no PEM certificate"},
       {"", a_key, cert_file_, "no PEM certificate"},
       {a_cert.substr(0, a_cert.size() / 2), a_key, cert_file_, "no PEM certificate"},
+      // Garbled: unreadable, or read as another certificate or key, as the changed bytes fall
+      // (the keys are new each run); either way refused, naming the file.
+      {Garbled(a_cert), a_key, cert_file_, ""},
+      {a_cert + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", a_key, cert_file_,
+       "no PEM certificate"},
+      {a_cert, Garbled(a_key), key_file_, ""},
       {a_cert, "not a key\n", key_file_, "no unencrypted PEM private key"},
       {a_cert, ReadTextFile(b_.server_key), key_file_, "not the private key"},
       {std::string(2 << 20, 'x'), a_key, cert_file_, "more than a PEM"},
