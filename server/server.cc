@@ -145,10 +145,17 @@ absl::Status Server::ServeOpenAi() {
   if (options_.stream_stall_timeout > absl::ZeroDuration()) {
     http.idle_timeout = std::max(absl::Seconds(1), options_.stream_stall_timeout);
   }
-  // The gRPC port's certificate (read once: unlike gRPC's, it is not re-read while serving).
+  // The gRPC port's certificate, re-read as gRPC's is (every --tls-reload-interval).
   if (options_.tls.enabled()) {
-    RWKV_ASSIGN_OR_RETURN(http.tls_cert_pem, ReadWholeFile(options_.tls.cert_file));
-    RWKV_ASSIGN_OR_RETURN(http.tls_key_pem, ReadWholeFile(options_.tls.key_file));
+    http::TlsCertificates::Options tls;
+    tls.cert_file = options_.tls.cert_file;
+    tls.key_file = options_.tls.key_file;
+    tls.reload_interval = options_.tls.reload_interval;
+    tls.on_reload_error = [this](const absl::Status& error) {
+      log_.Event(absl::StrCat("warning: HTTPS certificate not reloaded, the previous one stays: ",
+                              error.ToString()));
+    };
+    RWKV_ASSIGN_OR_RETURN(http.tls, http::TlsCertificates::Create(std::move(tls)));
   }
   RWKV_ASSIGN_OR_RETURN(openai_http_, http::HttpServer::Start(std::move(http)));
   log_.Event(absl::StrCat("openai api on ", options_.http_address, " (http port ",
