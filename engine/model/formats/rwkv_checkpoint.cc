@@ -167,6 +167,39 @@ absl::Status RwkvCheckpoint::ReadF32(std::string_view name, absl::Span<float> ou
   return ReadEntry(entries_[it->second], out);
 }
 
+absl::Status RwkvCheckpoint::ReadF32Rows(std::string_view name, absl::Span<float> buffer,
+                                         RowConsumer consume) const {
+  const auto it = index_.find(AsAbsl(name));
+  if (it == index_.end()) return TensorSource::ReadF32Rows(name, buffer, consume);
+  const TensorInfo& info = tensors_[it->second];
+  const Entry& entry = entries_[it->second];
+  const TensorPlan& plan = entry.plan;
+  if (IsElementwise(plan)) {
+    // The stored tensor in its own rows, converted as ReadEntry converts it, when they are ours.
+    const Part& part = plan.parts[0];
+    const TensorInfo& source = *stored_->Find(part.sources[0]);
+    if (RowElements(source) == RowElements(info) && source.NumElements() == info.NumElements()) {
+      return stored_->ReadF32Rows(source.name, buffer,
+                                  [&](int64_t first_row, absl::Span<float> rows) {
+                                    if (part.scale != 1.0f) {
+                                      for (float& x : rows) x *= part.scale;
+                                    }
+                                    ApplyValueOp(plan.value, rows);
+                                    return consume(first_row, rows);
+                                  });
+    }
+  }
+  RWKV_RETURN_IF_ERROR(TensorSource::ReadF32Rows(name, buffer, consume));
+  ReleaseSources(entry);
+  return absl::OkStatus();
+}
+
+void RwkvCheckpoint::ReleaseSources(const Entry& entry) const {
+  for (const Part& part : entry.plan.parts) {
+    for (const std::string& source : part.sources) stored_->Release(source);
+  }
+}
+
 absl::Status RwkvCheckpoint::ReadEntry(const Entry& entry, absl::Span<float> out) const {
   const TensorPlan& plan = entry.plan;
   std::vector<float> scratch;
@@ -260,11 +293,13 @@ uint64_t RwkvCheckpoint::HashConvertedInChunks(const TensorInfo& info,
 uint64_t RwkvCheckpoint::ContentHash(std::string_view name) const {
   const auto it = index_.find(AsAbsl(name));
   if (it == index_.end()) return 0;
-  const TensorInfo& info = tensors_[it->second];
-  const Entry& entry = entries_[it->second];
-  if (entry.passthrough) {
-    return HashTensorContent(info, *stored_->RawData(entry.plan.parts[0].sources[0]));
-  }
+  const uint64_t hash = HashEntry(tensors_[it->second], entries_[it->second]);
+  ReleaseSources(entries_[it->second]);
+  return hash;
+}
+
+uint64_t RwkvCheckpoint::HashEntry(const TensorInfo& info, const Entry& entry) const {
+  if (entry.passthrough) return stored_->HashStoredAs(info, entry.plan.parts[0].sources[0]);
   if (info.type == GgmlType::kF32 && IsElementwise(entry.plan)) {
     return HashConvertedInChunks(info, entry.plan);
   }

@@ -1,0 +1,57 @@
+#include "engine/model/stored_rows.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "engine/model/quantization.h"
+
+namespace rwkv::engine {
+
+bool RowsDecodeAlone(const TensorInfo& info) {
+  const int64_t row = RowElements(info);
+  return row > 0 && row % BlockElements(info.type) == 0;
+}
+
+absl::Status DecodeStoredRows(const std::string& describe, const TensorInfo& info,
+                              absl::Span<const uint8_t> data, const MappedFile& file,
+                              absl::Span<float> buffer, TensorSource::RowConsumer consume) {
+  int64_t offset = 0;
+  return ForEachRowRun(
+      describe, info, buffer.size(),
+      [&](int64_t first_row, int64_t, int64_t count) -> absl::Status {
+        auto error = [&](const absl::Status& status) {
+          return absl::Status(status.code(),
+                              absl::StrCat(describe, ": tensor '", info.name, "' at data byte ",
+                                           offset, ": ", status.message()));
+        };
+        const absl::StatusOr<int64_t> bytes = StoredBytes(info.type, count);
+        if (!bytes.ok()) return error(bytes.status());
+        if (*bytes > static_cast<int64_t>(data.size()) - offset) {
+          return error(absl::DataLossError("the stored bytes end early"));
+        }
+        const absl::Span<float> values = buffer.subspan(0, static_cast<size_t>(count));
+        const absl::Span<const uint8_t> stored =
+            data.subspan(static_cast<size_t>(offset), static_cast<size_t>(*bytes));
+        const absl::Status decoded = DequantizeRow(info.type, stored.data(), stored.size(), values);
+        if (!decoded.ok()) return error(decoded);
+        RWKV_RETURN_IF_ERROR(consume(first_row, values));
+        file.Release(stored);
+        offset += *bytes;
+        return absl::OkStatus();
+      });
+}
+
+uint64_t HashStoredTensor(const TensorInfo& info, absl::Span<const uint8_t> data,
+                          const MappedFile& file) {
+  constexpr size_t kPiece = size_t{4} << 20;
+  TensorContentHasher hasher(info, data.size());
+  for (size_t offset = 0; offset < data.size(); offset += kPiece) {
+    const absl::Span<const uint8_t> piece = data.subspan(offset, kPiece);
+    hasher.Update(piece);
+    file.Release(piece);
+  }
+  return hasher.Digest();
+}
+
+}  // namespace rwkv::engine
