@@ -58,9 +58,9 @@ bool IsLoraMatrix(absl::string_view name) {
 absl::StatusOr<Linear> WeightReader::Matrix(const std::string& name, int64_t in, int64_t out) {
   const Precision precision = IsLoraMatrix(name) ? LoraPrecision() : precision_;
   RWKV_ASSIGN_OR_RETURN(LinearPacker packer, LinearPacker::Start(matmul_, in, out, precision));
-  // Runs of about 4 MiB of float32: a vocabulary-sized head never has a whole float32 copy.
+  // Runs of about 1 MiB of float32: a vocabulary-sized head never has a whole float32 copy.
   const int64_t run_rows =
-      packer.RunRows(std::max<int64_t>(1, (int64_t{1} << 20) / std::max<int64_t>(in, 1)));
+      packer.RunRows(std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(in, 1)));
   std::vector<float> buffer(static_cast<size_t>(run_rows * in));
   RWKV_RETURN_IF_ERROR(Rows(
       name, {in, out}, absl::MakeSpan(buffer),

@@ -7,6 +7,22 @@
 #include "engine/model/quantization.h"
 
 namespace rwkv::engine {
+namespace {
+
+// Releases `done` (bytes of `file`) and the bytes before it back to a 2 MiB boundary: the kernel
+// maps pages around each fault (fault-around, large folios), so reading a run maps again some
+// pages before it that were already released. Bytes not read yet are paged in again when read.
+void ReleaseBehind(const MappedFile& file, absl::Span<const uint8_t> done) {
+  if (!file.Contains(done)) return;
+  constexpr uintptr_t kWindow = uintptr_t{2} << 20;
+  const uintptr_t base = reinterpret_cast<uintptr_t>(file.bytes().data());
+  const uintptr_t end = reinterpret_cast<uintptr_t>(done.data()) + done.size();
+  const uintptr_t begin =
+      std::max(base, reinterpret_cast<uintptr_t>(done.data()) / kWindow * kWindow);
+  file.Release(file.bytes().subspan(begin - base, end - begin));
+}
+
+}  // namespace
 
 bool RowsDecodeAlone(const TensorInfo& info) {
   const int64_t row = RowElements(info);
@@ -36,7 +52,7 @@ absl::Status DecodeStoredRows(const std::string& describe, const TensorInfo& inf
         const absl::Status decoded = DequantizeRow(info.type, stored.data(), stored.size(), values);
         if (!decoded.ok()) return error(decoded);
         RWKV_RETURN_IF_ERROR(consume(first_row, values));
-        file.Release(stored);
+        ReleaseBehind(file, stored);
         offset += *bytes;
         return absl::OkStatus();
       });
@@ -44,12 +60,12 @@ absl::Status DecodeStoredRows(const std::string& describe, const TensorInfo& inf
 
 uint64_t HashStoredTensor(const TensorInfo& info, absl::Span<const uint8_t> data,
                           const MappedFile& file) {
-  constexpr size_t kPiece = size_t{4} << 20;
+  constexpr size_t kPiece = size_t{1} << 20;
   TensorContentHasher hasher(info, data.size());
   for (size_t offset = 0; offset < data.size(); offset += kPiece) {
     const absl::Span<const uint8_t> piece = data.subspan(offset, kPiece);
     hasher.Update(piece);
-    file.Release(piece);
+    ReleaseBehind(file, piece);
   }
   return hasher.Digest();
 }
