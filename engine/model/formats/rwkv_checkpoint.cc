@@ -260,34 +260,20 @@ bool RwkvCheckpoint::IsElementwise(const TensorPlan& plan) {
 
 // The hash of the converted f32 values, converted a chunk at a time: a bf16 embedding of a large
 // vocabulary would otherwise need a whole f32 copy next to the loaded model.
-uint64_t RwkvCheckpoint::HashConvertedInChunks(const TensorInfo& info,
-                                               const TensorPlan& plan) const {
-  const Part& part = plan.parts[0];
-  const TensorInfo& source = *stored_->Find(part.sources[0]);
-  const absl::Span<const uint8_t> raw = *stored_->RawData(part.sources[0]);
+uint64_t RwkvCheckpoint::HashConvertedInChunks(const TensorInfo& info) const {
   const int64_t total = info.NumElements();
-  constexpr int64_t kChunk = int64_t{1} << 20;  // A multiple of every block size.
-  std::vector<float> chunk(static_cast<size_t>(std::min(total, kChunk)));
+  constexpr int64_t kChunk = int64_t{1} << 18;
+  std::vector<float> chunk(
+      static_cast<size_t>(std::min(total, std::max(kChunk, RowElements(info)))));
   TensorContentHasher hasher(info, static_cast<uint64_t>(total) * sizeof(float));
-  int64_t offset_bytes = 0;
-  for (int64_t done = 0; done < total; done += kChunk) {
-    const int64_t n = std::min(kChunk, total - done);
-    const absl::StatusOr<int64_t> bytes = StoredBytes(source.type, n);
-    if (!bytes.ok()) return 0;
-    const absl::Span<float> values = absl::MakeSpan(chunk).subspan(0, static_cast<size_t>(n));
-    if (!DequantizeRow(source.type, raw.data() + offset_bytes, static_cast<size_t>(*bytes), values)
-             .ok()) {
-      return 0;
-    }
-    offset_bytes += *bytes;
-    if (part.scale != 1.0f) {
-      for (float& x : values) x *= part.scale;
-    }
-    ApplyValueOp(plan.value, values);
-    hasher.Update(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(values.data()),
-                                      values.size() * sizeof(float)));
-  }
-  return hasher.Digest();
+  // ReadF32Rows releases the stored pages behind each run.
+  const absl::Status read =
+      ReadF32Rows(info.name, absl::MakeSpan(chunk), [&](int64_t, absl::Span<float> values) {
+        hasher.Update(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(values.data()),
+                                          values.size() * sizeof(float)));
+        return absl::OkStatus();
+      });
+  return read.ok() ? hasher.Digest() : 0;
 }
 
 uint64_t RwkvCheckpoint::ContentHash(std::string_view name) const {
@@ -301,7 +287,7 @@ uint64_t RwkvCheckpoint::ContentHash(std::string_view name) const {
 uint64_t RwkvCheckpoint::HashEntry(const TensorInfo& info, const Entry& entry) const {
   if (entry.passthrough) return stored_->HashStoredAs(info, entry.plan.parts[0].sources[0]);
   if (info.type == GgmlType::kF32 && IsElementwise(entry.plan)) {
-    return HashConvertedInChunks(info, entry.plan);
+    return HashConvertedInChunks(info);
   }
   std::vector<float> values(static_cast<size_t>(info.NumElements()));
   if (!ReadEntry(entry, absl::MakeSpan(values)).ok()) return 0;

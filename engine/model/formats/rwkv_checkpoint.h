@@ -66,7 +66,7 @@ class RwkvCheckpoint final : public TensorSource {
                         absl::Span<float> out) const;
   // Made from one stored tensor value by value (no reordering, slicing or joining).
   static bool IsElementwise(const TensorPlan& plan);
-  uint64_t HashConvertedInChunks(const TensorInfo& info, const TensorPlan& plan) const;
+  uint64_t HashConvertedInChunks(const TensorInfo& info) const;
   // ContentHash of one entry.
   uint64_t HashEntry(const TensorInfo& info, const Entry& entry) const;
   // Returns the stored pages of every tensor `entry` is made from to the OS.
