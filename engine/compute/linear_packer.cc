@@ -25,6 +25,14 @@ absl::StatusOr<LinearPacker> LinearPacker::Start(MatmulContext& ctx, int64_t in,
   } else {
     packer.out_block_ = out;  // No layout known to split: the whole matrix in one run.
   }
+  if (packer.out_block_ < out) {
+    try {  // oneDNN must take a run's place in the layout as a memory of its own.
+      (void)packer.linear_.weights_.get_desc().submemory_desc({in, packer.out_block_},
+                                                             {0, packer.out_block_});
+    } catch (const dnnl::error&) {
+      packer.out_block_ = out;
+    }
+  }
   // Runs write only their own elements; the layout's padding must read as zeros.
   std::memset(packer.linear_.weights_.get_data_handle(), 0,
               packer.linear_.weights_.get_desc().get_size());
