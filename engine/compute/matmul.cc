@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/compute/int8_gemv.h"
 #include "engine/compute/int8_rows.h"
+#include "engine/compute/linear_packer.h"
 
 namespace rwkv::engine {
 namespace {
@@ -217,22 +218,22 @@ std::string MatmulContext::KernelSummary() const {
 
 absl::StatusOr<Linear> Linear::Create(MatmulContext& ctx, const float* weights, int64_t in,
                                       int64_t out, Precision precision) {
+  absl::StatusOr<LinearPacker> packer = LinearPacker::Start(ctx, in, out, precision);
+  if (!packer.ok()) return packer.status();
+  absl::Status added =
+      packer->AddRows(0, absl::MakeConstSpan(weights, static_cast<size_t>(in * out)));
+  if (!added.ok()) return added;
+  return std::move(*packer).Finish();
+}
+
+absl::StatusOr<Linear> Linear::Allocate(MatmulContext& ctx, int64_t in, int64_t out,
+                                        Precision precision) {
   Linear linear;
   linear.in_ = in;
   linear.out_ = out;
   linear.precision_ = precision;
   const DataType type = WeightType(precision);
-  // int8: one symmetric scale per output channel (row of W).
-  std::vector<int8_t> quantized;
-  if (precision == Precision::kInt8) {
-    quantized.resize(static_cast<size_t>(in * out));
-    linear.scales_.resize(out);
-    QuantizeRows(weights, out, in, quantized.data(), linear.scales_.data());
-  }
   try {
-    // W^T as a [in, out] matrix whose memory is W's (out, in) rows: oneDNN's "ba" tag.
-    const DataType source_type = precision == Precision::kInt8 ? DataType::s8 : DataType::f32;
-    memory::desc plain({in, out}, source_type, memory::format_tag::ba);
     memory::desc any({in, out}, type, memory::format_tag::any);
     const DataType src_type = precision == Precision::kF32 ? DataType::f32 : type;
     dnnl::matmul::primitive_desc pd(
@@ -240,21 +241,14 @@ absl::StatusOr<Linear> Linear::Create(MatmulContext& ctx, const float* weights, 
                            Rows(RepresentativeRows(out), out, DataType::f32)),
         ctx.engine());
     linear.weights_ = memory(pd.weights_desc(), ctx.engine());
-    void* source_data = precision == Precision::kInt8 ? static_cast<void*>(quantized.data())
-                                                      : const_cast<float*>(weights);
-    memory source(plain, ctx.engine(), source_data);
-    dnnl::reorder(source, linear.weights_).execute(ctx.stream(), source, linear.weights_);
-    ctx.stream().wait();
-    if (precision == Precision::kInt8 && Int8GemvApplies(linear.weights_.get_desc(), in, out)) {
-      linear.compensation_.resize(out);
-      Int8GemvCompensation(quantized.data(), in, out, linear.compensation_.data());
-      ++ctx.kernels_["rwkv:avx512_vnni (1-2 rows)"];
-    }
-    ctx.packed_bytes_ += static_cast<int64_t>(linear.WeightBytes());
-    ctx.macs_per_row_ += in * out;
   } catch (const dnnl::error& e) {
     return absl::InternalError(
         absl::StrCat("oneDNN could not pack a ", out, "x", in, " weight matrix: ", e.what()));
+  }
+  if (precision == Precision::kInt8) {
+    // One symmetric scale per output channel (row of W).
+    linear.scales_.resize(out);
+    if (Int8GemvApplies(linear.weights_.get_desc(), in, out)) linear.compensation_.resize(out);
   }
   return linear;
 }
