@@ -269,10 +269,15 @@ void Sampler::CollectTopK(size_t k) {
 }
 
 void Sampler::KeepRankedAtOrAbove(int32_t pivot) {
+  // Better(pivot, id) without its short-circuit: on a flat distribution which side a candidate
+  // falls is a coin toss, and a branch on it mispredicts half the time.
+  const float pivot_score = scores_[pivot];
   size_t kept = 0;
   for (const int32_t id : candidates_) {
+    const float score = scores_[id];
+    const bool below = (pivot_score > score) | ((pivot_score == score) & (pivot < id));
     candidates_[kept] = id;
-    kept += !Better(pivot, id);
+    kept += !below;
   }
   candidates_.resize(kept);
   all_finite_ = false;

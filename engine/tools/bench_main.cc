@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "engine/engine.h"
 #include "engine/tools/roofline.h"
+#include "engine/tools/sampling_bench.h"
 #include "common/command_line.h"
 #include "common/process_memory.h"
 #include "common/status_macros.h"
@@ -61,6 +62,7 @@ struct Results {
   int64_t peak_rss_bytes = 0;         // the whole run (every batch's states and step buffers)
   int64_t single_peak_rss_bytes = 0;  // serving one sequence: the prefill and batch-1 decode
   double load_seconds = 0;
+  std::vector<SamplingCost> sampling;  // per token and sequence, on the engine thread
   // Roofline: limits of this machine and what one token needs.
   int64_t bytes_per_token = 0;
   int64_t flops_per_token = 0;
@@ -137,6 +139,15 @@ absl::StatusOr<double> MeasurePrefill(Engine& engine, int64_t length) {
   return length / seconds;
 }
 
+// The sampling figures on the logits of one decode step of this model.
+absl::StatusOr<std::vector<SamplingCost>> MeasureSamplingOn(Engine& engine) {
+  std::vector<float> state = engine.InitialState();
+  const std::vector<int32_t> prompt = SomeTokens(16, engine.config().n_vocab, 13);
+  RWKV_ASSIGN_OR_RETURN(LogitsView logits, engine.Forward({{absl::MakeSpan(state), prompt}}));
+  const std::vector<float> row(logits.Row(0).begin(), logits.Row(0).end());
+  return MeasureSampling(row, std::min(absl::GetFlag(FLAGS_seconds), 1.0));
+}
+
 // "memory after load: 206.5 MiB resident (weights 197.0 MiB), loading peak 213.4 MiB".
 std::string LoadMemoryLine(const Results& r) {
   return absl::StrFormat(
@@ -165,6 +176,10 @@ void PrintTable(const Results& r, const ModelConfig& config) {
         "sequence's state\n",
         r.bandwidth / 1e9, r.matmul_peak / 1e9, r.precision, config.n_embed, config.n_embed,
         r.bytes_per_token / 1e6, r.flops_per_token / 1e9);
+  }
+  for (const SamplingCost& cost : r.sampling) {
+    std::cout << absl::StrFormat("| sampling, %s | | %.3f | | |\n", cost.setting,
+                                 cost.microseconds / 1000);
   }
   std::cout << absl::StrFormat("%s\n", LoadMemoryLine(r));
   std::cout << absl::StrFormat(
@@ -245,7 +260,8 @@ absl::Status Run() {
     r.decode_step_ms.push_back(step_ms);
   }
   if (r.single_peak_rss_bytes == 0) r.single_peak_rss_bytes = PeakRssBytes();
-  r.peak_rss_bytes = PeakRssBytes();  // before the roofline probes allocate their buffers
+  r.peak_rss_bytes = PeakRssBytes();
+  RWKV_ASSIGN_OR_RETURN(r.sampling, MeasureSamplingOn(*engine));  // before the roofline probes allocate their buffers
   r.bytes_per_token = engine->MatrixBytesPerToken();
   r.flops_per_token = engine->MatrixFlopsPerToken();
   if (absl::GetFlag(FLAGS_roofline)) {
