@@ -13,7 +13,10 @@
 # 6. stops the container (SIGTERM: must drain and exit 0), starts a new one on the same volume, and
 #    resumes the session: the state survived, and the resumed turn equals one uninterrupted run;
 # 7. scrapes /metrics, /healthz and /readyz;
-# 8. removes everything it created (containers, volume, images, the debootstrap tree), also on
+# 8. the OpenAI-compatible HTTP API (RWKV_HTTP_ADDRESS, HTTPS with the same certificate and
+#    token): GET /v1/models and a greedy POST /v1/chat/completions answer 200 in OpenAI's shape,
+#    a call without the token 401 in OpenAI's error shape; the route is counted in /metrics;
+# 9. removes everything it created (containers, volume, images, the debootstrap tree), also on
 #    failure or Ctrl-C.
 #
 # Needs: podman, buildah, runc, debootstrap (scripts/install-deps.sh installs them), root, network
@@ -179,6 +182,10 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 grpc_port=$(free_port)
 metrics_port=$(free_port)
 while [ "$metrics_port" = "$grpc_port" ]; do metrics_port=$(free_port); done
+openai_port=$(free_port)
+while [ "$openai_port" = "$grpc_port" ] || [ "$openai_port" = "$metrics_port" ]; do
+  openai_port=$(free_port)
+done
 podman volume create "$volume" > /dev/null
 
 # Shipped authenticated: a tokens file and a TLS certificate, mounted as the deployments mount
@@ -204,6 +211,7 @@ start_container() {
   # Deployment's readOnlyRootFilesystem expects.
   podman run --detach --name "$container" "${run_flags[@]}" --read-only \
     --publish "127.0.0.1:$grpc_port:50051" --publish "127.0.0.1:$metrics_port:9464" \
+    --publish "127.0.0.1:$openai_port:8080" --env RWKV_HTTP_ADDRESS=0.0.0.0:8080 \
     --volume "$shared/models:/models:ro" --volume "$volume:/data" \
     --env RWKV_MODEL="/models/$model" --env RWKV_PRECISION=f32 --env RWKV_THREADS=1 \
     --env RWKV_DRAIN_TIMEOUT=10s --volume "$secrets:/run/secrets/rwkv:ro" \
@@ -227,7 +235,8 @@ grep -q -- '--allow-unauthenticated' "$work/open.out" \
   || fail "no clear refusal without authentication: $(cat "$work/open.out")"
 log "refused to start without authentication: $(grep -- '--allow-unauthenticated' "$work/open.out" | head -1)"
 start_container
-log "container SERVING on 127.0.0.1:$grpc_port (gRPC, TLS), 127.0.0.1:$metrics_port (metrics)"
+log "container SERVING on 127.0.0.1:$grpc_port (gRPC, TLS), 127.0.0.1:$metrics_port (metrics)," \
+  "127.0.0.1:$openai_port (OpenAI HTTP API, TLS)"
 # Refused: no token, and plaintext.
 if "$cli" --server "127.0.0.1:$grpc_port" --tls-ca-file "$secrets/tls.crt" sessions list \
     > /dev/null 2> "$work/refused.err"; then
@@ -288,6 +297,16 @@ grep -E '^rwkv_(generated_tokens_total|requests_total\{code="OK"|time_to_first_t
 generated=$(awk '/^rwkv_generated_tokens_total[ {]/ { sum += $NF } END { print sum + 0 }' "$work/metrics.txt")
 [ "${generated%.*}" = 64 ] || fail "/metrics counts $generated generated tokens, expected 64"
 log "scraped /metrics ($(grep -c '^rwkv_' "$work/metrics.txt") rwkv_ samples), /healthz, /readyz"
+
+# ---- 8. the OpenAI-compatible HTTP API ----------------------------------------------------------
+# deploy/openai_smoke_check.py: /v1/models, a greedy chat completion and a refused call, over HTTPS
+# trusting the container's certificate.
+python3 deploy/openai_smoke_check.py "https://127.0.0.1:$openai_port" "$secrets/tls.crt" \
+  "$secrets/token" || fail "the OpenAI-compatible HTTP API"
+http_get "http://127.0.0.1:$metrics_port/metrics" > "$work/metrics.txt" || fail "/metrics"
+grep -Eq '^rwkv_requests_total\{code="OK",method="POST /v1/chat/completions"\} [1-9]' \
+  "$work/metrics.txt" || fail "/metrics does not count the chat completion"
+log "OpenAI HTTP API: /v1/models, a chat completion (200) and a call without a token (401)"
 
 podman stop --time 30 "$container" > /dev/null
 log "PASSED (image $(numfmt --to=iec "$size"))"

@@ -105,6 +105,9 @@ class Engine {
   // floating-point operations of its matrix products.
   virtual int64_t MatrixBytesPerToken() const = 0;
   virtual int64_t MatrixFlopsPerToken() const = 0;
+  // Bytes the loaded weights hold in their compute format: the packed matrices and the
+  // embedding table (the per-channel vectors, well under 1% of a model, left out).
+  virtual int64_t WeightBytes() const { return MatrixBytesPerToken(); }
   // The vocabulary the model file carries (GGUF's tokenizer), token id -> bytes; empty when it
   // carries none (the tokenizer then comes from --tokenizer or the vocabulary size).
   virtual absl::Span<const std::string> EmbeddedVocabulary() const { return {}; }

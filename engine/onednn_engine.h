@@ -33,6 +33,7 @@ class OnednnEngine final : public Engine {
   std::string KernelSummary() const override { return matmul_.KernelSummary(); }
   int64_t MatrixBytesPerToken() const override { return matmul_.PackedBytes(); }
   int64_t MatrixFlopsPerToken() const override { return 2 * matmul_.MacsPerRow(); }
+  int64_t WeightBytes() const override { return matmul_.PackedBytes() + model_->EmbeddingBytes(); }
   absl::Span<const std::string> EmbeddedVocabulary() const override { return vocabulary_; }
 
   absl::StatusOr<LogitsView> Forward(absl::Span<const SequenceInput> batch) override;

@@ -10,7 +10,7 @@ packages=(
   libabsl-dev libdnnl-dev ocl-icd-opencl-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libssl-dev
   prometheus-cpp-dev librocksdb-dev libhiredis-dev nlohmann-json3-dev libutf8proc-dev
-  libmicrohttpd-dev libcurl4-openssl-dev
+  libmicrohttpd-dev libcurl4-openssl-dev libgnutls28-dev
   googletest libgtest-dev libgmock-dev
 )
 if [ "${1:-}" != "--build-only" ]; then

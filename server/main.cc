@@ -40,8 +40,8 @@ ABSL_FLAG(std::string, tokenizer, "",
           "vocabulary size (256: bytes, 65536: world, 50277: 20b).");
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "gRPC address to listen on (HOST:PORT).");
 ABSL_FLAG(std::string, tls_cert_file, "",
-          "Serve gRPC over TLS with this certificate chain (PEM); needs --tls-key-file. "
-          "Default: plaintext.");
+          "Serve gRPC (and --http-address) over TLS with this certificate chain (PEM); needs "
+          "--tls-key-file. Default: plaintext.");
 ABSL_FLAG(std::string, tls_key_file, "", "Private key (PEM) of --tls-cert-file.");
 ABSL_FLAG(std::string, tls_client_ca_file, "",
           "Mutual TLS: require a client certificate signed by one of these CAs (PEM); needs "

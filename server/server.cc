@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "engine/tokenizer/tokenizer_factory.h"
+#include "common/process_memory.h"
 #include "common/read_file.h"
 #include "common/status_macros.h"
 #include "server/api/request_limits.h"
@@ -145,10 +146,17 @@ absl::Status Server::ServeOpenAi() {
   if (options_.stream_stall_timeout > absl::ZeroDuration()) {
     http.idle_timeout = std::max(absl::Seconds(1), options_.stream_stall_timeout);
   }
-  // The gRPC port's certificate (read once: unlike gRPC's, it is not re-read while serving).
+  // The gRPC port's certificate, re-read as gRPC's is (every --tls-reload-interval).
   if (options_.tls.enabled()) {
-    RWKV_ASSIGN_OR_RETURN(http.tls_cert_pem, ReadWholeFile(options_.tls.cert_file));
-    RWKV_ASSIGN_OR_RETURN(http.tls_key_pem, ReadWholeFile(options_.tls.key_file));
+    http::TlsCertificates::Options tls;
+    tls.cert_file = options_.tls.cert_file;
+    tls.key_file = options_.tls.key_file;
+    tls.reload_interval = options_.tls.reload_interval;
+    tls.on_reload_error = [this](const absl::Status& error) {
+      log_.Event(absl::StrCat("warning: HTTPS certificate not reloaded, the previous one stays: ",
+                              error.ToString()));
+    };
+    RWKV_ASSIGN_OR_RETURN(http.tls, http::TlsCertificates::Create(std::move(tls)));
   }
   RWKV_ASSIGN_OR_RETURN(openai_http_, http::HttpServer::Start(std::move(http)));
   log_.Event(absl::StrCat("openai api on ", options_.http_address, " (http port ",
@@ -191,6 +199,8 @@ absl::Status Server::LoadAndServe() {
   const absl::Time start = absl::Now();
   RWKV_ASSIGN_OR_RETURN(engine_, engine::Engine::Create(
                                      {options_.model, options_.threads, options_.precision}));
+  // Before warm-up allocates step buffers: what the weights and loading them cost.
+  const absl::StatusOr<ProcessMemory> loaded = ReadProcessMemory();
   RWKV_RETURN_IF_ERROR(WarmUp());
   RWKV_ASSIGN_OR_RETURN(tokenizer_,
                         engine::CreateTokenizer(options_.tokenizer, engine_->config().n_vocab,
@@ -264,11 +274,15 @@ absl::Status Server::LoadAndServe() {
   const engine::ModelConfig& config = engine_->config();
   log_.Event(absl::StrFormat(
       "serving %s: %s, %.1fM parameters, %s, fingerprint %s, %d bytes of state per session, "
-      "tokenizer %s, %d threads, store %s (%d sessions, %s commits); ready in %.2f s",
+      "tokenizer %s, %d threads, store %s (%d sessions, %s commits), %s; ready in %.2f s",
       options_.model, config.Summary(), engine_->parameters() / 1e6,
-      engine::PrecisionName(engine_->precision()), engine_->fingerprint(),
-      config.StateBytes(), tokenizer_->Name(), engine_->threads(), backend,
-      sessions_->live_sessions(), options_.sync_commits ? "sync" : "async",
+      engine::PrecisionName(engine_->precision()), engine_->fingerprint(), config.StateBytes(),
+      tokenizer_->Name(), engine_->threads(), backend, sessions_->live_sessions(),
+      options_.sync_commits ? "sync" : "async",
+      loaded.ok()
+          ? absl::StrFormat("%.1f MiB resident after load (peak %.1f MiB while loading)",
+                            loaded->rss_bytes / 1048576.0, loaded->peak_rss_bytes / 1048576.0)
+          : std::string("resident memory unknown"),
       absl::ToDoubleSeconds(absl::Now() - start)));
   return absl::OkStatus();
 }

@@ -118,17 +118,25 @@ void QuantizeRowsSplit(const float* x, int64_t rows, int64_t cols, const float* 
   }
 }
 
-void InputScales(const float* w, int64_t out, int64_t in, float* input_scales) {
-  std::fill(input_scales, input_scales + in, 0.0f);
-  for (int64_t o = 0; o < out; ++o) {
+void ColumnMax(const float* w, int64_t rows, int64_t in, float* column_max) {
+  for (int64_t o = 0; o < rows; ++o) {
     for (int64_t k = 0; k < in; ++k) {
-      input_scales[k] = std::max(input_scales[k], std::fabs(w[o * in + k]));
+      column_max[k] = std::max(column_max[k], std::fabs(w[o * in + k]));
     }
   }
-  const float top = *std::max_element(input_scales, input_scales + in);
+}
+
+void InputScalesFromColumnMax(int64_t in, float* column_max) {
+  const float top = in > 0 ? *std::max_element(column_max, column_max + in) : 0.0f;
   for (int64_t k = 0; k < in; ++k) {
-    input_scales[k] = input_scales[k] > 0.0f ? std::sqrt(input_scales[k] / top) : 1.0f;
+    column_max[k] = column_max[k] > 0.0f ? std::sqrt(column_max[k] / top) : 1.0f;
   }
+}
+
+void InputScales(const float* w, int64_t out, int64_t in, float* input_scales) {
+  std::fill(input_scales, input_scales + in, 0.0f);
+  ColumnMax(w, out, in, input_scales);
+  InputScalesFromColumnMax(in, input_scales);
 }
 
 void QuantizeWeights(const float* w, int64_t out, int64_t in, const float* input_scales, int8_t* q,

@@ -35,6 +35,10 @@ void QuantizeRowsSplit(const float* x, int64_t rows, int64_t cols, const float* 
 // square root splits the range between weights and the 16-bit activations (exponents 0.3 and
 // 0.7 measured worse).
 void InputScales(const float* w, int64_t out, int64_t in, float* input_scales);
+// The same over a matrix read a run of rows at a time: ColumnMax over every run (column_max
+// starts at 0), then InputScalesFromColumnMax turns it into the scales in place.
+void ColumnMax(const float* w, int64_t rows, int64_t in, float* column_max);
+void InputScalesFromColumnMax(int64_t in, float* column_max);
 
 // QuantizeRows of W[o, k] / input_scales[k] (per output channel), without a scaled copy of W.
 void QuantizeWeights(const float* w, int64_t out, int64_t in, const float* input_scales, int8_t* q,

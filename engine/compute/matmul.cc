@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "engine/compute/int8_gemv.h"
 #include "engine/compute/int8_rows.h"
+#include "engine/compute/linear_packer.h"
 
 namespace rwkv::engine {
 namespace {
@@ -218,30 +219,27 @@ std::string MatmulContext::KernelSummary() const {
 
 absl::StatusOr<Linear> Linear::Create(MatmulContext& ctx, const float* weights, int64_t in,
                                       int64_t out, Precision precision) {
+  absl::StatusOr<LinearPacker> packer = LinearPacker::Start(ctx, in, out, precision);
+  if (!packer.ok()) return packer.status();
+  if (precision == Precision::kInt8) {
+    std::vector<float> input_scales(in);
+    InputScales(weights, out, in, input_scales.data());
+    if (absl::Status s = packer->SetInputScales(input_scales); !s.ok()) return s;
+  }
+  absl::Status added =
+      packer->AddRows(0, absl::MakeConstSpan(weights, static_cast<size_t>(in * out)));
+  if (!added.ok()) return added;
+  return std::move(*packer).Finish();
+}
+
+absl::StatusOr<Linear> Linear::Allocate(MatmulContext& ctx, int64_t in, int64_t out,
+                                        Precision precision) {
   Linear linear;
   linear.in_ = in;
   linear.out_ = out;
   linear.precision_ = precision;
   const DataType type = WeightType(precision);
-  // int8: one symmetric scale per output channel (row of W); int8 also one per input channel,
-  // which the activations take (see InputScales).
-  std::vector<int8_t> quantized;
-  if (IsInt8(precision)) {
-    quantized.resize(static_cast<size_t>(in * out));
-    linear.scales_.resize(out);
-    if (precision == Precision::kInt8) {
-      linear.input_scales_.resize(in);
-      InputScales(weights, out, in, linear.input_scales_.data());
-      QuantizeWeights(weights, out, in, linear.input_scales_.data(), quantized.data(),
-                      linear.scales_.data());
-    } else {
-      QuantizeRows(weights, out, in, quantized.data(), linear.scales_.data());
-    }
-  }
   try {
-    // W^T as a [in, out] matrix whose memory is W's (out, in) rows: oneDNN's "ba" tag.
-    const DataType source_type = IsInt8(precision) ? DataType::s8 : DataType::f32;
-    memory::desc plain({in, out}, source_type, memory::format_tag::ba);
     memory::desc any({in, out}, type, memory::format_tag::any);
     const DataType src_type = precision == Precision::kF32 ? DataType::f32 : type;
     dnnl::matmul::primitive_desc pd(
@@ -249,21 +247,16 @@ absl::StatusOr<Linear> Linear::Create(MatmulContext& ctx, const float* weights, 
                            Rows(RepresentativeRows(out), out, DataType::f32)),
         ctx.engine());
     linear.weights_ = memory(pd.weights_desc(), ctx.engine());
-    void* source_data =
-        IsInt8(precision) ? static_cast<void*>(quantized.data()) : const_cast<float*>(weights);
-    memory source(plain, ctx.engine(), source_data);
-    dnnl::reorder(source, linear.weights_).execute(ctx.stream(), source, linear.weights_);
-    ctx.stream().wait();
-    if (IsInt8(precision) && Int8GemvApplies(linear.weights_.get_desc(), in, out)) {
-      linear.compensation_.resize(out);
-      Int8GemvCompensation(quantized.data(), in, out, linear.compensation_.data());
-      ++ctx.kernels_["rwkv:avx512_vnni (1-2 rows)"];
-    }
-    ctx.packed_bytes_ += static_cast<int64_t>(linear.WeightBytes());
-    ctx.macs_per_row_ += in * out;
   } catch (const dnnl::error& e) {
     return absl::InternalError(
         absl::StrCat("oneDNN could not pack a ", out, "x", in, " weight matrix: ", e.what()));
+  }
+  if (IsInt8(precision)) {
+    // One symmetric scale per output channel (row of W); int8 also one per input channel, which
+    // the activations take (see InputScales), all 1 until LinearPacker::SetInputScales.
+    linear.scales_.resize(out);
+    if (precision == Precision::kInt8) linear.input_scales_.assign(in, 1.0f);
+    if (Int8GemvApplies(linear.weights_.get_desc(), in, out)) linear.compensation_.resize(out);
   }
   return linear;
 }

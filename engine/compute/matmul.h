@@ -63,6 +63,7 @@ class MatmulContext {
 
  private:
   friend class Linear;
+  friend class LinearPacker;
 
   // A primitive with the memory objects and arguments it always runs with. The arguments are
   // kept in oneDNN's C form: the C++ execute() builds a vector on every call.
@@ -112,7 +113,8 @@ class MatmulContext {
 // A weight matrix applied as y = x W^T, W of PyTorch shape (out, in) (rwkv.cpp ggml [in, out]).
 class Linear {
  public:
-  // `weights` holds out rows of `in` floats; it is converted to `precision` and packed.
+  // `weights` holds out rows of `in` floats; it is converted to `precision` and packed (in one
+  // run of LinearPacker, which packs a matrix that arrives a run of rows at a time).
   static absl::StatusOr<Linear> Create(MatmulContext& ctx, const float* weights, int64_t in,
                                        int64_t out, Precision precision = Precision::kF32);
 
@@ -132,6 +134,12 @@ class Linear {
   size_t WeightBytes() const;
 
  private:
+  friend class LinearPacker;
+
+  // The packed matrix's memory in oneDNN's preferred layout, not yet filled; int8 scales and
+  // compensation sized. INTERNAL when oneDNN has no layout for it.
+  static absl::StatusOr<Linear> Allocate(MatmulContext& ctx, int64_t in, int64_t out,
+                                         Precision precision);
   absl::Status ApplyInt8(MatmulContext& ctx, const float* x, int64_t rows, float* y,
                          Epilogue epilogue) const;
 

@@ -24,33 +24,46 @@ float FromBf16(uint16_t value) {
 
 }  // namespace
 
-Embedding::Embedding(const std::vector<float>& table, int64_t rows, int64_t width,
-                     Precision precision)
+Embedding::Embedding(int64_t rows, int64_t width, Precision precision)
     : width_(width), precision_(precision) {
   const size_t n = static_cast<size_t>(rows * width);
   switch (precision) {
     case Precision::kF32:
-      f32_.assign(table.begin(), table.begin() + n);
+      f32_.resize(n);
       break;
     case Precision::kBf16:
       bf16_.resize(n);
-      for (size_t i = 0; i < n; ++i) bf16_[i] = ToBf16(table[i]);
       break;
     case Precision::kInt8:
     case Precision::kInt8Fast:
       int8_.resize(n);
       scales_.resize(rows * GroupsPerRow());
-      for (int64_t r = 0; r < rows; ++r) {
+      break;
+  }
+}
+
+void Embedding::SetRows(int64_t first_row, absl::Span<const float> values) {
+  const size_t base = static_cast<size_t>(first_row * width_);
+  switch (precision_) {
+    case Precision::kF32:
+      std::copy(values.begin(), values.end(), f32_.begin() + base);
+      break;
+    case Precision::kBf16:
+      for (size_t i = 0; i < values.size(); ++i) bf16_[base + i] = ToBf16(values[i]);
+      break;
+    case Precision::kInt8:
+    case Precision::kInt8Fast:
+      for (int64_t r = 0; r * width_ < static_cast<int64_t>(values.size()); ++r) {
         for (int64_t g = 0; g < GroupsPerRow(); ++g) {
-          const int64_t begin = g * kInt8Group, end = std::min(width, begin + kInt8Group);
-          const float* row = table.data() + r * width;
+          const int64_t begin = g * kInt8Group, end = std::min(width_, begin + kInt8Group);
+          const float* row = values.data() + r * width_;
           float amax = 0.0f;
           for (int64_t c = begin; c < end; ++c) amax = std::max(amax, std::fabs(row[c]));
           const float scale = amax > 0.0f ? amax / 127.0f : 1.0f;
           for (int64_t c = begin; c < end; ++c) {
-            int8_[r * width + c] = static_cast<int8_t>(std::nearbyint(row[c] / scale));
+            int8_[base + r * width_ + c] = static_cast<int8_t>(std::nearbyint(row[c] / scale));
           }
-          scales_[r * GroupsPerRow() + g] = scale;
+          scales_[(first_row + r) * GroupsPerRow() + g] = scale;
         }
       }
       break;

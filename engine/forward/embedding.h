@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "engine/compute/precision.h"
 
 namespace rwkv::engine {
@@ -14,8 +15,12 @@ namespace rwkv::engine {
 class Embedding {
  public:
   Embedding() = default;
-  // `table` is [rows, width] float32; it is converted (and may be freed afterwards).
-  Embedding(const std::vector<float>& table, int64_t rows, int64_t width, Precision precision);
+  // A table of `rows` rows of `width`, filled by SetRows.
+  Embedding(int64_t rows, int64_t width, Precision precision);
+
+  // Converts rows [first_row, first_row + values.size() / width) from float32, so that the table
+  // is loaded a run of rows at a time without a float32 copy of it.
+  void SetRows(int64_t first_row, absl::Span<const float> values);
 
   // out[width] = row `token`.
   void Lookup(int32_t token, float* out) const;

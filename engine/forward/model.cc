@@ -11,6 +11,9 @@ namespace rwkv::engine {
 namespace {
 
 constexpr float kLayerNormEps = 1e-5f;
+// Rows of a vocabulary-sized tensor converted at a time while loading (3 MiB of float32 at
+// width 768): the only float32 copy of it there ever is.
+constexpr int64_t kLoadRunRows = 1024;
 
 }  // namespace
 
@@ -31,8 +34,9 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const TensorSource& source,
   model->precision_ = precision;
   RWKV_ASSIGN_OR_RETURN(model->config_, InferModelConfig(source));
   WeightReader reader(source, matmul, precision);
-  // The two vocabulary-sized tensors come first: each is read as float32 before it is converted,
-  // and the peak memory of loading is lowest while little else is resident.
+  // Every tensor is converted a run of rows at a time and its stored pages released behind it
+  // (WeightReader, TensorSource::ReadF32Rows), so loading holds the converted weights, one run
+  // of float32 and the pages being read: never the whole file next to the model.
   RWKV_RETURN_IF_ERROR(model->LoadEmbedding(reader));
   const int64_t c = model->config_.n_embed;
   RWKV_ASSIGN_OR_RETURN(model->head_, reader.Matrix("head.weight", c, model->config_.n_vocab));
@@ -49,16 +53,21 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Load(const TensorSource& source,
 
 absl::Status Model::LoadEmbedding(WeightReader& reader) {
   const int64_t c = config_.n_embed;
-  RWKV_ASSIGN_OR_RETURN(std::vector<float> table,
-                        reader.Vector("emb.weight", {c, config_.n_vocab}));
   RWKV_ASSIGN_OR_RETURN(std::vector<float> ln0_weight, reader.Vector("blocks.0.ln0.weight", {c}));
   RWKV_ASSIGN_OR_RETURN(std::vector<float> ln0_bias, reader.Vector("blocks.0.ln0.bias", {c}));
-  // ln0 only ever sees embedding rows, so it is applied once here (the same float ops as at run
-  // time, hence the same results).
-  LayerNormRows(table.data(), config_.n_vocab, c, ln0_weight.data(), ln0_bias.data(),
-                kLayerNormEps, table.data());
-  embedding_ = Embedding(table, config_.n_vocab, c, precision_);
-  return absl::OkStatus();
+  embedding_ = Embedding(config_.n_vocab, c, precision_);
+  std::vector<float> buffer(
+      static_cast<size_t>(std::min<int64_t>(kLoadRunRows, config_.n_vocab) * c));
+  return reader.Rows("emb.weight", {c, config_.n_vocab}, absl::MakeSpan(buffer),
+                     [&](int64_t first_row, absl::Span<float> rows) {
+                       // ln0 only ever sees embedding rows, so it is applied once here (the
+                       // same float ops as at run time, hence the same results).
+                       const int64_t count = static_cast<int64_t>(rows.size()) / c;
+                       LayerNormRows(rows.data(), count, c, ln0_weight.data(), ln0_bias.data(),
+                                     kLayerNormEps, rows.data());
+                       embedding_.SetRows(first_row, rows);
+                       return absl::OkStatus();
+                     });
 }
 
 absl::Status Model::LoadLayer(WeightReader& reader, int index) {

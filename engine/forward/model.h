@@ -41,6 +41,8 @@ class Model {
   const std::string& fingerprint() const { return fingerprint_; }
   // Number of weights in the source (every tensor's element count).
   int64_t parameters() const { return parameters_; }
+  // Bytes of the embedding table in its precision.
+  int64_t EmbeddingBytes() const { return embedding_.Bytes(); }
 
   // Runs every layer over the packed rows of `batch` (token ids in `tokens`, one per row),
   // updating each sequence's state. Then writes logits [wanted.size(), n_vocab] for the rows

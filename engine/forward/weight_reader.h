@@ -29,6 +29,12 @@ class WeightReader {
   // The tensor as float32, which must have exactly the ggml dimensions `ne`.
   absl::StatusOr<std::vector<float>> Vector(const std::string& name, std::vector<int64_t> ne);
 
+  // The tensor, which must have exactly the ggml dimensions `ne`, a run of rows at a time (see
+  // TensorSource::ReadF32Rows): for the vocabulary-sized tensors, which are converted without a
+  // float32 copy of themselves.
+  absl::Status Rows(const std::string& name, std::vector<int64_t> ne, absl::Span<float> buffer,
+                    TensorSource::RowConsumer consume);
+
   // A matrix applied as y = W x with `in` inputs and `out` outputs (ggml [in, out]), packed in
   // the model's precision (LoRA matrices: see LoraPrecision).
   absl::StatusOr<Linear> Matrix(const std::string& name, int64_t in, int64_t out);
@@ -50,6 +56,10 @@ class WeightReader {
   const TensorSource& source() const { return source_; }
 
  private:
+  // The tensor's info, INVALID_ARGUMENT when it is missing or not of dimensions `ne`.
+  absl::StatusOr<const TensorInfo*> Check(const std::string& name,
+                                          const std::vector<int64_t>& ne) const;
+
   const TensorSource& source_;
   MatmulContext& matmul_;
   Precision precision_;

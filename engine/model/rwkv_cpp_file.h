@@ -68,6 +68,8 @@ class RwkvCppFile final : public TensorSource {
   const std::vector<TensorInfo>& Tensors() const override { return tensors_; }
   const TensorInfo* Find(std::string_view name) const override;
   absl::Status ReadF32(std::string_view name, absl::Span<float> out) const override;
+  absl::Status ReadF32Rows(std::string_view name, absl::Span<float> buffer,
+                           RowConsumer consume) const override;
   // 0 for an unknown name.
   uint64_t ContentHash(std::string_view name) const override;
 

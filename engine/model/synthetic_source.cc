@@ -1,10 +1,12 @@
 #include "engine/model/synthetic_source.h"
 
 #include <cmath>
+#include <cstddef>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/hash64.h"
+#include "common/status_macros.h"
 
 namespace rwkv::engine {
 namespace {
@@ -122,13 +124,30 @@ absl::Status SyntheticSource::ReadF32(std::string_view std_name, absl::Span<floa
                                                    info.NumElements(), " elements, not ",
                                                    out.size()));
   }
-  const Fill fill = fills_[it->second];
   uint64_t state = ContentHash(std_name);
+  Draw(fills_[it->second], state, out);
+  return absl::OkStatus();
+}
+
+void SyntheticSource::Draw(const Fill& fill, uint64_t& state, absl::Span<float> out) {
   for (float& value : out) {
     const float unit = static_cast<float>(NextRandom(state) >> 40) * 0x1.0p-24f;  // [0, 1)
     value = fill.center + fill.spread * (2.0f * unit - 1.0f);
   }
-  return absl::OkStatus();
+}
+
+absl::Status SyntheticSource::ReadF32Rows(std::string_view std_name, absl::Span<float> buffer,
+                                          RowConsumer consume) const {
+  auto it = index_.find(absl::string_view(std_name.data(), std_name.size()));
+  if (it == index_.end()) return TensorSource::ReadF32Rows(std_name, buffer, consume);
+  uint64_t state = ContentHash(std_name);
+  return ForEachRowRun(description_, tensors_[it->second], buffer.size(),
+                       [&](int64_t first_row, int64_t, int64_t count) {
+                         const absl::Span<float> values =
+                             buffer.subspan(0, static_cast<size_t>(count));
+                         Draw(fills_[it->second], state, values);
+                         return consume(first_row, values);
+                       });
 }
 
 uint64_t SyntheticSource::ContentHash(std::string_view name) const {

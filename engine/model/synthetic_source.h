@@ -44,6 +44,9 @@ class SyntheticSource final : public TensorSource {
   const std::vector<TensorInfo>& Tensors() const override { return tensors_; }
   const TensorInfo* Find(std::string_view name) const override;
   absl::Status ReadF32(std::string_view name, absl::Span<float> out) const override;
+  // The values are drawn in order, so a run of rows continues where the last one stopped.
+  absl::Status ReadF32Rows(std::string_view name, absl::Span<float> buffer,
+                           RowConsumer consume) const override;
   uint64_t ContentHash(std::string_view name) const override;
 
  private:
@@ -56,6 +59,8 @@ class SyntheticSource final : public TensorSource {
   explicit SyntheticSource(const SyntheticShape& shape);
   void Add(std::string name, std::vector<int64_t> ne, Fill fill);
   void AddLayer(int layer);
+  // Draws out.size() values of `fill`, continuing from `state`.
+  static void Draw(const Fill& fill, uint64_t& state, absl::Span<float> out);
 
   SyntheticShape shape_;
   std::string description_;

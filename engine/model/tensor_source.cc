@@ -1,8 +1,13 @@
 #include "engine/model/tensor_source.h"
 
+#include <algorithm>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/absl_view.h"
 #include "common/hash64.h"
+#include "common/status_macros.h"
 
 namespace rwkv::engine {
 
@@ -46,6 +51,52 @@ int64_t TensorInfo::NumElements() const {
 
 std::string TensorInfo::ShapeString() const {
   return absl::StrCat("[", absl::StrJoin(ne, ", "), "]");
+}
+
+int64_t RowElements(const TensorInfo& info) { return info.ne.empty() ? 1 : info.ne[0]; }
+
+absl::Status ForEachRowRun(
+    const std::string& describe, const TensorInfo& info, size_t buffer_floats,
+    absl::FunctionRef<absl::Status(int64_t first_row, int64_t first_element, int64_t elements)>
+        run) {
+  const int64_t total = info.NumElements();
+  const int64_t row = RowElements(info);
+  if (total <= 0) return absl::OkStatus();
+  if (static_cast<int64_t>(buffer_floats) < row) {
+    return absl::InvalidArgumentError(absl::StrCat(describe, ": tensor '", info.name,
+                                                   "': a buffer of ", buffer_floats,
+                                                   " floats holds no row of ", row));
+  }
+  const int64_t rows_per_run = static_cast<int64_t>(buffer_floats) / row;
+  for (int64_t first = 0; first * row < total; first += rows_per_run) {
+    RWKV_RETURN_IF_ERROR(
+        run(first, first * row, std::min(rows_per_run * row, total - first * row)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TensorSource::ReadF32Rows(std::string_view name, absl::Span<float> buffer,
+                                       RowConsumer consume) const {
+  const TensorInfo* info = Find(name);
+  if (info == nullptr) {
+    return absl::NotFoundError(absl::StrCat(Describe(), ": no tensor named '", AsAbsl(name), "'"));
+  }
+  const int64_t total = info->NumElements();
+  if (total > 0 && static_cast<int64_t>(buffer.size()) >= total) {
+    const absl::Span<float> all = buffer.subspan(0, static_cast<size_t>(total));
+    RWKV_RETURN_IF_ERROR(ReadF32(name, all));
+    return consume(0, all);
+  }
+  std::vector<float> whole;
+  return ForEachRowRun(Describe(), *info, buffer.size(),
+                       [&](int64_t first_row, int64_t first, int64_t count) -> absl::Status {
+                         if (whole.empty()) {
+                           whole.resize(static_cast<size_t>(total));
+                           RWKV_RETURN_IF_ERROR(ReadF32(name, absl::MakeSpan(whole)));
+                         }
+                         std::copy_n(whole.begin() + first, count, buffer.begin());
+                         return consume(first_row, buffer.subspan(0, static_cast<size_t>(count)));
+                       });
 }
 
 TensorContentHasher::TensorContentHasher(const TensorInfo& info, uint64_t data_bytes) {

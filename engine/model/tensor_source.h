@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
 #include "common/hash64.h"
@@ -72,8 +73,23 @@ class TensorSource {
   // INVALID_ARGUMENT for a wrong output size.
   virtual absl::Status ReadF32(std::string_view name, absl::Span<float> out) const = 0;
 
+  // Called with each run of rows ReadF32Rows converted: the first row's index and the rows.
+  using RowConsumer = absl::FunctionRef<absl::Status(int64_t first_row, absl::Span<float> rows)>;
+
+  // Converts the named tensor to float32 a run of whole rows (ne[0] elements each; a tensor of
+  // no dimensions is one row) at a time, so a vocabulary-sized tensor needs no float32 copy of
+  // itself: fills the whole rows `buffer` has room for and calls `consume` on them, in order,
+  // until the tensor is done. A buffer of the whole tensor gives one call. Sources that map a
+  // file return each run's stored bytes to the OS once it is converted (see
+  // MappedFile::Release). Returns consume's first error; NOT_FOUND for an unknown name,
+  // INVALID_ARGUMENT for a buffer smaller than one row. This default reads the whole tensor
+  // with ReadF32 and hands it out a buffer at a time.
+  virtual absl::Status ReadF32Rows(std::string_view name, absl::Span<float> buffer,
+                                   RowConsumer consume) const;
+
   // A stable 64-bit hash of the tensor's name, ne, type and stored bytes: the same file gives the
-  // same value on every machine and every run. Used for the model fingerprint.
+  // same value on every machine and every run. Used for the model fingerprint. Mapped sources
+  // return the stored bytes' pages to the OS once hashed, as ReadF32Rows does.
   virtual uint64_t ContentHash(std::string_view name) const = 0;
 };
 
@@ -84,6 +100,17 @@ uint64_t HashTensorContent(const TensorInfo& info, absl::Span<const uint8_t> dat
 
 // The same hash fed piece by piece: Start with the tensor's description and its total data size,
 // then every byte of the data, in order, over any number of Update calls.
+// Elements per row as ReadF32Rows counts them: ne[0], or 1 for a tensor of no dimensions.
+int64_t RowElements(const TensorInfo& info);
+
+// The runs of rows ReadF32Rows hands out with a buffer of `buffer_floats`: calls
+// `run(first_row, first_element, elements)` for each, in order, and returns its first error.
+// INVALID_ARGUMENT naming `describe` and the tensor when the buffer holds no row.
+absl::Status ForEachRowRun(
+    const std::string& describe, const TensorInfo& info, size_t buffer_floats,
+    absl::FunctionRef<absl::Status(int64_t first_row, int64_t first_element, int64_t elements)>
+        run);
+
 class TensorContentHasher {
  public:
   TensorContentHasher(const TensorInfo& info, uint64_t data_bytes);

@@ -1,7 +1,9 @@
 #include "engine/sampler/sampler.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <string>
 #include <utility>
@@ -9,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "engine/compute/vector_math.h"
 
 namespace rwkv::engine {
 namespace {
@@ -57,7 +60,47 @@ absl::Status CheckLogitBias(const SamplingParams& params, int32_t vocab_size) {
 }
 
 // NaN never wins and +inf would turn the softmax into NaN; the largest float keeps the order.
-float Sanitize(float score) { return std::isnan(score) ? -kInf : std::min(score, kFloatMax); }
+// On the bit pattern, with integer selects, so that loops over the vocabulary vectorize
+// (compute/vector_math.h says why float selects do not).
+inline float Sanitize(float score) {
+  const uint32_t bits = std::bit_cast<uint32_t>(score);
+  constexpr uint32_t kPlusInf = 0x7f800000u;
+  uint32_t out = (bits & 0x7fffffffu) > kPlusInf ? std::bit_cast<uint32_t>(-kInf) : bits;
+  out = out == kPlusInf ? std::bit_cast<uint32_t>(kFloatMax) : out;
+  return std::bit_cast<float>(out);
+}
+
+// A sanitized score (no NaN) as an int32 that orders as the floats do, -0 and +0 alike.
+inline int32_t OrderKey(float score) {
+  const int32_t bits = std::bit_cast<int32_t>(score);
+  const int32_t key = bits ^ ((bits >> 31) & 0x7fffffff);
+  return key == -1 ? 0 : key;  // -0.0's key is -1
+}
+
+RWKV_VECTOR_CLONES void SanitizeAll(const float* logits, size_t n, float* scores) {
+  for (size_t i = 0; i < n; ++i) scores[i] = Sanitize(logits[i]);
+}
+
+// The lowest ID of the highest score: the block holding the maximum first (vectorized maxima
+// over blocks, the earliest block on ties), then the first ID in it that reaches it.
+RWKV_VECTOR_CLONES int32_t FirstArgMax(const float* scores, int32_t n) {
+  constexpr int32_t kBlock = 256;
+  int32_t best_key = std::numeric_limits<int32_t>::min();
+  int32_t best_block = 0;
+  for (int32_t begin = 0; begin < n; begin += kBlock) {
+    const int32_t end = std::min(n, begin + kBlock);
+    int32_t block_max = std::numeric_limits<int32_t>::min();
+    for (int32_t i = begin; i < end; ++i) block_max = std::max(block_max, OrderKey(scores[i]));
+    if (block_max > best_key) {
+      best_key = block_max;
+      best_block = begin;
+    }
+  }
+  for (int32_t i = best_block; i < n; ++i) {
+    if (OrderKey(scores[i]) == best_key) return i;
+  }
+  return 0;
+}
 
 uint64_t SplitMix64(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
@@ -68,6 +111,16 @@ uint64_t SplitMix64(uint64_t& state) {
 
 uint64_t RotateLeft(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
+
+// weights[i] = e^((scores[i] - max) / temperature) over the whole vocabulary: 0 exactly for a
+// banned (-inf) score. Returns their sum, in a fixed lane order (compute/vector_math.h).
+RWKV_VECTOR_CLONES double DenseWeights(const float* scores, int32_t n, float max_score,
+                                       float temperature, float* weights) {
+  return LaneSum<double>(n, [&](int64_t i) {
+    weights[i] = Exp((scores[i] - max_score) / temperature);
+    return static_cast<double>(weights[i]);
+  });
+}
 }  // namespace
 
 absl::Status ValidateSamplingParams(const SamplingParams& params, int32_t vocab_size) {
@@ -143,7 +196,7 @@ int32_t Sampler::Sample(absl::Span<const float> logits) {
 
 void Sampler::PrepareScores(absl::Span<const float> logits) {
   const size_t n = std::min(logits.size(), scores_.size());
-  for (size_t i = 0; i < n; ++i) scores_[i] = Sanitize(logits[i]);
+  SanitizeAll(logits.data(), n, scores_.data());
   std::fill(scores_.begin() + n, scores_.end(), -kInf);
   for (const auto& [token, bias] : params_.logit_bias) {
     scores_[token] = bias == kBanBias ? -kInf : Sanitize(scores_[token] + bias);
@@ -164,29 +217,23 @@ void Sampler::ApplyPenalties() {
   }
 }
 
-int32_t Sampler::ArgMax() const {
-  int32_t best = 0;
-  float best_score = scores_[0];
-  for (int32_t i = 1; i < vocab_size_; ++i) {
-    if (scores_[i] > best_score) {
-      best = i;
-      best_score = scores_[i];
-    }
-  }
-  return best;
-}
+int32_t Sampler::ArgMax() const { return FirstArgMax(scores_.data(), vocab_size_); }
 
 void Sampler::CollectCandidates() {
   const size_t k = static_cast<size_t>(params_.top_k);
   if (k > 0 && k <= kMaxHeapTopK) return CollectTopK(k);
-  candidates_.clear();
-  max_score_ = -kInf;
+  // Every ID is written, and the count only moves past the finite ones: no branch to mispredict.
+  candidates_.resize(static_cast<size_t>(vocab_size_));  // within its capacity: no allocation
+  size_t count = 0;
   for (int32_t id = 0; id < vocab_size_; ++id) {
-    if (scores_[id] == -kInf) continue;
-    candidates_.push_back(id);
-    max_score_ = std::max(max_score_, scores_[id]);
+    candidates_[count] = id;
+    count += scores_[id] != -kInf;
   }
+  candidates_.resize(count);
+  max_score_ = count > 0 ? scores_[ArgMax()] : -kInf;
+  all_finite_ = true;
   if (k == 0 || k >= candidates_.size()) return;
+  all_finite_ = false;
   auto better = [this](int32_t a, int32_t b) { return Better(a, b); };
   scratch_.assign(candidates_.begin(), candidates_.end());
   std::nth_element(scratch_.begin(), scratch_.begin() + (k - 1), scratch_.end(), better);
@@ -216,23 +263,37 @@ void Sampler::CollectTopK(size_t k) {
   }
   candidates_.assign(scratch_.begin(), scratch_.end());
   std::sort(candidates_.begin(), candidates_.end());
+  all_finite_ = false;
   max_score_ = -kInf;
   for (const int32_t id : candidates_) max_score_ = std::max(max_score_, scores_[id]);
 }
 
 void Sampler::KeepRankedAtOrAbove(int32_t pivot) {
-  candidates_.erase(std::remove_if(candidates_.begin(), candidates_.end(),
-                                   [&](int32_t id) { return Better(pivot, id); }),
-                    candidates_.end());
+  // Better(pivot, id) without its short-circuit: on a flat distribution which side a candidate
+  // falls is a coin toss, and a branch on it mispredicts half the time.
+  const float pivot_score = scores_[pivot];
+  size_t kept = 0;
+  for (const int32_t id : candidates_) {
+    const float score = scores_[id];
+    const bool below = (pivot_score > score) | ((pivot_score == score) & (pivot < id));
+    candidates_[kept] = id;
+    kept += !below;
+  }
+  candidates_.resize(kept);
+  all_finite_ = false;
 }
 
 double Sampler::ComputeWeights() {
   // Subtracting the maximum keeps exp() in range; the best candidate gets weight exactly 1.
   // Dividing (not multiplying by 1 / T) keeps a denormal temperature from making 0 * inf.
   const float temperature = params_.temperature;
+  // Every finite ID is a candidate: all of them at once, vectorized (the others weigh 0).
+  if (all_finite_) {
+    return DenseWeights(scores_.data(), vocab_size_, max_score_, temperature, weights_.data());
+  }
   double total = 0.0;
   for (const int32_t id : candidates_) {
-    const float weight = std::exp((scores_[id] - max_score_) / temperature);
+    const float weight = Exp((scores_[id] - max_score_) / temperature);
     weights_[id] = weight;
     total += weight;
   }
@@ -243,10 +304,12 @@ void Sampler::ApplyTopP(double total_weight) {
   // Sorting the nucleus costs O(n log n) when the distribution is flat. Instead: histogram the
   // mass by log-weight, find the bucket where the cumulative mass reaches top_p, and rank only
   // the candidates inside that bucket. The bucket index never decreases as the score falls, so
-  // each bucket ranks wholly above the next.
-  const float temperature = params_.temperature;
+  // each bucket ranks wholly above the next (so any such bucketing gives the same nucleus: a
+  // multiply is cheaper than a divide per candidate). Capped: a denormal temperature would make
+  // it inf, and the best token's 0 * inf NaN.
+  const float buckets_per_score = std::min(kBucketsPerUnit / params_.temperature, kFloatMax);
   auto bucket_of = [&](int32_t id) {
-    const float depth = (max_score_ - scores_[id]) / temperature * kBucketsPerUnit;
+    const float depth = (max_score_ - scores_[id]) * buckets_per_score;
     return depth < static_cast<float>(kTopPBuckets - 1) ? static_cast<size_t>(depth)
                                                         : kTopPBuckets - 1;
   };

@@ -130,6 +130,9 @@ class Sampler {
   std::vector<int32_t> scratch_;     // top-k's heap or copy; top-p's boundary bucket
   std::vector<double> bucket_mass_;  // top-p's histogram of weight by log-weight
   float max_score_ = 0.0f;
+  // candidates_ is every ID with a finite score (nothing cut yet): weights can be computed over
+  // the whole vocabulary at once.
+  bool all_finite_ = false;
 };
 
 }  // namespace rwkv::engine

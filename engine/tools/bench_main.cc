@@ -4,7 +4,8 @@
 //
 // Measures decode tokens/s at batch 1, 8, 32 and 64 (one token per sequence per step, logits for
 // every sequence, as a server step needs), prefill tokens/s for one 512-token prompt, the state
-// size per session and the peak resident memory. Prints a table and optionally writes JSON.
+// size per session, the resident memory right after loading, its peak while loading, and the
+// peak resident memory of the whole run. Prints a table and optionally writes JSON.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -23,7 +24,9 @@
 #include "absl/time/clock.h"
 #include "engine/engine.h"
 #include "engine/tools/roofline.h"
+#include "engine/tools/sampling_bench.h"
 #include "common/command_line.h"
+#include "common/process_memory.h"
 #include "common/status_macros.h"
 
 ABSL_FLAG(std::string, shape, "rwkv7-0.1b",
@@ -53,9 +56,13 @@ struct Results {
   std::vector<double> decode_step_ms;
   double prefill_tok_s = 0;
   int64_t state_bytes = 0;
+  int64_t weight_bytes = 0;           // the weights in their compute format
+  int64_t load_rss_bytes = 0;         // resident right after loading (VmRSS)
+  int64_t load_peak_rss_bytes = 0;    // the most resident while loading (VmHWM)
   int64_t peak_rss_bytes = 0;         // the whole run (every batch's states and step buffers)
   int64_t single_peak_rss_bytes = 0;  // serving one sequence: the prefill and batch-1 decode
   double load_seconds = 0;
+  std::vector<SamplingCost> sampling;  // per token and sequence, on the engine thread
   // Roofline: limits of this machine and what one token needs.
   int64_t bytes_per_token = 0;
   int64_t flops_per_token = 0;
@@ -132,6 +139,22 @@ absl::StatusOr<double> MeasurePrefill(Engine& engine, int64_t length) {
   return length / seconds;
 }
 
+// The sampling figures on the logits of one decode step of this model.
+absl::StatusOr<std::vector<SamplingCost>> MeasureSamplingOn(Engine& engine) {
+  std::vector<float> state = engine.InitialState();
+  const std::vector<int32_t> prompt = SomeTokens(16, engine.config().n_vocab, 13);
+  RWKV_ASSIGN_OR_RETURN(LogitsView logits, engine.Forward({{absl::MakeSpan(state), prompt}}));
+  const std::vector<float> row(logits.Row(0).begin(), logits.Row(0).end());
+  return MeasureSampling(row, std::min(absl::GetFlag(FLAGS_seconds), 1.0));
+}
+
+// "memory after load: 206.5 MiB resident (weights 197.0 MiB), loading peak 213.4 MiB".
+std::string LoadMemoryLine(const Results& r) {
+  return absl::StrFormat(
+      "memory after load: %.1f MiB resident (weights %.1f MiB), loading peak %.1f MiB",
+      r.load_rss_bytes / 1048576.0, r.weight_bytes / 1048576.0, r.load_peak_rss_bytes / 1048576.0);
+}
+
 void PrintTable(const Results& r, const ModelConfig& config) {
   std::cout << absl::StrFormat("model: %s (%s)\nprecision %s, %d threads, loaded in %.1f s\n",
                                r.shape, config.Summary(), r.precision, r.threads, r.load_seconds);
@@ -154,6 +177,11 @@ void PrintTable(const Results& r, const ModelConfig& config) {
         r.bandwidth / 1e9, r.matmul_peak / 1e9, r.precision, config.n_embed, config.n_embed,
         r.bytes_per_token / 1e6, r.flops_per_token / 1e9);
   }
+  for (const SamplingCost& cost : r.sampling) {
+    std::cout << absl::StrFormat("| sampling, %s | | %.3f | | |\n", cost.setting,
+                                 cost.microseconds / 1000);
+  }
+  std::cout << absl::StrFormat("%s\n", LoadMemoryLine(r));
   std::cout << absl::StrFormat(
       "state: %d bytes per session; peak RSS: %.1f MiB serving one sequence (prefill, batch 1), "
       "%.1f MiB overall (with %d sessions' states and step buffers)\n",
@@ -171,11 +199,14 @@ absl::Status WriteJson(const Results& r, const std::string& path) {
   const std::string json = absl::StrFormat(
       "{\"shape\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"decode_tok_s\": {%s}, "
       "\"prefill_tok_s\": %.3f, \"prefill_tokens\": %d, \"state_bytes\": %d, "
-      "\"peak_rss_bytes\": %d, \"single_sequence_peak_rss_bytes\": %d, \"bytes_per_token\": %d, \"flops_per_token\": %d, "
+      "\"weight_bytes\": %d, \"load_rss_bytes\": %d, \"load_peak_rss_bytes\": %d, "
+      "\"peak_rss_bytes\": %d, \"single_sequence_peak_rss_bytes\": %d, \"bytes_per_token\": %d, "
+      "\"flops_per_token\": %d, "
       "\"read_bandwidth_bytes_s\": %.0f, \"matmul_peak_flop_s\": %.0f, "
       "\"decode_roofline_tok_s\": {%s}, \"prefill_roofline_tok_s\": %.1f}\n",
       r.shape, r.precision, r.threads, absl::StrJoin(decode, ", "), r.prefill_tok_s,
-      absl::GetFlag(FLAGS_prefill_tokens), r.state_bytes, r.peak_rss_bytes, r.single_peak_rss_bytes, r.bytes_per_token,
+      absl::GetFlag(FLAGS_prefill_tokens), r.state_bytes, r.weight_bytes, r.load_rss_bytes,
+      r.load_peak_rss_bytes, r.peak_rss_bytes, r.single_peak_rss_bytes, r.bytes_per_token,
       r.flops_per_token, r.bandwidth, r.matmul_peak, absl::StrJoin(fractions, ", "),
       r.PrefillRoofline());
   std::ofstream out(path, std::ios::trunc);
@@ -195,12 +226,16 @@ absl::Status Run() {
   RWKV_ASSIGN_OR_RETURN(auto engine, Engine::Create({model.empty() ? "synthetic:" + r.shape : model,
                                                      r.threads, precision}));
   r.load_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  RWKV_ASSIGN_OR_RETURN(const ProcessMemory loaded, ReadProcessMemory());
+  r.weight_bytes = engine->WeightBytes();
+  r.load_rss_bytes = loaded.rss_bytes;
+  r.load_peak_rss_bytes = loaded.peak_rss_bytes;
   if (absl::GetFlag(FLAGS_load_only)) {
     std::cout << absl::StrFormat(
         "model: %s (%s)\nprecision %s, %d threads, loaded in %.3f s, "
-        "peak RSS %.1f MiB\n",
+        "peak RSS %.1f MiB\n%s\n",
         r.shape, engine->config().Summary(), r.precision, r.threads, r.load_seconds,
-        PeakRssBytes() / 1048576.0);
+        PeakRssBytes() / 1048576.0, LoadMemoryLine(r));
     return absl::OkStatus();
   }
   r.state_bytes = engine->config().StateBytes();
@@ -225,7 +260,8 @@ absl::Status Run() {
     r.decode_step_ms.push_back(step_ms);
   }
   if (r.single_peak_rss_bytes == 0) r.single_peak_rss_bytes = PeakRssBytes();
-  r.peak_rss_bytes = PeakRssBytes();  // before the roofline probes allocate their buffers
+  r.peak_rss_bytes = PeakRssBytes();
+  RWKV_ASSIGN_OR_RETURN(r.sampling, MeasureSamplingOn(*engine));  // before the roofline probes allocate their buffers
   r.bytes_per_token = engine->MatrixBytesPerToken();
   r.flops_per_token = engine->MatrixFlopsPerToken();
   if (absl::GetFlag(FLAGS_roofline)) {

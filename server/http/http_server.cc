@@ -1,6 +1,7 @@
 #include "server/http/http_server.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 
@@ -28,6 +29,16 @@ struct HttpServer::Slot {
   bool dispatched = false;
 };
 
+namespace {
+
+// What an HTTPS connection keeps (its socket context): the credentials of its handshake.
+struct TlsPin {
+  TlsCertificates* certificates;
+  std::shared_ptr<const TlsCredentials> credentials;
+};
+
+}  // namespace
+
 struct HttpServer::Callbacks {
   static MHD_Result Request(void* cls, MHD_Connection* connection, const char* url,
                             const char* method, const char* /*version*/, const char* upload_data,
@@ -37,6 +48,40 @@ struct HttpServer::Callbacks {
                                                           upload_data, upload_data_size);
     *req_cls = slot;  // created on the first call, kept until Completed
     return ok ? MHD_YES : MHD_NO;
+  }
+  // A connection opens or closes: over HTTPS it gets the holder of its credentials.
+  static void Connection(void* cls, MHD_Connection* /*connection*/, void** socket_context,
+                         MHD_ConnectionNotificationCode toe) {
+    auto* server = static_cast<HttpServer*>(cls);
+    if (server->options_.tls == nullptr) return;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+      *socket_context = new TlsPin{server->options_.tls.get(), nullptr};
+    } else {
+      delete static_cast<TlsPin*>(*socket_context);
+      *socket_context = nullptr;
+    }
+  }
+  // GnuTLS asks for the certificate of a handshake (gnutls_certificate_retrieve_function2).
+  static int Certificate(gnutls_session_t session, const gnutls_datum_t* /*req_ca_rdn*/,
+                         int /*nreqs*/, const gnutls_pk_algorithm_t* /*pk_algos*/,
+                         int /*pk_algos_length*/, gnutls_pcert_st** chain,
+                         unsigned int* chain_length, gnutls_privkey_t* key) {
+    // The callback has no closure: libmicrohttpd makes the session's pointer its connection
+    // (gnutls_session_set_ptr), whose socket context is the TlsPin made above.
+    auto* connection = static_cast<MHD_Connection*>(gnutls_session_get_ptr(session));
+    const MHD_ConnectionInfo* info =
+        connection != nullptr
+            ? MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT)
+            : nullptr;
+    auto* pin = info != nullptr ? static_cast<TlsPin*>(info->socket_context) : nullptr;
+    if (pin == nullptr) return -1;  // the handshake fails
+    // GnuTLS keeps these pointers for the session's life without owning them: the connection
+    // holds them (a renegotiation gets the same ones) until it closes.
+    if (pin->credentials == nullptr) pin->credentials = pin->certificates->Current();
+    *chain = pin->credentials->chain();
+    *chain_length = pin->credentials->chain_length();
+    *key = pin->credentials->key();
+    return 0;
   }
   static void Completed(void* cls, MHD_Connection* /*connection*/, void** req_cls,
                         MHD_RequestTerminationCode toe) {
@@ -127,27 +172,22 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(Options options) {
     inet_pton(AF_INET, listen->host.c_str(), &in->sin_addr);
   }
   const Options& o = server->options_;
-  const bool tls = !o.tls_cert_pem.empty() || !o.tls_key_pem.empty();
+  const bool tls = o.tls != nullptr;
   const unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
                          (listen->ipv6 ? MHD_USE_IPv6 : 0) | (tls ? MHD_USE_TLS : 0);
-  // Without TLS the key and certificate options are not given at all (MHD refuses them).
-  MHD_OptionItem tls_options[] = {
-      {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0,
-       const_cast<char*>(o.tls_key_pem.c_str())},
-      {MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(o.tls_cert_pem.c_str())},
-      {MHD_OPTION_END, 0, nullptr}};
+  // The certificate option comes last: without TLS it is the end of the list (MHD refuses it).
   server->daemon_ = MHD_start_daemon(
       flags, 0, nullptr, nullptr, &Callbacks::Request, server.get(), MHD_OPTION_SOCK_ADDR,
       reinterpret_cast<sockaddr*>(&storage), MHD_OPTION_NOTIFY_COMPLETED, &Callbacks::Completed,
-      server.get(), MHD_OPTION_THREAD_POOL_SIZE, static_cast<unsigned>(std::max(1, o.threads)),
-      MHD_OPTION_CONNECTION_TIMEOUT,
-      static_cast<unsigned>(absl::ToInt64Seconds(o.idle_timeout)), MHD_OPTION_CONNECTION_LIMIT,
-      static_cast<unsigned>(std::max(1, o.max_connections)), MHD_OPTION_ARRAY, tls_options,
+      server.get(), MHD_OPTION_NOTIFY_CONNECTION, &Callbacks::Connection, server.get(),
+      MHD_OPTION_THREAD_POOL_SIZE, static_cast<unsigned>(std::max(1, o.threads)),
+      MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(absl::ToInt64Seconds(o.idle_timeout)),
+      MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(std::max(1, o.max_connections)),
+      tls ? MHD_OPTION_HTTPS_CERT_CALLBACK : MHD_OPTION_END, &Callbacks::Certificate,
       MHD_OPTION_END);
   if (server->daemon_ == nullptr) {
-    return absl::UnavailableError(absl::StrCat("cannot listen for HTTP", tls ? "S" : "", " on ",
-                                               o.address,
-                                               tls ? " (or the certificate is not usable)" : ""));
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen for HTTP", tls ? "S" : "", " on ", o.address));
   }
   const MHD_DaemonInfo* info = MHD_get_daemon_info(server->daemon_, MHD_DAEMON_INFO_BIND_PORT);
   server->port_ = info != nullptr ? info->port : listen->port;

@@ -33,6 +33,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/http/http_exchange.h"
+#include "server/http/tls_certificates.h"
 
 struct MHD_Daemon;
 struct MHD_Connection;
@@ -61,10 +62,10 @@ class HttpServer {
     int max_connections = 4096;
     // A keep-alive connection idle (not suspended) this long is closed.
     absl::Duration idle_timeout = absl::Seconds(60);
-    // HTTPS (libmicrohttpd's GnuTLS) with this certificate chain and key, PEM text; both empty:
-    // plain HTTP. Read once, at Start.
-    std::string tls_cert_pem;
-    std::string tls_key_pem;
+    // HTTPS (libmicrohttpd's GnuTLS) with these credentials, asked on each handshake (so they
+    // follow a certificate rotation); null: plain HTTP. A connection keeps the credentials of
+    // its handshake until it closes.
+    std::shared_ptr<TlsCertificates> tls;
   };
 
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(Options options);

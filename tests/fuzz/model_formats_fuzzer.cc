@@ -1,9 +1,11 @@
 // Fuzzes opening a model from bytes in any format (engine/model/formats/model_file.h): format
 // detection, the container reader it picks (PyTorch zip + pickle, safetensors, GGUF, rwkv.cpp),
 // the checkpoint-family mapping onto rwkv.cpp's tensors, and what the engine then reads: the
-// model configuration and every (small) tensor as f32 with its content hash.
+// model configuration and every (small) tensor as f32 with its content hash, whole and a run of
+// rows at a time.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,25 @@ constexpr int64_t kMaxDecodedElements = int64_t{1} << 16;
 
 bool ExpectedError(absl::StatusCode code) {
   return code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kDataLoss;
+}
+
+// Read two rows at a time (as loading reads), the tensor is the same floats, bit for bit.
+void CheckRuns(const rwkv::engine::TensorSource& source, const rwkv::engine::TensorInfo& info,
+               const std::vector<float>& values) {
+  const int64_t row = rwkv::engine::RowElements(info);
+  if (row <= 0) return;
+  std::vector<float> buffer(static_cast<size_t>(2 * row));
+  size_t next = 0;
+  const absl::Status runs = source.ReadF32Rows(
+      info.name, absl::MakeSpan(buffer), [&](int64_t, absl::Span<float> rows) {
+        FUZZ_CHECK(rows.size() <= values.size() - next, info.name);
+        FUZZ_CHECK(std::memcmp(rows.data(), values.data() + next, rows.size() * sizeof(float)) == 0,
+                   info.name);
+        next += rows.size();
+        return absl::OkStatus();
+      });
+  FUZZ_CHECK(runs.ok(), runs);
+  FUZZ_CHECK(next == values.size(), info.name);
 }
 
 }  // namespace
@@ -40,6 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const absl::Status read = source.ReadF32(info.name, absl::MakeSpan(values));
     FUZZ_CHECK(read.ok(), read);
     (void)source.ContentHash(info.name);
+    CheckRuns(source, info, values);
   }
   const absl::StatusOr<rwkv::engine::ModelConfig> config = rwkv::engine::InferModelConfig(source);
   if (!config.ok()) FUZZ_CHECK(ExpectedError(config.status().code()), config.status());

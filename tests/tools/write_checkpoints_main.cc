@@ -17,6 +17,7 @@
 ABSL_FLAG(std::string, model, "synthetic:rwkv7-0.1b",
           "The RWKV-7 model to write: synthetic:<shape> or a model file in any format.");
 ABSL_FLAG(std::string, out, "", "Directory to write into (created if missing).");
+ABSL_FLAG(bool, fp32_bin, false, "Also write model-FP32.bin (rwkv.cpp FP32, twice the size).");
 
 namespace rwkv::testing {
 namespace {
@@ -34,6 +35,11 @@ absl::Status Run() {
   RWKV_ASSIGN_OR_RETURN(CheckpointSet set, WriteCheckpointSet(*model.source, out));
   for (const std::string& path : {set.bin_fp16, set.pth_f16, set.pth_bf16, set.gguf_f16}) {
     std::cout << path << "\n";
+  }
+  if (absl::GetFlag(FLAGS_fp32_bin)) {
+    const std::string fp32 = out + "/model-FP32.bin";
+    RWKV_RETURN_IF_ERROR(WriteRwkvCppFp32(*model.source, fp32));
+    std::cout << fp32 << "\n";
   }
   return absl::OkStatus();
 }

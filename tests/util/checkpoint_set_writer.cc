@@ -270,14 +270,24 @@ absl::StatusOr<engine::ModelConfig> RequireV7(const TensorSource& source) {
 }  // namespace
 
 absl::Status WriteRwkvCppFp16(const TensorSource& source, const std::string& path) {
+  return WriteRwkvCpp(source, /*fp32=*/false, path);
+}
+
+absl::Status WriteRwkvCppFp32(const TensorSource& source, const std::string& path) {
+  return WriteRwkvCpp(source, /*fp32=*/true, path);
+}
+
+absl::Status WriteRwkvCpp(const TensorSource& source, bool fp32, const std::string& path) {
   RWKV_ASSIGN_OR_RETURN(const engine::ModelConfig c, RequireV7(source));
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
-  file << FileHeader(101, c.n_vocab, c.n_embed, c.n_layer, /*data_type=FP16*/ 1);
+  const int32_t data_type = fp32 ? 0 : 1;  // rwkv.cpp's FP32 and FP16
+  file << FileHeader(101, c.n_vocab, c.n_embed, c.n_layer, data_type);
   RWKV_RETURN_IF_ERROR(EmitOutputs(
       source,
-      [](const TensorInfo& info, std::vector<float> v) -> absl::StatusOr<std::vector<OutTensor>> {
+      [&](const TensorInfo& info, std::vector<float> v) -> absl::StatusOr<std::vector<OutTensor>> {
+        const bool f16 = !fp32 && KeepsF16(info);
         return std::vector<OutTensor>{
-            {info.name, info.ne, KeepsF16(info) ? GgmlType::kF16 : GgmlType::kF32, std::move(v)}};
+            {info.name, info.ne, f16 ? GgmlType::kF16 : GgmlType::kF32, std::move(v)}};
       },
       [&](const OutTensor& t) {
         file << Record(t.name, std::vector<int32_t>(t.ne.begin(), t.ne.end()), t.type, t.values);

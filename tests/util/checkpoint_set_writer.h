@@ -33,6 +33,10 @@ absl::StatusOr<CheckpointSet> WriteCheckpointSet(const engine::TensorSource& sou
 
 // The single formats, as WriteCheckpointSet writes them. `storage` is kF16 or kBF16.
 absl::Status WriteRwkvCppFp16(const engine::TensorSource& source, const std::string& path);
+// rwkv.cpp's FP32 file: every tensor F32 (holding the same f16-rounded values).
+absl::Status WriteRwkvCppFp32(const engine::TensorSource& source, const std::string& path);
+// Either of the two.
+absl::Status WriteRwkvCpp(const engine::TensorSource& source, bool fp32, const std::string& path);
 absl::Status WriteBlinkdlPth(const engine::TensorSource& source, engine::GgmlType storage,
                              const std::string& path);
 absl::Status WriteGgufRwkv7(const engine::TensorSource& source, const std::string& path);

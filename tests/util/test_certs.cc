@@ -77,6 +77,32 @@ absl::StatusOr<TestCerts> MakeTestCerts(const std::string& dir, const std::strin
   return certs;
 }
 
+absl::StatusOr<TwoTestCerts> MakeTwoTestCerts(const std::string& dir) {
+  TwoTestCerts two;
+  absl::StatusOr<TestCerts> a = MakeTestCerts(absl::StrCat(dir, "/a"), "CA a");
+  if (!a.ok()) return a.status();
+  two.a = *std::move(a);
+  absl::StatusOr<TestCerts> b = MakeTestCerts(absl::StrCat(dir, "/b"), "CA b");
+  if (!b.ok()) return b.status();
+  two.b = *std::move(b);
+  return two;
+}
+
+void SwapLink(const std::string& target, const std::string& link) {
+  const std::string next = absl::StrCat(link, ".next");
+  std::filesystem::remove(next);
+  std::filesystem::create_directory_symlink(target, next);
+  std::filesystem::rename(next, link);
+}
+
+TestCerts LinkedServerCerts(const std::string& target, const std::string& link) {
+  SwapLink(target, link);
+  TestCerts linked;
+  linked.server_cert = absl::StrCat(link, "/server.crt");
+  linked.server_key = absl::StrCat(link, "/server.key");
+  return linked;
+}
+
 std::string ReadTextFile(const std::string& path) {
   std::ifstream file(path, std::ios::binary);
   std::stringstream contents;

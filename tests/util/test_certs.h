@@ -33,6 +33,22 @@ absl::StatusOr<TestCerts> MakeTestCerts(const std::string& dir,
                                         const std::string& ca_name = "rwkv test CA",
                                         const std::string& client_name = "test-client");
 
+// Two unrelated sets for rotation tests: `<dir>/a` (CA "CA a") and `<dir>/b` ("CA b"), so that
+// a client trusting one CA tells which server certificate it was given.
+struct TwoTestCerts {
+  TestCerts a;
+  TestCerts b;
+};
+absl::StatusOr<TwoTestCerts> MakeTwoTestCerts(const std::string& dir);
+
+// Points the symlink `link` at the directory `target` atomically (a new link renamed over the
+// old one), as Kubernetes swaps a mounted Secret's files.
+void SwapLink(const std::string& target, const std::string& link);
+
+// Points `link` at `target` and names the server certificate and key through `link`, for a
+// server whose certificate a test replaces later by swapping `link` to another directory.
+TestCerts LinkedServerCerts(const std::string& target, const std::string& link);
+
 // A file's whole contents ("" when it cannot be read): PEM text for gRPC's credentials.
 std::string ReadTextFile(const std::string& path);
 

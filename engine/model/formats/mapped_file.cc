@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <system_error>
 
@@ -51,6 +52,29 @@ std::shared_ptr<const MappedFile> MappedFile::FromBytes(std::string name, std::s
   file->base_ = reinterpret_cast<const uint8_t*>(file->owned_.data());
   file->size_ = static_cast<int64_t>(file->owned_.size());
   return file;
+}
+
+bool MappedFile::Contains(absl::Span<const uint8_t> range) const {
+  // Compared as integers: pointers into different objects have no order in C++.
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(range.data());
+  const uintptr_t base = reinterpret_cast<uintptr_t>(base_);
+  return begin >= base &&
+         Has(static_cast<int64_t>(begin - base), static_cast<int64_t>(range.size()));
+}
+
+void MappedFile::Release(absl::Span<const uint8_t> range) const {
+  if (!mapped_ || range.empty() || !Contains(range)) return;
+  const int64_t offset = static_cast<int64_t>(reinterpret_cast<uintptr_t>(range.data()) -
+                                              reinterpret_cast<uintptr_t>(base_));
+  // The pages are widened to whole pages, the neighbours' bytes included: the mapping is
+  // read-only and private, so it never holds a modified page, and MADV_DONTNEED only unmaps
+  // pages the page cache still has. (POSIX_FADV_DONTNEED leaves mapped pages resident, and
+  // MADV_PAGEOUT evicts them from the page cache too, so the next load reads the disk.)
+  const int64_t page = sysconf(_SC_PAGESIZE);
+  const int64_t begin = offset / page * page;
+  const int64_t end = std::min<int64_t>((offset + range.size() + page - 1) / page * page,
+                                        (size_ + page - 1) / page * page);
+  madvise(const_cast<uint8_t*>(base_) + begin, static_cast<size_t>(end - begin), MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

@@ -7,7 +7,10 @@
 //   RWKV_ASSIGN_OR_RETURN(std::shared_ptr<const MappedFile> file, MappedFile::Open(path));
 //   absl::Span<const uint8_t> bytes = file->bytes();
 //
-// Thread safety: immutable after construction.
+// Loaders that are done with a tensor's bytes call Release() on them, so that a file mapped whole
+// is never resident whole next to the weights converted from it.
+//
+// Thread safety: immutable after construction; Release may be called from any thread.
 #ifndef RWKV_ENGINE_MODEL_FORMATS_MAPPED_FILE_H_
 #define RWKV_ENGINE_MODEL_FORMATS_MAPPED_FILE_H_
 
@@ -41,6 +44,12 @@ class MappedFile {
   bool Has(int64_t offset, int64_t count) const {
     return offset >= 0 && count >= 0 && offset <= size_ && count <= size_ - offset;
   }
+  // True when `range` lies inside this file's bytes.
+  bool Contains(absl::Span<const uint8_t> range) const;
+  // Returns the pages of `range` (bytes of this file) to the OS: the process's resident memory
+  // drops by them, the bytes stay readable (a later read pages them in again from the file).
+  // Does nothing for bytes held in memory or a range not inside this file.
+  void Release(absl::Span<const uint8_t> range) const;
 
  private:
   explicit MappedFile(std::string path) : path_(std::move(path)) {}

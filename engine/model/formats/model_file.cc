@@ -84,6 +84,8 @@ absl::StatusOr<ModelFile> FromStored(absl::StatusOr<std::unique_ptr<StoredTensor
   RWKV_RETURN_IF_ERROR(stored.status());
   RWKV_ASSIGN_OR_RETURN(std::unique_ptr<RwkvCheckpoint> checkpoint,
                         RwkvCheckpoint::Create(*std::move(stored), head_size_hint));
+  // Parsing paged in parts of the file; tensors page their bytes in again as they are read.
+  checkpoint->stored().ReleaseAll();
   ModelFile model;
   model.format = format;
   model.family = checkpoint->family();

@@ -167,6 +167,39 @@ absl::Status RwkvCheckpoint::ReadF32(std::string_view name, absl::Span<float> ou
   return ReadEntry(entries_[it->second], out);
 }
 
+absl::Status RwkvCheckpoint::ReadF32Rows(std::string_view name, absl::Span<float> buffer,
+                                         RowConsumer consume) const {
+  const auto it = index_.find(AsAbsl(name));
+  if (it == index_.end()) return TensorSource::ReadF32Rows(name, buffer, consume);
+  const TensorInfo& info = tensors_[it->second];
+  const Entry& entry = entries_[it->second];
+  const TensorPlan& plan = entry.plan;
+  if (IsElementwise(plan)) {
+    // The stored tensor in its own rows, converted as ReadEntry converts it, when they are ours.
+    const Part& part = plan.parts[0];
+    const TensorInfo& source = *stored_->Find(part.sources[0]);
+    if (RowElements(source) == RowElements(info) && source.NumElements() == info.NumElements()) {
+      return stored_->ReadF32Rows(source.name, buffer,
+                                  [&](int64_t first_row, absl::Span<float> rows) {
+                                    if (part.scale != 1.0f) {
+                                      for (float& x : rows) x *= part.scale;
+                                    }
+                                    ApplyValueOp(plan.value, rows);
+                                    return consume(first_row, rows);
+                                  });
+    }
+  }
+  RWKV_RETURN_IF_ERROR(TensorSource::ReadF32Rows(name, buffer, consume));
+  ReleaseSources(entry);
+  return absl::OkStatus();
+}
+
+void RwkvCheckpoint::ReleaseSources(const Entry& entry) const {
+  for (const Part& part : entry.plan.parts) {
+    for (const std::string& source : part.sources) stored_->Release(source);
+  }
+}
+
 absl::Status RwkvCheckpoint::ReadEntry(const Entry& entry, absl::Span<float> out) const {
   const TensorPlan& plan = entry.plan;
   std::vector<float> scratch;
@@ -227,46 +260,34 @@ bool RwkvCheckpoint::IsElementwise(const TensorPlan& plan) {
 
 // The hash of the converted f32 values, converted a chunk at a time: a bf16 embedding of a large
 // vocabulary would otherwise need a whole f32 copy next to the loaded model.
-uint64_t RwkvCheckpoint::HashConvertedInChunks(const TensorInfo& info,
-                                               const TensorPlan& plan) const {
-  const Part& part = plan.parts[0];
-  const TensorInfo& source = *stored_->Find(part.sources[0]);
-  const absl::Span<const uint8_t> raw = *stored_->RawData(part.sources[0]);
+uint64_t RwkvCheckpoint::HashConvertedInChunks(const TensorInfo& info) const {
   const int64_t total = info.NumElements();
-  constexpr int64_t kChunk = int64_t{1} << 20;  // A multiple of every block size.
-  std::vector<float> chunk(static_cast<size_t>(std::min(total, kChunk)));
+  constexpr int64_t kChunk = int64_t{1} << 18;
+  std::vector<float> chunk(
+      static_cast<size_t>(std::min(total, std::max(kChunk, RowElements(info)))));
   TensorContentHasher hasher(info, static_cast<uint64_t>(total) * sizeof(float));
-  int64_t offset_bytes = 0;
-  for (int64_t done = 0; done < total; done += kChunk) {
-    const int64_t n = std::min(kChunk, total - done);
-    const absl::StatusOr<int64_t> bytes = StoredBytes(source.type, n);
-    if (!bytes.ok()) return 0;
-    const absl::Span<float> values = absl::MakeSpan(chunk).subspan(0, static_cast<size_t>(n));
-    if (!DequantizeRow(source.type, raw.data() + offset_bytes, static_cast<size_t>(*bytes), values)
-             .ok()) {
-      return 0;
-    }
-    offset_bytes += *bytes;
-    if (part.scale != 1.0f) {
-      for (float& x : values) x *= part.scale;
-    }
-    ApplyValueOp(plan.value, values);
-    hasher.Update(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(values.data()),
-                                      values.size() * sizeof(float)));
-  }
-  return hasher.Digest();
+  // ReadF32Rows releases the stored pages behind each run.
+  const absl::Status read =
+      ReadF32Rows(info.name, absl::MakeSpan(chunk), [&](int64_t, absl::Span<float> values) {
+        hasher.Update(absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(values.data()),
+                                          values.size() * sizeof(float)));
+        return absl::OkStatus();
+      });
+  return read.ok() ? hasher.Digest() : 0;
 }
 
 uint64_t RwkvCheckpoint::ContentHash(std::string_view name) const {
   const auto it = index_.find(AsAbsl(name));
   if (it == index_.end()) return 0;
-  const TensorInfo& info = tensors_[it->second];
-  const Entry& entry = entries_[it->second];
-  if (entry.passthrough) {
-    return HashTensorContent(info, *stored_->RawData(entry.plan.parts[0].sources[0]));
-  }
+  const uint64_t hash = HashEntry(tensors_[it->second], entries_[it->second]);
+  ReleaseSources(entries_[it->second]);
+  return hash;
+}
+
+uint64_t RwkvCheckpoint::HashEntry(const TensorInfo& info, const Entry& entry) const {
+  if (entry.passthrough) return stored_->HashStoredAs(info, entry.plan.parts[0].sources[0]);
   if (info.type == GgmlType::kF32 && IsElementwise(entry.plan)) {
-    return HashConvertedInChunks(info, entry.plan);
+    return HashConvertedInChunks(info);
   }
   std::vector<float> values(static_cast<size_t>(info.NumElements()));
   if (!ReadEntry(entry, absl::MakeSpan(values)).ok()) return 0;

@@ -40,6 +40,8 @@ class RwkvCheckpoint final : public TensorSource {
   const std::vector<TensorInfo>& Tensors() const override { return tensors_; }
   const TensorInfo* Find(std::string_view name) const override;
   absl::Status ReadF32(std::string_view name, absl::Span<float> out) const override;
+  absl::Status ReadF32Rows(std::string_view name, absl::Span<float> buffer,
+                           RowConsumer consume) const override;
   uint64_t ContentHash(std::string_view name) const override;
 
   const StoredTensors& stored() const { return *stored_; }
@@ -64,7 +66,11 @@ class RwkvCheckpoint final : public TensorSource {
                         absl::Span<float> out) const;
   // Made from one stored tensor value by value (no reordering, slicing or joining).
   static bool IsElementwise(const TensorPlan& plan);
-  uint64_t HashConvertedInChunks(const TensorInfo& info, const TensorPlan& plan) const;
+  uint64_t HashConvertedInChunks(const TensorInfo& info) const;
+  // ContentHash of one entry.
+  uint64_t HashEntry(const TensorInfo& info, const Entry& entry) const;
+  // Returns the stored pages of every tensor `entry` is made from to the OS.
+  void ReleaseSources(const Entry& entry) const;
 
   std::unique_ptr<StoredTensors> stored_;
   std::string family_;

@@ -5,6 +5,7 @@
 #include "common/absl_view.h"
 #include "common/status_macros.h"
 #include "engine/model/quantization.h"
+#include "engine/model/stored_rows.h"
 
 namespace rwkv::engine {
 
@@ -104,9 +105,41 @@ absl::Status StoredTensors::ReadF32(std::string_view name, absl::Span<float> out
   return absl::OkStatus();
 }
 
+absl::Status StoredTensors::ReadF32Rows(std::string_view name, absl::Span<float> buffer,
+                                        RowConsumer consume) const {
+  const TensorInfo* info = Find(name);
+  if (info == nullptr || !RowsDecodeAlone(*info)) {
+    return TensorSource::ReadF32Rows(name, buffer, consume);
+  }
+  const absl::Span<const uint8_t> data = *RawData(name);
+  return DecodeStoredRows(description_, *info, data, Holder(data), buffer, consume);
+}
+
 uint64_t StoredTensors::ContentHash(std::string_view name) const {
   const TensorInfo* info = Find(name);
-  return info == nullptr ? 0 : HashTensorContent(*info, *RawData(name));
+  return info == nullptr ? 0 : HashStoredAs(*info, name);
+}
+
+uint64_t StoredTensors::HashStoredAs(const TensorInfo& info, std::string_view name) const {
+  const absl::StatusOr<absl::Span<const uint8_t>> data = RawData(name);
+  return data.ok() ? HashStoredTensor(info, *data, Holder(*data)) : 0;
+}
+
+const MappedFile& StoredTensors::Holder(absl::Span<const uint8_t> data) const {
+  for (const auto& other : kept_alive_) {
+    if (other->Contains(data)) return *other;
+  }
+  return *file_;
+}
+
+void StoredTensors::ReleaseAll() const {
+  file_->Release(file_->bytes());
+  for (const auto& other : kept_alive_) other->Release(other->bytes());
+}
+
+void StoredTensors::Release(std::string_view name) const {
+  const absl::StatusOr<absl::Span<const uint8_t>> data = RawData(name);
+  if (data.ok()) Holder(*data).Release(*data);
 }
 
 }  // namespace rwkv::engine

@@ -67,14 +67,27 @@ class StoredTensors final : public TensorSource {
   const std::vector<TensorInfo>& Tensors() const override { return tensors_; }
   const TensorInfo* Find(std::string_view name) const override;
   absl::Status ReadF32(std::string_view name, absl::Span<float> out) const override;
+  absl::Status ReadF32Rows(std::string_view name, absl::Span<float> buffer,
+                           RowConsumer consume) const override;
   uint64_t ContentHash(std::string_view name) const override;
   // The stored bytes. NOT_FOUND for an unknown name.
   absl::StatusOr<absl::Span<const uint8_t>> RawData(std::string_view name) const;
+  // Returns the named tensor's stored pages to the OS (see MappedFile::Release); nothing for an
+  // unknown name.
+  void Release(std::string_view name) const;
+  // Release for every file this object views: parsing a container pages in parts of it.
+  void ReleaseAll() const;
+  // HashTensorContent(info, the stored bytes of `name`), releasing them as it goes (see
+  // HashStoredTensor); 0 for an unknown name.
+  uint64_t HashStoredAs(const TensorInfo& info, std::string_view name) const;
 
  private:
   std::shared_ptr<const MappedFile> file_;
   std::string format_;
   std::string description_;
+  // The file whose mapping holds `data`.
+  const MappedFile& Holder(absl::Span<const uint8_t> data) const;
+
   std::vector<std::shared_ptr<const MappedFile>> kept_alive_;
   std::vector<TensorInfo> tensors_;
   std::vector<absl::Span<const uint8_t>> data_;  // Parallel to tensors_.

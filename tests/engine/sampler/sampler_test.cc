@@ -99,6 +99,38 @@ TEST(SamplerTest, GreedyBreaksTiesToLowestId) {
   EXPECT_EQ(sampler.Sample(std::vector<float>{kNegInf, kNegInf, 7.0f, 7.0f, 7.0f}), 2);
 }
 
+// The vectorized greedy pick (a block maximum, then the first ID reaching it) against the plain
+// definition, on scores that stress it: ties inside and across blocks, NaN, +-inf, -0 and +0,
+// sizes that are not a multiple of the block or the vector width.
+TEST(SamplerTest, GreedyIsTheFirstMaximumOnAwkwardScores) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  const float pool[] = {0.0f, -0.0f, 1.0f, -1.0f, 3.5f, -inf, inf, nan, 1e30f, -1e30f, 2.0f};
+  uint64_t state = 12345;
+  for (const int32_t vocab : {1, 7, 255, 256, 257, 1000, 4099}) {
+    for (int trial = 0; trial < 50; ++trial) {
+      std::vector<float> logits(vocab);
+      for (float& x : logits) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        // Mostly from a few values (ties), sometimes from a wide range.
+        const uint32_t r = static_cast<uint32_t>(state >> 33);
+        x = r % 4 == 0 ? pool[r / 4 % std::size(pool)]
+                       : static_cast<float>(static_cast<int32_t>(r % 2001) - 1000) / 100.0f;
+      }
+      int32_t expected = 0;  // NaN never wins; +inf wins as the largest float
+      auto clean = [](float x) {
+        return std::isnan(x) ? -std::numeric_limits<float>::infinity()
+                             : std::min(x, std::numeric_limits<float>::max());
+      };
+      for (int32_t i = 1; i < vocab; ++i) {
+        if (clean(logits[i]) > clean(logits[expected])) expected = i;
+      }
+      Sampler sampler = MakeSampler(Greedy(), vocab);
+      ASSERT_EQ(sampler.Sample(logits), expected) << "vocab " << vocab << " trial " << trial;
+    }
+  }
+}
+
 TEST(SamplerTest, SameSeedGivesSameSequence) {
   constexpr int32_t kVocab = 1000;
   SamplingParams params;

@@ -2,7 +2,8 @@
 // A client that trusts the server's CA connects and streams; a plaintext client, one with only
 // the system's roots and one trusting another CA fail; mutual TLS refuses a client without a
 // certificate (or with one of another CA) and accepts one with; certificate files replaced while
-// a stream runs serve new connections, while the stream finishes on its old connection.
+// a stream runs serve new connections, while the stream finishes on its old connection; the
+// HTTPS API (--http-address) follows the same replacement.
 #include <unistd.h>
 
 #include <filesystem>
@@ -10,12 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/channel_options.h"
 #include "client/rwkv_client.h"
 #include "gtest/gtest.h"
 #include "tests/server/e2e/rpc_util.h"
 #include "tests/server/e2e/server_process.h"
+#include "tests/util/http_client.h"
 #include "tests/util/scoped_temp_dir.h"
 #include "tests/util/test_certs.h"
 #include "tests/util/wait_for.h"
@@ -165,21 +168,10 @@ TEST_F(TlsE2eTest, MutualTlsRequiresAClientCertificateOfTheClientCa) {
   EXPECT_EQ(server->Terminate(absl::Seconds(30)), 0);
 }
 
-// Points `link` at `target` atomically, as Kubernetes swaps a mounted Secret's files.
-void SwapLink(const std::string& target, const std::string& link) {
-  const std::string next = absl::StrCat(link, ".next");
-  std::filesystem::remove(next);
-  std::filesystem::create_directory_symlink(target, next);
-  std::filesystem::rename(next, link);
-}
-
 TEST_F(TlsE2eTest, ReplacedCertificatesServeNewConnectionsWhileAStreamFinishes) {
   // The server reads <dir>/current/server.{crt,key}; `current` is a symlink to ca/, then other/.
   const std::string current = absl::StrCat(dir_.path(), "/current");
-  SwapLink(absl::StrCat(dir_.path(), "/ca"), current);
-  TestCerts linked;
-  linked.server_cert = absl::StrCat(current, "/server.crt");
-  linked.server_key = absl::StrCat(current, "/server.key");
+  const TestCerts linked = LinkedServerCerts(absl::StrCat(dir_.path(), "/ca"), current);
   // No stall timeout: the stream below waits unread while the certificates change.
   std::unique_ptr<ServerProcess> server =
       StartServer(linked, "", {"--tls-reload-interval", "1s", "--stream-stall-timeout", "0"});
@@ -207,6 +199,44 @@ TEST_F(TlsE2eTest, ReplacedCertificatesServeNewConnectionsWhileAStreamFinishes) 
   EXPECT_TRUE(rest.done);
   EXPECT_EQ(tokens + rest.tokens, kTokens)
       << "the stream that ran across the change was cut short";
+  EXPECT_EQ(server->Terminate(absl::Seconds(30)), 0);
+}
+
+// The OpenAI-compatible HTTP API serves the same files and follows their replacement too; a
+// broken replacement is logged and the previous certificate stays.
+TEST_F(TlsE2eTest, HttpsFollowsReplacedCertificatesLikeGrpc) {
+  const std::string current = absl::StrCat(dir_.path(), "/current");
+  const TestCerts linked = LinkedServerCerts(absl::StrCat(dir_.path(), "/ca"), current);
+  std::unique_ptr<ServerProcess> server =
+      StartServer(linked, "", {"--tls-reload-interval", "1s", "--http-address", "127.0.0.1:0"});
+  ASSERT_NE(server, nullptr);
+  auto served_to = [&](const TestCerts& trusted) {
+    HttpCall call;
+    call.path = "/v1/models";
+    call.ca_file = trusted.ca_cert;
+    call.timeout = absl::Seconds(30);
+    absl::StatusOr<HttpResult> result = HttpRequest(server->http_port(), call);
+    return result.ok() && result->status == 200;
+  };
+  EXPECT_TRUE(served_to(certs_));
+  EXPECT_FALSE(served_to(other_));
+
+  SwapLink(absl::StrCat(dir_.path(), "/other"), current);
+  ASSERT_TRUE(WaitFor(kWaitLimit, [&] { return served_to(other_); }))
+      << "new HTTPS connections never got the replaced certificate:\n"
+      << server->Log();
+  EXPECT_FALSE(served_to(certs_));
+
+  // A certificate without its key (a rotation gone wrong): the warning, and `other` stays.
+  const std::string broken = absl::StrCat(dir_.path(), "/broken");
+  std::filesystem::create_directory(broken);
+  std::filesystem::copy_file(other_.server_cert, absl::StrCat(broken, "/server.crt"));
+  SwapLink(broken, current);
+  ASSERT_TRUE(WaitFor(kWaitLimit, [&] {
+    served_to(other_);  // a handshake is what makes the HTTP side read the files
+    return absl::StrContains(server->Log(), "HTTPS certificate not reloaded");
+  })) << server->Log();
+  EXPECT_TRUE(served_to(other_)) << server->Log();
   EXPECT_EQ(server->Terminate(absl::Seconds(30)), 0);
 }
 

@@ -65,6 +65,12 @@ TEST_F(TlsFlagsE2eTest, BadServerFlagsExitWithCode2AndSayWhy) {
        "--tls-client-ca-file: "},
       {{"--tls-cert-file", cert, "--tls-key-file", key, "--tls-reload-interval", "0"},
        "--tls-reload-interval must be at least 1s"},
+      // The HTTPS API reads the same files: refused at start just the same.
+      {{"--http-address", "127.0.0.1:0", "--tls-cert-file", not_pem_, "--tls-key-file", key},
+       "holds no PEM certificate"},
+      {{"--http-address", "127.0.0.1:0", "--tls-cert-file", cert, "--tls-key-file",
+        certs_.client_key},
+       "is not the key of the certificate"},
   };
   for (const Case& c : cases) {
     const CommandResult run = Server(c.flags);
