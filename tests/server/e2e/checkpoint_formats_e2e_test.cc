@@ -30,7 +30,9 @@ class CheckpointFormatsE2eTest : public ::testing::Test {
   }
 
   void Start(const std::string& model) {
-    if (server_ != nullptr) ASSERT_EQ(server_->Terminate(absl::Seconds(30)), 0);
+    if (server_ != nullptr) {
+      ASSERT_EQ(server_->Terminate(absl::Seconds(30)), 0);
+    }
     auto server = ServerProcess::Start(
         {"--model", model, "--state-store", "rocksdb:" + store_dir_, "--precision", "f32"});
     ASSERT_TRUE(server.ok()) << server.status();

@@ -99,7 +99,9 @@ TEST(OpenAiE2eTest, ChatCompletionWholeAndStreamedAgreeWithGrpc) {
     const Json chunk = Json::parse(payloads[i]);
     EXPECT_EQ(chunk["object"], "chat.completion.chunk");
     EXPECT_EQ(chunk["choices"][0]["finish_reason"], nullptr);
-    if (i == 0) EXPECT_EQ(chunk["choices"][0]["delta"]["role"], "assistant");
+    if (i == 0) {
+      EXPECT_EQ(chunk["choices"][0]["delta"]["role"], "assistant");
+    }
     streamed_text += chunk["choices"][0]["delta"]["content"].get<std::string>();
   }
   const Json last = Json::parse(payloads[payloads.size() - 3]);
