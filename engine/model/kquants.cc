@@ -23,6 +23,19 @@ void ScaleMinK4(int j, const uint8_t* q, int* scale, int* min) {
 
 }  // namespace
 
+// The scales and minimums of group g's two halves of 32 (sub-blocks 2g and 2g + 1), shared by
+// Q4_K and Q5_K.
+void GroupScales(int group, float d, float dmin, const uint8_t* scales, float* d1, float* m1,
+                 float* d2, float* m2) {
+  int sc, m;
+  ScaleMinK4(2 * group, scales, &sc, &m);
+  *d1 = d * static_cast<float>(sc);
+  *m1 = dmin * static_cast<float>(m);
+  ScaleMinK4(2 * group + 1, scales, &sc, &m);
+  *d2 = d * static_cast<float>(sc);
+  *m2 = dmin * static_cast<float>(m);
+}
+
 // block_q4_K: f16 d, f16 dmin, u8 scales[12], u8 qs[128]. Each 64 elements share 32 bytes of qs:
 // the low nibbles are the first 32 elements, the high nibbles the next 32.
 void DequantizeBlockQ4_K(const uint8_t* b, float* y) {
@@ -31,11 +44,8 @@ void DequantizeBlockQ4_K(const uint8_t* b, float* y) {
   const uint8_t* scales = b + 4;
   const uint8_t* q = b + 16;
   for (int group = 0; group < 4; ++group, q += 32) {
-    int sc, m;
-    ScaleMinK4(2 * group, scales, &sc, &m);
-    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
-    ScaleMinK4(2 * group + 1, scales, &sc, &m);
-    const float d2 = d * static_cast<float>(sc), m2 = dmin * static_cast<float>(m);
+    float d1, m1, d2, m2;
+    GroupScales(group, d, dmin, scales, &d1, &m1, &d2, &m2);
     for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>(q[l] & 0xF) - m1;
     for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>(q[l] >> 4) - m2;
   }
@@ -50,11 +60,8 @@ void DequantizeBlockQ5_K(const uint8_t* b, float* y) {
   const uint8_t* qh = b + 16;
   const uint8_t* ql = b + 48;
   for (int group = 0; group < 4; ++group, ql += 32) {
-    int sc, m;
-    ScaleMinK4(2 * group, scales, &sc, &m);
-    const float d1 = d * static_cast<float>(sc), m1 = dmin * static_cast<float>(m);
-    ScaleMinK4(2 * group + 1, scales, &sc, &m);
-    const float d2 = d * static_cast<float>(sc), m2 = dmin * static_cast<float>(m);
+    float d1, m1, d2, m2;
+    GroupScales(group, d, dmin, scales, &d1, &m1, &d2, &m2);
     const int low_bit = 2 * group, high_bit = 2 * group + 1;
     for (int l = 0; l < 32; ++l) {
       *y++ = d1 * static_cast<float>((ql[l] & 0xF) + (((qh[l] >> low_bit) & 1) << 4)) - m1;

@@ -6,7 +6,6 @@
 // every sequence, as a server step needs), prefill tokens/s for one 512-token prompt, the state
 // size per session, the resident memory right after loading, its peak while loading, and the
 // peak resident memory of the whole run. Prints a table and optionally writes JSON.
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -84,10 +83,10 @@ struct Results {
   }
 };
 
+// VmHWM, as the load figures read it; 0 where /proc cannot be read.
 int64_t PeakRssBytes() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+  const absl::StatusOr<ProcessMemory> memory = ReadProcessMemory();
+  return memory.ok() ? memory->peak_rss_bytes : 0;
 }
 
 // Runs `step` until at least --seconds and 3 repetitions have passed, after 2 warm-up runs;
