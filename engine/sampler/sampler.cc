@@ -121,6 +121,10 @@ RWKV_VECTOR_CLONES double DenseWeights(const float* scores, int32_t n, float max
     return static_cast<double>(weights[i]);
   });
 }
+RWKV_VECTOR_CLONES double BlockSum(const float* weights, int32_t n) {
+  return LaneSum<double>(n, [&](int64_t i) { return static_cast<double>(weights[i]); });
+}
+
 }  // namespace
 
 absl::Status ValidateSamplingParams(const SamplingParams& params, int32_t vocab_size) {
@@ -153,7 +157,8 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
       vocab_size_(vocab_size),
       scores_(vocab_size),
       weights_(vocab_size),
-      bucket_mass_(kTopPBuckets) {
+      bucket_mass_(kTopPBuckets),
+      block_mass_((static_cast<size_t>(vocab_size) + 255) / 256) {
   candidates_.reserve(vocab_size);
   scratch_.reserve(vocab_size);
   uint64_t seed_state = params.seed;
@@ -161,9 +166,11 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
 }
 
 int64_t Sampler::ScratchBytes(int32_t vocab_size) {
-  // scores_, weights_, candidates_ and scratch_ (one entry per id each), and bucket_mass_.
+  // scores_, weights_, candidates_ and scratch_ (one entry per id each), bucket_mass_ and
+  // block_mass_ (one per 256 ids).
   const int64_t per_id = sizeof(float) + sizeof(float) + 2 * sizeof(int32_t);
-  return per_id * vocab_size + static_cast<int64_t>(kTopPBuckets * sizeof(double));
+  return per_id * vocab_size + static_cast<int64_t>(kTopPBuckets * sizeof(double)) +
+         (vocab_size + 255) / 256 * static_cast<int64_t>(sizeof(double));
 }
 
 void Sampler::Accept(int32_t token) {
@@ -345,9 +352,11 @@ void Sampler::ApplyMinP() {
   candidates_.erase(std::remove_if(candidates_.begin(), candidates_.end(),
                                    [&](int32_t id) { return weights_[id] < threshold; }),
                     candidates_.end());
+  all_finite_ = false;
 }
 
 int32_t Sampler::Draw() {
+  if (all_finite_) return DrawDense();
   double total = 0.0;
   for (const int32_t id : candidates_) total += weights_[id];
   const double target = NextUniform() * total;
@@ -360,6 +369,33 @@ int32_t Sampler::Draw() {
     if (target < mass) return id;
   }
   return last_positive;  // rounding left target just past the final sum
+}
+
+int32_t Sampler::DrawDense() {
+  // Every ID is a candidate (banned ones weigh 0): the mass of each block of IDs first, summed
+  // in a fixed lane order, then the one block that holds the target, ID by ID.
+  constexpr int32_t kBlock = 256;
+  double total = 0.0;
+  for (int32_t begin = 0; begin < vocab_size_; begin += kBlock) {
+    const int32_t count = std::min(kBlock, vocab_size_ - begin);
+    block_mass_[begin / kBlock] = BlockSum(weights_.data() + begin, count);
+    total += block_mass_[begin / kBlock];
+  }
+  const double target = NextUniform() * total;
+  double mass = 0.0;
+  int32_t begin = 0;
+  while (begin + kBlock < vocab_size_ && mass + block_mass_[begin / kBlock] <= target) {
+    mass += block_mass_[begin / kBlock];
+    begin += kBlock;
+  }
+  int32_t last_positive = ArgMax();  // rounding left target past the final sum: the best
+  for (int32_t id = begin; id < std::min(vocab_size_, begin + kBlock); ++id) {
+    if (weights_[id] <= 0.0f) continue;
+    mass += weights_[id];
+    last_positive = id;
+    if (target < mass) return id;
+  }
+  return last_positive;
 }
 
 uint64_t Sampler::NextRandom() {

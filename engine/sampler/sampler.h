@@ -101,6 +101,8 @@ class Sampler {
   void ApplyTopP(double total_weight);
   void ApplyMinP();
   int32_t Draw();
+  // Draw when every ID is a candidate: block sums, then one block scanned.
+  int32_t DrawDense();
 
   // Drops the candidates ranked below `pivot`.
   void KeepRankedAtOrAbove(int32_t pivot);
@@ -129,6 +131,7 @@ class Sampler {
   std::vector<int32_t> candidates_;  // ids still in the running, ascending
   std::vector<int32_t> scratch_;     // top-k's heap or copy; top-p's boundary bucket
   std::vector<double> bucket_mass_;  // top-p's histogram of weight by log-weight
+  std::vector<double> block_mass_;   // DrawDense's weight per block of 256 IDs
   float max_score_ = 0.0f;
   // candidates_ is every ID with a finite score (nothing cut yet): weights can be computed over
   // the whole vocabulary at once.
