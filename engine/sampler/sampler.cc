@@ -124,6 +124,20 @@ RWKV_VECTOR_CLONES double DenseWeights(const float* scores, int32_t n, float max
 RWKV_VECTOR_CLONES double BlockSum(const float* weights, int32_t n) {
   return LaneSum<double>(n, [&](int64_t i) { return static_cast<double>(weights[i]); });
 }
+// DenseWeights and then BlockSum over each block of `block` IDs, in one pass: the same numbers
+// (each block's lanes start at its first ID either way).
+RWKV_VECTOR_CLONES void DenseBlockWeights(const float* scores, int32_t n, int32_t block,
+                                          float max_score, float temperature, float* weights,
+                                          double* block_mass) {
+  for (int32_t begin = 0; begin < n; begin += block) {
+    const float* s = scores + begin;
+    float* w = weights + begin;
+    block_mass[begin / block] = LaneSum<double>(std::min(block, n - begin), [&](int64_t i) {
+      w[i] = Exp((s[i] - max_score) / temperature);
+      return static_cast<double>(w[i]);
+    });
+  }
+}
 
 }  // namespace
 
@@ -158,7 +172,7 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
       scores_(vocab_size),
       weights_(vocab_size),
       bucket_mass_(kTopPBuckets),
-      block_mass_((static_cast<size_t>(vocab_size) + 255) / 256) {
+      block_mass_((static_cast<size_t>(vocab_size) + kDrawBlock - 1) / kDrawBlock) {
   candidates_.reserve(vocab_size);
   scratch_.reserve(vocab_size);
   uint64_t seed_state = params.seed;
@@ -167,10 +181,10 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
 
 int64_t Sampler::ScratchBytes(int32_t vocab_size) {
   // scores_, weights_, candidates_ and scratch_ (one entry per id each), bucket_mass_ and
-  // block_mass_ (one per 256 ids).
+  // block_mass_ (one per kDrawBlock ids).
   const int64_t per_id = sizeof(float) + sizeof(float) + 2 * sizeof(int32_t);
   return per_id * vocab_size + static_cast<int64_t>(kTopPBuckets * sizeof(double)) +
-         (vocab_size + 255) / 256 * static_cast<int64_t>(sizeof(double));
+         (vocab_size + kDrawBlock - 1) / kDrawBlock * static_cast<int64_t>(sizeof(double));
 }
 
 void Sampler::Accept(int32_t token) {
@@ -193,6 +207,8 @@ void Sampler::Accept(int32_t token) {
 int32_t Sampler::Sample(absl::Span<const float> logits) {
   PrepareScores(logits);
   if (params_.temperature == 0.0f) return ArgMax();
+  // Temperature alone: every finite ID is a candidate, so none need listing.
+  if (params_.top_k == 0 && params_.top_p >= 1.0f && params_.min_p == 0.0f) return DrawAll();
   CollectCandidates();
   if (candidates_.empty()) return ArgMax();  // everything is banned; nothing sensible to draw
   const double total_weight = ComputeWeights();
@@ -371,16 +387,29 @@ int32_t Sampler::Draw() {
   return last_positive;  // rounding left target just past the final sum
 }
 
+int32_t Sampler::DrawAll() {
+  const int32_t best = ArgMax();
+  max_score_ = scores_[best];
+  if (max_score_ == -kInf) return best;  // everything is banned; nothing sensible to draw
+  DenseBlockWeights(scores_.data(), vocab_size_, kDrawBlock, max_score_, params_.temperature,
+                    weights_.data(), block_mass_.data());
+  return DrawFromBlocks();
+}
+
 int32_t Sampler::DrawDense() {
   // Every ID is a candidate (banned ones weigh 0): the mass of each block of IDs first, summed
   // in a fixed lane order, then the one block that holds the target, ID by ID.
-  constexpr int32_t kBlock = 256;
-  double total = 0.0;
-  for (int32_t begin = 0; begin < vocab_size_; begin += kBlock) {
-    const int32_t count = std::min(kBlock, vocab_size_ - begin);
-    block_mass_[begin / kBlock] = BlockSum(weights_.data() + begin, count);
-    total += block_mass_[begin / kBlock];
+  for (int32_t begin = 0; begin < vocab_size_; begin += kDrawBlock) {
+    const int32_t count = std::min(kDrawBlock, vocab_size_ - begin);
+    block_mass_[begin / kDrawBlock] = BlockSum(weights_.data() + begin, count);
   }
+  return DrawFromBlocks();
+}
+
+int32_t Sampler::DrawFromBlocks() {
+  constexpr int32_t kBlock = kDrawBlock;
+  double total = 0.0;
+  for (int32_t begin = 0; begin < vocab_size_; begin += kBlock) total += block_mass_[begin / kBlock];
   const double target = NextUniform() * total;
   double mass = 0.0;
   int32_t begin = 0;
@@ -388,14 +417,15 @@ int32_t Sampler::DrawDense() {
     mass += block_mass_[begin / kBlock];
     begin += kBlock;
   }
-  int32_t last_positive = ArgMax();  // rounding left target past the final sum: the best
+  int32_t last_positive = -1;
   for (int32_t id = begin; id < std::min(vocab_size_, begin + kBlock); ++id) {
     if (weights_[id] <= 0.0f) continue;
     mass += weights_[id];
     last_positive = id;
     if (target < mass) return id;
   }
-  return last_positive;
+  // Rounding left target past the final sum: the last positive one, else the best.
+  return last_positive >= 0 ? last_positive : ArgMax();
 }
 
 uint64_t Sampler::NextRandom() {

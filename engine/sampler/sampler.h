@@ -103,6 +103,11 @@ class Sampler {
   int32_t Draw();
   // Draw when every ID is a candidate: block sums, then one block scanned.
   int32_t DrawDense();
+  // Temperature only (no top-k, top-p or min-p): weights and block masses in one pass, then draw.
+  int32_t DrawAll();
+  // The draw over block_mass_ (DrawDense and DrawAll fill it) and weights_.
+  int32_t DrawFromBlocks();
+  static constexpr int32_t kDrawBlock = 256;
 
   // Drops the candidates ranked below `pivot`.
   void KeepRankedAtOrAbove(int32_t pivot);

@@ -151,6 +151,28 @@ TEST(SamplerTest, SameSeedGivesSameSequence) {
   EXPECT_EQ(tokens_a, tokens_b);
 }
 
+// Temperature alone takes a shortcut that lists no candidates; a top-k as large as the
+// vocabulary (past the heap's reach) keeps every ID too but lists them first. Same draws.
+TEST(SamplerTest, TemperatureOnlyDrawsAsWhenEveryIdIsListed) {
+  constexpr int32_t kVocab = 5000;  // past kMaxHeapTopK, and not a multiple of the draw block
+  SamplingParams params;
+  params.seed = 99;
+  params.temperature = 0.8f;
+  params.logit_bias = {{7, -100.0f}, {4999, 3.0f}};
+  SamplingParams listed = params;
+  listed.top_k = kVocab;
+  Sampler a = MakeSampler(params, kVocab);
+  Sampler b = MakeSampler(listed, kVocab);
+  for (uint32_t step = 0; step < 300; ++step) {
+    std::vector<float> logits = RandomLogits(kVocab, step, 4.0f);
+    logits[step % kVocab] = kNegInf;  // a banned ID weighs nothing either way
+    const int32_t token = a.Sample(logits);
+    ASSERT_EQ(token, b.Sample(logits)) << "step " << step;
+    a.Accept(token);
+    b.Accept(token);
+  }
+}
+
 TEST(SamplerTest, DifferentSeedsGiveDifferentSequences) {
   constexpr int32_t kVocab = 1000;
   SamplingParams params;
