@@ -70,9 +70,10 @@ inline float Sanitize(float score) {
   return std::bit_cast<float>(out);
 }
 
-// A sanitized score (no NaN) as an int32 that orders as the floats do, -0 and +0 alike.
+// A score as an int32 that orders as the sanitized floats do, -0 and +0 alike. Sanitizes first
+// (a no-op on a sanitized score), so that raw logits can be ranked in place.
 inline int32_t OrderKey(float score) {
-  const int32_t bits = std::bit_cast<int32_t>(score);
+  const int32_t bits = std::bit_cast<int32_t>(Sanitize(score));
   const int32_t key = bits ^ ((bits >> 31) & 0x7fffffff);
   return key == -1 ? 0 : key;  // -0.0's key is -1
 }
@@ -133,7 +134,7 @@ RWKV_VECTOR_CLONES void DenseBlockWeights(const float* scores, int32_t n, int32_
     const float* s = scores + begin;
     float* w = weights + begin;
     block_mass[begin / block] = LaneSum<double>(std::min(block, n - begin), [&](int64_t i) {
-      w[i] = Exp((s[i] - max_score) / temperature);
+      w[i] = Exp((Sanitize(s[i]) - max_score) / temperature);
       return static_cast<double>(w[i]);
     });
   }
@@ -205,10 +206,18 @@ void Sampler::Accept(int32_t token) {
 }
 
 int32_t Sampler::Sample(absl::Span<const float> logits) {
-  PrepareScores(logits);
-  if (params_.temperature == 0.0f) return ArgMax();
+  // Nothing to add to the logits: rank and weigh them where they are, sanitized on the fly,
+  // rather than copy the vocabulary first.
   // Temperature alone: every finite ID is a candidate, so none need listing.
-  if (params_.top_k == 0 && params_.top_p >= 1.0f && params_.min_p == 0.0f) return DrawAll();
+  const bool greedy = params_.temperature == 0.0f;
+  const bool every_id = params_.top_k == 0 && params_.top_p >= 1.0f && params_.min_p == 0.0f;
+  if (logits.size() == scores_.size() && params_.logit_bias.empty() && !Penalizes()) {
+    if (greedy) return FirstArgMax(logits.data(), vocab_size_);
+    if (every_id) return DrawAll(logits.data());
+  }
+  PrepareScores(logits);
+  if (greedy) return ArgMax();
+  if (every_id) return DrawAll(scores_.data());
   CollectCandidates();
   if (candidates_.empty()) return ArgMax();  // everything is banned; nothing sensible to draw
   const double total_weight = ComputeWeights();
@@ -227,11 +236,16 @@ void Sampler::PrepareScores(absl::Span<const float> logits) {
   ApplyPenalties();
 }
 
+bool Sampler::Penalizes() const {
+  return params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f ||
+         params_.repetition_penalty != 1.0f;
+}
+
 void Sampler::ApplyPenalties() {
   const float presence = params_.presence_penalty;
   const float frequency = params_.frequency_penalty;
   const float repetition = params_.repetition_penalty;
-  if (presence == 0.0f && frequency == 0.0f && repetition == 1.0f) return;
+  if (!Penalizes()) return;
   for (const auto& [token, count] : counts_) {
     float score = scores_[token];
     if (repetition != 1.0f) score = score > 0.0f ? score / repetition : score * repetition;
@@ -387,13 +401,13 @@ int32_t Sampler::Draw() {
   return last_positive;  // rounding left target just past the final sum
 }
 
-int32_t Sampler::DrawAll() {
-  const int32_t best = ArgMax();
-  max_score_ = scores_[best];
+int32_t Sampler::DrawAll(const float* scores) {
+  const int32_t best = FirstArgMax(scores, vocab_size_);
+  max_score_ = Sanitize(scores[best]);
   if (max_score_ == -kInf) return best;  // everything is banned; nothing sensible to draw
-  DenseBlockWeights(scores_.data(), vocab_size_, kDrawBlock, max_score_, params_.temperature,
+  DenseBlockWeights(scores, vocab_size_, kDrawBlock, max_score_, params_.temperature,
                     weights_.data(), block_mass_.data());
-  return DrawFromBlocks();
+  return DrawFromBlocks(best);
 }
 
 int32_t Sampler::DrawDense() {
@@ -403,10 +417,10 @@ int32_t Sampler::DrawDense() {
     const int32_t count = std::min(kDrawBlock, vocab_size_ - begin);
     block_mass_[begin / kDrawBlock] = BlockSum(weights_.data() + begin, count);
   }
-  return DrawFromBlocks();
+  return DrawFromBlocks(ArgMax());
 }
 
-int32_t Sampler::DrawFromBlocks() {
+int32_t Sampler::DrawFromBlocks(int32_t best) {
   constexpr int32_t kBlock = kDrawBlock;
   double total = 0.0;
   for (int32_t begin = 0; begin < vocab_size_; begin += kBlock) total += block_mass_[begin / kBlock];
@@ -425,7 +439,7 @@ int32_t Sampler::DrawFromBlocks() {
     if (target < mass) return id;
   }
   // Rounding left target past the final sum: the last positive one, else the best.
-  return last_positive >= 0 ? last_positive : ArgMax();
+  return last_positive >= 0 ? last_positive : best;
 }
 
 uint64_t Sampler::NextRandom() {

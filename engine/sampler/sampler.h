@@ -93,6 +93,7 @@ class Sampler {
   // depends on how a standard library orders equal elements in nth_element or a heap.
   void PrepareScores(absl::Span<const float> logits);
   void ApplyPenalties();
+  bool Penalizes() const;
   int32_t ArgMax() const;
   // Fills candidates_ with the tokens whose score is finite, cut to the top_k best.
   void CollectCandidates();
@@ -104,9 +105,11 @@ class Sampler {
   // Draw when every ID is a candidate: block sums, then one block scanned.
   int32_t DrawDense();
   // Temperature only (no top-k, top-p or min-p): weights and block masses in one pass, then draw.
-  int32_t DrawAll();
-  // The draw over block_mass_ (DrawDense and DrawAll fill it) and weights_.
-  int32_t DrawFromBlocks();
+  // `scores`: scores_, or the logits themselves when nothing is added to them.
+  int32_t DrawAll(const float* scores);
+  // The draw over block_mass_ (DrawDense and DrawAll fill it) and weights_; `best` (the
+  // highest score's ID) when rounding leaves the target past the last weight.
+  int32_t DrawFromBlocks(int32_t best);
   static constexpr int32_t kDrawBlock = 256;
 
   // Drops the candidates ranked below `pivot`.

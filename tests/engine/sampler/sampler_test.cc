@@ -173,6 +173,28 @@ TEST(SamplerTest, TemperatureOnlyDrawsAsWhenEveryIdIsListed) {
   }
 }
 
+// With nothing added to the logits the sampler reads them in place, sanitizing on the fly; a
+// zero bias makes it copy and sanitize them first. Same picks, NaN and infinities included.
+TEST(SamplerTest, LogitsReadInPlaceSampleAsCopiedOnes) {
+  constexpr int32_t kVocab = 3000;
+  for (const float temperature : {0.0f, 1.0f}) {
+    SamplingParams params;
+    params.seed = 5;
+    params.temperature = temperature;
+    SamplingParams copied = params;
+    copied.logit_bias = {{0, 0.0f}};
+    Sampler a = MakeSampler(params, kVocab);
+    Sampler b = MakeSampler(copied, kVocab);
+    for (uint32_t step = 0; step < 200; ++step) {
+      std::vector<float> logits = RandomLogits(kVocab, step, 4.0f);
+      logits[(step * 7) % kVocab] = std::numeric_limits<float>::quiet_NaN();
+      logits[(step * 11) % kVocab] = kNegInf;
+      if (step % 5 == 0) logits[(step * 13) % kVocab] = -kNegInf;
+      ASSERT_EQ(a.Sample(logits), b.Sample(logits)) << "T " << temperature << " step " << step;
+    }
+  }
+}
+
 TEST(SamplerTest, DifferentSeedsGiveDifferentSequences) {
   constexpr int32_t kVocab = 1000;
   SamplingParams params;
