@@ -256,6 +256,8 @@ absl::Status Server::LoadAndServe() {
   context_.scheduler = scheduler_.get();
   context_.sessions = sessions_.get();
   context_.io = io_.get();
+  writes_ = std::make_unique<IoExecutor>(1);
+  context_.writes = writes_.get();
   context_.budget = budget_.get();
   context_.ready.store(true, std::memory_order_release);
   if (options_.session_ttl > absl::ZeroDuration() || sessions_->store_shared()) {
@@ -377,6 +379,7 @@ absl::Status Server::Drain() {
       absl::ToChronoTime(std::min(now + absl::Milliseconds(200), std::max(now, deadline))));
   openai_http_.reset();  // its open exchanges end; their turns are cancelled
   io_.reset();  // runs anything still posted
+  writes_.reset();  // the same; after io_, whose commits may post the last writes
   if (store_health_ != nullptr) store_health_->Stop();
   stop_sweeper_.Notify();
   if (sweeper_.joinable()) sweeper_.join();

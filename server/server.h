@@ -173,6 +173,7 @@ class Server {
   std::unique_ptr<StateBudget> budget_;  // before what holds reservations, so it outlives them
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<IoExecutor> io_;
+  std::unique_ptr<IoExecutor> writes_;  // context_.writes
   absl::Notification stop_sweeper_;
   std::thread sweeper_;
   bool drained_ = false;

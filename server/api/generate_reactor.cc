@@ -46,15 +46,37 @@ GenerateReactor::GenerateReactor(ServiceContext& service, grpc::CallbackServerCo
 
 bool GenerateReactor::Ready() const {
   absl::MutexLock lock(&mu_);
-  return queue_.size() < kMaxQueuedMessages;
+  return queued_tokens_ < kMaxQueuedTokens;
 }
 
 void GenerateReactor::OnDelta(GenerationDelta delta) {
-  rwkv::v1::GenerateResponse response;
-  auto* out = response.mutable_delta();
-  out->set_text(std::move(delta.text));
-  out->mutable_token_ids()->Add(delta.token_ids.begin(), delta.token_ids.end());
-  Enqueue(std::move(response));
+  bool post = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (writes_failed_) return;  // the client is gone; nothing more will be written
+    queued_tokens_ += delta.token_ids.size();
+    // Behind the write in flight, tokens join the delta that waits: a client that lags gets
+    // fewer, larger messages (the proto allows several tokens per delta) instead of a backlog.
+    const size_t in_flight = write_in_flight_ ? 1 : 0;
+    if (queue_.size() > in_flight && queue_.back().has_delta()) {
+      auto* out = queue_.back().mutable_delta();
+      out->mutable_text()->append(delta.text);
+      out->mutable_token_ids()->Add(delta.token_ids.begin(), delta.token_ids.end());
+    } else {
+      auto* out = queue_.emplace_back().mutable_delta();
+      out->set_text(std::move(delta.text));
+      out->mutable_token_ids()->Add(delta.token_ids.begin(), delta.token_ids.end());
+    }
+    post = service_.writes != nullptr && !write_in_flight_ && !pump_posted_ && !finished_;
+    pump_posted_ |= post;
+  }
+  // This is the engine thread, and gRPC's StartWrite runs the write inline (framing, often the
+  // send): the writes' thread starts it instead, and the engine goes on to the next token.
+  if (post) {
+    service_.writes->Post([this] { Pump(/*posted=*/true); });
+  } else if (service_.writes == nullptr) {
+    Pump();
+  }
 }
 
 void GenerateReactor::OnFinished(TurnResult result) {
@@ -76,6 +98,10 @@ void GenerateReactor::Enqueue(rwkv::v1::GenerateResponse response) {
   Pump();
 }
 
+size_t GenerateReactor::Tokens(const rwkv::v1::GenerateResponse& response) {
+  return response.has_delta() ? static_cast<size_t>(response.delta().token_ids_size()) : 0;
+}
+
 void GenerateReactor::FinishWhenFlushed(absl::Status status) {
   {
     absl::MutexLock lock(&mu_);
@@ -84,13 +110,20 @@ void GenerateReactor::FinishWhenFlushed(absl::Status status) {
   Pump();
 }
 
-void GenerateReactor::Pump() {
+void GenerateReactor::Pump(bool posted) {
   // StartWrite and Finish are called without mu_: gRPC may run OnWriteDone or OnDone (which
   // deletes this reactor) inline. The flags set under mu_ keep them to one at a time.
   const rwkv::v1::GenerateResponse* next = nullptr;
   std::optional<grpc::Status> finish;
   {
     absl::MutexLock lock(&mu_);
+    // While a posted pump waits, it alone may start the next write or Finish: so this reactor
+    // outlives the task that points at it.
+    if (posted) {
+      pump_posted_ = false;
+    } else if (pump_posted_) {
+      return;
+    }
     if (write_in_flight_ || finished_) return;
     if (!queue_.empty() && !writes_failed_) {
       write_in_flight_ = true;
@@ -113,12 +146,15 @@ void GenerateReactor::OnWriteDone(bool ok) {
   {
     absl::MutexLock lock(&mu_);
     write_in_flight_ = false;
+    const bool was_full = queued_tokens_ >= kMaxQueuedTokens;
+    queued_tokens_ -= Tokens(queue_.front());
     queue_.pop_front();
     if (!ok) {
       writes_failed_ = true;
       queue_.clear();
+      queued_tokens_ = 0;
     }
-    room_again = queue_.size() == kMaxQueuedMessages - 1;
+    room_again = was_full && queued_tokens_ < kMaxQueuedTokens;
   }
   // Writes come only from a started turn. Wake a paused one (before Pump, which may end this
   // reactor's life); a failed write means the client is gone.

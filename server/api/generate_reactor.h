@@ -2,12 +2,13 @@
 // runs the turn: session, scheduler, commit) and gRPC's write queue.
 //
 //   gRPC thread   authenticate, check readiness, parse the request, start the turn
-//   engine thread OnDelta per token batch (queued, written one at a time)
+//   engine thread OnDelta per token batch (queued; the writes' thread starts the write)
 //   I/O thread    OnFinished: queue the final message (or remember the error)
 //   gRPC thread   OnWriteDone writes the next queued message; Finish after the last one
 //
-// At most kMaxQueuedMessages responses wait to be written; while the queue is full the turn is
-// paused (Ready() is false), so a slow reader delays only itself. Finish is called exactly once,
+// Tokens that arrive while a write is in flight join one waiting message, so a client that lags
+// gets fewer, larger messages. At most kMaxQueuedTokens tokens wait to be written; while that
+// many do the turn is paused (Ready() is false), so a slow reader delays only itself. Finish is called exactly once,
 // and never before the scheduler has returned the sequence (OnFinished comes after that).
 #ifndef RWKV_SERVER_API_GENERATE_REACTOR_H_
 #define RWKV_SERVER_API_GENERATE_REACTOR_H_
@@ -47,13 +48,16 @@ class GenerateReactor final : public grpc::ServerWriteReactor<rwkv::v1::Generate
   void OnFinished(TurnResult result) override ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
-  static constexpr size_t kMaxQueuedMessages = 16;
+  static constexpr size_t kMaxQueuedTokens = 16;
+
+  static size_t Tokens(const rwkv::v1::GenerateResponse& response);
 
   void Enqueue(rwkv::v1::GenerateResponse response) ABSL_LOCKS_EXCLUDED(mu_);
   // Ends the call with `status` once every queued message has been written.
   void FinishWhenFlushed(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_);
-  // Starts the next write, or the pending Finish once nothing is left to write.
-  void Pump() ABSL_LOCKS_EXCLUDED(mu_);
+  // Starts the next write, or the pending Finish once nothing is left to write. `posted`: the
+  // task OnDelta posted to the writes' thread.
+  void Pump(bool posted = false) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Immutable once the constructor returns (before gRPC calls any reaction).
   ServiceContext& service_;
@@ -66,7 +70,9 @@ class GenerateReactor final : public grpc::ServerWriteReactor<rwkv::v1::Generate
 
   mutable absl::Mutex mu_;
   std::deque<rwkv::v1::GenerateResponse> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_tokens_ ABSL_GUARDED_BY(mu_) = 0;  // in queue_'s deltas, the one in flight too
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool pump_posted_ ABSL_GUARDED_BY(mu_) = false;  // a Pump task waits on the writes' thread
   bool writes_failed_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<absl::Status> finish_ ABSL_GUARDED_BY(mu_);
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

@@ -39,6 +39,9 @@ struct ServiceContext {
   Scheduler* scheduler = nullptr;
   SessionManager* sessions = nullptr;
   IoExecutor* io = nullptr;
+  // One thread that starts the stream writes the engine thread asks for (gRPC's StartWrite
+  // runs the write inline, which the engine must not pay for). Null: they run inline.
+  IoExecutor* writes = nullptr;
   StateBudget* budget = nullptr;
   RequestLog* log = nullptr;
   RequestObserver* requests = nullptr;  // optional (metrics)
