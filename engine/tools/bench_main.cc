@@ -35,6 +35,9 @@ ABSL_FLAG(int32_t, threads, 1, "Engine threads.");
 ABSL_FLAG(std::string, precision, "auto", "Weight format: f32 | bf16 | int8 | int8-fast | auto.");
 ABSL_FLAG(std::string, batches, "1,8,32,64", "Decode batch sizes.");
 ABSL_FLAG(int32_t, prefill_tokens, 512, "Prompt length for the prefill measurement.");
+ABSL_FLAG(int32_t, prefill_prompts, 16,
+          "Also measure prefill of this many prompts sharing --prefill-tokens in one step, each "
+          "with its logits (what a server step does with many short prompts); 0: skip.");
 ABSL_FLAG(double, seconds, 2.0, "Minimum measuring time per figure.");
 ABSL_FLAG(std::string, json, "", "Also write the results as JSON to this file.");
 ABSL_FLAG(bool, roofline, true,
@@ -54,6 +57,7 @@ struct Results {
   std::vector<std::pair<int, double>> decode;  // batch, tok/s
   std::vector<double> decode_step_ms;
   double prefill_tok_s = 0;
+  double prefill_many_tok_s = 0;  // --prefill-prompts prompts in one step
   int64_t state_bytes = 0;
   int64_t weight_bytes = 0;           // the weights in their compute format
   int64_t load_rss_bytes = 0;         // resident right after loading (VmRSS)
@@ -128,14 +132,20 @@ absl::StatusOr<double> MeasureDecode(Engine& engine, int batch, double* step_ms)
   return batch / seconds;
 }
 
-absl::StatusOr<double> MeasurePrefill(Engine& engine, int64_t length) {
-  std::vector<float> state = engine.InitialState();
-  const std::vector<int32_t> prompt = SomeTokens(length, engine.config().n_vocab, 11);
+// `length` prompt tokens split over `prompts` sequences in one step, each with its last logits.
+absl::StatusOr<double> MeasurePrefill(Engine& engine, int64_t length, int prompts = 1) {
+  std::vector<std::vector<float>> states(prompts, engine.InitialState());
+  const std::vector<int32_t> tokens = SomeTokens(length, engine.config().n_vocab, 11);
+  std::vector<SequenceInput> inputs;
+  const int64_t each = length / prompts;
+  for (int p = 0; p < prompts; ++p) {
+    inputs.push_back({absl::MakeSpan(states[p]), absl::MakeConstSpan(tokens).subspan(p * each, each)});
+  }
   RWKV_ASSIGN_OR_RETURN(double seconds, TimeSteps([&]() {
-                          engine.ResetState(absl::MakeSpan(state));
-                          return engine.Forward({{absl::MakeSpan(state), prompt}}).status();
+                          for (auto& state : states) engine.ResetState(absl::MakeSpan(state));
+                          return engine.Forward(inputs).status();
                         }));
-  return length / seconds;
+  return static_cast<double>(each * prompts) / seconds;
 }
 
 // The sampling figures on the logits of one decode step of this model.
@@ -168,6 +178,12 @@ void PrintTable(const Results& r, const ModelConfig& config) {
   std::cout << absl::StrFormat("| prefill, %d-token prompt | %.1f | | %.0f | %.0f%% |\n",
                                absl::GetFlag(FLAGS_prefill_tokens), r.prefill_tok_s,
                                r.PrefillRoofline(), fraction(r.prefill_tok_s, r.PrefillRoofline()));
+  if (const int prompts = absl::GetFlag(FLAGS_prefill_prompts); prompts > 0) {
+    std::cout << absl::StrFormat("| prefill, %d prompts of %d tokens | %.1f | | %.0f | %.0f%% |\n",
+                                 prompts, absl::GetFlag(FLAGS_prefill_tokens) / prompts,
+                                 r.prefill_many_tok_s, r.PrefillRoofline(),
+                                 fraction(r.prefill_many_tok_s, r.PrefillRoofline()));
+  }
   if (r.bandwidth > 0) {
     std::cout << absl::StrFormat(
         "limits: read bandwidth %.1f GB/s, matmul peak %.0f GFLOP/s (%s, 64 x %d x %d); per "
@@ -197,14 +213,16 @@ absl::Status WriteJson(const Results& r, const std::string& path) {
   }
   const std::string json = absl::StrFormat(
       "{\"shape\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"decode_tok_s\": {%s}, "
-      "\"prefill_tok_s\": %.3f, \"prefill_tokens\": %d, \"state_bytes\": %d, "
+      "\"prefill_tok_s\": %.3f, \"prefill_tokens\": %d, \"prefill_many_tok_s\": %.3f, "
+      "\"prefill_prompts\": %d, \"state_bytes\": %d, "
       "\"weight_bytes\": %d, \"load_rss_bytes\": %d, \"load_peak_rss_bytes\": %d, "
       "\"peak_rss_bytes\": %d, \"single_sequence_peak_rss_bytes\": %d, \"bytes_per_token\": %d, "
       "\"flops_per_token\": %d, "
       "\"read_bandwidth_bytes_s\": %.0f, \"matmul_peak_flop_s\": %.0f, "
       "\"decode_roofline_tok_s\": {%s}, \"prefill_roofline_tok_s\": %.1f}\n",
       r.shape, r.precision, r.threads, absl::StrJoin(decode, ", "), r.prefill_tok_s,
-      absl::GetFlag(FLAGS_prefill_tokens), r.state_bytes, r.weight_bytes, r.load_rss_bytes,
+      absl::GetFlag(FLAGS_prefill_tokens), r.prefill_many_tok_s, absl::GetFlag(FLAGS_prefill_prompts),
+      r.state_bytes, r.weight_bytes, r.load_rss_bytes,
       r.load_peak_rss_bytes, r.peak_rss_bytes, r.single_peak_rss_bytes, r.bytes_per_token,
       r.flops_per_token, r.bandwidth, r.matmul_peak, absl::StrJoin(fractions, ", "),
       r.PrefillRoofline());
@@ -242,6 +260,13 @@ absl::Status Run() {
   // engines report.
   RWKV_ASSIGN_OR_RETURN(r.prefill_tok_s,
                         MeasurePrefill(*engine, absl::GetFlag(FLAGS_prefill_tokens)));
+  if (const int prompts = absl::GetFlag(FLAGS_prefill_prompts); prompts > 0) {
+    if (prompts > absl::GetFlag(FLAGS_prefill_tokens)) {
+      return absl::InvalidArgumentError("--prefill-prompts must not exceed --prefill-tokens");
+    }
+    RWKV_ASSIGN_OR_RETURN(r.prefill_many_tok_s,
+                          MeasurePrefill(*engine, absl::GetFlag(FLAGS_prefill_tokens), prompts));
+  }
   std::vector<int> batches;
   for (absl::string_view part : absl::StrSplit(absl::GetFlag(FLAGS_batches), ',')) {
     int batch = 0;
