@@ -115,7 +115,9 @@ ABSL_FLAG(std::string, precision, "auto",
           "Weight format: f32 | bf16 | int8 | int8-fast | auto (bf16 where the CPU has native "
           "bf16 instructions, else f32). int8-fast: 8-bit activations, faster, twice int8's "
           "error. Activations and session states are always float32.");
-ABSL_FLAG(int32_t, io_threads, 4, "Threads for state-store I/O.");
+ABSL_FLAG(int32_t, io_threads, 0,
+          "Threads for state-store I/O (each commit holds one until the store has it). 0 = "
+          "max-batch-sequences, at least 4.");
 ABSL_FLAG(int32_t, max_io_queue, 0,
           "Most session RPCs and turn starts waiting for an I/O thread; beyond it they get "
           "RESOURCE_EXHAUSTED at once (a turn's commit is never refused). 0 = "
@@ -269,7 +271,7 @@ std::string CheckOptions(const rwkv::server::Server::Options& o) {
   if (o.session_ttl < absl::ZeroDuration()) return "--session-ttl must be >= 0";
   if (o.hot_cache_bytes < 0) return "--hot-cache-bytes must be >= 0";
   if (o.threads < 0) return "--threads must be >= 0";
-  if (o.io_threads < 1) return "--io-threads must be >= 1";
+  if (o.io_threads < 0) return "--io-threads must be >= 0";
   if (o.max_io_queue < 0) return "--max-io-queue must be >= 0";
   if (o.max_inflight_state_bytes < 0) return "--max-inflight-state-bytes must be >= 0";
   if (o.drain_timeout < absl::ZeroDuration()) return "--drain-timeout must be >= 0";

@@ -247,9 +247,11 @@ absl::Status Server::LoadAndServe() {
                          options_.stream_stall_timeout});
   scheduler_->Start();
   RWKV_RETURN_IF_ERROR(CreateBudget());
-  const int io_queue = options_.max_io_queue > 0 ? options_.max_io_queue : DefaultIoQueue(options_);
-  io_ = std::make_unique<IoExecutor>(options_.io_threads, io_queue);
-  log_.Event(absl::StrCat("I/O: ", options_.io_threads, " threads, at most ", io_queue,
+  const int io_threads = options_.io_threads > 0 ? options_.io_threads : DefaultIoThreads(options_);
+  const int io_queue =
+      options_.max_io_queue > 0 ? options_.max_io_queue : DefaultIoQueue(options_, io_threads);
+  io_ = std::make_unique<IoExecutor>(io_threads, io_queue);
+  log_.Event(absl::StrCat("I/O: ", io_threads, " threads, at most ", io_queue,
                           " session RPCs and turn starts waiting (--max-io-queue)"));
   context_.engine = engine_.get();
   context_.tokenizer = tokenizer_.get();
@@ -289,8 +291,16 @@ absl::Status Server::LoadAndServe() {
   return absl::OkStatus();
 }
 
-int Server::DefaultIoQueue(const Options& options) {
-  return options.max_queued_requests + 64 * options.io_threads;
+int Server::DefaultIoThreads(const Options& options) {
+  // The turns of a full batch can end in one step, and each commit holds its thread until the
+  // store has it (an fsync with RocksDB, which folds concurrent commits into one write and one
+  // sync). A thread per batch slot lets them all commit together; with 4, a batch's 64 commits
+  // went in 16 rounds while those sessions sat out of the batch. Threads that wait cost little.
+  return std::max(4, options.max_batch_sequences);
+}
+
+int Server::DefaultIoQueue(const Options& options, int io_threads) {
+  return options.max_queued_requests + 64 * io_threads;
 }
 
 absl::Status Server::CreateBudget() {

@@ -79,7 +79,8 @@ class Server {
     int64_t hot_cache_bytes = int64_t{1} << 30;
     int threads = 0;
     engine::Precision precision = engine::Precision::kF32;
-    int io_threads = 4;
+    // --io-threads; 0: the default (DefaultIoThreads).
+    int io_threads = 0;
     // --max-inflight-state-bytes: what queued and running turns may hold; 0: the default
     // (StateBudget::DefaultLimit for the loaded model).
     int64_t max_inflight_state_bytes = 0;
@@ -105,9 +106,11 @@ class Server {
   };
 
   static absl::StatusOr<std::unique_ptr<Server>> Start(const Options& options);
+  // --io-threads' default: one per batch slot (max_batch_sequences), at least 4.
+  static int DefaultIoThreads(const Options& options);
   // --max-io-queue's default: room for every turn start the scheduler's queue can hold
   // (max_queued_requests), plus 64 session RPCs per I/O thread.
-  static int DefaultIoQueue(const Options& options);
+  static int DefaultIoQueue(const Options& options, int io_threads);
   ~Server();
 
   // The ports actually bound (useful with :0); metrics_port() is 0 without an HTTP endpoint.
