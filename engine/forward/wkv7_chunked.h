@@ -1,0 +1,40 @@
+// RWKV-7's WKV recurrence in matrix ("chunked") form, for long prompt chunks.
+//
+// Same inputs, outputs and state as WkvV7 (wkv.h), but each sequence's rows are taken `chunk`
+// tokens at a time: the state's effect on a chunk, the tokens' effects on each other inside it
+// and the chunk's effect on the state become small matrix products, plus one L x L triangular
+// solve for the delta rule's S a term. Most of the work then runs in register-blocked AVX-512
+// loops instead of the per-token dot products of the sequential form.
+//
+//   WkvV7Chunked(batch, {heads, head_size, offset}, /*chunk=*/16, r, w, k, v, a, b, y);
+//
+// The sums run in another order than WkvV7's, so results agree with it to float rounding
+// (~1e-6 relative), not bit for bit, and they depend on where a sequence's rows start: a prompt
+// fed in two calls gives slightly different numbers than fed in one. That is why the engine
+// uses it only when asked (EngineOptions::prefill_wkv), never by default.
+#ifndef RWKV_ENGINE_FORWARD_WKV7_CHUNKED_H_
+#define RWKV_ENGINE_FORWARD_WKV7_CHUNKED_H_
+
+#include <cstdint>
+
+#include "engine/forward/batch.h"
+#include "engine/forward/wkv.h"
+
+namespace rwkv::engine {
+
+// Chunk lengths the kernel takes: multiples of 16 in [kMinWkvChunk, kMaxWkvChunk]; others are
+// rounded down into that set.
+inline constexpr int64_t kMinWkvChunk = 16;
+inline constexpr int64_t kMaxWkvChunk = 64;
+
+// WkvV7 (wkv.h) over chunks of `chunk` rows. Head sizes that are not a multiple of 16 go to
+// WkvV7 unchanged. A chunk ends early where a channel's decay over it would fall below e^-60
+// (the reciprocals of the decays must stay finite); a single token decaying faster than that
+// takes one sequential step.
+void WkvV7Chunked(const PackedBatch& batch, const WkvShape& shape, int64_t chunk, const float* r,
+                  const float* w, const float* k, const float* v, const float* a, const float* b,
+                  float* y);
+
+}  // namespace rwkv::engine
+
+#endif  // RWKV_ENGINE_FORWARD_WKV7_CHUNKED_H_
