@@ -408,9 +408,15 @@ void WkvV7Chunked(const PackedBatch& batch, const WkvShape& shape, int64_t chunk
     const SequenceRows& seq = batch.sequences[task / shape.heads];
     const int64_t h = task % shape.heads;
     const int64_t first = seq.begin * width + h * n;
-    const HeadRows rows{r + first, w + first, k + first, v + first,
-                        a + first, b + first, y + first, width};
-    Head(rows, n, seq.count, chunk, seq.state + shape.state_offset + h * n * n);
+    float* state = seq.state + shape.state_offset + h * n * n;
+    if (seq.count < chunk) {
+      WkvV7HeadRows(n, seq.count, width, state, r + first, w + first, k + first, v + first,
+                    a + first, b + first, y + first);
+    } else {
+      const HeadRows rows{r + first, w + first, k + first, v + first,
+                          a + first, b + first, y + first, width};
+      Head(rows, n, seq.count, chunk, state);
+    }
   }
 }
 

@@ -27,8 +27,8 @@ namespace rwkv::engine {
 inline constexpr int64_t kMinWkvChunk = 16;
 inline constexpr int64_t kMaxWkvChunk = 64;
 
-// WkvV7 (wkv.h) over chunks of `chunk` rows. Head sizes that are not a multiple of 16 go to
-// WkvV7 unchanged. A chunk ends early where a channel's decay over it would fall below e^-60
+// WkvV7 (wkv.h) over chunks of `chunk` rows. Sequences of fewer than `chunk` rows (decode
+// steps) and head sizes that are not a multiple of 16 go to WkvV7's kernel unchanged. A chunk ends early where a channel's decay over it would fall below e^-60
 // (the reciprocals of the decays must stay finite); a single token decaying faster than that
 // takes one sequential step.
 void WkvV7Chunked(const PackedBatch& batch, const WkvShape& shape, int64_t chunk, const float* r,

@@ -35,6 +35,9 @@ ABSL_FLAG(int32_t, threads, 1, "Engine threads.");
 ABSL_FLAG(std::string, precision, "auto", "Weight format: f32 | bf16 | int8 | int8-fast | auto.");
 ABSL_FLAG(std::string, batches, "1,8,32,64", "Decode batch sizes.");
 ABSL_FLAG(int32_t, prefill_tokens, 512, "Prompt length for the prefill measurement.");
+ABSL_FLAG(int32_t, prefill_wkv_chunk, 0,
+          "RWKV-7 prompts: 0 = sequential WKV; 16 | 32 | 48 | 64 = chunked matrix form "
+          "(EngineOptions::prefill_wkv_chunk).");
 ABSL_FLAG(double, seconds, 2.0, "Minimum measuring time per figure.");
 ABSL_FLAG(std::string, json, "", "Also write the results as JSON to this file.");
 ABSL_FLAG(bool, roofline, true,
@@ -223,7 +226,8 @@ absl::Status Run() {
   r.precision = std::string(PrecisionName(precision));
   const absl::Time start = absl::Now();
   RWKV_ASSIGN_OR_RETURN(auto engine, Engine::Create({model.empty() ? "synthetic:" + r.shape : model,
-                                                     r.threads, precision}));
+                                                     r.threads, precision,
+                                                     absl::GetFlag(FLAGS_prefill_wkv_chunk)}));
   r.load_seconds = absl::ToDoubleSeconds(absl::Now() - start);
   RWKV_ASSIGN_OR_RETURN(const ProcessMemory loaded, ReadProcessMemory());
   r.weight_bytes = engine->WeightBytes();
