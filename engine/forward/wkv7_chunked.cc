@@ -92,12 +92,33 @@ __attribute__((always_inline)) inline void Transpose(int64_t rows, int64_t cols,
   }
 }
 
-// c[m][0, 16 kV) (+)= sum_d a[m lda + d ldd] b[d ldb + (0, 16 kV)] for m < kR: kR x kV
-// accumulators stay in registers while the depth streams through. kSet: c = instead of c +=.
-template <int kR, int kV, bool kSet>
-__attribute__((always_inline)) inline void Tile(int64_t depth, const float* __restrict a,
-                                                int64_t lda, int64_t ldd, const float* __restrict b,
-                                                int64_t ldb, float* __restrict c, int64_t ldc) {
+// A matrix operand: element (m, d) at data[m * row + d * col].
+struct Operand {
+  const float* data;
+  int64_t row, col;
+};
+
+// a [rows x depth] times b [depth x cols] (b row-major, rows ldb floats apart).
+struct Product {
+  Operand a;
+  const float* b;
+  int64_t ldb, depth;
+};
+
+// Where a product goes: c [rows x cols], rows ldc floats apart; kSet: c = sum of the products,
+// else c += it; `scale` (if not null): then each row m of c times scale[m].
+struct Target {
+  float* c;
+  int64_t ldc;
+  const float* scale;
+};
+
+// Rows [m0, m0 + kR) and columns [col, col + 16 kV) of the target: kR x kV accumulators stay in
+// registers while the products' depths stream through.
+template <int kR, int kV, bool kSet, int kProducts>
+__attribute__((always_inline)) inline void Tile(const Product (&products)[kProducts], int64_t m0,
+                                                int64_t col, const Target& out) {
+  float* __restrict c = out.c + m0 * out.ldc + col;
   V16 acc[kR][kV];
 #pragma GCC unroll 8
   for (int m = 0; m < kR; ++m) {
@@ -106,63 +127,59 @@ __attribute__((always_inline)) inline void Tile(int64_t depth, const float* __re
       if constexpr (kSet) {
         acc[m][q] = V16{};
       } else {
-        Load16(&acc[m][q], c + m * ldc + q * kLanes);
+        Load16(&acc[m][q], c + m * out.ldc + q * kLanes);
       }
     }
   }
-  for (int64_t d = 0; d < depth; ++d) {
-    V16 bv[kV];
+#pragma GCC unroll 2
+  for (int i = 0; i < kProducts; ++i) {
+    const Product& p = products[i];
+    const float* __restrict a = p.a.data + m0 * p.a.row;
+    const float* __restrict b = p.b + col;
+    for (int64_t d = 0; d < p.depth; ++d) {
+      V16 bv[kV];
 #pragma GCC unroll 4
-    for (int q = 0; q < kV; ++q) Load16(&bv[q], b + d * ldb + q * kLanes);
+      for (int q = 0; q < kV; ++q) Load16(&bv[q], b + d * p.ldb + q * kLanes);
 #pragma GCC unroll 8
-    for (int m = 0; m < kR; ++m) {
-      const float x = a[m * lda + d * ldd];
+      for (int m = 0; m < kR; ++m) {
+        const float x = a[m * p.a.row + d * p.a.col];
 #pragma GCC unroll 4
-      for (int q = 0; q < kV; ++q) acc[m][q] += x * bv[q];
+        for (int q = 0; q < kV; ++q) acc[m][q] += x * bv[q];
+      }
     }
   }
 #pragma GCC unroll 8
   for (int m = 0; m < kR; ++m) {
 #pragma GCC unroll 4
-    for (int q = 0; q < kV; ++q) Store16(c + m * ldc + q * kLanes, &acc[m][q]);
+    for (int q = 0; q < kV; ++q) {
+      if (out.scale != nullptr) acc[m][q] *= out.scale[m0 + m];
+      Store16(c + m * out.ldc + q * kLanes, &acc[m][q]);
+    }
   }
 }
 
-// A matrix operand: element (m, d) at data[m * row + d * col].
-struct Operand {
-  const float* data;
-  int64_t row, col;
-};
-
-template <int kV, int kR, bool kSet>
-__attribute__((always_inline)) inline void GemmColumns(int64_t rows, int64_t depth, Operand a,
-                                                       const float* b, int64_t ldb, float* c,
-                                                       int64_t ldc) {
+template <int kV, int kR, bool kSet, int kProducts>
+__attribute__((always_inline)) inline void GemmColumns(int64_t rows, int64_t col,
+                                                       const Product (&products)[kProducts],
+                                                       const Target& out) {
   int64_t m = 0;
-  for (; m + kR <= rows; m += kR) {
-    Tile<kR, kV, kSet>(depth, a.data + m * a.row, a.row, a.col, b, ldb, c + m * ldc, ldc);
-  }
-  for (; m < rows; ++m) {
-    Tile<1, kV, kSet>(depth, a.data + m * a.row, a.row, a.col, b, ldb, c + m * ldc, ldc);
-  }
+  for (; m + kR <= rows; m += kR) Tile<kR, kV, kSet>(products, m, col, out);
+  for (; m < rows; ++m) Tile<1, kV, kSet>(products, m, col, out);
 }
 
-// c[rows x cols] (+)= a[rows x depth] b[depth x cols], b and c row-major with the given row
-// strides; cols is a multiple of 16.
-template <bool kSet>
-__attribute__((always_inline)) inline void Gemm(int64_t rows, int64_t cols, int64_t depth,
-                                                Operand a, const float* b, int64_t ldb, float* c,
-                                                int64_t ldc) {
+// out (=|+=) the sum of `products`, all `rows` x `cols`; cols is a multiple of 16.
+template <bool kSet, int kProducts>
+__attribute__((always_inline)) inline void Gemm(int64_t rows, int64_t cols,
+                                                const Product (&products)[kProducts],
+                                                const Target& out) {
   int64_t col = 0;
   for (; col + 4 * kLanes <= cols; col += 4 * kLanes) {
-    GemmColumns<4, 4, kSet>(rows, depth, a, b + col, ldb, c + col, ldc);
+    GemmColumns<4, 4, kSet>(rows, col, products, out);
   }
   for (; col + 2 * kLanes <= cols; col += 2 * kLanes) {
-    GemmColumns<2, 8, kSet>(rows, depth, a, b + col, ldb, c + col, ldc);
+    GemmColumns<2, 8, kSet>(rows, col, products, out);
   }
-  for (; col < cols; col += kLanes) {
-    GemmColumns<1, 8, kSet>(rows, depth, a, b + col, ldb, c + col, ldc);
-  }
+  for (; col < cols; col += kLanes) GemmColumns<1, 8, kSet>(rows, col, products, out);
 }
 
 // One (sequence, head): row pointers at the head's first channel, rows `stride` floats apart.
@@ -338,12 +355,12 @@ void Chunk(const HeadRows& in, int64_t n, int64_t chunk, int64_t len, Scratch& s
   const int64_t stride = in.stride;
   Operands(in, n, chunk, len, s);
   const Operand qa{s.q, n, 1}, qr{s.q + len * n, n, 1};
-  Gemm<true>(len, n, n, qa, s.st, n, s.u, n);           // u_t = S_0 (E[t] a_t) + ...
-  Gemm<true>(len, n, n, qr, s.st, n, in.y, stride);     // y_t = S_0 (E[t+1] r_t) + ...
-  Gemm<true>(2 * len, l2, n, qa, s.kt, l2, s.g, l2);    // G = Q K^T
+  Gemm<true>(len, n, {{qa, s.st, n, n}}, {s.u, n, nullptr});       // u_t = S_0 (E[t] a_t) + ...
+  Gemm<true>(len, n, {{qr, s.st, n, n}}, {in.y, stride, nullptr});  // y_t = S_0 (E[t+1] r_t) + ...
+  Gemm<true>(2 * len, l2, {{qa, s.kt, l2, n}}, {s.g, l2, nullptr});  // G = Q K^T
   // u_t += sum_{s<t} G[t][L+s] v_s (a product over G's masked a-rows), then the solve.
   for (int64_t t = 0; t < len; ++t) std::fill_n(s.g + t * l2 + chunk + t, len - t, 0.0f);
-  Gemm<false>(len, n, len, {s.g + chunk, l2, 1}, in.v, stride, s.u, n);
+  Gemm<false>(len, n, {{{s.g + chunk, l2, 1}, in.v, stride, len}}, {s.u, n, nullptr});
   SolveU(n, chunk, len, s);
   // y_t only sees s <= t: clear the rest of G's receptance rows, then y += G [u; v].
   float* gr = s.g + len * l2;
@@ -351,18 +368,12 @@ void Chunk(const HeadRows& in, int64_t n, int64_t chunk, int64_t len, Scratch& s
     std::fill_n(gr + t * l2 + t + 1, len - t - 1, 0.0f);
     std::fill_n(gr + t * l2 + chunk + t + 1, len - t - 1, 0.0f);
   }
-  Gemm<false>(len, n, len, {gr, l2, 1}, s.u, n, in.y, stride);
-  Gemm<false>(len, n, len, {gr + chunk, l2, 1}, in.v, stride, in.y, stride);
+  Gemm<false>(len, n, {{{gr, l2, 1}, s.u, n, len}, {{gr + chunk, l2, 1}, in.v, stride, len}},
+              {in.y, stride, nullptr});
   // S^T = E[len] (S_0^T + K^T [u; v]), K^T read down kr's columns.
-  Gemm<false>(n, n, len, {s.kr, 1, n}, s.u, n, s.st, n);
-  Gemm<false>(n, n, len, {s.kr + chunk * n, 1, n}, in.v, stride, s.st, n);
-  const float* end = s.e + len * n;
-  for (int64_t j = 0; j < n; ++j) {
-    float* __restrict row = s.st + j * n;
-    const float decay = end[j];
-#pragma omp simd
-    for (int64_t i = 0; i < n; ++i) row[i] *= decay;
-  }
+  Gemm<false>(n, n,
+              {{{s.kr, 1, n}, s.u, n, len}, {{s.kr + chunk * n, 1, n}, in.v, stride, len}},
+              {s.st, n, s.e + len * n});
 }
 
 Scratch& ThreadScratch() {
