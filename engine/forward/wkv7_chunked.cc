@@ -49,25 +49,25 @@ __attribute__((always_inline)) inline void SwapBlocks(V16 (&rows)[16]) {
     if (i & B) continue;
     const V16 x = rows[i], y = rows[i + B];
     if constexpr (B == 8) {
-      rows[i] = __builtin_shufflevector(x, y, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22,
-                                        23);
-      rows[i + B] = __builtin_shufflevector(x, y, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27,
-                                            28, 29, 30, 31);
-    } else if constexpr (B == 4) {
-      rows[i] = __builtin_shufflevector(x, y, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25,
-                                        26, 27);
-      rows[i + B] = __builtin_shufflevector(x, y, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28,
+      rows[i] =
+          __builtin_shufflevector(x, y, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+      rows[i + B] = __builtin_shufflevector(x, y, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28,
                                             29, 30, 31);
+    } else if constexpr (B == 4) {
+      rows[i] =
+          __builtin_shufflevector(x, y, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+      rows[i + B] =
+          __builtin_shufflevector(x, y, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
     } else if constexpr (B == 2) {
-      rows[i] = __builtin_shufflevector(x, y, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13,
-                                        28, 29);
-      rows[i + B] = __builtin_shufflevector(x, y, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14,
-                                            15, 30, 31);
+      rows[i] =
+          __builtin_shufflevector(x, y, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+      rows[i + B] =
+          __builtin_shufflevector(x, y, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
     } else {
-      rows[i] = __builtin_shufflevector(x, y, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28,
-                                        14, 30);
-      rows[i + B] = __builtin_shufflevector(x, y, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13,
-                                            29, 15, 31);
+      rows[i] =
+          __builtin_shufflevector(x, y, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+      rows[i + B] =
+          __builtin_shufflevector(x, y, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
     }
   }
 }
@@ -291,10 +291,12 @@ void Step(const HeadRows& in, int64_t n, float* __restrict st, float* __restrict
   }
 }
 
-// Fills q, kr and kt (see Scratch) for a chunk of `len` rows.
+// Fills q, kr and kt (see Scratch) for a chunk of `len` rows, asking for the next chunk's rows
+// (up to `ahead` of them) on the way.
 __attribute__((always_inline)) inline void Operands(const HeadRows& in, int64_t n, int64_t chunk,
-                                                    int64_t len, Scratch& s) {
+                                                    int64_t len, int64_t ahead, Scratch& s) {
   for (int64_t t = 0; t < len; ++t) {
+    if (t < ahead) Prefetch(in.At(len + t), n, 1);
     const HeadRows row = in.At(t);
     const float* __restrict before = s.e + t * n;
     const float* __restrict after = before + n;
@@ -350,13 +352,13 @@ __attribute__((always_inline)) inline void SolveU(int64_t n, int64_t chunk, int6
 
 // One chunk of `len` (1..chunk) rows: y for each and the transposed state carried past them.
 RWKV_VECTOR_CLONES
-void Chunk(const HeadRows& in, int64_t n, int64_t chunk, int64_t len, Scratch& s) {
+void Chunk(const HeadRows& in, int64_t n, int64_t chunk, int64_t len, int64_t ahead, Scratch& s) {
   const int64_t l2 = 2 * chunk;
   const int64_t stride = in.stride;
-  Operands(in, n, chunk, len, s);
+  Operands(in, n, chunk, len, ahead, s);
   const Operand qa{s.q, n, 1}, qr{s.q + len * n, n, 1};
-  Gemm<true>(len, n, {{qa, s.st, n, n}}, {s.u, n, nullptr});       // u_t = S_0 (E[t] a_t) + ...
-  Gemm<true>(len, n, {{qr, s.st, n, n}}, {in.y, stride, nullptr});  // y_t = S_0 (E[t+1] r_t) + ...
+  Gemm<true>(len, n, {{qa, s.st, n, n}}, {s.u, n, nullptr});         // u_t = S_0 (E[t] a_t) + ...
+  Gemm<true>(len, n, {{qr, s.st, n, n}}, {in.y, stride, nullptr});   // y_t = S_0 (E[t+1] r_t) + ...
   Gemm<true>(2 * len, l2, {{qa, s.kt, l2, n}}, {s.g, l2, nullptr});  // G = Q K^T
   // u_t += sum_{s<t} G[t][L+s] v_s (a product over G's masked a-rows), then the solve.
   for (int64_t t = 0; t < len; ++t) std::fill_n(s.g + t * l2 + chunk + t, len - t, 0.0f);
@@ -371,8 +373,7 @@ void Chunk(const HeadRows& in, int64_t n, int64_t chunk, int64_t len, Scratch& s
   Gemm<false>(len, n, {{{gr, l2, 1}, s.u, n, len}, {{gr + chunk, l2, 1}, in.v, stride, len}},
               {in.y, stride, nullptr});
   // S^T = E[len] (S_0^T + K^T [u; v]), K^T read down kr's columns.
-  Gemm<false>(n, n,
-              {{{s.kr, 1, n}, s.u, n, len}, {{s.kr + chunk * n, 1, n}, in.v, stride, len}},
+  Gemm<false>(n, n, {{{s.kr, 1, n}, s.u, n, len}, {{s.kr + chunk * n, 1, n}, in.v, stride, len}},
               {s.st, n, s.e + len * n});
 }
 
@@ -389,12 +390,11 @@ void Head(const HeadRows& in, int64_t n, int64_t count, int64_t chunk, float* st
   for (int64_t t = 0; t < count;) {
     const HeadRows rows = in.At(t);
     const int64_t len = Decays(rows, n, std::min(chunk, count - t), scratch.e, scratch.ie);
-    Prefetch(in.At(t + len), n, std::min(chunk, count - t - len));
     if (len == 0) {
       Step(rows, n, scratch.st, scratch.q);
       t += 1;
     } else {
-      Chunk(rows, n, chunk, len, scratch);
+      Chunk(rows, n, chunk, len, count - t - len, scratch);
       t += len;
     }
   }

@@ -225,9 +225,9 @@ absl::Status Run() {
   RWKV_ASSIGN_OR_RETURN(Precision precision, ParsePrecision(absl::GetFlag(FLAGS_precision)));
   r.precision = std::string(PrecisionName(precision));
   const absl::Time start = absl::Now();
-  RWKV_ASSIGN_OR_RETURN(auto engine, Engine::Create({model.empty() ? "synthetic:" + r.shape : model,
-                                                     r.threads, precision,
-                                                     absl::GetFlag(FLAGS_prefill_wkv_chunk)}));
+  RWKV_ASSIGN_OR_RETURN(auto engine,
+                        Engine::Create({model.empty() ? "synthetic:" + r.shape : model, r.threads,
+                                        precision, absl::GetFlag(FLAGS_prefill_wkv_chunk)}));
   r.load_seconds = absl::ToDoubleSeconds(absl::Now() - start);
   RWKV_ASSIGN_OR_RETURN(const ProcessMemory loaded, ReadProcessMemory());
   r.weight_bytes = engine->WeightBytes();

@@ -1,9 +1,11 @@
-// Random inputs for RWKV-7's WKV kernels, shaped like a real layer's, for the kernel's test and
-// rwkv-wkv-bench: decays w = e^(-e^x), x ~ U(-8, 1); a = -kappa and b = kappa * alpha with kappa
-// a unit vector per head and alpha in (0, 1), as time_mix_v7 makes them; r, k, v ~ U(-1, 1).
+// Random inputs for RWKV-7's WKV kernels, shaped like a real layer's, and the error measure
+// between two kernels' outputs, for the chunked kernel's test and rwkv-wkv-bench. Inputs:
+// decays w = e^(-e^x), x ~ U(-8, 1); a = -kappa and b = kappa * alpha with kappa a unit vector
+// per head and alpha in (0, 1), as time_mix_v7 makes them; r, k, v ~ U(-1, 1).
 #ifndef RWKV_ENGINE_TOOLS_WKV7_INPUTS_H_
 #define RWKV_ENGINE_TOOLS_WKV7_INPUTS_H_
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -47,6 +49,23 @@ inline Wkv7Inputs RandomWkv7Inputs(int64_t rows, int64_t heads, int64_t head_siz
     }
   }
   return in;
+}
+
+// Largest over rows of `n` floats of max |x - ref| / max |ref| (a row of zeros: max |x|); not
+// finite if any difference is not.
+inline double MaxRowRelDiff(const std::vector<float>& x, const std::vector<float>& ref, int64_t n) {
+  double worst = 0;
+  for (size_t row = 0; row + n <= ref.size(); row += n) {
+    double diff = 0, scale = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double d = std::fabs(static_cast<double>(x[row + i]) - ref[row + i]);
+      if (!std::isfinite(d)) return d;
+      diff = std::max(diff, d);
+      scale = std::max(scale, std::fabs(static_cast<double>(ref[row + i])));
+    }
+    worst = std::max(worst, scale > 0 ? diff / scale : diff);
+  }
+  return worst;
 }
 
 }  // namespace rwkv::engine

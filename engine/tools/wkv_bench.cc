@@ -53,20 +53,6 @@ std::vector<double> MedianSeconds(const std::vector<std::function<void()>>& runs
   return medians;
 }
 
-// Largest over rows of `n` floats of max |x - ref| / max |ref|.
-double MaxRowRelDiff(const std::vector<float>& x, const std::vector<float>& ref, int64_t n) {
-  double worst = 0;
-  for (size_t row = 0; row < ref.size(); row += n) {
-    double diff = 0, scale = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      diff = std::max(diff, std::fabs(static_cast<double>(x[row + i]) - ref[row + i]));
-      scale = std::max(scale, std::fabs(static_cast<double>(ref[row + i])));
-    }
-    if (scale > 0) worst = std::max(worst, diff / scale);
-  }
-  return worst;
-}
-
 struct Run {
   std::vector<float> y, state;
 };

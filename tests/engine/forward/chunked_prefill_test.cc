@@ -79,8 +79,8 @@ INSTANTIATE_TEST_SUITE_P(Rwkv7Models, ChunkedPrefillTest, ::testing::ValuesIn(Rw
 
 TEST(ChunkedPrefillOptionTest, RejectsChunkLengthsTheKernelDoesNotTake) {
   for (int chunk : {-16, 8, 17, 80}) {
-    auto engine = Engine::Create(EngineOptions{
-        SharedPath("models/tiny-rwkv-7v0-834K-FP32.bin"), 1, Precision::kF32, chunk});
+    auto engine = Engine::Create(
+        EngineOptions{SharedPath("models/tiny-rwkv-7v0-834K-FP32.bin"), 1, Precision::kF32, chunk});
     EXPECT_EQ(engine.status().code(), absl::StatusCode::kInvalidArgument) << chunk;
   }
 }

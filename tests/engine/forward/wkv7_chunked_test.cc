@@ -58,21 +58,6 @@ Result RunKernel(const Case& c, int64_t chunk) {
   return result;
 }
 
-// Largest over rows of `n` floats of max |x - ref| / max |ref|.
-double MaxRowRelDiff(const std::vector<float>& x, const std::vector<float>& ref, int64_t n) {
-  double worst = 0;
-  for (size_t row = 0; row < ref.size(); row += n) {
-    double diff = 0, scale = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      diff = std::max(diff, std::fabs(static_cast<double>(x[row + i]) - ref[row + i]));
-      scale = std::max(scale, std::fabs(static_cast<double>(ref[row + i])));
-    }
-    if (!std::isfinite(diff)) return diff;
-    worst = std::max(worst, scale > 0 ? diff / scale : diff);
-  }
-  return worst;
-}
-
 void ExpectMatches(const Case& c, int64_t chunk, const std::string& what) {
   const Result ref = RunKernel(c, 0);
   const Result got = RunKernel(c, chunk);
