@@ -98,11 +98,13 @@ struct Operand {
   int64_t row, col;
 };
 
-// a [rows x depth] times b [depth x cols] (b row-major, rows ldb floats apart).
+// a [rows x depth] times b [depth x cols] (b row-major, rows ldb floats apart). `lower`: a is
+// lower triangular (a[m][d] = 0 for d > m), so row m stops at depth m + 1.
 struct Product {
   Operand a;
   const float* b;
   int64_t ldb, depth;
+  bool lower = false;
 };
 
 // Where a product goes: c [rows x cols], rows ldc floats apart; kSet: c = sum of the products,
@@ -136,7 +138,8 @@ __attribute__((always_inline)) inline void Tile(const Product (&products)[kProdu
     const Product& p = products[i];
     const float* __restrict a = p.a.data + m0 * p.a.row;
     const float* __restrict b = p.b + col;
-    for (int64_t d = 0; d < p.depth; ++d) {
+    const int64_t depth = p.lower ? std::min(p.depth, m0 + kR) : p.depth;
+    for (int64_t d = 0; d < depth; ++d) {
       V16 bv[kV];
 #pragma GCC unroll 4
       for (int q = 0; q < kV; ++q) Load16(&bv[q], b + d * p.ldb + q * kLanes);
@@ -362,7 +365,7 @@ void Chunk(const HeadRows& in, int64_t n, int64_t chunk, int64_t len, int64_t ah
   Gemm<true>(2 * len, l2, {{qa, s.kt, l2, n}}, {s.g, l2, nullptr});  // G = Q K^T
   // u_t += sum_{s<t} G[t][L+s] v_s (a product over G's masked a-rows), then the solve.
   for (int64_t t = 0; t < len; ++t) std::fill_n(s.g + t * l2 + chunk + t, len - t, 0.0f);
-  Gemm<false>(len, n, {{{s.g + chunk, l2, 1}, in.v, stride, len}}, {s.u, n, nullptr});
+  Gemm<false>(len, n, {{{s.g + chunk, l2, 1}, in.v, stride, len, true}}, {s.u, n, nullptr});
   SolveU(n, chunk, len, s);
   // y_t only sees s <= t: clear the rest of G's receptance rows, then y += G [u; v].
   float* gr = s.g + len * l2;
@@ -370,7 +373,8 @@ void Chunk(const HeadRows& in, int64_t n, int64_t chunk, int64_t len, int64_t ah
     std::fill_n(gr + t * l2 + t + 1, len - t - 1, 0.0f);
     std::fill_n(gr + t * l2 + chunk + t + 1, len - t - 1, 0.0f);
   }
-  Gemm<false>(len, n, {{{gr, l2, 1}, s.u, n, len}, {{gr + chunk, l2, 1}, in.v, stride, len}},
+  Gemm<false>(len, n,
+              {{{gr, l2, 1}, s.u, n, len, true}, {{gr + chunk, l2, 1}, in.v, stride, len, true}},
               {in.y, stride, nullptr});
   // S^T = E[len] (S_0^T + K^T [u; v]), K^T read down kr's columns.
   Gemm<false>(n, n, {{{s.kr, 1, n}, s.u, n, len}, {{s.kr + chunk * n, 1, n}, in.v, stride, len}},
