@@ -48,6 +48,13 @@ struct EngineOptions {
   // Format of the weight matrices (activations and states stay float32). The library default
   // is the exact float32 path; the programs default to DefaultPrecision().
   Precision precision = Precision::kF32;
+  // RWKV-7 prompts: 0 (the default) runs the WKV recurrence token by token, so a sequence's
+  // numbers do not depend on how its prompt is split into Forward calls. 16, 32, 48 or 64 runs
+  // every sequence with at least that many tokens in a call in the chunked matrix form with
+  // chunks of that length (wkv7_chunked.h): faster on long prompts, equal to float rounding
+  // (~1e-6 relative), but no longer bit-identical across different splits of a prompt; the
+  // invariance suite holds for the default only. 16 is the fastest (WKV ~1.2x, prefill ~2%).
+  int prefill_wkv_chunk = 0;
 };
 
 enum class LogitsMode {

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/compute/ops.h"
+#include "engine/forward/wkv7_chunked.h"
 
 namespace rwkv::engine {
 
@@ -32,7 +33,13 @@ absl::StatusOr<std::unique_ptr<OnednnEngine>> OnednnEngine::Load(const TensorSou
     return absl::InvalidArgumentError(
         absl::StrCat("threads must be >= 0 (0 = all cores), got ", options.threads));
   }
+  const int chunk = options.prefill_wkv_chunk;
+  if (chunk != 0 && (chunk < kMinWkvChunk || chunk > kMaxWkvChunk || chunk % kMinWkvChunk != 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "prefill_wkv_chunk must be 0 or 16, 32, 48 or 64, got ", options.prefill_wkv_chunk));
+  }
   auto engine = std::unique_ptr<OnednnEngine>(new OnednnEngine());
+  engine->packed_.wkv7_chunk = chunk;
   engine->threads_ = options.threads > 0 ? options.threads : omp_get_num_procs();
   omp_set_num_threads(engine->threads_);
   RWKV_ASSIGN_OR_RETURN(engine->model_,

@@ -24,6 +24,9 @@ struct SequenceRows {
 struct PackedBatch {
   std::vector<SequenceRows> sequences;
   int64_t rows = 0;
+  // RWKV-7: > 0 runs sequences of at least this many rows through WkvV7Chunked with chunks of
+  // this length (EngineOptions::prefill_wkv_chunk).
+  int64_t wkv7_chunk = 0;
 };
 
 // What a layer module needs besides its weights while it runs.

@@ -6,6 +6,7 @@
 #include "engine/forward/time_mix_base.h"
 #include "engine/forward/time_mix_kernels.h"
 #include "engine/forward/wkv.h"
+#include "engine/forward/wkv7_chunked.h"
 
 namespace rwkv::engine {
 namespace {
@@ -103,8 +104,13 @@ absl::Status TimeMixV7::Forward(StepContext& step, const float* a, float* x) con
   PrepareV7Rows(rows, params, in);
 
   float* y = step.scratch.Alloc(n);
-  WkvV7(step.batch, {heads_, head_size_, wkv_offset_}, rkv.r, in.w, in.k_tilde, rkv.v, in.k_hat_neg,
-        in.k_hat_alpha, y);
+  const WkvShape shape{heads_, head_size_, wkv_offset_};
+  if (step.batch.wkv7_chunk > 0) {
+    WkvV7Chunked(step.batch, shape, step.batch.wkv7_chunk, rkv.r, in.w, in.k_tilde, rkv.v,
+                 in.k_hat_neg, in.k_hat_alpha, y);
+  } else {
+    WkvV7(step.batch, shape, rkv.r, in.w, in.k_tilde, rkv.v, in.k_hat_neg, in.k_hat_alpha, y);
+  }
   GroupNormRows(y, rows, width_, heads_, ln_x_weight_.data(), ln_x_bias_.data(), eps_, y);
   BonusAndGateV7Rows(rows, params, rkv.r, in.k_tilde, rkv.v, g, y);
   return Output(step, y, x);

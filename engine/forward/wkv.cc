@@ -190,6 +190,12 @@ void WkvV7Head(int64_t n, int64_t count, int64_t stride, float* __restrict s,
 
 }  // namespace
 
+void WkvV7HeadRows(int64_t n, int64_t count, int64_t stride, float* s, const float* r,
+                   const float* w, const float* k, const float* v, const float* a, const float* b,
+                   float* y) {
+  WkvV7Head(n, count, stride, s, r, w, k, v, a, b, y);
+}
+
 void WkvV4(const PackedBatch& batch, int64_t width, int64_t state_offset, const float* first,
            const float* decay, const float* r, const float* k, const float* v, float* y) {
   constexpr int64_t kBlock = 64;  // channels per task: a few vectors, many tasks

@@ -37,6 +37,12 @@ void WkvV5(const PackedBatch& batch, const WkvShape& shape, const float* r, cons
 void WkvV7(const PackedBatch& batch, const WkvShape& shape, const float* r, const float* w,
            const float* k, const float* v, const float* a, const float* b, float* y);
 
+// WkvV7's work for one sequence and one head of size n: `count` rows `stride` floats apart, every
+// pointer at the head's first channel in the first row, `s` the head's N x N state.
+void WkvV7HeadRows(int64_t n, int64_t count, int64_t stride, float* s, const float* r,
+                   const float* w, const float* k, const float* v, const float* a, const float* b,
+                   float* y);
+
 }  // namespace rwkv::engine
 
 #endif  // RWKV_ENGINE_FORWARD_WKV_H_

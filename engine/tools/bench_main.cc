@@ -38,6 +38,9 @@ ABSL_FLAG(int32_t, prefill_tokens, 512, "Prompt length for the prefill measureme
 ABSL_FLAG(int32_t, prefill_prompts, 16,
           "Also measure prefill of this many prompts sharing --prefill-tokens in one step, each "
           "with its logits (what a server step does with many short prompts); 0: skip.");
+ABSL_FLAG(int32_t, prefill_wkv_chunk, 0,
+          "RWKV-7 prompts: 0 = sequential WKV; 16 | 32 | 48 | 64 = chunked matrix form "
+          "(EngineOptions::prefill_wkv_chunk).");
 ABSL_FLAG(double, seconds, 2.0, "Minimum measuring time per figure.");
 ABSL_FLAG(std::string, json, "", "Also write the results as JSON to this file.");
 ABSL_FLAG(bool, roofline, true,
@@ -240,8 +243,9 @@ absl::Status Run() {
   RWKV_ASSIGN_OR_RETURN(Precision precision, ParsePrecision(absl::GetFlag(FLAGS_precision)));
   r.precision = std::string(PrecisionName(precision));
   const absl::Time start = absl::Now();
-  RWKV_ASSIGN_OR_RETURN(auto engine, Engine::Create({model.empty() ? "synthetic:" + r.shape : model,
-                                                     r.threads, precision}));
+  RWKV_ASSIGN_OR_RETURN(auto engine,
+                        Engine::Create({model.empty() ? "synthetic:" + r.shape : model, r.threads,
+                                        precision, absl::GetFlag(FLAGS_prefill_wkv_chunk)}));
   r.load_seconds = absl::ToDoubleSeconds(absl::Now() - start);
   RWKV_ASSIGN_OR_RETURN(const ProcessMemory loaded, ReadProcessMemory());
   r.weight_bytes = engine->WeightBytes();

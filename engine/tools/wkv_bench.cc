@@ -1,0 +1,136 @@
+// rwkv-wkv-bench: RWKV-7's WKV alone, the sequential recurrence (WkvV7) against the chunked
+// matrix form (WkvV7Chunked), for one sequence of T prompt tokens.
+//
+//   rwkv-wkv-bench [--heads 12] [--head-size 64] [--threads 1] [--seconds 0.5] [--chunk L]
+//
+// Prints, per T and chunk length L, the median time per call, the speedup over WkvV7 and the
+// largest relative difference of y and of the final state (per head row: max |diff| / max |ref|).
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "engine/forward/wkv.h"
+#include "engine/forward/wkv7_chunked.h"
+#include "engine/tools/wkv7_inputs.h"
+
+namespace rwkv::engine {
+namespace {
+
+struct Flags {
+  int64_t heads = 12;
+  int64_t head_size = 64;
+  int threads = 1;
+  double seconds = 0.5;
+  int64_t chunk = 0;  // 0: 16, 32 and 64
+};
+
+// Median seconds per call of each of `runs`, timed round-robin (one call of each in turn) for
+// about `seconds` in all and at least 7 rounds, so that load from other processes on a shared
+// machine falls on all of them alike.
+std::vector<double> MedianSeconds(const std::vector<std::function<void()>>& runs, double seconds) {
+  std::vector<std::vector<double>> times(runs.size());
+  const absl::Time start = absl::Now();
+  while (times[0].size() < 7 || absl::ToDoubleSeconds(absl::Now() - start) < seconds) {
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const absl::Time t0 = absl::Now();
+      runs[i]();
+      times[i].push_back(absl::ToDoubleSeconds(absl::Now() - t0));
+    }
+  }
+  std::vector<double> medians;
+  for (std::vector<double>& t : times) {
+    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
+    medians.push_back(t[t.size() / 2]);
+  }
+  return medians;
+}
+
+struct Run {
+  std::vector<float> y, state;
+};
+
+// One call on `run`'s state; chunk 0 is the sequential WkvV7.
+void Call(const Wkv7Inputs& in, const Flags& flags, int64_t tokens, int64_t chunk, Run& run) {
+  PackedBatch batch{{{0, tokens, run.state.data()}}, tokens};
+  const WkvShape shape{flags.heads, flags.head_size, 0};
+  if (chunk == 0) {
+    WkvV7(batch, shape, in.r.data(), in.w.data(), in.k.data(), in.v.data(), in.a.data(),
+          in.b.data(), run.y.data());
+  } else {
+    WkvV7Chunked(batch, shape, chunk, in.r.data(), in.w.data(), in.k.data(), in.v.data(),
+                 in.a.data(), in.b.data(), run.y.data());
+  }
+}
+
+void Bench(const Flags& flags) {
+  std::printf("WKV-7, H=%lld N=%lld, %d thread(s), interleaved medians over >= %.1f s per T\n",
+              static_cast<long long>(flags.heads), static_cast<long long>(flags.head_size),
+              flags.threads, flags.seconds);
+  std::printf("%6s %6s %12s %12s %9s %12s %12s\n", "T", "L", "ms/call", "us/token", "speedup",
+              "y rel diff", "S rel diff");
+  for (int64_t tokens : {64, 128, 512}) {
+    const Wkv7Inputs in = RandomWkv7Inputs(tokens, flags.heads, flags.head_size, 7);
+    std::vector<float> state0(flags.heads * flags.head_size * flags.head_size);
+    for (size_t i = 0; i < state0.size(); ++i) state0[i] = 0.1f * std::sin(0.37f * i);
+    Run ref{std::vector<float>(in.r.size()), state0};
+    Call(in, flags, tokens, 0, ref);
+    std::vector<int64_t> chunks = {0, 16, 32, 64};
+    if (flags.chunk > 0) chunks = {0, flags.chunk};
+    // Timed on states that keep evolving (the cost does not depend on their values).
+    std::vector<Run> runs(chunks.size(), Run{std::vector<float>(in.r.size()), state0});
+    std::vector<std::function<void()>> calls;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      calls.push_back([&, i] { Call(in, flags, tokens, chunks[i], runs[i]); });
+    }
+    const std::vector<double> seconds = MedianSeconds(calls, flags.seconds);
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      Run run{std::vector<float>(in.r.size()), state0};
+      Call(in, flags, tokens, chunks[i], run);
+      std::printf("%6lld %6s %12.3f %12.3f %8.2fx %12.2e %12.2e\n", static_cast<long long>(tokens),
+                  chunks[i] == 0 ? "seq" : std::to_string(chunks[i]).c_str(), seconds[i] * 1e3,
+                  seconds[i] * 1e6 / static_cast<double>(tokens), seconds[0] / seconds[i],
+                  MaxRowRelDiff(run.y, ref.y, flags.head_size),
+                  MaxRowRelDiff(run.state, ref.state, flags.head_size));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rwkv::engine
+
+int main(int argc, char** argv) {
+  rwkv::engine::Flags flags;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string name = argv[i];
+    const char* value = argv[i + 1];
+    if (name == "--heads") {
+      flags.heads = std::atoll(value);
+    } else if (name == "--head-size") {
+      flags.head_size = std::atoll(value);
+    } else if (name == "--threads") {
+      flags.threads = std::atoi(value);
+    } else if (name == "--chunk") {
+      flags.chunk = std::atoll(value);
+    } else if (name == "--seconds") {
+      flags.seconds = std::atof(value);
+    } else {
+      std::fprintf(stderr, "unknown flag %s\n", argv[i]);
+      return 2;
+    }
+  }
+  if (flags.heads < 1 || flags.head_size < 1 || flags.threads < 1) {
+    std::fprintf(stderr, "--heads, --head-size and --threads must be >= 1\n");
+    return 2;
+  }
+  omp_set_num_threads(flags.threads);
+  rwkv::engine::Bench(flags);
+  return 0;
+}
