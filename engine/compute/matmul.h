@@ -11,7 +11,9 @@
 // rows: bf16 converts the input rows on the fly, int8 quantizes each input row with its own
 // scale (oneDNN 2.6 cannot multiply float32 by int8; int8: to 16 bits as two int8 rows,
 // int8-fast: 8 bits, see int8_rows.h) and rescales the int32 sums; one or two int8 rows read the
-// packed matrix with VNNI loops of our own instead (int8_gemv.h).
+// packed matrix with VNNI loops of our own instead (int8_gemv.h), as do a few bf16 rows
+// (bf16_gemv.h, in the AMX kernel's summation order; bf16 epilogues run after the product,
+// epilogue.h, so both paths share them).
 //
 // Steady state allocates nothing: primitives are created once per (rows, in, out, format,
 // epilogue) and shared by every Linear of that shape; their memory objects, argument maps,
@@ -142,6 +144,8 @@ class Linear {
                                          Precision precision);
   absl::Status ApplyInt8(MatmulContext& ctx, const float* x, int64_t rows, float* y,
                          Epilogue epilogue) const;
+  absl::Status ApplyBf16(MatmulContext& ctx, const float* x, int64_t rows, float* y,
+                         Epilogue epilogue) const;
 
   int64_t in_ = 0;
   int64_t out_ = 0;
@@ -152,6 +156,8 @@ class Linear {
   // int8 when the few-row VNNI path reads the packed weights (int8_gemv.h): its per-output
   // compensation; empty otherwise.
   std::vector<int32_t> compensation_;
+  // bf16: few rows take Bf16Gemv over the packed weights (bf16_gemv.h).
+  bool bf16_gemv_ = false;
 };
 
 }  // namespace rwkv::engine
