@@ -245,6 +245,15 @@ absl::StatusOr<Linear> Linear::Allocate(MatmulContext& ctx, int64_t in, int64_t 
   linear.in_ = in;
   linear.out_ = out;
   linear.precision_ = precision;
+  if (precision == Precision::kBf16 && in > kBf16GemvMaxIn) {
+    for (int64_t first = 0; first < in; first += kBf16GemvMaxIn) {
+      absl::StatusOr<Linear> part =
+          Allocate(ctx, std::min(kBf16GemvMaxIn, in - first), out, precision);
+      if (!part.ok()) return part.status();
+      linear.parts_.push_back(*std::move(part));
+    }
+    return linear;
+  }
   const DataType type = WeightType(precision);
   try {
     memory::desc any({in, out}, type, memory::format_tag::any);
@@ -270,7 +279,17 @@ absl::StatusOr<Linear> Linear::Allocate(MatmulContext& ctx, int64_t in, int64_t 
   return linear;
 }
 
+std::vector<const dnnl::memory*> Linear::Packed() const {
+  if (parts_.empty()) return {&weights_};
+  std::vector<const dnnl::memory*> packed;
+  for (const Linear& part : parts_) packed.push_back(&part.weights_);
+  return packed;
+}
+
 size_t Linear::WeightBytes() const {
+  size_t bytes = 0;
+  for (const Linear& part : parts_) bytes += part.WeightBytes();
+  if (!parts_.empty()) return bytes;
   return weights_.get_desc().get_size() + (scales_.size() + input_scales_.size()) * sizeof(float) +
          compensation_.size() * sizeof(int32_t);
 }
@@ -296,6 +315,7 @@ absl::Status Linear::Apply(MatmulContext& ctx, const float* x, int64_t rows, flo
 
 absl::Status Linear::ApplyBf16(MatmulContext& ctx, const float* x, int64_t rows, float* y,
                                Epilogue epilogue) const {
+  if (!parts_.empty()) return ApplyBf16Parts(ctx, x, rows, y, epilogue);
   auto convert = ctx.ToBf16(rows, in_);
   if (!convert.ok()) return convert.status();
   if (ctx.bf16_rows_.size() < static_cast<size_t>(rows * in_)) ctx.bf16_rows_.resize(rows * in_);
@@ -320,6 +340,34 @@ absl::Status Linear::ApplyBf16(MatmulContext& ctx, const float* x, int64_t rows,
     }
   }
   ApplyEpilogue(sums, rows, out_, epilogue, y);
+  return absl::OkStatus();
+}
+
+absl::Status Linear::ApplyBf16Parts(MatmulContext& ctx, const float* x, int64_t rows, float* y,
+                                    Epilogue epilogue) const {
+  const size_t products = static_cast<size_t>(rows * out_);
+  if (ctx.part_sums_.size() < products) ctx.part_sums_.resize(products);
+  float* total = y;
+  if (epilogue == Epilogue::kAccumulate) {
+    if (ctx.parts_total_.size() < products) ctx.parts_total_.resize(products);
+    total = ctx.parts_total_.data();
+  }
+  int64_t first = 0;
+  for (const Linear& part : parts_) {
+    const int64_t in = part.in_;
+    if (ctx.part_x_.size() < static_cast<size_t>(rows * in)) ctx.part_x_.resize(rows * in);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::memcpy(ctx.part_x_.data() + r * in, x + r * in_ + first, in * sizeof(float));
+    }
+    float* sums = first == 0 ? total : ctx.part_sums_.data();
+    if (absl::Status s = part.ApplyBf16(ctx, ctx.part_x_.data(), rows, sums, Epilogue::kNone);
+        !s.ok()) {
+      return s;
+    }
+    if (first != 0) ApplyEpilogue(sums, rows, out_, Epilogue::kAccumulate, total);
+    first += in;
+  }
+  ApplyEpilogue(total, rows, out_, epilogue, y);
   return absl::OkStatus();
 }
 

@@ -110,6 +110,11 @@ class MatmulContext {
   std::vector<float> sums_;
   std::vector<char> padded_src_;
   std::vector<float> padded_dst_;
+  // bf16 split along the inputs (Linear::ApplyBf16Parts): one part's inputs, its products and
+  // the running sum.
+  std::vector<float> part_x_;
+  std::vector<float> part_sums_;
+  std::vector<float> parts_total_;
 };
 
 // A weight matrix applied as y = x W^T, W of PyTorch shape (out, in) (rwkv.cpp ggml [in, out]).
@@ -146,6 +151,10 @@ class Linear {
                          Epilogue epilogue) const;
   absl::Status ApplyBf16(MatmulContext& ctx, const float* x, int64_t rows, float* y,
                          Epilogue epilogue) const;
+  absl::Status ApplyBf16Parts(MatmulContext& ctx, const float* x, int64_t rows, float* y,
+                              Epilogue epilogue) const;
+  // The packed matrices: weights_, or each part's.
+  std::vector<const dnnl::memory*> Packed() const;
 
   int64_t in_ = 0;
   int64_t out_ = 0;
@@ -158,6 +167,11 @@ class Linear {
   std::vector<int32_t> compensation_;
   // bf16: few rows take Bf16Gemv over the packed weights (bf16_gemv.h).
   bool bf16_gemv_ = false;
+  // bf16 with more than kBf16GemvMaxIn inputs: the matrix cut along its inputs into parts of at
+  // most that many, each packed on its own (weights_ stays empty). oneDNN's AMX kernel splits
+  // long sums into partial sums of its own choice, which differ with the row count and threads;
+  // parts of a length it sums in one run, added in a fixed order, give every batch the same bits.
+  std::vector<Linear> parts_;
 };
 
 }  // namespace rwkv::engine

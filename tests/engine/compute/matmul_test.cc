@@ -154,7 +154,10 @@ TEST(Bf16RowsTest, FewRowsGiveTheSameBitsAsManyRowsForEveryEpilogue) {
                          {1024, 256},
                          {256, 3072},
                          {100, 128},
-                         {37, 19}}) {
+                         {37, 19},
+                         {3072, 768},  // split along the inputs (Linear::parts_)
+                         {2600, 64},
+                         {1030, 40}}) {
     std::vector<float> w(in * out);
     for (float& v : w) v = normal(rng) / std::sqrt(static_cast<float>(in));
     auto linear = Linear::Create(ctx, w.data(), in, out, Precision::kBf16);
