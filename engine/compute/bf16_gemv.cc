@@ -60,7 +60,8 @@ RWKV_AVX512 void Block(const float* x, int64_t padded, const uint16_t* block, fl
       __m512 w_even[4], w_odd[4];
       for (int j = 0; j < 4; ++j) {
         const __m512i w = _mm512_loadu_si512(pair + 32 * j);
-        w_even[j] = _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+        // The masked form: the plain one trips GCC 12's -Wmaybe-uninitialized in its own header.
+        w_even[j] = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, w, 16));
         w_odd[j] = _mm512_castsi512_ps(_mm512_and_si512(w, high_half));
       }
       for (int r = 0; r < kRows; ++r) {
@@ -92,8 +93,7 @@ void AllBlocks(const float* x, int64_t padded, int64_t out, const uint16_t* weig
     _mm_setcsr(saved | kFlushDenormals);
 #pragma omp for schedule(static)
     for (int64_t b = 0; b < blocks; ++b) {
-      Block<kRows>(x, padded, weights + b * padded * kBlockOutputs, sums + b * kBlockOutputs,
-                   out);
+      Block<kRows>(x, padded, weights + b * padded * kBlockOutputs, sums + b * kBlockOutputs, out);
     }
     _mm_setcsr(saved);
   }

@@ -1,22 +1,12 @@
 #include "engine/compute/epilogue.h"
 
-#include "engine/compute/vector_math.h"
-
 namespace rwkv::engine {
 namespace {
 
 template <Epilogue kEpilogue>
 RWKV_VECTOR_CLONES void Row(const float* sums, int64_t n, float* y) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const float v = sums[i];
-    if constexpr (kEpilogue == Epilogue::kNone) y[i] = v;
-    if constexpr (kEpilogue == Epilogue::kAccumulate) y[i] += v;
-    if constexpr (kEpilogue == Epilogue::kSigmoid) y[i] = Sigmoid(v);
-    if constexpr (kEpilogue == Epilogue::kTanh) y[i] = Tanh(v);
-    if constexpr (kEpilogue == Epilogue::kReluSquare) y[i] = v > 0.0f ? v * v : 0.0f;
-    if constexpr (kEpilogue == Epilogue::kSilu) y[i] = v * Sigmoid(v);
-  }
+  for (int64_t i = 0; i < n; ++i) y[i] = EpilogueOf<kEpilogue>(sums[i], y[i]);
 }
 
 // Row by row, so every row takes the same code path (vector body and tail) whatever `rows` is.

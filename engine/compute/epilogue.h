@@ -7,8 +7,20 @@
 #include <cstdint>
 
 #include "engine/compute/matmul.h"
+#include "engine/compute/vector_math.h"
 
 namespace rwkv::engine {
+
+// One element: the epilogue of product v, `old` the output's previous value (kAccumulate).
+template <Epilogue kEpilogue>
+inline float EpilogueOf(float v, float old) {
+  if constexpr (kEpilogue == Epilogue::kAccumulate) return old + v;
+  if constexpr (kEpilogue == Epilogue::kSigmoid) return Sigmoid(v);
+  if constexpr (kEpilogue == Epilogue::kTanh) return Tanh(v);
+  if constexpr (kEpilogue == Epilogue::kReluSquare) return v > 0.0f ? v * v : 0.0f;
+  if constexpr (kEpilogue == Epilogue::kSilu) return v * Sigmoid(v);
+  return v;
+}
 
 // y = epilogue(sums) over [rows, cols]; for kAccumulate sums are added to y. `sums` may be y
 // itself unless the epilogue accumulates. Each element's result depends only on its own inputs.

@@ -103,8 +103,9 @@ absl::Status LinearPacker::Reorder(int64_t first_row, int64_t count, void* data)
     int64_t first_input = 0;
     for (const memory* weights : linear_.Packed()) {
       const int64_t part_in = weights->get_desc().data.dims[0];
-      memory source(part_in == in ? whole : whole.submemory_desc({part_in, count}, {first_input, 0}),
-                    ctx_->engine(), data);
+      memory source(
+          part_in == in ? whole : whole.submemory_desc({part_in, count}, {first_input, 0}),
+          ctx_->engine(), data);
       memory target = *weights;
       if (count != linear_.out_) {
         target = memory(weights->get_desc().submemory_desc({part_in, count}, {0, first_row}),
@@ -129,8 +130,7 @@ absl::StatusOr<Linear> LinearPacker::Finish() && {
                                                       " rows were added"));
   }
   if (!linear_.compensation_.empty()) ++ctx_->kernels_["rwkv:avx512_vnni (1-2 rows)"];
-  if (linear_.bf16_gemv_ ||
-      (!linear_.parts_.empty() && linear_.parts_.front().bf16_gemv_)) {
+  if (linear_.bf16_gemv_ || (!linear_.parts_.empty() && linear_.parts_.front().bf16_gemv_)) {
     ++ctx_->kernels_["rwkv:avx512 bf16, AMX order (1-4 rows)"];
   }
   ctx_->packed_bytes_ += static_cast<int64_t>(linear_.WeightBytes());

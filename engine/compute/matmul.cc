@@ -115,9 +115,10 @@ absl::StatusOr<MatmulContext::Bound*> MatmulContext::Matmul(int64_t rows, int64_
           attr, engine_);
     };
     // oneDNN may serve a few rows with another kernel than many (small bf16/int8 matrices: AVX512
-    // for 1-2 rows, AMX from 7; bf16 with 32 outputs: AVX512 up to 8 rows). Their sums round differently, and bf16/int8 inputs then round
-    // the other way, so a sequence's numbers would depend on the batch. Such shapes run padded on
-    // the many-row primitive instead: one kernel per matrix, whatever the batch.
+    // for 1-2 rows, AMX from 7; bf16 with 32 outputs: AVX512 up to 8 rows). Their sums round
+    // differently, and bf16/int8 inputs then round the other way, so a sequence's numbers would
+    // depend on the batch. Such shapes run padded on the many-row primitive instead: one kernel per
+    // matrix, whatever the batch.
     int64_t run_rows = rows;
     dnnl::matmul::primitive_desc pd = describe(rows);
     if (rows < kUniformKernelRows) {

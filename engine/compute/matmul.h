@@ -2,7 +2,8 @@
 //
 //   MatmulContext ctx;                                   // one per engine; not thread-safe
 //   RWKV_ASSIGN_OR_RETURN(Linear proj,
-//                         Linear::Create(ctx, w.data(), /*in=*/768, /*out=*/768, Precision::kBf16));
+//                         Linear::Create(ctx, w.data(), /*in=*/768, /*out=*/768,
+//                         Precision::kBf16));
 //   proj.Apply(ctx, x, /*rows=*/m, y);                   // y[m, out] = x[m, in] * W^T
 //   proj.Apply(ctx, x, m, residual, Epilogue::kAccumulate);  // residual += x * W^T
 //

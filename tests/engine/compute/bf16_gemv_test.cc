@@ -72,9 +72,8 @@ std::vector<float> OneDnn(Packed& p, const std::vector<uint16_t>& x, int64_t row
   std::vector<float> y(rows * out);
   memory src_mem(src, p.engine, const_cast<uint16_t*>(x.data()));
   memory dst_mem(dst, p.engine, y.data());
-  dnnl::matmul(pd).execute(p.stream, {{DNNL_ARG_SRC, src_mem},
-                                      {DNNL_ARG_WEIGHTS, p.weights},
-                                      {DNNL_ARG_DST, dst_mem}});
+  dnnl::matmul(pd).execute(
+      p.stream, {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_DST, dst_mem}});
   p.stream.wait();
   return y;
 }
@@ -108,8 +107,8 @@ TEST(Bf16GemvTest, SameBitsAsOneDnnManyRowKernel) {
     const std::vector<float> many = OneDnn(packed, x, kMany, in, out);
     for (int64_t rows = 1; rows <= kBf16GemvMaxRows; ++rows) {
       std::vector<float> few(rows * out);
-      Bf16Gemv(x.data(), rows, in, out, static_cast<const uint16_t*>(packed.weights.get_data_handle()),
-               few.data());
+      Bf16Gemv(x.data(), rows, in, out,
+               static_cast<const uint16_t*>(packed.weights.get_data_handle()), few.data());
       for (int64_t i = 0; i < rows * out; ++i) {
         ASSERT_EQ(std::bit_cast<uint32_t>(few[i]), std::bit_cast<uint32_t>(many[i]))
             << in << "x" << out << " rows " << rows << " at " << i << ": " << few[i] << " vs "

@@ -174,8 +174,8 @@ TEST(Bf16RowsTest, FewRowsGiveTheSameBitsAsManyRowsForEveryEpilogue) {
         ASSERT_TRUE(linear->Apply(ctx, x.data(), rows, few.data(), epilogue).ok());
         for (int64_t i = 0; i < rows * out; ++i) {
           ASSERT_EQ(std::bit_cast<uint32_t>(few[i]), std::bit_cast<uint32_t>(many[i]))
-              << in << "x" << out << " rows " << rows << " epilogue "
-              << static_cast<int>(epilogue) << " at " << i;
+              << in << "x" << out << " rows " << rows << " epilogue " << static_cast<int>(epilogue)
+              << " at " << i;
         }
       }
     }
