@@ -111,10 +111,8 @@ class MatmulContext {
   std::vector<float> sums_;
   std::vector<char> padded_src_;
   std::vector<float> padded_dst_;
-  // bf16 split along the inputs (Linear::ApplyBf16Parts): one part's inputs, its products and
-  // the running sum.
+  // bf16 split along the inputs (Linear::ApplyBf16Parts): one part's inputs and the running sum.
   std::vector<float> part_x_;
-  std::vector<float> part_sums_;
   std::vector<float> parts_total_;
 };
 
