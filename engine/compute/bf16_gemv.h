@@ -5,8 +5,8 @@
 // padded to 8 rows (see MatmulContext::Matmul): on one large matrix that streams about as fast
 // as these loops (768x65536, one core: 13.5-14.9 GB/s vs 14.3-14.6), but each call pays for the
 // padding copies and the primitive's dispatch, which weigh on a decode step's many small
-// matrices (0.1B, batch 1, best of 3 on a shared machine: 35 -> 57 tok/s). These AVX-512 loops
-// read the same packed matrix (no second copy).
+// matrices (0.1B, batch 1, best of 3 interleaved runs on a shared machine: 51 -> 55 tok/s, 95-101%
+// of the read-bandwidth roofline). These AVX-512 loops read the same packed matrix (no copy).
 //
 // Exactness: measured here (Sapphire Rapids, oneDNN 2.6), the AMX kernel's sum for one output is
 //   acc = 0; for each run of 32 inputs (one tdpbf16ps): acc += (even_sum + odd_sum)
