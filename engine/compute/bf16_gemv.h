@@ -8,7 +8,7 @@
 // matrices (0.1B, batch 1, best of 3 interleaved runs on a shared machine: 51 -> 55 tok/s, 95-101%
 // of the read-bandwidth roofline). These AVX-512 loops read the same packed matrix (no copy).
 //
-// Exactness: measured here (Sapphire Rapids, oneDNN 2.6), the AMX kernel's sum for one output is
+// Exactness: measured here (a Xeon with AMX-BF16, oneDNN 2.6), the AMX kernel's sum for one output is
 //   acc = 0; for each run of 32 inputs (one tdpbf16ps): acc += (even_sum + odd_sum)
 // where even_sum adds the run's 16 even-input products in ascending order in float32 from zero,
 // odd_sum likewise the odd ones, every addition rounded to nearest even, denormals flushed.
