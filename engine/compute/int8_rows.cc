@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "engine/compute/epilogue.h"
 #include "engine/compute/vector_math.h"
 
 namespace rwkv::engine {
@@ -63,12 +64,7 @@ RWKV_VECTOR_CLONES void RescaleRow(const float* high, const float* low, int64_t 
     // 256 * high is exact, so a fused multiply-add rounds the same as the separate operations.
     const float sum = kSplit ? 256.0f * high[i] + low[i] : high[i];
     const float v = sum * row_scale * col_scales[i];
-    if constexpr (kEpilogue == Epilogue::kNone) y[i] = v;
-    if constexpr (kEpilogue == Epilogue::kAccumulate) y[i] += v;
-    if constexpr (kEpilogue == Epilogue::kSigmoid) y[i] = Sigmoid(v);
-    if constexpr (kEpilogue == Epilogue::kTanh) y[i] = Tanh(v);
-    if constexpr (kEpilogue == Epilogue::kReluSquare) y[i] = v > 0.0f ? v * v : 0.0f;
-    if constexpr (kEpilogue == Epilogue::kSilu) y[i] = v * Sigmoid(v);
+    y[i] = EpilogueOf<kEpilogue>(v, y[i]);
   }
 }
 

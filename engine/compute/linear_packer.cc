@@ -16,7 +16,10 @@ absl::StatusOr<LinearPacker> LinearPacker::Start(MatmulContext& ctx, int64_t in,
   absl::StatusOr<Linear> linear = Linear::Allocate(ctx, in, out, precision);
   if (!linear.ok()) return linear.status();
   LinearPacker packer(ctx, *std::move(linear));
-  const dnnl_memory_desc_t& desc = packer.linear_.weights_.get_desc().data;
+  // A matrix split along its inputs packs each part alike (Linear::parts_).
+  const std::vector<const memory*> packed = packer.linear_.Packed();
+  const memory::desc layout = packed.front()->get_desc();
+  const dnnl_memory_desc_t& desc = layout.data;
   if (desc.format_kind == dnnl_blocked && desc.extra.flags == 0) {
     const dnnl_blocking_desc_t& blocking = desc.format_desc.blocking;
     for (int i = 0; i < blocking.inner_nblks; ++i) {
@@ -27,15 +30,15 @@ absl::StatusOr<LinearPacker> LinearPacker::Start(MatmulContext& ctx, int64_t in,
   }
   if (packer.out_block_ < out) {
     try {  // oneDNN must take a run's place in the layout as a memory of its own.
-      (void)packer.linear_.weights_.get_desc().submemory_desc({in, packer.out_block_},
-                                                              {0, packer.out_block_});
+      (void)layout.submemory_desc({desc.dims[0], packer.out_block_}, {0, packer.out_block_});
     } catch (const dnnl::error&) {
       packer.out_block_ = out;
     }
   }
   // Runs write only their own elements; the layout's padding must read as zeros.
-  std::memset(packer.linear_.weights_.get_data_handle(), 0,
-              packer.linear_.weights_.get_desc().get_size());
+  for (const memory* weights : packed) {
+    std::memset(weights->get_data_handle(), 0, weights->get_desc().get_size());
+  }
   return packer;
 }
 
@@ -92,16 +95,25 @@ absl::Status LinearPacker::AddRows(int64_t first_row, absl::Span<const float> ro
 absl::Status LinearPacker::Reorder(int64_t first_row, int64_t count, void* data) {
   const int64_t in = linear_.in_;
   try {
-    // W^T as a [in, count] matrix whose memory is W's (count, in) rows: oneDNN's "ba" tag.
+    // W^T as a [in, count] matrix whose memory is W's (count, in) rows: oneDNN's "ba" tag; a
+    // part of a split matrix takes its inputs' slice of it.
     const memory::data_type type =
         IsInt8(linear_.precision_) ? memory::data_type::s8 : memory::data_type::f32;
-    memory source(memory::desc({in, count}, type, memory::format_tag::ba), ctx_->engine(), data);
-    memory target = linear_.weights_;
-    if (count != linear_.out_) {
-      target = memory(linear_.weights_.get_desc().submemory_desc({in, count}, {0, first_row}),
-                      ctx_->engine(), linear_.weights_.get_data_handle());
+    const memory::desc whole({in, count}, type, memory::format_tag::ba);
+    int64_t first_input = 0;
+    for (const memory* weights : linear_.Packed()) {
+      const int64_t part_in = weights->get_desc().data.dims[0];
+      memory source(
+          part_in == in ? whole : whole.submemory_desc({part_in, count}, {first_input, 0}),
+          ctx_->engine(), data);
+      memory target = *weights;
+      if (count != linear_.out_) {
+        target = memory(weights->get_desc().submemory_desc({part_in, count}, {0, first_row}),
+                        ctx_->engine(), weights->get_data_handle());
+      }
+      dnnl::reorder(source, target).execute(ctx_->stream(), source, target);
+      first_input += part_in;
     }
-    dnnl::reorder(source, target).execute(ctx_->stream(), source, target);
     ctx_->stream().wait();
   } catch (const dnnl::error& e) {
     return absl::InternalError(absl::StrCat("oneDNN could not pack rows ", first_row, "..",
@@ -118,6 +130,9 @@ absl::StatusOr<Linear> LinearPacker::Finish() && {
                                                       " rows were added"));
   }
   if (!linear_.compensation_.empty()) ++ctx_->kernels_["rwkv:avx512_vnni (1-2 rows)"];
+  if (linear_.bf16_gemv_ || (!linear_.parts_.empty() && linear_.parts_.front().bf16_gemv_)) {
+    ++ctx_->kernels_["rwkv:avx512 bf16, AMX order (1-4 rows)"];
+  }
   ctx_->packed_bytes_ += static_cast<int64_t>(linear_.WeightBytes());
   ctx_->macs_per_row_ += linear_.in_ * linear_.out_;
   return std::move(linear_);

@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/compute/bf16_gemv.h"
+#include "engine/compute/epilogue.h"
 #include "engine/compute/int8_gemv.h"
 #include "engine/compute/int8_rows.h"
 #include "engine/compute/linear_packer.h"
@@ -25,8 +27,10 @@ using DataType = memory::data_type;
 // (bf16 768x65536: 8.7 vs 17.9 ms for one row, 17 vs 38 ms for 64), with brgemm for all.
 int64_t RepresentativeRows(int64_t out) { return out >= 8192 ? 64 : 1; }
 
-// From this many rows on, oneDNN uses one kernel per matrix (see MatmulContext::Matmul).
-constexpr int64_t kUniformKernelRows = 8;
+// From this many rows on, oneDNN uses one kernel per matrix (see MatmulContext::Matmul); fewer
+// rows run padded to the first of kPaddedRows that takes that kernel.
+constexpr int64_t kUniformKernelRows = 64;
+constexpr int64_t kPaddedRows[] = {8, 16, 32, 64};
 
 DataType WeightType(Precision precision) {
   switch (precision) {
@@ -111,16 +115,20 @@ absl::StatusOr<MatmulContext::Bound*> MatmulContext::Matmul(int64_t rows, int64_
           attr, engine_);
     };
     // oneDNN may serve a few rows with another kernel than many (small bf16/int8 matrices: AVX512
-    // for 1-2 rows, AMX from 7). Their sums round differently, and bf16/int8 inputs then round
-    // the other way, so a sequence's numbers would depend on the batch. Such shapes run padded on
-    // the many-row primitive instead: one kernel per matrix, whatever the batch.
+    // for 1-2 rows, AMX from 7; bf16 with 32 outputs: AVX512 up to 8 rows). Their sums round
+    // differently, and bf16/int8 inputs then round the other way, so a sequence's numbers would
+    // depend on the batch. Such shapes run padded on the many-row primitive instead: one kernel per
+    // matrix, whatever the batch.
     int64_t run_rows = rows;
     dnnl::matmul::primitive_desc pd = describe(rows);
     if (rows < kUniformKernelRows) {
-      dnnl::matmul::primitive_desc many = describe(kUniformKernelRows);
-      if (std::string(pd.impl_info_str()) != many.impl_info_str()) {
-        run_rows = kUniformKernelRows;
-        pd = many;
+      const dnnl::matmul::primitive_desc many = describe(kUniformKernelRows);
+      const std::string kernel = many.impl_info_str();
+      for (int64_t padded : kPaddedRows) {
+        if (kernel == pd.impl_info_str()) break;
+        if (padded < rows) continue;
+        run_rows = padded;
+        pd = padded == kUniformKernelRows ? many : describe(padded);
       }
     }
     if (auto existing = matmuls_.find(key(run_rows)); existing != matmuls_.end()) {
@@ -238,6 +246,15 @@ absl::StatusOr<Linear> Linear::Allocate(MatmulContext& ctx, int64_t in, int64_t 
   linear.in_ = in;
   linear.out_ = out;
   linear.precision_ = precision;
+  if (precision == Precision::kBf16 && in > kBf16GemvMaxIn) {
+    for (int64_t first = 0; first < in; first += kBf16GemvMaxIn) {
+      absl::StatusOr<Linear> part =
+          Allocate(ctx, std::min(kBf16GemvMaxIn, in - first), out, precision);
+      if (!part.ok()) return part.status();
+      linear.parts_.push_back(*std::move(part));
+    }
+    return linear;
+  }
   const DataType type = WeightType(precision);
   try {
     memory::desc any({in, out}, type, memory::format_tag::any);
@@ -258,10 +275,22 @@ absl::StatusOr<Linear> Linear::Allocate(MatmulContext& ctx, int64_t in, int64_t 
     if (precision == Precision::kInt8) linear.input_scales_.assign(in, 1.0f);
     if (Int8GemvApplies(linear.weights_.get_desc(), in, out)) linear.compensation_.resize(out);
   }
+  linear.bf16_gemv_ =
+      precision == Precision::kBf16 && Bf16GemvApplies(linear.weights_.get_desc(), in, out);
   return linear;
 }
 
+std::vector<const dnnl::memory*> Linear::Packed() const {
+  if (parts_.empty()) return {&weights_};
+  std::vector<const dnnl::memory*> packed;
+  for (const Linear& part : parts_) packed.push_back(&part.weights_);
+  return packed;
+}
+
 size_t Linear::WeightBytes() const {
+  size_t bytes = 0;
+  for (const Linear& part : parts_) bytes += part.WeightBytes();
+  if (!parts_.empty()) return bytes;
   return weights_.get_desc().get_size() + (scales_.size() + input_scales_.size()) * sizeof(float) +
          compensation_.size() * sizeof(int32_t);
 }
@@ -276,21 +305,73 @@ absl::Status Linear::Apply(MatmulContext& ctx, const float* x, int64_t rows, flo
       return ctx.RunRows(**bound, x, in_ * sizeof(float), rows, y, out_,
                          epilogue == Epilogue::kAccumulate, weights_);
     }
-    case Precision::kBf16: {
-      auto convert = ctx.ToBf16(rows, in_);
-      if (!convert.ok()) return convert.status();
-      if (ctx.bf16_rows_.size() < static_cast<size_t>(rows * in_)) ctx.bf16_rows_.resize(rows * in_);
-      if (absl::Status s = ctx.Run(**convert, x, ctx.bf16_rows_.data()); !s.ok()) return s;
-      auto bound = ctx.Matmul(rows, in_, out_, DataType::bf16, weights_, epilogue);
-      if (!bound.ok()) return bound.status();
-      return ctx.RunRows(**bound, ctx.bf16_rows_.data(), in_ * sizeof(uint16_t), rows, y, out_,
-                         epilogue == Epilogue::kAccumulate, weights_);
-    }
+    case Precision::kBf16:
+      return ApplyBf16(ctx, x, rows, y, epilogue);
     case Precision::kInt8:
     case Precision::kInt8Fast:
       return ApplyInt8(ctx, x, rows, y, epilogue);
   }
   return absl::InternalError("unknown precision");
+}
+
+absl::Status Linear::ApplyBf16(MatmulContext& ctx, const float* x, int64_t rows, float* y,
+                               Epilogue epilogue) const {
+  if (!parts_.empty()) return ApplyBf16Parts(ctx, x, rows, y, epilogue);
+  auto convert = ctx.ToBf16(rows, in_);
+  if (!convert.ok()) return convert.status();
+  if (ctx.bf16_rows_.size() < static_cast<size_t>(rows * in_)) ctx.bf16_rows_.resize(rows * in_);
+  if (absl::Status s = ctx.Run(**convert, x, ctx.bf16_rows_.data()); !s.ok()) return s;
+  // The epilogue runs after the product (epilogue.h) on both paths, never fused into oneDNN's
+  // kernel, so both give the same bits; but for accumulating, where oneDNN's fused sum rounds
+  // y + product once as ApplyEpilogue does (matmul_test checks the bits).
+  if (bf16_gemv_ && rows <= kBf16GemvMaxRows) {
+    float* sums = y;
+    if (epilogue == Epilogue::kAccumulate) {
+      if (ctx.sums_.size() < static_cast<size_t>(rows * out_)) ctx.sums_.resize(rows * out_);
+      sums = ctx.sums_.data();
+    }
+    Bf16Gemv(ctx.bf16_rows_.data(), rows, in_, out_,
+             static_cast<const uint16_t*>(weights_.get_data_handle()), sums);
+    ApplyEpilogue(sums, rows, out_, epilogue, y);
+    return absl::OkStatus();
+  }
+  const bool accumulate = epilogue == Epilogue::kAccumulate;
+  auto bound = ctx.Matmul(rows, in_, out_, DataType::bf16, weights_,
+                          accumulate ? Epilogue::kAccumulate : Epilogue::kNone);
+  if (!bound.ok()) return bound.status();
+  if (absl::Status s = ctx.RunRows(**bound, ctx.bf16_rows_.data(), in_ * sizeof(uint16_t), rows, y,
+                                   out_, accumulate, weights_);
+      !s.ok()) {
+    return s;
+  }
+  if (!accumulate) ApplyEpilogue(y, rows, out_, epilogue, y);
+  return absl::OkStatus();
+}
+
+absl::Status Linear::ApplyBf16Parts(MatmulContext& ctx, const float* x, int64_t rows, float* y,
+                                    Epilogue epilogue) const {
+  float* total = y;
+  if (epilogue == Epilogue::kAccumulate) {
+    const size_t products = static_cast<size_t>(rows * out_);
+    if (ctx.parts_total_.size() < products) ctx.parts_total_.resize(products);
+    total = ctx.parts_total_.data();
+  }
+  int64_t first = 0;
+  for (const Linear& part : parts_) {
+    const int64_t in = part.in_;
+    if (ctx.part_x_.size() < static_cast<size_t>(rows * in)) ctx.part_x_.resize(rows * in);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::memcpy(ctx.part_x_.data() + r * in, x + r * in_ + first, in * sizeof(float));
+    }
+    // Parts add up in order: total = ((part 0 + part 1) + part 2) ...
+    const Epilogue add = first == 0 ? Epilogue::kNone : Epilogue::kAccumulate;
+    if (absl::Status s = part.ApplyBf16(ctx, ctx.part_x_.data(), rows, total, add); !s.ok()) {
+      return s;
+    }
+    first += in;
+  }
+  ApplyEpilogue(total, rows, out_, epilogue, y);
+  return absl::OkStatus();
 }
 
 absl::Status Linear::ApplyInt8(MatmulContext& ctx, const float* x, int64_t rows, float* y,

@@ -2,7 +2,8 @@
 //
 //   MatmulContext ctx;                                   // one per engine; not thread-safe
 //   RWKV_ASSIGN_OR_RETURN(Linear proj,
-//                         Linear::Create(ctx, w.data(), /*in=*/768, /*out=*/768, Precision::kBf16));
+//                         Linear::Create(ctx, w.data(), /*in=*/768, /*out=*/768,
+//                         Precision::kBf16));
 //   proj.Apply(ctx, x, /*rows=*/m, y);                   // y[m, out] = x[m, in] * W^T
 //   proj.Apply(ctx, x, m, residual, Epilogue::kAccumulate);  // residual += x * W^T
 //
@@ -11,7 +12,9 @@
 // rows: bf16 converts the input rows on the fly, int8 quantizes each input row with its own
 // scale (oneDNN 2.6 cannot multiply float32 by int8; int8: to 16 bits as two int8 rows,
 // int8-fast: 8 bits, see int8_rows.h) and rescales the int32 sums; one or two int8 rows read the
-// packed matrix with VNNI loops of our own instead (int8_gemv.h).
+// packed matrix with VNNI loops of our own instead (int8_gemv.h), as do a few bf16 rows
+// (bf16_gemv.h, in the AMX kernel's summation order; bf16 epilogues run after the product,
+// epilogue.h, so both paths share them).
 //
 // Steady state allocates nothing: primitives are created once per (rows, in, out, format,
 // epilogue) and shared by every Linear of that shape; their memory objects, argument maps,
@@ -108,6 +111,9 @@ class MatmulContext {
   std::vector<float> sums_;
   std::vector<char> padded_src_;
   std::vector<float> padded_dst_;
+  // bf16 split along the inputs (Linear::ApplyBf16Parts): one part's inputs and the running sum.
+  std::vector<float> part_x_;
+  std::vector<float> parts_total_;
 };
 
 // A weight matrix applied as y = x W^T, W of PyTorch shape (out, in) (rwkv.cpp ggml [in, out]).
@@ -142,6 +148,12 @@ class Linear {
                                          Precision precision);
   absl::Status ApplyInt8(MatmulContext& ctx, const float* x, int64_t rows, float* y,
                          Epilogue epilogue) const;
+  absl::Status ApplyBf16(MatmulContext& ctx, const float* x, int64_t rows, float* y,
+                         Epilogue epilogue) const;
+  absl::Status ApplyBf16Parts(MatmulContext& ctx, const float* x, int64_t rows, float* y,
+                              Epilogue epilogue) const;
+  // The packed matrices: weights_, or each part's.
+  std::vector<const dnnl::memory*> Packed() const;
 
   int64_t in_ = 0;
   int64_t out_ = 0;
@@ -152,6 +164,13 @@ class Linear {
   // int8 when the few-row VNNI path reads the packed weights (int8_gemv.h): its per-output
   // compensation; empty otherwise.
   std::vector<int32_t> compensation_;
+  // bf16: few rows take Bf16Gemv over the packed weights (bf16_gemv.h).
+  bool bf16_gemv_ = false;
+  // bf16 with more than kBf16GemvMaxIn inputs: the matrix cut along its inputs into parts of at
+  // most that many, each packed on its own (weights_ stays empty). oneDNN's AMX kernel splits
+  // long sums into partial sums of its own choice, which differ with the row count and threads;
+  // parts of a length it sums in one run, added in a fixed order, give every batch the same bits.
+  std::vector<Linear> parts_;
 };
 
 }  // namespace rwkv::engine

@@ -25,8 +25,11 @@ TEST_P(LinearPackerTest, RunsPackWhatOnePiecePacks) {
   MatmulContext ctx;
   std::mt19937 rng(11);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (auto [in, out] :
-       {std::pair<int64_t, int64_t>{256, 8192 + 192}, {768, 3072}, {64, 200}, {37, 19}}) {
+  for (auto [in, out] : {std::pair<int64_t, int64_t>{256, 8192 + 192},
+                         {768, 3072},
+                         {64, 200},
+                         {37, 19},
+                         {2600, 128}}) {
     std::vector<float> w(in * out);
     for (float& v : w) v = normal(rng);
     auto whole = Linear::Create(ctx, w.data(), in, out, GetParam());

@@ -1,7 +1,9 @@
 // Linear in every precision and with every epilogue against a float64 reference.
 #include "engine/compute/matmul.h"
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <vector>
 
@@ -137,6 +139,48 @@ INSTANTIATE_TEST_SUITE_P(BothModes, Int8RowsTest,
                            return std::string(info.param == Precision::kInt8 ? "int8"
                                                                              : "int8_fast");
                          });
+
+// bf16: a few rows take Bf16Gemv (where the CPU, layout and shape allow), more rows oneDNN's
+// kernel, and the epilogue runs after either: every row count gives the same bits.
+TEST(Bf16RowsTest, FewRowsGiveTheSameBitsAsManyRowsForEveryEpilogue) {
+  MatmulContext ctx;
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (auto [in, out] : {std::pair<int64_t, int64_t>{64, 32},
+                         {32, 64},
+                         {768, 64},
+                         {64, 768},
+                         {768, 768},
+                         {1024, 256},
+                         {256, 3072},
+                         {100, 128},
+                         {37, 19},
+                         {3072, 768},  // split along the inputs (Linear::parts_)
+                         {2600, 64},
+                         {1030, 40}}) {
+    std::vector<float> w(in * out);
+    for (float& v : w) v = normal(rng) / std::sqrt(static_cast<float>(in));
+    auto linear = Linear::Create(ctx, w.data(), in, out, Precision::kBf16);
+    ASSERT_TRUE(linear.ok()) << linear.status();
+    constexpr int64_t kMany = 64;
+    std::vector<float> x(kMany * in);
+    for (float& v : x) v = normal(rng) * (rng() % 8 == 0 ? 30.0f : 1.0f);
+    for (Epilogue epilogue : {Epilogue::kNone, Epilogue::kAccumulate, Epilogue::kSigmoid,
+                              Epilogue::kTanh, Epilogue::kReluSquare, Epilogue::kSilu}) {
+      std::vector<float> many(kMany * out, 0.5f);
+      ASSERT_TRUE(linear->Apply(ctx, x.data(), kMany, many.data(), epilogue).ok());
+      for (int64_t rows : {1, 2, 3, 4, 5, 7, 8, 9, 33}) {
+        std::vector<float> few(rows * out, 0.5f);
+        ASSERT_TRUE(linear->Apply(ctx, x.data(), rows, few.data(), epilogue).ok());
+        for (int64_t i = 0; i < rows * out; ++i) {
+          ASSERT_EQ(std::bit_cast<uint32_t>(few[i]), std::bit_cast<uint32_t>(many[i]))
+              << in << "x" << out << " rows " << rows << " epilogue " << static_cast<int>(epilogue)
+              << " at " << i;
+        }
+      }
+    }
+  }
+}
 
 TEST(PrecisionTest, Parse) {
   EXPECT_EQ(*ParsePrecision("f32"), Precision::kF32);
