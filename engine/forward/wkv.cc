@@ -216,33 +216,25 @@ void WkvV5(const PackedBatch& batch, const WkvShape& shape, const float* r, cons
            const float* v, const float* w, bool w_per_row, const float* u, float* y) {
   const int64_t n = shape.head_size;
   const int64_t width = shape.heads * n;
-  const int64_t tasks = static_cast<int64_t>(batch.sequences.size()) * shape.heads;
-#pragma omp parallel for schedule(static) if (tasks > 1)
-  for (int64_t task = 0; task < tasks; ++task) {
-    const SequenceRows& seq = batch.sequences[task / shape.heads];
-    const int64_t h = task % shape.heads;
+  ForEachHead(batch, shape.heads, [&](const SequenceRows& seq, int64_t h) {
     float* s = seq.state + shape.state_offset + h * n * n;
     const int64_t first = seq.begin * width + h * n;
     const float* wh = w_per_row ? w + first : w + h * n;
     WkvV5Head(n, seq.count, width, s, r + first, k + first, v + first, wh, w_per_row ? width : 0,
               u + h * n, y + first);
-  }
+  });
 }
 
 void WkvV7(const PackedBatch& batch, const WkvShape& shape, const float* r, const float* w,
            const float* k, const float* v, const float* a, const float* b, float* y) {
   const int64_t n = shape.head_size;
   const int64_t width = shape.heads * n;
-  const int64_t tasks = static_cast<int64_t>(batch.sequences.size()) * shape.heads;
-#pragma omp parallel for schedule(static) if (tasks > 1)
-  for (int64_t task = 0; task < tasks; ++task) {
-    const SequenceRows& seq = batch.sequences[task / shape.heads];
-    const int64_t h = task % shape.heads;
+  ForEachHead(batch, shape.heads, [&](const SequenceRows& seq, int64_t h) {
     float* s = seq.state + shape.state_offset + h * n * n;
     const int64_t first = seq.begin * width + h * n;
     WkvV7Head(n, seq.count, width, s, r + first, w + first, k + first, v + first, a + first,
               b + first, y + first);
-  }
+  });
 }
 
 }  // namespace rwkv::engine

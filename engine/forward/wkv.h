@@ -19,6 +19,15 @@ namespace rwkv::engine {
 void WkvV4(const PackedBatch& batch, int64_t width, int64_t state_offset, const float* first,
            const float* decay, const float* r, const float* k, const float* v, float* y);
 
+// Runs head(sequence, h) for every head of every sequence in `batch`, spread over the OpenMP
+// threads: the unit of work of the v5-v7 recurrences (each owns one N x N block of one state).
+template <typename Head>
+void ForEachHead(const PackedBatch& batch, int64_t heads, const Head& head) {
+  const int64_t tasks = static_cast<int64_t>(batch.sequences.size()) * heads;
+#pragma omp parallel for schedule(static) if (tasks > 1)
+  for (int64_t task = 0; task < tasks; ++task) head(batch.sequences[task / heads], task % heads);
+}
+
 struct WkvShape {
   int64_t heads;
   int64_t head_size;

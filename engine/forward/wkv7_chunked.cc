@@ -417,11 +417,7 @@ void WkvV7Chunked(const PackedBatch& batch, const WkvShape& shape, int64_t chunk
   }
   chunk = std::clamp(chunk / kMinWkvChunk * kMinWkvChunk, kMinWkvChunk, kMaxWkvChunk);
   const int64_t width = shape.heads * n;
-  const int64_t tasks = static_cast<int64_t>(batch.sequences.size()) * shape.heads;
-#pragma omp parallel for schedule(static) if (tasks > 1)
-  for (int64_t task = 0; task < tasks; ++task) {
-    const SequenceRows& seq = batch.sequences[task / shape.heads];
-    const int64_t h = task % shape.heads;
+  ForEachHead(batch, shape.heads, [&](const SequenceRows& seq, int64_t h) {
     const int64_t first = seq.begin * width + h * n;
     float* state = seq.state + shape.state_offset + h * n * n;
     if (seq.count < chunk) {
@@ -432,7 +428,7 @@ void WkvV7Chunked(const PackedBatch& batch, const WkvShape& shape, int64_t chunk
                           a + first, b + first, y + first, width};
       Head(rows, n, seq.count, chunk, state);
     }
-  }
+  });
 }
 
 }  // namespace rwkv::engine
