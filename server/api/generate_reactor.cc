@@ -58,15 +58,10 @@ void GenerateReactor::OnDelta(GenerationDelta delta) {
     // Behind the write in flight, tokens join the delta that waits: a client that lags gets
     // fewer, larger messages (the proto allows several tokens per delta) instead of a backlog.
     const size_t in_flight = write_in_flight_ ? 1 : 0;
-    if (queue_.size() > in_flight && queue_.back().has_delta()) {
-      auto* out = queue_.back().mutable_delta();
-      out->mutable_text()->append(delta.text);
-      out->mutable_token_ids()->Add(delta.token_ids.begin(), delta.token_ids.end());
-    } else {
-      auto* out = queue_.emplace_back().mutable_delta();
-      out->set_text(std::move(delta.text));
-      out->mutable_token_ids()->Add(delta.token_ids.begin(), delta.token_ids.end());
-    }
+    const bool join = queue_.size() > in_flight && queue_.back().has_delta();
+    auto* out = (join ? queue_.back() : queue_.emplace_back()).mutable_delta();
+    out->mutable_text()->append(delta.text);
+    out->mutable_token_ids()->Add(delta.token_ids.begin(), delta.token_ids.end());
     post = service_.writes != nullptr && !write_in_flight_ && !pump_posted_ && !finished_;
     pump_posted_ |= post;
   }
