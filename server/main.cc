@@ -112,9 +112,10 @@ ABSL_FLAG(int64_t, hot_cache_bytes, int64_t{1} << 30,
           "Memory for the LRU cache of recently used session states, in bytes.");
 ABSL_FLAG(int32_t, threads, 0, "Engine threads; 0 = all cores.");
 ABSL_FLAG(std::string, precision, "auto",
-          "Weight format: f32 | bf16 | int8 | int8-fast | auto (bf16 where the CPU has native "
-          "bf16 instructions, else f32). int8-fast: 8-bit activations, faster, twice int8's "
-          "error. Activations and session states are always float32.");
+          "Weight format: f32 | bf16 | int8 | int8-fast | q8_0 | auto (bf16 where the CPU has "
+          "native bf16 instructions, else f32). int8-fast: 8-bit activations, faster, twice "
+          "int8's error. q8_0: ggml's Q8_0 blocks, a Q8_0 file's as stored. Activations and "
+          "session states are always float32.");
 ABSL_FLAG(int32_t, io_threads, 0,
           "Threads for state-store I/O (each commit holds one until the store has it). 0 = "
           "max-batch-sequences, at least 4.");
@@ -255,7 +256,7 @@ std::string CheckOptions(const rwkv::server::Server::Options& o) {
   }
   if (std::string refusal = CheckHttpAddress(o); !refusal.empty()) return refusal;
   if (!rwkv::engine::ParsePrecision(absl::GetFlag(FLAGS_precision)).ok()) {
-    return "--precision must be f32, bf16, int8, int8-fast or auto";
+    return "--precision must be f32, bf16, int8, int8-fast, q8_0 or auto";
   }
   if (!rwkv::server::ParseLogFormat(absl::GetFlag(FLAGS_log_format)).ok()) {
     return "--log-format must be text or json";

@@ -6,6 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "engine/compute/int8_gemv.h"
 #include "engine/compute/int8_rows.h"
+#include "engine/compute/q8_0_matmul.h"
+#include "engine/model/quantization.h"
 
 namespace rwkv::engine {
 
@@ -16,6 +18,11 @@ absl::StatusOr<LinearPacker> LinearPacker::Start(MatmulContext& ctx, int64_t in,
   absl::StatusOr<Linear> linear = Linear::Allocate(ctx, in, out, precision);
   if (!linear.ok()) return linear.status();
   LinearPacker packer(ctx, *std::move(linear));
+  if (precision == Precision::kQ8_0) {
+    // Runs of whole groups of outputs of the kernel's layout (a multiple of 64 is one).
+    packer.out_block_ = std::min<int64_t>(out, 64);
+    return packer;
+  }
   // A matrix split along its inputs packs each part alike (Linear::parts_).
   const std::vector<const memory*> packed = packer.linear_.Packed();
   const memory::desc layout = packed.front()->get_desc();
@@ -62,16 +69,49 @@ int64_t LinearPacker::RunRows(int64_t wanted) const {
   return std::min(rows, linear_.out_);
 }
 
-absl::Status LinearPacker::AddRows(int64_t first_row, absl::Span<const float> rows) {
+absl::Status LinearPacker::CheckRun(int64_t first_row, int64_t count, size_t values) const {
   const int64_t in = linear_.in_;
   const int64_t out = linear_.out_;
-  const int64_t count = in > 0 ? static_cast<int64_t>(rows.size()) / in : 0;
   const bool last = first_row + count == out;
-  if (first_row != next_row_ || count * in != static_cast<int64_t>(rows.size()) ||
+  if (first_row != next_row_ || count * in != static_cast<int64_t>(values) ||
       first_row + count > out || (!last && count % out_block_ != 0)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "packing a ", out, "x", in, " matrix: a run of ", rows.size(), " floats at row ", first_row,
+        "packing a ", out, "x", in, " matrix: a run of ", values, " values at row ", first_row,
         " does not continue at row ", next_row_, " with whole blocks of ", out_block_, " rows"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LinearPacker::AddQ8_0Rows(int64_t first_row, absl::Span<const uint8_t> blocks) {
+  const int64_t in = linear_.in_;
+  if (linear_.precision_ != Precision::kQ8_0) {
+    return absl::FailedPreconditionError(absl::StrCat("packing a ", linear_.out_, "x", in,
+                                                      " matrix: Q8_0 blocks given for ",
+                                                      PrecisionName(linear_.precision_)));
+  }
+  const int64_t row_bytes = in / kQ8_0BlockInputs * kQ8_0BlockBytes;
+  const int64_t count = static_cast<int64_t>(blocks.size()) / row_bytes;
+  if (count * row_bytes != static_cast<int64_t>(blocks.size())) {
+    return absl::InvalidArgumentError(absl::StrCat("packing a ", linear_.out_, "x", in,
+                                                   " matrix: ", blocks.size(),
+                                                   " bytes of Q8_0 blocks are not whole rows"));
+  }
+  if (absl::Status s = CheckRun(first_row, count, static_cast<size_t>(count * in)); !s.ok()) {
+    return s;
+  }
+  PackQ8_0Rows(blocks.data(), first_row, count, in, linear_.out_, linear_.q8_0_.get());
+  next_row_ += count;
+  return absl::OkStatus();
+}
+
+absl::Status LinearPacker::AddRows(int64_t first_row, absl::Span<const float> rows) {
+  const int64_t in = linear_.in_;
+  const int64_t count = in > 0 ? static_cast<int64_t>(rows.size()) / in : 0;
+  if (absl::Status s = CheckRun(first_row, count, rows.size()); !s.ok()) return s;
+  if (linear_.precision_ == Precision::kQ8_0) {
+    blocks_.resize(static_cast<size_t>(count * in / kQ8_0BlockInputs * kQ8_0BlockBytes));
+    if (absl::Status s = QuantizeQ8_0(rows, absl::MakeSpan(blocks_)); !s.ok()) return s;
+    return AddQ8_0Rows(first_row, blocks_);
   }
   void* data = const_cast<float*>(rows.data());
   if (IsInt8(linear_.precision_)) {
@@ -130,6 +170,7 @@ absl::StatusOr<Linear> LinearPacker::Finish() && {
                                                       " rows were added"));
   }
   if (!linear_.compensation_.empty()) ++ctx_->kernels_["rwkv:avx512_vnni (1-2 rows)"];
+  if (linear_.q8_0_ != nullptr) ++ctx_->kernels_["rwkv:q8_0 blocks (all rows)"];
   if (linear_.bf16_gemv_ || (!linear_.parts_.empty() && linear_.parts_.front().bf16_gemv_)) {
     ++ctx_->kernels_["rwkv:avx512 bf16, AMX order (1-4 rows)"];
   }

@@ -42,6 +42,11 @@ class LinearPacker {
   // INVALID_ARGUMENT otherwise, INTERNAL when oneDNN fails.
   absl::Status AddRows(int64_t first_row, absl::Span<const float> rows);
 
+  // q8_0: rows [first_row, ...) as ggml Q8_0 blocks (in / 32 blocks of 34 bytes per row), packed
+  // as they are; the same rules for runs as AddRows. AddRows of float rows quantizes them with
+  // ggml's Q8_0 formula first. FAILED_PRECONDITION for another precision.
+  absl::Status AddQ8_0Rows(int64_t first_row, absl::Span<const uint8_t> blocks);
+
   // The packed matrix; FAILED_PRECONDITION unless every row was added.
   absl::StatusOr<Linear> Finish() &&;
 
@@ -49,12 +54,15 @@ class LinearPacker {
   LinearPacker(MatmulContext& ctx, Linear linear) : ctx_(&ctx), linear_(std::move(linear)) {}
   // Reorders `count` rows stored plainly at `data` (float32 or int8) into their packed place.
   absl::Status Reorder(int64_t first_row, int64_t count, void* data);
+  // INVALID_ARGUMENT unless `count` rows (`values` elements) at first_row continue the matrix.
+  absl::Status CheckRun(int64_t first_row, int64_t count, size_t values) const;
 
   MatmulContext* ctx_;
   Linear linear_;
   int64_t out_block_ = 1;  // outputs per block of the packed layout
   int64_t next_row_ = 0;
   std::vector<int8_t> quantized_;  // int8: the current run, quantized
+  std::vector<uint8_t> blocks_;    // q8_0 from float rows: the current run's Q8_0 blocks
 };
 
 }  // namespace rwkv::engine

@@ -13,6 +13,7 @@
 #include "engine/compute/int8_gemv.h"
 #include "engine/compute/int8_rows.h"
 #include "engine/compute/linear_packer.h"
+#include "engine/compute/q8_0_matmul.h"
 
 namespace rwkv::engine {
 namespace {
@@ -40,6 +41,7 @@ DataType WeightType(Precision precision) {
       return DataType::bf16;
     case Precision::kInt8:
     case Precision::kInt8Fast:
+    case Precision::kQ8_0:
       return DataType::s8;
   }
   return DataType::f32;
@@ -246,6 +248,7 @@ absl::StatusOr<Linear> Linear::Allocate(MatmulContext& ctx, int64_t in, int64_t 
   linear.in_ = in;
   linear.out_ = out;
   linear.precision_ = precision;
+  if (precision == Precision::kQ8_0) return AllocateQ8_0(std::move(linear));
   if (precision == Precision::kBf16 && in > kBf16GemvMaxIn) {
     for (int64_t first = 0; first < in; first += kBf16GemvMaxIn) {
       absl::StatusOr<Linear> part =
@@ -280,6 +283,24 @@ absl::StatusOr<Linear> Linear::Allocate(MatmulContext& ctx, int64_t in, int64_t 
   return linear;
 }
 
+absl::StatusOr<Linear> Linear::AllocateQ8_0(Linear linear) {
+  if (!Q8_0Applies(linear.in_)) {
+    return absl::InvalidArgumentError(absl::StrCat("a ", linear.out_, "x", linear.in_,
+                                                   " matrix cannot be q8_0: its ", linear.in_,
+                                                   " inputs are not whole blocks of 32"));
+  }
+  // Zeroed: the layout's padding outputs must read as zero weights.
+  linear.q8_0_bytes_ = Q8_0PackedBytes(linear.in_, linear.out_);
+  const size_t allocated = (linear.q8_0_bytes_ + 63) / 64 * 64;
+  linear.q8_0_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, allocated)));
+  if (linear.q8_0_ == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("no memory for a ", linear.out_, "x", linear.in_, " q8_0 matrix"));
+  }
+  std::memset(linear.q8_0_.get(), 0, allocated);
+  return linear;
+}
+
 std::vector<const dnnl::memory*> Linear::Packed() const {
   if (parts_.empty()) return {&weights_};
   std::vector<const dnnl::memory*> packed;
@@ -291,6 +312,7 @@ size_t Linear::WeightBytes() const {
   size_t bytes = 0;
   for (const Linear& part : parts_) bytes += part.WeightBytes();
   if (!parts_.empty()) return bytes;
+  if (q8_0_ != nullptr) return q8_0_bytes_;
   return weights_.get_desc().get_size() + (scales_.size() + input_scales_.size()) * sizeof(float) +
          compensation_.size() * sizeof(int32_t);
 }
@@ -310,6 +332,8 @@ absl::Status Linear::Apply(MatmulContext& ctx, const float* x, int64_t rows, flo
     case Precision::kInt8:
     case Precision::kInt8Fast:
       return ApplyInt8(ctx, x, rows, y, epilogue);
+    case Precision::kQ8_0:
+      return ApplyQ8_0(ctx, x, rows, y, epilogue);
   }
   return absl::InternalError("unknown precision");
 }
@@ -345,6 +369,23 @@ absl::Status Linear::ApplyBf16(MatmulContext& ctx, const float* x, int64_t rows,
     return s;
   }
   if (!accumulate) ApplyEpilogue(y, rows, out_, epilogue, y);
+  return absl::OkStatus();
+}
+
+absl::Status Linear::ApplyQ8_0(MatmulContext& ctx, const float* x, int64_t rows, float* y,
+                               Epilogue epilogue) const {
+  const size_t inputs = static_cast<size_t>(rows * in_);
+  if (ctx.int16_rows_.size() < inputs) ctx.int16_rows_.resize(inputs);
+  if (ctx.row_scales_.size() < static_cast<size_t>(rows)) ctx.row_scales_.resize(rows);
+  float* products = y;
+  if (epilogue == Epilogue::kAccumulate) {
+    if (ctx.sums_.size() < static_cast<size_t>(rows * out_)) ctx.sums_.resize(rows * out_);
+    products = ctx.sums_.data();
+  }
+  QuantizeRowsInt16(x, rows, in_, ctx.int16_rows_.data(), ctx.row_scales_.data());
+  Q8_0Matmul(ctx.int16_rows_.data(), ctx.row_scales_.data(), rows, in_, out_, q8_0_.get(),
+             products);
+  ApplyEpilogue(products, rows, out_, epilogue, y);
   return absl::OkStatus();
 }
 

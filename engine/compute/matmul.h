@@ -14,7 +14,8 @@
 // int8-fast: 8 bits, see int8_rows.h) and rescales the int32 sums; one or two int8 rows read the
 // packed matrix with VNNI loops of our own instead (int8_gemv.h), as do a few bf16 rows
 // (bf16_gemv.h, in the AMX kernel's summation order; bf16 epilogues run after the product,
-// epilogue.h, so both paths share them).
+// epilogue.h, so both paths share them). q8_0 keeps ggml's Q8_0 blocks and runs its own kernel
+// for every row count (q8_0_matmul.h).
 //
 // Steady state allocates nothing: primitives are created once per (rows, in, out, format,
 // epilogue) and shared by every Linear of that shape; their memory objects, argument maps,
@@ -23,6 +24,7 @@
 #define RWKV_ENGINE_COMPUTE_MATMUL_H_
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
@@ -107,6 +109,7 @@ class MatmulContext {
   // Converted inputs, row scales and int32 sums of the current call.
   std::vector<uint16_t> bf16_rows_;
   std::vector<int8_t> int8_rows_;
+  std::vector<int16_t> int16_rows_;  // q8_0's activations
   std::vector<float> row_scales_;
   std::vector<float> sums_;
   std::vector<char> padded_src_;
@@ -136,7 +139,7 @@ class Linear {
   int64_t in() const { return in_; }
   int64_t out() const { return out_; }
   Precision precision() const { return precision_; }
-  // Bytes held for the weights (packed matrix and int8 scales).
+  // Bytes held for the weights (packed matrix and int8 scales; q8_0: its blocks).
   size_t WeightBytes() const;
 
  private:
@@ -146,9 +149,13 @@ class Linear {
   // compensation sized. INTERNAL when oneDNN has no layout for it.
   static absl::StatusOr<Linear> Allocate(MatmulContext& ctx, int64_t in, int64_t out,
                                          Precision precision);
+  // Allocate's q8_0 part: INVALID_ARGUMENT when `in` is not whole blocks of 32.
+  static absl::StatusOr<Linear> AllocateQ8_0(Linear linear);
   absl::Status ApplyInt8(MatmulContext& ctx, const float* x, int64_t rows, float* y,
                          Epilogue epilogue) const;
   absl::Status ApplyBf16(MatmulContext& ctx, const float* x, int64_t rows, float* y,
+                         Epilogue epilogue) const;
+  absl::Status ApplyQ8_0(MatmulContext& ctx, const float* x, int64_t rows, float* y,
                          Epilogue epilogue) const;
   absl::Status ApplyBf16Parts(MatmulContext& ctx, const float* x, int64_t rows, float* y,
                               Epilogue epilogue) const;
@@ -171,6 +178,13 @@ class Linear {
   // long sums into partial sums of its own choice, which differ with the row count and threads;
   // parts of a length it sums in one run, added in a fixed order, give every batch the same bits.
   std::vector<Linear> parts_;
+  // q8_0: the Q8_0 blocks in the kernel's layout (Q8_0PackedBytes, 64-byte aligned); weights_
+  // stays empty.
+  struct FreeBytes {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t[], FreeBytes> q8_0_;
+  size_t q8_0_bytes_ = 0;
 };
 
 }  // namespace rwkv::engine

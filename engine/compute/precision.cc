@@ -16,6 +16,8 @@ absl::string_view PrecisionName(Precision precision) {
       return "int8";
     case Precision::kInt8Fast:
       return "int8-fast";
+    case Precision::kQ8_0:
+      return "q8_0";
   }
   return "?";
 }
@@ -25,9 +27,10 @@ absl::StatusOr<Precision> ParsePrecision(absl::string_view name) {
   if (name == "bf16") return Precision::kBf16;
   if (name == "int8") return Precision::kInt8;
   if (name == "int8-fast") return Precision::kInt8Fast;
+  if (name == "q8_0") return Precision::kQ8_0;
   if (name == "auto" || name.empty()) return DefaultPrecision();
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown precision '", name, "'; expected f32, bf16, int8, int8-fast or auto"));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown precision '", name, "'; expected f32, bf16, int8, int8-fast, q8_0 or auto"));
 }
 
 Precision DefaultPrecision() {

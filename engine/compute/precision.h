@@ -10,6 +10,10 @@
 //          llama.cpp's Q8_0 (rel. L2 of the 0.1B's logits 9.9e-3 against Q8_0's 1.5e-2)
 //   kInt8Fast  the same with 8-bit activations (one int8 row each): half the integer products,
 //          1.3-1.6x the speed, about twice kInt8's error (1.9e-2 on the 0.1B)
+//   kQ8_0  ggml's Q8_0 as stored: int8 weights with an fp16 scale per 32 inputs of each output,
+//          so a Q8_0 GGUF or rwkv.cpp file runs on its own blocks, never requantized (other
+//          sources are quantized to Q8_0 by ggml's formula); activations quantized per row to
+//          16 bits, exact int32 sums per block, float32 sums over the blocks (q8_0_matmul.h)
 #ifndef RWKV_ENGINE_COMPUTE_PRECISION_H_
 #define RWKV_ENGINE_COMPUTE_PRECISION_H_
 
@@ -20,17 +24,18 @@
 
 namespace rwkv::engine {
 
-enum class Precision { kF32, kBf16, kInt8, kInt8Fast };
+enum class Precision { kF32, kBf16, kInt8, kInt8Fast, kQ8_0 };
 
-// Both int8 modes: int8 weights, integer products.
+// Both int8 modes of per-output-channel scales (oneDNN's int8 products). Not kQ8_0, whose
+// matrices take their own kernel.
 inline bool IsInt8(Precision precision) {
   return precision == Precision::kInt8 || precision == Precision::kInt8Fast;
 }
 
-// "f32", "bf16", "int8", "int8-fast".
+// "f32", "bf16", "int8", "int8-fast", "q8_0".
 absl::string_view PrecisionName(Precision precision);
 
-// "f32" | "bf16" | "int8" | "int8-fast" | "auto" (= DefaultPrecision()); INVALID_ARGUMENT
+// "f32" | "bf16" | "int8" | "int8-fast" | "q8_0" | "auto" (= DefaultPrecision()); INVALID_ARGUMENT
 // otherwise.
 absl::StatusOr<Precision> ParsePrecision(absl::string_view name);
 

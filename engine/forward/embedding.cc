@@ -36,6 +36,7 @@ Embedding::Embedding(int64_t rows, int64_t width, Precision precision)
       break;
     case Precision::kInt8:
     case Precision::kInt8Fast:
+    case Precision::kQ8_0:
       int8_.resize(n);
       scales_.resize(rows * GroupsPerRow());
       break;
@@ -53,6 +54,7 @@ void Embedding::SetRows(int64_t first_row, absl::Span<const float> values) {
       break;
     case Precision::kInt8:
     case Precision::kInt8Fast:
+    case Precision::kQ8_0:
       for (int64_t r = 0; r * width_ < static_cast<int64_t>(values.size()); ++r) {
         for (int64_t g = 0; g < GroupsPerRow(); ++g) {
           const int64_t begin = g * kInt8Group, end = std::min(width_, begin + kInt8Group);
@@ -80,7 +82,8 @@ void Embedding::Lookup(int32_t token, float* out) const {
       for (int64_t c = 0; c < width_; ++c) out[c] = FromBf16(bf16_[base + c]);
       return;
     case Precision::kInt8:
-    case Precision::kInt8Fast: {
+    case Precision::kInt8Fast:
+    case Precision::kQ8_0: {
       const float* scales = scales_.data() + token * GroupsPerRow();
       for (int64_t c = 0; c < width_; ++c) out[c] = int8_[base + c] * scales[c / kInt8Group];
       return;

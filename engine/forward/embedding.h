@@ -28,7 +28,8 @@ class Embedding {
 
  private:
   // Columns sharing an int8 scale: llama.cpp Q8_0's block. Against one scale per row, the 0.1B's
-  // int8 logits' rel. L2 goes from 1.03e-2 to 9.9e-3 for 1/8 more bytes (6 MB).
+  // int8 logits' rel. L2 goes from 1.03e-2 to 9.9e-3 for 1/8 more bytes (6 MB). q8_0 shares it:
+  // a block of a Q8_0 table (codes up to +-127 times d) comes back as the same codes and d.
   static constexpr int64_t kInt8Group = 32;
   int64_t GroupsPerRow() const { return (width_ + kInt8Group - 1) / kInt8Group; }
 

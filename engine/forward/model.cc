@@ -56,15 +56,23 @@ absl::Status Model::LoadEmbedding(WeightReader& reader) {
   RWKV_ASSIGN_OR_RETURN(std::vector<float> ln0_weight, reader.Vector("blocks.0.ln0.weight", {c}));
   RWKV_ASSIGN_OR_RETURN(std::vector<float> ln0_bias, reader.Vector("blocks.0.ln0.bias", {c}));
   embedding_ = Embedding(config_.n_vocab, c, precision_);
+  // ln0 only ever sees embedding rows, so it is applied once here (the same float ops as at run
+  // time, hence the same results); but q8_0 keeps the table's own blocks, which the normalized
+  // rows would need requantizing for, and normalizes each row looked up.
+  const bool fold_ln0 = precision_ != Precision::kQ8_0;
+  if (!fold_ln0) {
+    ln0_weight_ = ln0_weight;
+    ln0_bias_ = ln0_bias;
+  }
   std::vector<float> buffer(
       static_cast<size_t>(std::min<int64_t>(kLoadRunRows, config_.n_vocab) * c));
   return reader.Rows("emb.weight", {c, config_.n_vocab}, absl::MakeSpan(buffer),
                      [&](int64_t first_row, absl::Span<float> rows) {
-                       // ln0 only ever sees embedding rows, so it is applied once here (the
-                       // same float ops as at run time, hence the same results).
                        const int64_t count = static_cast<int64_t>(rows.size()) / c;
-                       LayerNormRows(rows.data(), count, c, ln0_weight.data(), ln0_bias.data(),
-                                     kLayerNormEps, rows.data());
+                       if (fold_ln0) {
+                         LayerNormRows(rows.data(), count, c, ln0_weight.data(), ln0_bias.data(),
+                                       kLayerNormEps, rows.data());
+                       }
                        embedding_.SetRows(first_row, rows);
                        return absl::OkStatus();
                      });
@@ -90,6 +98,9 @@ absl::Status Model::Forward(const PackedBatch& batch, absl::Span<const int32_t> 
   step.Reset();
   float* x = step.Alloc(rows * c);
   for (int64_t r = 0; r < rows; ++r) embedding_.Lookup(tokens[r], x + r * c);
+  if (!ln0_weight_.empty()) {
+    LayerNormRows(x, rows, c, ln0_weight_.data(), ln0_bias_.data(), kLayerNormEps, x);
+  }
   StepContext context{batch, matmul, scratch};
   if (config_.version == ArchVersion::kV7) context.v_first = step.Alloc(rows * c);
   float* normed = step.Alloc(rows * c);

@@ -65,8 +65,10 @@ class Model {
   std::string fingerprint_;
   int64_t parameters_ = 0;
   Precision precision_ = Precision::kF32;
-  // emb.weight with blocks.0.ln0 already applied to every row, [n_vocab, n_embed].
+  // emb.weight with blocks.0.ln0 already applied to every row, [n_vocab, n_embed]; in q8_0 the
+  // rows as stored (a Q8_0 table's own blocks), and ln0 applied to each row looked up.
   Embedding embedding_;
+  std::vector<float> ln0_weight_, ln0_bias_;  // q8_0 only
   std::vector<Layer> layers_;
   std::vector<float> ln_out_weight_, ln_out_bias_;
   Linear head_;

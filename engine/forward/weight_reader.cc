@@ -9,6 +9,7 @@
 #include "common/status_macros.h"
 #include "engine/compute/int8_rows.h"
 #include "engine/compute/linear_packer.h"
+#include "engine/compute/q8_0_matmul.h"
 
 namespace rwkv::engine {
 
@@ -56,12 +57,43 @@ bool IsLoraMatrix(absl::string_view name) {
   return false;
 }
 
+Precision WeightReader::MatrixPrecision(const std::string& name, int64_t in) const {
+  if (IsLoraMatrix(name)) return LoraPrecision();
+  if (precision_ == Precision::kQ8_0 && !Q8_0Applies(in)) return Precision::kInt8;
+  return precision_;
+}
+
+namespace {
+
+// Runs of about 1 MiB of float32: a vocabulary-sized head never has a whole float32 copy.
+int64_t RunRowsFor(const LinearPacker& packer, int64_t in) {
+  return packer.RunRows(std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(in, 1)));
+}
+
+}  // namespace
+
+absl::Status WeightReader::AddStoredQ8_0(const std::string& name, int64_t in,
+                                         LinearPacker& packer) {
+  const TensorInfo* info = source_.Find(name);
+  if (info == nullptr || info->type != GgmlType::kQ8_0) {
+    return absl::UnimplementedError("not stored as Q8_0");
+  }
+  return source_.ReadStoredRows(name, RunRowsFor(packer, in),
+                                [&](int64_t first_row, int64_t, absl::Span<const uint8_t> stored) {
+                                  return packer.AddQ8_0Rows(first_row, stored);
+                                });
+}
+
 absl::StatusOr<Linear> WeightReader::Matrix(const std::string& name, int64_t in, int64_t out) {
-  const Precision precision = IsLoraMatrix(name) ? LoraPrecision() : precision_;
+  const Precision precision = MatrixPrecision(name, in);
   RWKV_ASSIGN_OR_RETURN(LinearPacker packer, LinearPacker::Start(matmul_, in, out, precision));
-  // Runs of about 1 MiB of float32: a vocabulary-sized head never has a whole float32 copy.
-  const int64_t run_rows =
-      packer.RunRows(std::max<int64_t>(1, (int64_t{1} << 18) / std::max<int64_t>(in, 1)));
+  if (precision == Precision::kQ8_0) {
+    RWKV_RETURN_IF_ERROR(Check(name, {in, out}).status());
+    const absl::Status stored = AddStoredQ8_0(name, in, packer);
+    if (stored.ok()) return std::move(packer).Finish();
+    if (!absl::IsUnimplemented(stored)) return stored;
+  }
+  const int64_t run_rows = RunRowsFor(packer, in);
   std::vector<float> buffer(static_cast<size_t>(run_rows * in));
   if (precision == Precision::kInt8) {
     // Input-channel scales need every row first: one more pass over the tensor.

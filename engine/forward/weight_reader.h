@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "engine/compute/linear_packer.h"
 #include "engine/compute/matmul.h"
 #include "engine/compute/precision.h"
 #include "engine/model/tensor_source.h"
@@ -36,7 +37,9 @@ class WeightReader {
                     TensorSource::RowConsumer consume);
 
   // A matrix applied as y = W x with `in` inputs and `out` outputs (ggml [in, out]), packed in
-  // the model's precision (LoRA matrices: see LoraPrecision).
+  // the model's precision (LoRA matrices: see LoraPrecision). q8_0 packs a Q8_0 tensor's blocks
+  // as stored (TensorSource::ReadStoredRows), quantizes any other with ggml's Q8_0 formula, and
+  // keeps a matrix whose inputs are not whole blocks of 32 in int8.
   absl::StatusOr<Linear> Matrix(const std::string& name, int64_t in, int64_t out);
 
   // Packs `out` rows of `in` floats of a LoRA matrix taken from already-read data.
@@ -48,14 +51,23 @@ class WeightReader {
   // accurate (0.1B logits' rel. L2 9.9e-3 vs 9.7e-3), and exact, whereas oneDNN's bf16 sums of a
   // few rows and of many differ in the last bits for shapes like 64x32, which int8's finer
   // activation steps would pass on (the invariance tests saw 1.4e-5 in logits).
+  // q8_0 keeps them in int8 too: the files store them in float32, and Q8_0 needs inputs in
+  // blocks of 32, which not every LoRA matrix has.
   Precision LoraPrecision() const {
-    return precision_ == Precision::kInt8Fast ? Precision::kBf16 : precision_;
+    if (precision_ == Precision::kInt8Fast) return Precision::kBf16;
+    return precision_ == Precision::kQ8_0 ? Precision::kInt8 : precision_;
   }
 
   bool Has(const std::string& name) const { return source_.Find(name) != nullptr; }
   const TensorSource& source() const { return source_; }
 
  private:
+  // The precision matrix `name` of `in` inputs is packed in.
+  Precision MatrixPrecision(const std::string& name, int64_t in) const;
+  // Packs a q8_0 matrix from its stored Q8_0 blocks; UNIMPLEMENTED, having read nothing, when the
+  // source does not keep them as stored.
+  absl::Status AddStoredQ8_0(const std::string& name, int64_t in, LinearPacker& packer);
+
   // The tensor's info, INVALID_ARGUMENT when it is missing or not of dimensions `ne`.
   absl::StatusOr<const TensorInfo*> Check(const std::string& name,
                                           const std::vector<int64_t>& ne) const;

@@ -266,6 +266,16 @@ absl::Status RwkvCppFile::ReadF32Rows(std::string_view name, absl::Span<float> b
   return DecodeStoredRows(path_, *info, *RawData(name), *file_, buffer, consume);
 }
 
+absl::Status RwkvCppFile::ReadStoredRows(std::string_view name, int64_t max_rows,
+                                         StoredRowConsumer consume) const {
+  const TensorInfo* info = Find(name);
+  if (info == nullptr || !RowsDecodeAlone(*info)) {
+    return TensorSource::ReadStoredRows(name, max_rows, consume);
+  }
+  const absl::Span<const uint8_t> data = *RawData(name);
+  return ReadStoredRunsOf(path_, *info, data, *file_, max_rows, consume);
+}
+
 uint64_t RwkvCppFile::ContentHash(std::string_view name) const {
   const TensorInfo* info = Find(name);
   if (info == nullptr) return 0;

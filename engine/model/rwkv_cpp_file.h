@@ -70,6 +70,8 @@ class RwkvCppFile final : public TensorSource {
   absl::Status ReadF32(std::string_view name, absl::Span<float> out) const override;
   absl::Status ReadF32Rows(std::string_view name, absl::Span<float> buffer,
                            RowConsumer consume) const override;
+  absl::Status ReadStoredRows(std::string_view name, int64_t max_rows,
+                              StoredRowConsumer consume) const override;
   // 0 for an unknown name.
   uint64_t ContentHash(std::string_view name) const override;
 

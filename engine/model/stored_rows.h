@@ -31,6 +31,12 @@ absl::Status DecodeStoredRows(const std::string& describe, const TensorInfo& inf
                               absl::Span<const uint8_t> data, const MappedFile& file,
                               absl::Span<float> buffer, TensorSource::RowConsumer consume);
 
+// TensorSource::ReadStoredRows over the same bytes: runs of at most `max_rows` rows of `data`,
+// each released from `file` once consumed. Requires RowsDecodeAlone(info).
+absl::Status ReadStoredRunsOf(const std::string& describe, const TensorInfo& info,
+                              absl::Span<const uint8_t> data, const MappedFile& file,
+                              int64_t max_rows, TensorSource::StoredRowConsumer consume);
+
 // HashTensorContent(info, data), hashed a few MiB at a time, each piece's pages released from
 // `file` once hashed: hashing a large tensor never has it resident whole.
 uint64_t HashStoredTensor(const TensorInfo& info, absl::Span<const uint8_t> data,

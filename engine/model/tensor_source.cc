@@ -99,6 +99,14 @@ absl::Status TensorSource::ReadF32Rows(std::string_view name, absl::Span<float> 
                        });
 }
 
+absl::Status TensorSource::ReadStoredRows(std::string_view name, int64_t, StoredRowConsumer) const {
+  if (Find(name) == nullptr) {
+    return absl::NotFoundError(absl::StrCat(Describe(), ": no tensor named '", AsAbsl(name), "'"));
+  }
+  return absl::UnimplementedError(
+      absl::StrCat(Describe(), ": tensor '", AsAbsl(name), "' is not kept as stored"));
+}
+
 TensorContentHasher::TensorContentHasher(const TensorInfo& info, uint64_t data_bytes) {
   // Every variable-length field is preceded by its length, so no two tensors share a byte stream.
   hash_.UpdateU64(info.name.size());

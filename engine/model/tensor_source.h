@@ -87,6 +87,19 @@ class TensorSource {
   virtual absl::Status ReadF32Rows(std::string_view name, absl::Span<float> buffer,
                                    RowConsumer consume) const;
 
+  // Called with each run of rows ReadStoredRows hands out: the first row's index, the number of
+  // rows and their bytes as stored (whole blocks of the tensor's type).
+  using StoredRowConsumer = absl::FunctionRef<absl::Status(int64_t first_row, int64_t rows,
+                                                           absl::Span<const uint8_t> stored)>;
+
+  // The named tensor's rows as stored, at most `max_rows` rows a run, for a consumer that keeps
+  // the stored type (q8_0 packs Q8_0 blocks as they are). Mapped sources return each run's pages
+  // to the OS once consumed, as ReadF32Rows does. UNIMPLEMENTED (before any call of `consume`)
+  // where the source does not hold the tensor as stored, or its rows are not whole blocks: this
+  // default. NOT_FOUND for an unknown name; otherwise consume's first error.
+  virtual absl::Status ReadStoredRows(std::string_view name, int64_t max_rows,
+                                      StoredRowConsumer consume) const;
+
   // A stable 64-bit hash of the tensor's name, ne, type and stored bytes: the same file gives the
   // same value on every machine and every run. Used for the model fingerprint. Mapped sources
   // return the stored bytes' pages to the OS once hashed, as ReadF32Rows does.

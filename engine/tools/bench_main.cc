@@ -32,7 +32,7 @@ ABSL_FLAG(std::string, shape, "rwkv7-0.1b",
           "Synthetic shape: rwkv7-0.1b, rwkv7-0.4b or rwkv7-1.5b (ignored with --model).");
 ABSL_FLAG(std::string, model, "", "Benchmark this model file instead of a synthetic shape.");
 ABSL_FLAG(int32_t, threads, 1, "Engine threads.");
-ABSL_FLAG(std::string, precision, "auto", "Weight format: f32 | bf16 | int8 | int8-fast | auto.");
+ABSL_FLAG(std::string, precision, "auto", "Weight format: f32 | bf16 | int8 | int8-fast | q8_0 | auto.");
 ABSL_FLAG(std::string, batches, "1,8,32,64", "Decode batch sizes.");
 ABSL_FLAG(int32_t, prefill_tokens, 512, "Prompt length for the prefill measurement.");
 ABSL_FLAG(int32_t, prefill_prompts, 16,

@@ -40,7 +40,8 @@ ABSL_FLAG(float, top_p, 1.0f, "Nucleus sampling threshold in (0, 1].");
 ABSL_FLAG(uint64_t, seed, 0, "Sampling seed: the same seed gives the same tokens.");
 ABSL_FLAG(int32_t, threads, 0, "Engine threads; 0 = all cores.");
 ABSL_FLAG(std::string, precision, "",
-          "Weight format: f32 | bf16 | int8 | int8-fast | auto (bf16 where the CPU has it, else f32). "
+          "Weight format: f32 | bf16 | int8 | int8-fast | q8_0 | auto (bf16 where the CPU has it, "
+          "else f32). "
           "Default: auto, but f32 when --dump-logits or --dump-state is given, so that dumps "
           "compare with the float32 reference.");
 ABSL_FLAG(int32_t, prefill_chunk, 256, "Prompt tokens per engine call.");

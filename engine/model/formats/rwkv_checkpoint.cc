@@ -194,6 +194,16 @@ absl::Status RwkvCheckpoint::ReadF32Rows(std::string_view name, absl::Span<float
   return absl::OkStatus();
 }
 
+absl::Status RwkvCheckpoint::ReadStoredRows(std::string_view name, int64_t max_rows,
+                                            StoredRowConsumer consume) const {
+  const auto it = index_.find(AsAbsl(name));
+  if (it == index_.end() || !entries_[it->second].passthrough) {
+    return TensorSource::ReadStoredRows(name, max_rows, consume);
+  }
+  // Stored as the engine reads it, under another name.
+  return stored_->ReadStoredRows(entries_[it->second].plan.parts[0].sources[0], max_rows, consume);
+}
+
 void RwkvCheckpoint::ReleaseSources(const Entry& entry) const {
   for (const Part& part : entry.plan.parts) {
     for (const std::string& source : part.sources) stored_->Release(source);

@@ -42,6 +42,8 @@ class RwkvCheckpoint final : public TensorSource {
   absl::Status ReadF32(std::string_view name, absl::Span<float> out) const override;
   absl::Status ReadF32Rows(std::string_view name, absl::Span<float> buffer,
                            RowConsumer consume) const override;
+  absl::Status ReadStoredRows(std::string_view name, int64_t max_rows,
+                              StoredRowConsumer consume) const override;
   uint64_t ContentHash(std::string_view name) const override;
 
   const StoredTensors& stored() const { return *stored_; }

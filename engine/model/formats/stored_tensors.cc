@@ -115,6 +115,16 @@ absl::Status StoredTensors::ReadF32Rows(std::string_view name, absl::Span<float>
   return DecodeStoredRows(description_, *info, data, Holder(data), buffer, consume);
 }
 
+absl::Status StoredTensors::ReadStoredRows(std::string_view name, int64_t max_rows,
+                                           StoredRowConsumer consume) const {
+  const TensorInfo* info = Find(name);
+  if (info == nullptr || !RowsDecodeAlone(*info)) {
+    return TensorSource::ReadStoredRows(name, max_rows, consume);
+  }
+  const absl::Span<const uint8_t> data = *RawData(name);
+  return ReadStoredRunsOf(description_, *info, data, Holder(data), max_rows, consume);
+}
+
 uint64_t StoredTensors::ContentHash(std::string_view name) const {
   const TensorInfo* info = Find(name);
   return info == nullptr ? 0 : HashStoredAs(*info, name);

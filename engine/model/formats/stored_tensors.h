@@ -69,6 +69,8 @@ class StoredTensors final : public TensorSource {
   absl::Status ReadF32(std::string_view name, absl::Span<float> out) const override;
   absl::Status ReadF32Rows(std::string_view name, absl::Span<float> buffer,
                            RowConsumer consume) const override;
+  absl::Status ReadStoredRows(std::string_view name, int64_t max_rows,
+                              StoredRowConsumer consume) const override;
   uint64_t ContentHash(std::string_view name) const override;
   // The stored bytes. NOT_FOUND for an unknown name.
   absl::StatusOr<absl::Span<const uint8_t>> RawData(std::string_view name) const;

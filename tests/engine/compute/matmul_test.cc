@@ -188,6 +188,8 @@ TEST(PrecisionTest, Parse) {
   EXPECT_EQ(*ParsePrecision("int8"), Precision::kInt8);
   EXPECT_EQ(*ParsePrecision("int8-fast"), Precision::kInt8Fast);
   EXPECT_EQ(PrecisionName(Precision::kInt8Fast), "int8-fast");
+  EXPECT_EQ(*ParsePrecision("q8_0"), Precision::kQ8_0);
+  EXPECT_EQ(PrecisionName(Precision::kQ8_0), "q8_0");
   EXPECT_EQ(*ParsePrecision("auto"), DefaultPrecision());
   EXPECT_EQ(ParsePrecision("fp8").status().code(), absl::StatusCode::kInvalidArgument);
 }

@@ -86,7 +86,7 @@ TEST_P(AllocationTest, SteadyStateStepsDoNotAllocate) {
 
 INSTANTIATE_TEST_SUITE_P(AllPrecisions, AllocationTest,
                          ::testing::Values(Precision::kF32, Precision::kBf16, Precision::kInt8,
-                                           Precision::kInt8Fast),
+                                           Precision::kInt8Fast, Precision::kQ8_0),
                          [](const auto& info) {
                            std::string name(engine::PrecisionName(info.param));
                            for (char& c : name) c = c == '-' ? '_' : c;

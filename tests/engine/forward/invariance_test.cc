@@ -150,7 +150,8 @@ INSTANTIATE_TEST_SUITE_P(
                                          "tiny-rwkv-7v0-834K-FP32.bin",
                                          "tiny-rwkv-7v0-834K-Q5_1.bin"),
                        ::testing::Values(engine::Precision::kF32, engine::Precision::kBf16,
-                                         engine::Precision::kInt8, engine::Precision::kInt8Fast)),
+                                         engine::Precision::kInt8, engine::Precision::kInt8Fast,
+                                         engine::Precision::kQ8_0)),
     [](const auto& info) {
       const std::string& file = std::get<0>(info.param);
       std::string name = file.substr(10, file.size() - 14) + "_" +

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/base/casts.h"
+#include "engine/model/quantization.h"
 #include "engine/model/rwkv_cpp_file.h"
 #include "engine/model/synthetic_source.h"
 #include "tests/util/model_file_writer.h"
@@ -113,6 +114,59 @@ TEST(ReadF32RowsTest, ErrorsNameTheTensor) {
     ++calls;
     return absl::ResourceExhaustedError("stop");
   });
+  EXPECT_EQ(status, absl::ResourceExhaustedError("stop"));
+  EXPECT_EQ(calls, 1);
+}
+
+// TensorSource::ReadStoredRows: runs of at most max_rows rows, in order, whose bytes decode to
+// ReadF32's floats and add up to the whole stored tensor.
+TEST(ReadStoredRowsTest, RunsAreTheStoredBytes) {
+  auto file = RwkvCppFile::FromBytes("held", SomeModel());
+  ASSERT_TRUE(file.ok()) << file.status();
+  for (const TensorInfo& info : (*file)->Tensors()) {
+    std::vector<float> whole(info.NumElements());
+    ASSERT_TRUE((*file)->ReadF32(info.name, absl::MakeSpan(whole)).ok());
+    const int64_t row = RowElements(info);
+    for (const int64_t max_rows : {int64_t{1}, int64_t{2}, int64_t{7}, int64_t{1} << 62}) {
+      std::vector<uint8_t> stored;
+      int64_t next_row = 0;
+      const absl::Status status = (*file)->ReadStoredRows(
+          info.name, max_rows,
+          [&](int64_t first_row, int64_t rows, absl::Span<const uint8_t> bytes) {
+            EXPECT_EQ(first_row, next_row) << info.name;
+            EXPECT_LE(rows, max_rows) << info.name;
+            EXPECT_EQ(static_cast<int64_t>(bytes.size()), *StoredBytes(info.type, rows * row));
+            next_row += rows;
+            stored.insert(stored.end(), bytes.begin(), bytes.end());
+            return absl::OkStatus();
+          });
+      ASSERT_TRUE(status.ok()) << info.name << ": " << status;
+      std::vector<float> decoded(whole.size());
+      ASSERT_TRUE(
+          DequantizeRow(info.type, stored.data(), stored.size(), absl::MakeSpan(decoded)).ok())
+          << info.name;
+      for (size_t i = 0; i < whole.size(); ++i) {
+        ASSERT_EQ(absl::bit_cast<uint32_t>(decoded[i]), absl::bit_cast<uint32_t>(whole[i]))
+            << info.name << "[" << i << "], runs of " << max_rows;
+      }
+    }
+  }
+}
+
+TEST(ReadStoredRowsTest, SourcesWithoutStoredBytesSaySo) {
+  auto ignore = [](int64_t, int64_t, absl::Span<const uint8_t>) { return absl::OkStatus(); };
+  const auto synthetic = SyntheticSource::FromShape({"runs", 64, 1, 300, 32});
+  EXPECT_EQ(synthetic->ReadStoredRows("emb.weight", 4, ignore).code(),
+            absl::StatusCode::kUnimplemented);
+  auto file = RwkvCppFile::FromBytes("held", SomeModel());
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ((*file)->ReadStoredRows("nope", 4, ignore).code(), absl::StatusCode::kNotFound);
+  int calls = 0;
+  const absl::Status status =
+      (*file)->ReadStoredRows("q8_0", 2, [&](int64_t, int64_t, absl::Span<const uint8_t>) {
+        ++calls;
+        return absl::ResourceExhaustedError("stop");
+      });
   EXPECT_EQ(status, absl::ResourceExhaustedError("stop"));
   EXPECT_EQ(calls, 1);
 }
