@@ -2,6 +2,7 @@
 // the relative L2 error of the logits and the mean cross-entropy of the next byte.
 #include <cmath>
 #include <iostream>
+#include <random>
 
 #include "engine/engine.h"
 #include "gtest/gtest.h"
@@ -97,6 +98,26 @@ TEST_P(PrecisionAccuracyTest, CloseToFloat32) {
     const Bounds bounds = BoundsOf(precision);
     EXPECT_LE(m.relative_l2, bounds.relative_l2) << engine::PrecisionName(precision);
     EXPECT_LE(std::fabs(ce_change), bounds.cross_entropy) << engine::PrecisionName(precision);
+  }
+}
+
+// The README's synthetic 0.1B row (random weights with the real shapes, 64 random tokens): slow
+// in f32 on one core, so run on demand with --gtest_also_run_disabled_tests; prints only.
+TEST(PrecisionAccuracySyntheticTest, DISABLED_Rwkv7_01b) {
+  ReferenceSet set;
+  set.name = "synthetic:rwkv7-0.1b";
+  set.model_path = set.name;
+  set.vocab = 65536;
+  std::mt19937 rng(1);
+  for (int i = 0; i < 64; ++i) set.prompt.push_back(static_cast<int32_t>(rng() % set.vocab));
+  const std::vector<float> f32 = PromptLogits(set, Precision::kF32);
+  const Measures base = Measure(set, f32, f32);
+  for (Precision precision : {Precision::kBf16, Precision::kInt8, Precision::kInt8Fast,
+                              Precision::kQ8_0}) {
+    const Measures m = Measure(set, PromptLogits(set, precision), f32);
+    std::cout << set.name << " " << engine::PrecisionName(precision) << ": relative L2 "
+              << m.relative_l2 << ", cross-entropy change "
+              << 100 * (m.cross_entropy / base.cross_entropy - 1.0) << "%\n";
   }
 }
 
