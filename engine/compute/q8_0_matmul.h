@@ -1,18 +1,71 @@
-// TEMPORARY scalar stand-in (lead's scratch; replaced by the helper's module).
+// Matrix products on Q8_0 weights as stored in GGUF and rwkv.cpp files, without requantizing.
+//
+// ggml's block_q8_0 holds 32 consecutive inputs of one output row: an fp16 scale d, then 32 int8
+// q (34 bytes; weight = d * q). Activations are quantized per row to int16 and each block's
+// 32 products are summed exactly in int32, so only the block scales' float sum can round:
+//
+//   std::vector<uint8_t, ...> packed(Q8_0PackedBytes(in, out));  // 64-byte aligned, zeroed
+//   PackQ8_0Rows(blocks, /*first_row=*/0, /*rows=*/out, in, out, packed.data());
+//   QuantizeRowsInt16(x, rows, in, q, scales);
+//   Q8_0Matmul(q, scales, rows, in, out, packed.data(), y);  // y[rows, out] = x W^T
+//
+// Order of the float operations (the contract): for each row r and output o,
+//   A = 0; for each block b in ascending order: A = fma(float(S_b), d[o, b], A)
+//   y[r, o] = row_scales[r] * A
+// where S_b is the exact int32 sum of the block's 32 products q[r, k] * w[o, k]. Every row and
+// output runs these same operations whichever rows share the call, how many there are and how
+// many threads run it, so a sequence's numbers do not depend on its batch.
+//
+// The AVX-512 VNNI kernel (vpdpwssd: int16 pairs times sign-extended int8 weights) and the
+// portable fallback for other CPUs give the same bits (q8_0_matmul_test).
 #ifndef RWKV_ENGINE_COMPUTE_Q8_0_MATMUL_H_
 #define RWKV_ENGINE_COMPUTE_Q8_0_MATMUL_H_
+
 #include <cstddef>
 #include <cstdint>
+
 namespace rwkv::engine {
+
 inline constexpr int64_t kQ8_0BlockInputs = 32;
-inline constexpr int64_t kQ8_0BlockBytes = 34;
+inline constexpr int64_t kQ8_0BlockBytes = 34;  // ggml block_q8_0: fp16 d, then 32 int8
+// Outputs per packed group: the kernel's vector width. Packed outputs are padded to a multiple
+// of it with zero weights and zero scales.
+inline constexpr int64_t kQ8_0GroupOutputs = 16;
+
+// True when `in` is a positive multiple of 32 (what Q8_0 needs). `out` may be anything.
 bool Q8_0Applies(int64_t in);
+
+// Bytes of the packed form of a matrix of `out` rows of `in` inputs (Q8_0Applies(in)).
 size_t Q8_0PackedBytes(int64_t in, int64_t out);
+
+// Packs rows [first_row, first_row + rows) of W into `packed` (Q8_0PackedBytes bytes, zeroed by
+// the caller; 64-byte aligned for speed, any alignment is correct). `blocks` holds just those rows as ggml block_q8_0 bytes: row
+// first_row + i is the in/32 consecutive blocks at blocks + i * (in / 32) * kQ8_0BlockBytes.
+// Runs may start at any row and come in any order: each row's bytes land in their own place,
+// so any split gives the bytes of one call over every row.
 void PackQ8_0Rows(const uint8_t* blocks, int64_t first_row, int64_t rows, int64_t in, int64_t out,
                   uint8_t* packed);
+
+// The inverse, for tests and for hashing: row `o` (< out) back as in/32 block_q8_0 blocks
+// (in / 32 * kQ8_0BlockBytes bytes at `blocks`).
 void UnpackQ8_0Row(const uint8_t* packed, int64_t o, int64_t in, int64_t out, uint8_t* blocks);
+
+// Activations: per row s = max|x| / 32767 (s = 1 for an all-zero row), q = round-to-nearest-even
+// (x / s) clamped to [-32767, 32767] (NaN becomes -32767: bad input gives garbage, never UB).
 void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* q, float* scales);
+
+// y[r, o] = row_scales[r] * A[r, o] in the order above, for `rows` rows of `in` int16 (`q`) and
+// the packed matrix; y is [rows, out] row-major. Runs over output groups with the current OpenMP
+// thread count.
 void Q8_0Matmul(const int16_t* q, const float* row_scales, int64_t rows, int64_t in, int64_t out,
                 const uint8_t* packed, float* y);
+
+// For tests and benchmarks: whether Q8_0Matmul takes the AVX-512 VNNI kernel on this CPU, and
+// the portable fallback it takes otherwise (the same bits; single-threaded).
+bool Q8_0MatmulUsesVnni();
+void Q8_0MatmulPortable(const int16_t* q, const float* row_scales, int64_t rows, int64_t in,
+                        int64_t out, const uint8_t* packed, float* y);
+
 }  // namespace rwkv::engine
-#endif
+
+#endif  // RWKV_ENGINE_COMPUTE_Q8_0_MATMUL_H_

@@ -1,0 +1,178 @@
+// rwkv-q8-bench: the Q8_0 matrix product (q8_0_matmul.h) against the int8 Linear (matmul.h) on
+// the same weights, float32 rows in and out (both quantize their activations inside the timing).
+//
+//   rwkv-q8-bench [--threads 1] [--seconds 0.3] [--shape INxOUT]
+//
+// Prints, per shape (in x out) and row count, the median time per call, the packed weights'
+// bytes per second and the multiply-adds per second of each.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/time/clock.h"
+#include "engine/compute/matmul.h"
+#include "engine/compute/q8_0_matmul.h"
+
+namespace rwkv::engine {
+namespace {
+
+struct Flags {
+  int threads = 1;
+  double seconds = 0.3;
+  std::vector<std::pair<int64_t, int64_t>> shapes = {
+      {768, 768}, {768, 3072}, {3072, 768}, {768, 65536}};
+};
+
+constexpr int64_t kRowCounts[] = {1, 2, 8, 32, 64, 128};
+
+// Median seconds per call of each of `runs`, timed round-robin for about `seconds` in all and at
+// least 7 rounds, so that load from other processes falls on all of them alike.
+std::vector<double> MedianSeconds(const std::vector<std::function<void()>>& runs, double seconds) {
+  std::vector<std::vector<double>> times(runs.size());
+  const absl::Time start = absl::Now();
+  while (times[0].size() < 7 || absl::ToDoubleSeconds(absl::Now() - start) < seconds) {
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const absl::Time t0 = absl::Now();
+      runs[i]();
+      times[i].push_back(absl::ToDoubleSeconds(absl::Now() - t0));
+    }
+  }
+  std::vector<double> medians;
+  for (std::vector<double>& t : times) {
+    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
+    medians.push_back(t[t.size() / 2]);
+  }
+  return medians;
+}
+
+float Half(uint16_t h) {  // normal fp16 values only (all the bench makes)
+  const int exponent = (h >> 10) & 0x1f;
+  const float magnitude = std::ldexp(static_cast<float>(1024 + (h & 0x3ff)), exponent - 25);
+  return (h & 0x8000) != 0 ? -magnitude : magnitude;
+}
+
+// Random Q8_0 blocks (scales about 0.01) and the same weights as float32 for the int8 Linear.
+void RandomWeights(int64_t in, int64_t out, std::vector<uint8_t>& blocks, std::vector<float>& w) {
+  std::mt19937 rng(1);
+  const int64_t count = out * (in / kQ8_0BlockInputs);
+  blocks.assign(count * kQ8_0BlockBytes, 0);
+  w.resize(out * in);
+  for (int64_t b = 0; b < count; ++b) {
+    uint8_t* block = blocks.data() + b * kQ8_0BlockBytes;
+    const uint16_t d = static_cast<uint16_t>((rng() % 2) << 15 | (8 + rng() % 2) << 10 |
+                                             rng() % 0x400);
+    std::memcpy(block, &d, sizeof(d));
+    for (int64_t k = 0; k < kQ8_0BlockInputs; ++k) {
+      const int8_t q = static_cast<int8_t>(rng());
+      block[2 + k] = static_cast<uint8_t>(q);
+      w[b * kQ8_0BlockInputs + k] = Half(d) * q;
+    }
+  }
+}
+
+struct Q8_0Run {
+  int64_t in, out;
+  const uint8_t* packed;
+  std::vector<int16_t> q;
+  std::vector<float> scales;
+
+  void operator()(const float* x, int64_t rows, float* y) {
+    QuantizeRowsInt16(x, rows, in, q.data(), scales.data());
+    Q8_0Matmul(q.data(), scales.data(), rows, in, out, packed, y);
+  }
+};
+
+void PrintRow(const char* path, int64_t rows, double seconds, double bytes, double macs) {
+  std::printf("  %-5s %5lld %10.3f %9.2f %9.2f\n", path, static_cast<long long>(rows),
+              seconds * 1e3, bytes / seconds * 1e-9, macs / seconds * 1e-9);
+}
+
+bool BenchShape(const Flags& flags, int64_t in, int64_t out) {
+  std::vector<uint8_t> blocks;
+  std::vector<float> w;
+  RandomWeights(in, out, blocks, w);
+  const size_t packed_bytes = Q8_0PackedBytes(in, out);
+  std::unique_ptr<uint8_t, decltype(&std::free)> packed(
+      static_cast<uint8_t*>(std::aligned_alloc(64, (packed_bytes + 63) / 64 * 64)), &std::free);
+  std::memset(packed.get(), 0, packed_bytes);
+  PackQ8_0Rows(blocks.data(), 0, out, in, out, packed.get());
+  blocks = {};
+
+  MatmulContext ctx;
+  absl::StatusOr<Linear> int8 = Linear::Create(ctx, w.data(), in, out, Precision::kInt8);
+  if (!int8.ok()) {
+    std::fprintf(stderr, "int8 Linear: %s\n", std::string(int8.status().message()).c_str());
+    return false;
+  }
+  w = {};
+  const int64_t max_rows = kRowCounts[std::size(kRowCounts) - 1];
+  std::vector<float> x(max_rows * in), y(max_rows * out);
+  std::mt19937 rng(2);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float& v : x) v = normal(rng);
+  Q8_0Run q8{in, out, packed.get(), std::vector<int16_t>(max_rows * in),
+             std::vector<float>(max_rows)};
+
+  std::printf("%lld x %lld (in x out): Q8_0 %.1f MB, int8 %.1f MB\n", static_cast<long long>(in),
+              static_cast<long long>(out), packed_bytes * 1e-6, int8->WeightBytes() * 1e-6);
+  std::printf("  %-5s %5s %10s %9s %9s\n", "path", "rows", "ms/call", "GB/s", "GMAC/s");
+  for (int64_t rows : kRowCounts) {
+    bool failed = false;
+    const std::vector<double> seconds = MedianSeconds(
+        {[&] { q8(x.data(), rows, y.data()); },
+         [&] { failed |= !int8->Apply(ctx, x.data(), rows, y.data()).ok(); }},
+        flags.seconds);
+    if (failed) {
+      std::fprintf(stderr, "int8 Apply failed at %lld rows\n", static_cast<long long>(rows));
+      return false;
+    }
+    const double macs = static_cast<double>(rows) * in * out;
+    PrintRow("q8_0", rows, seconds[0], packed_bytes, macs);
+    PrintRow("int8", rows, seconds[1], int8->WeightBytes(), macs);
+  }
+  return true;
+}
+
+}  // namespace
+}  // namespace rwkv::engine
+
+int main(int argc, char** argv) {
+  rwkv::engine::Flags flags;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string name = argv[i];
+    const char* value = argv[i + 1];
+    long long in = 0, out = 0;
+    if (name == "--threads") {
+      flags.threads = std::atoi(value);
+    } else if (name == "--seconds") {
+      flags.seconds = std::atof(value);
+    } else if (name == "--shape" && std::sscanf(value, "%lldx%lld", &in, &out) == 2 &&
+               rwkv::engine::Q8_0Applies(in) && out > 0) {
+      flags.shapes = {{in, out}};
+    } else {
+      std::fprintf(stderr, "bad flag %s %s\n", argv[i], value);
+      return 2;
+    }
+  }
+  if (flags.threads < 1) {
+    std::fprintf(stderr, "--threads must be >= 1\n");
+    return 2;
+  }
+  omp_set_num_threads(flags.threads);
+  std::printf("Q8_0Matmul (%s) vs int8 Linear, %d thread(s), interleaved medians\n",
+              rwkv::engine::Q8_0MatmulUsesVnni() ? "AVX-512 VNNI" : "portable", flags.threads);
+  for (const auto& [in, out] : flags.shapes) {
+    if (!rwkv::engine::BenchShape(flags, in, out)) return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,350 @@
+// Q8_0Matmul against a scalar reference of its contract, bit for bit, on raw block_q8_0 bytes;
+// its independence of the batch and thread count; packing; activation quantization; accuracy.
+#include "engine/compute/q8_0_matmul.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace rwkv::engine {
+namespace {
+
+// A 64-byte aligned, zeroed buffer (what a caller of PackQ8_0Rows provides).
+struct AlignedBytes {
+  explicit AlignedBytes(size_t n)
+      : size(n),
+        data(static_cast<uint8_t*>(std::aligned_alloc(64, (n + 63) / 64 * 64 + 64)), &std::free) {
+    std::memset(data.get(), 0, (n + 63) / 64 * 64 + 64);
+  }
+  size_t size;
+  std::unique_ptr<uint8_t, decltype(&std::free)> data;
+};
+
+// fp16 bits -> float (no infinities or NaNs here), written independently of the module's.
+float Half(uint16_t h) {
+  const int exponent = (h >> 10) & 0x1f;
+  const int mantissa = h & 0x3ff;
+  const double magnitude = exponent == 0 ? std::ldexp(mantissa, -24)
+                                         : std::ldexp(1024 + mantissa, exponent - 25);
+  return static_cast<float>((h & 0x8000) != 0 ? -magnitude : magnitude);
+}
+
+// A matrix as ggml stores it: `out` rows of in/32 blocks of (fp16 d, 32 int8).
+struct Q8Matrix {
+  int64_t in = 0, out = 0;
+  std::vector<uint8_t> blocks;
+
+  int64_t RowBlocks() const { return in / kQ8_0BlockInputs; }
+  const uint8_t* Block(int64_t o, int64_t b) const {
+    return blocks.data() + (o * RowBlocks() + b) * kQ8_0BlockBytes;
+  }
+  uint16_t Scale(int64_t o, int64_t b) const {
+    uint16_t d;
+    std::memcpy(&d, Block(o, b), sizeof(d));
+    return d;
+  }
+  int8_t Weight(int64_t o, int64_t k) const {
+    return static_cast<int8_t>(Block(o, k / kQ8_0BlockInputs)[2 + k % kQ8_0BlockInputs]);
+  }
+};
+
+// Scales of every magnitude fp16 holds (large, small, subnormal), zeros and negatives; weights
+// often at the extremes -128 and 127.
+uint16_t RandomScale(std::mt19937& rng) {
+  const uint16_t sign = (rng() % 2) << 15;
+  switch (rng() % 10) {
+    case 0:
+      return sign;  // zero
+    case 1:
+      return sign | (rng() % 0x400);  // subnormal
+    case 2:
+      return sign | static_cast<uint16_t>((29 + rng() % 2) << 10 | rng() % 0x400);  // large
+    case 3:
+      return sign | static_cast<uint16_t>((1 + rng() % 4) << 10 | rng() % 0x400);  // small
+    default:
+      return sign | static_cast<uint16_t>((8 + rng() % 8) << 10 | rng() % 0x400);  // ~0.01
+  }
+}
+
+Q8Matrix RandomMatrix(int64_t in, int64_t out, uint32_t seed) {
+  std::mt19937 rng(seed);
+  Q8Matrix m{in, out, std::vector<uint8_t>(out * (in / kQ8_0BlockInputs) * kQ8_0BlockBytes)};
+  for (size_t at = 0; at < m.blocks.size(); at += kQ8_0BlockBytes) {
+    const uint16_t d = RandomScale(rng);
+    std::memcpy(&m.blocks[at], &d, sizeof(d));
+    for (int64_t k = 0; k < kQ8_0BlockInputs; ++k) {
+      const uint32_t pick = rng() % 8;
+      const int8_t w = pick == 0 ? -128 : pick == 1 ? 127 : static_cast<int8_t>(rng());
+      m.blocks[at + 2 + k] = static_cast<uint8_t>(w);
+    }
+  }
+  return m;
+}
+
+// Normal activations with zeros, far larger and far smaller values.
+std::vector<float> RandomActivations(int64_t rows, int64_t in, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(rows * in);
+  for (float& v : x) {
+    v = normal(rng);
+    const uint32_t pick = rng() % 16;
+    if (pick == 0) v = 0.0f;
+    if (pick == 1) v *= 1e3f;
+    if (pick == 2) v *= 1e-3f;
+  }
+  return x;
+}
+
+AlignedBytes Pack(const Q8Matrix& m) {
+  AlignedBytes packed(Q8_0PackedBytes(m.in, m.out));
+  PackQ8_0Rows(m.blocks.data(), 0, m.out, m.in, m.out, packed.data.get());
+  return packed;
+}
+
+struct Quantized {
+  std::vector<int16_t> q;
+  std::vector<float> scales;
+};
+
+Quantized Quantize(const std::vector<float>& x, int64_t rows, int64_t in) {
+  Quantized a{std::vector<int16_t>(rows * in), std::vector<float>(rows)};
+  QuantizeRowsInt16(x.data(), rows, in, a.q.data(), a.scales.data());
+  return a;
+}
+
+// The contract, row by row, straight from the stored blocks.
+std::vector<float> Reference(const Q8Matrix& m, const Quantized& a, int64_t rows) {
+  std::vector<float> y(rows * m.out);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t o = 0; o < m.out; ++o) {
+      float total = 0.0f;
+      for (int64_t b = 0; b < m.RowBlocks(); ++b) {
+        int32_t sum = 0;
+        for (int64_t k = b * kQ8_0BlockInputs; k < (b + 1) * kQ8_0BlockInputs; ++k) {
+          sum += int32_t{a.q[r * m.in + k]} * int32_t{m.Weight(o, k)};
+        }
+        total = std::fma(static_cast<float>(sum), Half(m.Scale(o, b)), total);
+      }
+      y[r * m.out + o] = a.scales[r] * total;
+    }
+  }
+  return y;
+}
+
+std::vector<float> Multiply(const AlignedBytes& packed, const Quantized& a, int64_t first_row,
+                             int64_t rows, int64_t in, int64_t out) {
+  std::vector<float> y(rows * out, std::numeric_limits<float>::quiet_NaN());
+  Q8_0Matmul(a.q.data() + first_row * in, a.scales.data() + first_row, rows, in, out,
+             packed.data.get(), y.data());
+  return y;
+}
+
+// Bitwise equality of rows [first_row, first_row + rows) of `want` and all of `got`.
+void ExpectSameBits(const std::vector<float>& want, int64_t first_row, const std::vector<float>& got,
+                    int64_t out) {
+  for (size_t i = 0; i < got.size(); ++i) {
+    const float w = want[first_row * out + i];
+    ASSERT_EQ(std::bit_cast<uint32_t>(w), std::bit_cast<uint32_t>(got[i]))
+        << "row " << first_row + static_cast<int64_t>(i) / out << " output " << i % out << ": "
+        << w << " vs " << got[i];
+  }
+}
+
+constexpr int64_t kRowCounts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 33, 64, 130};
+
+TEST(Q8_0MatmulTest, SameBitsAsTheContractForEveryShapeAndRowCount) {
+  for (int64_t in : {32, 64, 768, 3072}) {
+    for (int64_t out : {1, 15, 16, 17, 64, 1000}) {
+      const int64_t max_rows = kRowCounts[std::size(kRowCounts) - 1];
+      const Q8Matrix m = RandomMatrix(in, out, static_cast<uint32_t>(in * 7919 + out));
+      const AlignedBytes packed = Pack(m);
+      const Quantized a = Quantize(RandomActivations(max_rows, in, 17), max_rows, in);
+      const std::vector<float> want = Reference(m, a, max_rows);
+      for (int64_t rows : kRowCounts) {
+        SCOPED_TRACE(testing::Message() << in << "x" << out << ", " << rows << " rows");
+        ExpectSameBits(want, 0, Multiply(packed, a, 0, rows, in, out), out);
+        // Other rows sharing the call: each row's bits stay its own.
+        const int64_t shifted = std::min(rows, max_rows - 1);
+        ExpectSameBits(want, 1, Multiply(packed, a, 1, shifted, in, out), out);
+      }
+    }
+  }
+}
+
+TEST(Q8_0MatmulTest, EachRowOfABatchEqualsItsOneRowCall) {
+  const int64_t in = 768, out = 1000, rows = 33;
+  const Q8Matrix m = RandomMatrix(in, out, 5);
+  const AlignedBytes packed = Pack(m);
+  const Quantized a = Quantize(RandomActivations(rows, in, 6), rows, in);
+  const std::vector<float> batch = Multiply(packed, a, 0, rows, in, out);
+  for (int64_t r = 0; r < rows; ++r) {
+    SCOPED_TRACE(testing::Message() << "row " << r);
+    ExpectSameBits(batch, r, Multiply(packed, a, r, 1, in, out), out);
+  }
+}
+
+TEST(Q8_0MatmulTest, ThreadCountDoesNotChangeTheBits) {
+  const int64_t in = 768, out = 1000, rows = 33;
+  const Q8Matrix m = RandomMatrix(in, out, 8);
+  const AlignedBytes packed = Pack(m);
+  const Quantized a = Quantize(RandomActivations(rows, in, 9), rows, in);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const std::vector<float> one = Multiply(packed, a, 0, rows, in, out);
+  omp_set_num_threads(2);
+  const std::vector<float> two = Multiply(packed, a, 0, rows, in, out);
+  omp_set_num_threads(threads);
+  ExpectSameBits(one, 0, two, out);
+}
+
+TEST(Q8_0MatmulTest, PortableFallbackGivesTheSameBits) {
+  if (!Q8_0MatmulUsesVnni()) GTEST_SKIP() << "no AVX-512 VNNI here: Q8_0Matmul is the fallback";
+  for (int64_t in : {32, 64, 768, 3072}) {
+    for (int64_t out : {1, 17, 64, 1000}) {
+      const int64_t rows = in * out > 1'000'000 ? 3 : 9;
+      SCOPED_TRACE(testing::Message() << in << "x" << out);
+      const Q8Matrix m = RandomMatrix(in, out, 11);
+      const AlignedBytes packed = Pack(m);
+      const Quantized a = Quantize(RandomActivations(rows, in, 12), rows, in);
+      std::vector<float> portable(rows * out);
+      Q8_0MatmulPortable(a.q.data(), a.scales.data(), rows, in, out, packed.data.get(),
+                         portable.data());
+      ExpectSameBits(portable, 0, Multiply(packed, a, 0, rows, in, out), out);
+    }
+  }
+}
+
+// The engine runs with flush-to-zero and denormals-are-zero (ops.cc); subnormal fp16 scales must
+// still widen exactly and both paths agree.
+TEST(Q8_0MatmulTest, SameBitsWithDenormalsFlushed) {
+  const int64_t in = 256, out = 64, rows = 5;
+  const Q8Matrix m = RandomMatrix(in, out, 13);
+  const AlignedBytes packed = Pack(m);
+  const Quantized a = Quantize(RandomActivations(rows, in, 14), rows, in);
+  const std::vector<float> want = Reference(m, a, rows);
+  const unsigned saved = _mm_getcsr();
+  _mm_setcsr(saved | 0x8040);
+  const std::vector<float> got = Multiply(packed, a, 0, rows, in, out);
+  std::vector<float> portable(rows * out);
+  Q8_0MatmulPortable(a.q.data(), a.scales.data(), rows, in, out, packed.data.get(),
+                     portable.data());
+  _mm_setcsr(saved);
+  ExpectSameBits(want, 0, got, out);
+  ExpectSameBits(want, 0, portable, out);
+}
+
+TEST(Q8_0MatmulTest, CloseToTheDoubleProductOfTheDequantizedWeights) {
+  const int64_t in = 3072, out = 64, rows = 4;
+  const Q8Matrix m = RandomMatrix(in, out, 15);
+  std::mt19937 rng(16);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(rows * in);
+  for (float& v : x) v = normal(rng);
+  const AlignedBytes packed = Pack(m);
+  const std::vector<float> y = Multiply(packed, Quantize(x, rows, in), 0, rows, in, out);
+  for (int64_t r = 0; r < rows; ++r) {
+    double error = 0.0, norm = 0.0;
+    for (int64_t o = 0; o < out; ++o) {
+      double exact = 0.0;
+      for (int64_t k = 0; k < in; ++k) {
+        exact += double{Half(m.Scale(o, k / kQ8_0BlockInputs))} * m.Weight(o, k) * x[r * in + k];
+      }
+      error += (y[r * out + o] - exact) * (y[r * out + o] - exact);
+      norm += exact * exact;
+    }
+    EXPECT_LT(std::sqrt(error), 1e-4 * std::sqrt(norm)) << "row " << r;
+  }
+}
+
+TEST(Q8_0PackTest, UnpackGivesBackEveryRow) {
+  for (int64_t out : {1, 15, 17, 64}) {
+    const Q8Matrix m = RandomMatrix(96, out, 21);
+    const AlignedBytes packed = Pack(m);
+    const size_t row_bytes = 3 * kQ8_0BlockBytes;
+    std::vector<uint8_t> row(row_bytes);
+    for (int64_t o = 0; o < out; ++o) {
+      UnpackQ8_0Row(packed.data.get(), o, 96, out, row.data());
+      EXPECT_EQ(0, std::memcmp(row.data(), m.Block(o, 0), row_bytes)) << "row " << o;
+    }
+  }
+}
+
+TEST(Q8_0PackTest, RunsOfRowsGiveTheBytesOfOneCall) {
+  const int64_t in = 128, out = 1000;
+  const Q8Matrix m = RandomMatrix(in, out, 22);
+  const AlignedBytes whole = Pack(m);
+  const size_t row_bytes = m.RowBlocks() * kQ8_0BlockBytes;
+  std::mt19937 rng(23);
+  for (int trial = 0; trial < 3; ++trial) {
+    // Runs of random lengths (none a multiple of the group but by chance), packed in reverse.
+    std::vector<std::pair<int64_t, int64_t>> runs;
+    for (int64_t first = 0; first < out;) {
+      const int64_t rows = std::min<int64_t>(out - first, 1 + rng() % 70);
+      runs.emplace_back(first, rows);
+      first += rows;
+    }
+    AlignedBytes packed(Q8_0PackedBytes(in, out));
+    for (auto run = runs.rbegin(); run != runs.rend(); ++run) {
+      PackQ8_0Rows(m.blocks.data() + run->first * row_bytes, run->first, run->second, in, out,
+                   packed.data.get());
+    }
+    EXPECT_EQ(0, std::memcmp(whole.data.get(), packed.data.get(), whole.size));
+  }
+}
+
+TEST(Q8_0PackTest, SizesAndShapes) {
+  EXPECT_TRUE(Q8_0Applies(32));
+  EXPECT_TRUE(Q8_0Applies(3072));
+  EXPECT_FALSE(Q8_0Applies(0));
+  EXPECT_FALSE(Q8_0Applies(48));
+  EXPECT_FALSE(Q8_0Applies(-32));
+  // 16 outputs per group, 544 bytes per group and block (34 per output and block).
+  EXPECT_EQ(Q8_0PackedBytes(32, 16), 544u);
+  EXPECT_EQ(Q8_0PackedBytes(64, 17), 4u * 544u);
+  EXPECT_EQ(Q8_0PackedBytes(768, 65536), 65536u / 16 * 24 * 544);
+}
+
+TEST(QuantizeRowsInt16Test, ScalesAndRounding) {
+  const float x[] = {2.0f, -1.0f, 0.5f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, -3.0f, 1.5f, 0.0f, 0.0f};
+  int16_t q[12];
+  float scales[3];
+  QuantizeRowsInt16(x, 3, 4, q, scales);
+  EXPECT_EQ(scales[0], 2.0f / 32767.0f);
+  EXPECT_EQ(q[0], 32767);
+  EXPECT_EQ(q[1], -16384);  // -16383.5 rounds to even
+  EXPECT_EQ(q[2], -16384 / -2);
+  EXPECT_EQ(scales[1], 1.0f);  // an all-zero row
+  for (int k = 4; k < 8; ++k) EXPECT_EQ(q[k], 0);
+  EXPECT_EQ(q[8], -32767);
+  EXPECT_EQ(q[9], 16384);  // 16383.5 to even
+}
+
+TEST(QuantizeRowsInt16Test, BadValuesStayInRange) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const float x[] = {std::numeric_limits<float>::quiet_NaN(), 1.0f, -inf, 2.0f,
+                     1e-45f, -1e-45f, 3e-45f, 0.0f};
+  int16_t q[8];
+  float scales[2];
+  QuantizeRowsInt16(x, 2, 4, q, scales);
+  for (int16_t v : q) {
+    EXPECT_GE(v, -32767);
+    EXPECT_LE(v, 32767);
+  }
+}
+
+}  // namespace
+}  // namespace rwkv::engine
