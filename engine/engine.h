@@ -55,6 +55,9 @@ struct EngineOptions {
   // (~1e-6 relative), but no longer bit-identical across different splits of a prompt; the
   // invariance suite holds for the default only. 16 is the fastest (WKV ~1.2x, prefill ~2%).
   int prefill_wkv_chunk = 0;
+  // The programs' --precision auto: q8_0 for a model whose matrices are stored as Q8_0 (a Q8_0
+  // GGUF or rwkv.cpp file then runs on its own blocks), `precision` otherwise.
+  bool auto_precision = false;
 };
 
 enum class LogitsMode {

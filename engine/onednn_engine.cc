@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "engine/compute/ops.h"
+#include "engine/forward/weight_reader.h"
 #include "engine/forward/wkv7_chunked.h"
 
 namespace rwkv::engine {
@@ -42,8 +43,9 @@ absl::StatusOr<std::unique_ptr<OnednnEngine>> OnednnEngine::Load(const TensorSou
   engine->packed_.wkv7_chunk = chunk;
   engine->threads_ = options.threads > 0 ? options.threads : omp_get_num_procs();
   omp_set_num_threads(engine->threads_);
-  RWKV_ASSIGN_OR_RETURN(engine->model_,
-                        Model::Load(source, engine->matmul_, options.precision));
+  const Precision precision =
+      options.auto_precision && MatricesStoredAsQ8_0(source) ? Precision::kQ8_0 : options.precision;
+  RWKV_ASSIGN_OR_RETURN(engine->model_, Model::Load(source, engine->matmul_, precision));
   return engine;
 }
 

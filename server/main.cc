@@ -190,6 +190,7 @@ rwkv::server::Server::Options OptionsFromFlags() {
       precision.ok()) {
     o.precision = *precision;
   }
+  o.auto_precision = rwkv::engine::IsAutoPrecision(absl::GetFlag(FLAGS_precision));
   o.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   o.store_probe_interval = absl::GetFlag(FLAGS_store_probe_interval);
   o.replica_name = absl::GetFlag(FLAGS_replica_name);

@@ -197,8 +197,11 @@ void Server::PublishServing() {
 
 absl::Status Server::LoadAndServe() {
   const absl::Time start = absl::Now();
-  RWKV_ASSIGN_OR_RETURN(engine_, engine::Engine::Create(
-                                     {options_.model, options_.threads, options_.precision}));
+  RWKV_ASSIGN_OR_RETURN(engine_,
+                        engine::Engine::Create({.model = options_.model,
+                                                .threads = options_.threads,
+                                                .precision = options_.precision,
+                                                .auto_precision = options_.auto_precision}));
   // Before warm-up allocates step buffers: what the weights and loading them cost.
   const absl::StatusOr<ProcessMemory> loaded = ReadProcessMemory();
   RWKV_RETURN_IF_ERROR(WarmUp());

@@ -79,6 +79,8 @@ class Server {
     int64_t hot_cache_bytes = int64_t{1} << 30;
     int threads = 0;
     engine::Precision precision = engine::Precision::kF32;
+    // --precision auto: the model may choose (EngineOptions::auto_precision).
+    bool auto_precision = false;
     // --io-threads; 0: the default (DefaultIoThreads).
     int io_threads = 0;
     // --max-inflight-state-bytes: what queued and running turns may hold; 0: the default

@@ -39,6 +39,9 @@ absl::string_view PrecisionName(Precision precision);
 // otherwise.
 absl::StatusOr<Precision> ParsePrecision(absl::string_view name);
 
+// True for "auto" and "": the programs then let the model choose (EngineOptions::auto_precision).
+inline bool IsAutoPrecision(absl::string_view name) { return name == "auto" || name.empty(); }
+
 // bf16 when this CPU has native bf16 matrix instructions (AVX512-BF16 or AMX-BF16), else f32.
 Precision DefaultPrecision();
 

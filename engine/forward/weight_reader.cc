@@ -48,6 +48,16 @@ absl::Status WeightReader::Rows(const std::string& name, std::vector<int64_t> ne
   return source_.ReadF32Rows(name, buffer, consume);
 }
 
+bool MatricesStoredAsQ8_0(const TensorSource& source) {
+  int64_t q8_0 = 0, all = 0;
+  for (const TensorInfo& info : source.Tensors()) {
+    if (info.ne.size() != 2) continue;
+    all += info.NumElements();
+    if (info.type == GgmlType::kQ8_0) q8_0 += info.NumElements();
+  }
+  return 2 * q8_0 > all;
+}
+
 bool IsLoraMatrix(absl::string_view name) {
   for (absl::string_view suffix : {".w1", ".w2", ".a1", ".a2", ".v1", ".v2", ".g1", ".g2",
                                    "time_maa_w1", "time_maa_w2", "time_decay_w1",

@@ -77,6 +77,9 @@ class WeightReader {
   Precision precision_;
 };
 
+// Whether most of the model's matrix weights (2-D tensors) are stored as Q8_0.
+bool MatricesStoredAsQ8_0(const TensorSource& source);
+
 // Whether a tensor name is one of the v6/v7 LoRA matrices.
 bool IsLoraMatrix(absl::string_view name);
 

@@ -241,11 +241,16 @@ absl::Status Run() {
   r.shape = model.empty() ? absl::GetFlag(FLAGS_shape) : model;
   r.threads = absl::GetFlag(FLAGS_threads);
   RWKV_ASSIGN_OR_RETURN(Precision precision, ParsePrecision(absl::GetFlag(FLAGS_precision)));
-  r.precision = std::string(PrecisionName(precision));
   const absl::Time start = absl::Now();
-  RWKV_ASSIGN_OR_RETURN(auto engine,
-                        Engine::Create({model.empty() ? "synthetic:" + r.shape : model, r.threads,
-                                        precision, absl::GetFlag(FLAGS_prefill_wkv_chunk)}));
+  RWKV_ASSIGN_OR_RETURN(
+      auto engine,
+      Engine::Create({.model = model.empty() ? "synthetic:" + r.shape : model,
+                      .threads = r.threads,
+                      .precision = precision,
+                      .prefill_wkv_chunk = absl::GetFlag(FLAGS_prefill_wkv_chunk),
+                      .auto_precision = IsAutoPrecision(absl::GetFlag(FLAGS_precision))}));
+  precision = engine->precision();
+  r.precision = std::string(PrecisionName(precision));
   r.load_seconds = absl::ToDoubleSeconds(absl::Now() - start);
   RWKV_ASSIGN_OR_RETURN(const ProcessMemory loaded, ReadProcessMemory());
   r.weight_bytes = engine->WeightBytes();

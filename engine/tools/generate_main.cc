@@ -115,18 +115,25 @@ absl::StatusOr<std::vector<float>> Prefill(Engine& engine, absl::Span<float> sta
   return last;
 }
 
+bool Dumping() {
+  return !absl::GetFlag(FLAGS_dump_logits).empty() || !absl::GetFlag(FLAGS_dump_state).empty();
+}
+
 absl::StatusOr<Precision> PrecisionFromFlags() {
   const std::string name = absl::GetFlag(FLAGS_precision);
-  const bool dumping =
-      !absl::GetFlag(FLAGS_dump_logits).empty() || !absl::GetFlag(FLAGS_dump_state).empty();
-  if (name.empty() && dumping) return Precision::kF32;
+  if (name.empty() && Dumping()) return Precision::kF32;
   return ParsePrecision(name);
 }
 
 absl::Status Run() {
   RWKV_ASSIGN_OR_RETURN(Precision precision, PrecisionFromFlags());
-  RWKV_ASSIGN_OR_RETURN(auto engine, Engine::Create({absl::GetFlag(FLAGS_model),
-                                                     absl::GetFlag(FLAGS_threads), precision}));
+  RWKV_ASSIGN_OR_RETURN(
+      auto engine,
+      Engine::Create(
+          {.model = absl::GetFlag(FLAGS_model),
+           .threads = absl::GetFlag(FLAGS_threads),
+           .precision = precision,
+           .auto_precision = IsAutoPrecision(absl::GetFlag(FLAGS_precision)) && !Dumping()}));
   const ModelConfig& config = engine->config();
   RWKV_ASSIGN_OR_RETURN(auto tokenizer,
                         CreateTokenizer(absl::GetFlag(FLAGS_tokenizer), config.n_vocab,

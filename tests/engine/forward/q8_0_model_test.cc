@@ -79,6 +79,23 @@ INSTANTIATE_TEST_SUITE_P(Files, Q8_0ModelTest,
                            return name;
                          });
 
+// --precision auto: a Q8_0 file runs in q8_0, any other in the precision given.
+TEST(Q8_0ModelTest, AutoPrecisionRunsQ8_0FilesInQ8_0) {
+  for (const auto& [file, want] :
+       {std::pair<std::string, Precision>{"tiny-rwkv-7v0-834K-Q8_0.gguf", Precision::kQ8_0},
+        {"tiny-rwkv-6v0-1m-Q8_0.gguf", Precision::kQ8_0},
+        {"tiny-rwkv-7v0-834K-F16.gguf", Precision::kBf16}}) {
+    for (const bool automatic : {true, false}) {
+      auto engine = Engine::Create({.model = SharedPath("models/formats/" + file),
+                                    .threads = 1,
+                                    .precision = Precision::kBf16,
+                                    .auto_precision = automatic});
+      ASSERT_TRUE(engine.ok()) << engine.status();
+      EXPECT_EQ((*engine)->precision(), automatic ? want : Precision::kBf16) << file;
+    }
+  }
+}
+
 // An rwkv.cpp Q8_0 file, written from the FP32 model by rwkv.cpp's reference quantizer: its
 // matrices are the blocks q8_0 makes of the FP32 file's (ggml's formula), and its embedding stays
 // float32 as rwkv.cpp keeps it, so both files give the same bits.

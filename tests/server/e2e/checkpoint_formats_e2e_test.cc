@@ -29,12 +29,12 @@ class CheckpointFormatsE2eTest : public ::testing::Test {
     std::filesystem::remove_all(store_dir_);
   }
 
-  void Start(const std::string& model) {
+  void Start(const std::string& model, const std::string& precision = "f32") {
     if (server_ != nullptr) {
       ASSERT_EQ(server_->Terminate(absl::Seconds(30)), 0);
     }
     auto server = ServerProcess::Start(
-        {"--model", model, "--state-store", "rocksdb:" + store_dir_, "--precision", "f32"});
+        {"--model", model, "--state-store", "rocksdb:" + store_dir_, "--precision", precision});
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     stub_ = Rwkv::NewStub(server_->Channel());
@@ -73,6 +73,18 @@ TEST_F(CheckpointFormatsE2eTest, SessionsResumeAcrossFormatsOfTheSameWeights) {
   ASSERT_TRUE(fresh.status.ok()) << fresh.status.error_message();
   // Same greedy text as the f32 weights on this short prompt (the logits test bounds the rest).
   EXPECT_EQ(fresh.tokens, first_bin.tokens);
+}
+
+// --precision auto (the default) serves a Q8_0 GGUF in q8_0, on the file's own blocks.
+TEST_F(CheckpointFormatsE2eTest, AutoPrecisionServesAQ8_0FileInQ8_0) {
+  Start(Formats("tiny-rwkv-7v0-834K-Q8_0.gguf"), "auto");
+  grpc::ClientContext context;
+  rwkv::v1::ModelInfo info;
+  ASSERT_TRUE(stub_->GetModelInfo(&context, {}, &info).ok());
+  EXPECT_EQ(info.precision(), "q8_0");
+  const StreamResult turn = Generate(*stub_, GreedyRequest("Once upon a time", 12, "q8"));
+  ASSERT_TRUE(turn.status.ok()) << turn.status.error_message();
+  EXPECT_EQ(turn.tokens.size(), 12u);
 }
 
 TEST_F(CheckpointFormatsE2eTest, RefusesToStartOnANonRwkvCheckpoint) {
