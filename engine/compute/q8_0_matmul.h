@@ -39,10 +39,10 @@ bool Q8_0Applies(int64_t in);
 size_t Q8_0PackedBytes(int64_t in, int64_t out);
 
 // Packs rows [first_row, first_row + rows) of W into `packed` (Q8_0PackedBytes bytes, zeroed by
-// the caller; 64-byte aligned for speed, any alignment is correct). `blocks` holds just those rows as ggml block_q8_0 bytes: row
-// first_row + i is the in/32 consecutive blocks at blocks + i * (in / 32) * kQ8_0BlockBytes.
-// Runs may start at any row and come in any order: each row's bytes land in their own place,
-// so any split gives the bytes of one call over every row.
+// the caller; 64-byte aligned for speed, any alignment is correct). `blocks` holds just those rows
+// as ggml block_q8_0 bytes: row first_row + i is the in/32 consecutive blocks at blocks + i * (in /
+// 32) * kQ8_0BlockBytes. Runs may start at any row and come in any order: each row's bytes land in
+// their own place, so any split gives the bytes of one call over every row.
 void PackQ8_0Rows(const uint8_t* blocks, int64_t first_row, int64_t rows, int64_t in, int64_t out,
                   uint8_t* packed);
 

@@ -4,7 +4,8 @@
 //   rwkv-q8-bench [--threads 1] [--seconds 0.3] [--shape INxOUT]
 //
 // Prints, per shape (in x out) and row count, the median time per call, the packed weights'
-// bytes per second and the multiply-adds per second of each.
+// bytes per second and the multiply-adds per second of each; "  mm" is Q8_0Matmul alone, without
+// quantizing the activations.
 #include <omp.h>
 
 #include <algorithm>
@@ -69,8 +70,8 @@ void RandomWeights(int64_t in, int64_t out, std::vector<uint8_t>& blocks, std::v
   w.resize(out * in);
   for (int64_t b = 0; b < count; ++b) {
     uint8_t* block = blocks.data() + b * kQ8_0BlockBytes;
-    const uint16_t d = static_cast<uint16_t>((rng() % 2) << 15 | (8 + rng() % 2) << 10 |
-                                             rng() % 0x400);
+    const uint16_t d =
+        static_cast<uint16_t>((rng() % 2) << 15 | (8 + rng() % 2) << 10 | rng() % 0x400);
     std::memcpy(block, &d, sizeof(d));
     for (int64_t k = 0; k < kQ8_0BlockInputs; ++k) {
       const int8_t q = static_cast<int8_t>(rng());
@@ -88,6 +89,10 @@ struct Q8_0Run {
 
   void operator()(const float* x, int64_t rows, float* y) {
     QuantizeRowsInt16(x, rows, in, q.data(), scales.data());
+    Multiply(rows, y);
+  }
+  // The product alone, on the last call's quantized rows.
+  void Multiply(int64_t rows, float* y) {
     Q8_0Matmul(q.data(), scales.data(), rows, in, out, packed, y);
   }
 };
@@ -122,16 +127,18 @@ bool BenchShape(const Flags& flags, int64_t in, int64_t out) {
   for (float& v : x) v = normal(rng);
   Q8_0Run q8{in, out, packed.get(), std::vector<int16_t>(max_rows * in),
              std::vector<float>(max_rows)};
+  q8(x.data(), max_rows, y.data());
 
   std::printf("%lld x %lld (in x out): Q8_0 %.1f MB, int8 %.1f MB\n", static_cast<long long>(in),
               static_cast<long long>(out), packed_bytes * 1e-6, int8->WeightBytes() * 1e-6);
   std::printf("  %-5s %5s %10s %9s %9s\n", "path", "rows", "ms/call", "GB/s", "GMAC/s");
   for (int64_t rows : kRowCounts) {
     bool failed = false;
-    const std::vector<double> seconds = MedianSeconds(
-        {[&] { q8(x.data(), rows, y.data()); },
-         [&] { failed |= !int8->Apply(ctx, x.data(), rows, y.data()).ok(); }},
-        flags.seconds);
+    const std::vector<double> seconds =
+        MedianSeconds({[&] { q8(x.data(), rows, y.data()); },
+                       [&] { failed |= !int8->Apply(ctx, x.data(), rows, y.data()).ok(); },
+                       [&] { q8.Multiply(rows, y.data()); }},
+                      flags.seconds);
     if (failed) {
       std::fprintf(stderr, "int8 Apply failed at %lld rows\n", static_cast<long long>(rows));
       return false;
@@ -139,6 +146,7 @@ bool BenchShape(const Flags& flags, int64_t in, int64_t out) {
     const double macs = static_cast<double>(rows) * in * out;
     PrintRow("q8_0", rows, seconds[0], packed_bytes, macs);
     PrintRow("int8", rows, seconds[1], int8->WeightBytes(), macs);
+    PrintRow("  mm", rows, seconds[2], packed_bytes, macs);
   }
   return true;
 }

@@ -37,8 +37,8 @@ struct AlignedBytes {
 float Half(uint16_t h) {
   const int exponent = (h >> 10) & 0x1f;
   const int mantissa = h & 0x3ff;
-  const double magnitude = exponent == 0 ? std::ldexp(mantissa, -24)
-                                         : std::ldexp(1024 + mantissa, exponent - 25);
+  const double magnitude =
+      exponent == 0 ? std::ldexp(mantissa, -24) : std::ldexp(1024 + mantissa, exponent - 25);
   return static_cast<float>((h & 0x8000) != 0 ? -magnitude : magnitude);
 }
 
@@ -146,7 +146,7 @@ std::vector<float> Reference(const Q8Matrix& m, const Quantized& a, int64_t rows
 }
 
 std::vector<float> Multiply(const AlignedBytes& packed, const Quantized& a, int64_t first_row,
-                             int64_t rows, int64_t in, int64_t out) {
+                            int64_t rows, int64_t in, int64_t out) {
   std::vector<float> y(rows * out, std::numeric_limits<float>::quiet_NaN());
   Q8_0Matmul(a.q.data() + first_row * in, a.scales.data() + first_row, rows, in, out,
              packed.data.get(), y.data());
@@ -154,13 +154,13 @@ std::vector<float> Multiply(const AlignedBytes& packed, const Quantized& a, int6
 }
 
 // Bitwise equality of rows [first_row, first_row + rows) of `want` and all of `got`.
-void ExpectSameBits(const std::vector<float>& want, int64_t first_row, const std::vector<float>& got,
-                    int64_t out) {
+void ExpectSameBits(const std::vector<float>& want, int64_t first_row,
+                    const std::vector<float>& got, int64_t out) {
   for (size_t i = 0; i < got.size(); ++i) {
     const float w = want[first_row * out + i];
     ASSERT_EQ(std::bit_cast<uint32_t>(w), std::bit_cast<uint32_t>(got[i]))
-        << "row " << first_row + static_cast<int64_t>(i) / out << " output " << i % out << ": "
-        << w << " vs " << got[i];
+        << "row " << first_row + static_cast<int64_t>(i) / out << " output " << i % out << ": " << w
+        << " vs " << got[i];
   }
 }
 
@@ -333,10 +333,50 @@ TEST(QuantizeRowsInt16Test, ScalesAndRounding) {
   EXPECT_EQ(q[9], 16384);  // 16383.5 to even
 }
 
+// The contract written plainly: s = max|x| / 32767, q = x / s rounded to nearest even, clamped.
+TEST(QuantizeRowsInt16Test, MatchesTheContractOnEveryValueKind) {
+  std::mt19937 rng(31);
+  const float specials[] = {0.0f,
+                            -0.0f,
+                            1e-45f,
+                            -3e-40f,
+                            1e30f,
+                            -1e-30f,
+                            std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::infinity()};
+  for (int64_t in : {1, 15, 16, 17, 37, 768}) {
+    const int64_t rows = 6;
+    std::vector<float> x = RandomActivations(rows, in, static_cast<uint32_t>(in));
+    for (float& v : x) {
+      if (rng() % 50 == 0) v = specials[rng() % std::size(specials)];
+    }
+    // Rows of tiny values only (subnormal max and scale).
+    for (int64_t k = 0; k < in; ++k) x[2 * in + k] = (rng() % 3 == 0) ? -1e-44f : 2e-45f;
+    std::vector<int16_t> q(rows * in);
+    std::vector<float> scales(rows);
+    QuantizeRowsInt16(x.data(), rows, in, q.data(), scales.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      float amax = 0.0f;
+      for (int64_t k = 0; k < in; ++k) {
+        if (std::fabs(x[r * in + k]) > amax) amax = std::fabs(x[r * in + k]);
+      }
+      const float s = amax > 0.0f ? amax / 32767.0f : 1.0f;
+      ASSERT_EQ(std::bit_cast<uint32_t>(scales[r]), std::bit_cast<uint32_t>(s)) << "row " << r;
+      for (int64_t k = 0; k < in; ++k) {
+        const float v = x[r * in + k] / s;
+        const float want =
+            std::isnan(v) ? -32767.0f : std::clamp(std::nearbyint(v), -32767.0f, 32767.0f);
+        ASSERT_EQ(q[r * in + k], static_cast<int16_t>(want))
+            << "in " << in << " row " << r << " input " << k << ": " << x[r * in + k];
+      }
+    }
+  }
+}
+
 TEST(QuantizeRowsInt16Test, BadValuesStayInRange) {
   const float inf = std::numeric_limits<float>::infinity();
-  const float x[] = {std::numeric_limits<float>::quiet_NaN(), 1.0f, -inf, 2.0f,
-                     1e-45f, -1e-45f, 3e-45f, 0.0f};
+  const float x[] = {
+      std::numeric_limits<float>::quiet_NaN(), 1.0f, -inf, 2.0f, 1e-45f, -1e-45f, 3e-45f, 0.0f};
   int16_t q[8];
   float scales[2];
   QuantizeRowsInt16(x, 2, 4, q, scales);
