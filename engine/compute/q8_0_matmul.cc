@@ -255,6 +255,11 @@ void Q8_0Matmul(const int16_t* q, const float* row_scales, int64_t rows, int64_t
 
 bool Q8_0MatmulUsesVnni() { return CpuHasVnni(); }
 
+void QuantizeRowsInt16Portable(const float* x, int64_t rows, int64_t in, int16_t* q,
+                               float* scales) {
+  for (int64_t r = 0; r < rows; ++r) QuantizeRow(x + r * in, in, q + r * in, scales + r);
+}
+
 void Q8_0MatmulPortable(const int16_t* q, const float* row_scales, int64_t rows, int64_t in,
                         int64_t out, const uint8_t* packed, float* y) {
   const int64_t row_blocks = in / kQ8_0BlockInputs;

@@ -55,16 +55,17 @@ void UnpackQ8_0Row(const uint8_t* packed, int64_t o, int64_t in, int64_t out, ui
 void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* q, float* scales);
 
 // y[r, o] = row_scales[r] * A[r, o] in the order above, for `rows` rows of `in` int16 (`q`) and
-// the packed matrix; y is [rows, out] row-major. Runs over output groups with the current OpenMP
-// thread count.
+// the packed matrix; y is [rows, out] row-major (does nothing unless Q8_0Applies(in)). Runs over
+// output groups with the current OpenMP thread count.
 void Q8_0Matmul(const int16_t* q, const float* row_scales, int64_t rows, int64_t in, int64_t out,
                 const uint8_t* packed, float* y);
 
-// For tests and benchmarks: whether Q8_0Matmul takes the AVX-512 VNNI kernel on this CPU, and
-// the portable fallback it takes otherwise (the same bits; single-threaded).
+// For tests and benchmarks: whether Q8_0Matmul and QuantizeRowsInt16 take AVX-512 code on this
+// CPU, and the portable fallbacks they take otherwise (the same bits; single-threaded).
 bool Q8_0MatmulUsesVnni();
 void Q8_0MatmulPortable(const int16_t* q, const float* row_scales, int64_t rows, int64_t in,
                         int64_t out, const uint8_t* packed, float* y);
+void QuantizeRowsInt16Portable(const float* x, int64_t rows, int64_t in, int16_t* q, float* scales);
 
 }  // namespace rwkv::engine
 
