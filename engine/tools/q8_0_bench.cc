@@ -20,9 +20,9 @@
 #include <utility>
 #include <vector>
 
-#include "absl/time/clock.h"
 #include "engine/compute/matmul.h"
 #include "engine/compute/q8_0_matmul.h"
+#include "engine/tools/median_seconds.h"
 
 namespace rwkv::engine {
 namespace {
@@ -35,26 +35,6 @@ struct Flags {
 };
 
 constexpr int64_t kRowCounts[] = {1, 2, 8, 32, 64, 128};
-
-// Median seconds per call of each of `runs`, timed round-robin for about `seconds` in all and at
-// least 7 rounds, so that load from other processes falls on all of them alike.
-std::vector<double> MedianSeconds(const std::vector<std::function<void()>>& runs, double seconds) {
-  std::vector<std::vector<double>> times(runs.size());
-  const absl::Time start = absl::Now();
-  while (times[0].size() < 7 || absl::ToDoubleSeconds(absl::Now() - start) < seconds) {
-    for (size_t i = 0; i < runs.size(); ++i) {
-      const absl::Time t0 = absl::Now();
-      runs[i]();
-      times[i].push_back(absl::ToDoubleSeconds(absl::Now() - t0));
-    }
-  }
-  std::vector<double> medians;
-  for (std::vector<double>& t : times) {
-    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-    medians.push_back(t[t.size() / 2]);
-  }
-  return medians;
-}
 
 float Half(uint16_t h) {  // normal fp16 values only (all the bench makes)
   const int exponent = (h >> 10) & 0x1f;

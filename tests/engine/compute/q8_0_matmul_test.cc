@@ -145,6 +145,17 @@ std::vector<float> Reference(const Q8Matrix& m, const Quantized& a, int64_t rows
   return y;
 }
 
+// A random matrix, packed, and random rows quantized.
+struct Case {
+  Case(int64_t in, int64_t out, int64_t rows, uint32_t seed)
+      : m(RandomMatrix(in, out, seed)),
+        packed(Pack(m)),
+        a(Quantize(RandomActivations(rows, in, seed + 1), rows, in)) {}
+  Q8Matrix m;
+  AlignedBytes packed;
+  Quantized a;
+};
+
 std::vector<float> Multiply(const AlignedBytes& packed, const Quantized& a, int64_t first_row,
                             int64_t rows, int64_t in, int64_t out) {
   std::vector<float> y(rows * out, std::numeric_limits<float>::quiet_NaN());
@@ -170,16 +181,14 @@ TEST(Q8_0MatmulTest, SameBitsAsTheContractForEveryShapeAndRowCount) {
   for (int64_t in : {32, 64, 768, 3072}) {
     for (int64_t out : {1, 15, 16, 17, 64, 1000}) {
       const int64_t max_rows = kRowCounts[std::size(kRowCounts) - 1];
-      const Q8Matrix m = RandomMatrix(in, out, static_cast<uint32_t>(in * 7919 + out));
-      const AlignedBytes packed = Pack(m);
-      const Quantized a = Quantize(RandomActivations(max_rows, in, 17), max_rows, in);
-      const std::vector<float> want = Reference(m, a, max_rows);
+      const Case c(in, out, max_rows, static_cast<uint32_t>(in * 7919 + out));
+      const std::vector<float> want = Reference(c.m, c.a, max_rows);
       for (int64_t rows : kRowCounts) {
         SCOPED_TRACE(testing::Message() << in << "x" << out << ", " << rows << " rows");
-        ExpectSameBits(want, 0, Multiply(packed, a, 0, rows, in, out), out);
+        ExpectSameBits(want, 0, Multiply(c.packed, c.a, 0, rows, in, out), out);
         // Other rows sharing the call: each row's bits stay its own.
         const int64_t shifted = std::min(rows, max_rows - 1);
-        ExpectSameBits(want, 1, Multiply(packed, a, 1, shifted, in, out), out);
+        ExpectSameBits(want, 1, Multiply(c.packed, c.a, 1, shifted, in, out), out);
       }
     }
   }
@@ -187,26 +196,22 @@ TEST(Q8_0MatmulTest, SameBitsAsTheContractForEveryShapeAndRowCount) {
 
 TEST(Q8_0MatmulTest, EachRowOfABatchEqualsItsOneRowCall) {
   const int64_t in = 768, out = 1000, rows = 33;
-  const Q8Matrix m = RandomMatrix(in, out, 5);
-  const AlignedBytes packed = Pack(m);
-  const Quantized a = Quantize(RandomActivations(rows, in, 6), rows, in);
-  const std::vector<float> batch = Multiply(packed, a, 0, rows, in, out);
+  const Case c(in, out, rows, 5);
+  const std::vector<float> batch = Multiply(c.packed, c.a, 0, rows, in, out);
   for (int64_t r = 0; r < rows; ++r) {
     SCOPED_TRACE(testing::Message() << "row " << r);
-    ExpectSameBits(batch, r, Multiply(packed, a, r, 1, in, out), out);
+    ExpectSameBits(batch, r, Multiply(c.packed, c.a, r, 1, in, out), out);
   }
 }
 
 TEST(Q8_0MatmulTest, ThreadCountDoesNotChangeTheBits) {
   const int64_t in = 768, out = 1000, rows = 33;
-  const Q8Matrix m = RandomMatrix(in, out, 8);
-  const AlignedBytes packed = Pack(m);
-  const Quantized a = Quantize(RandomActivations(rows, in, 9), rows, in);
+  const Case c(in, out, rows, 8);
   const int threads = omp_get_max_threads();
   omp_set_num_threads(1);
-  const std::vector<float> one = Multiply(packed, a, 0, rows, in, out);
+  const std::vector<float> one = Multiply(c.packed, c.a, 0, rows, in, out);
   omp_set_num_threads(2);
-  const std::vector<float> two = Multiply(packed, a, 0, rows, in, out);
+  const std::vector<float> two = Multiply(c.packed, c.a, 0, rows, in, out);
   omp_set_num_threads(threads);
   ExpectSameBits(one, 0, two, out);
 }
@@ -217,13 +222,11 @@ TEST(Q8_0MatmulTest, PortableFallbackGivesTheSameBits) {
     for (int64_t out : {1, 17, 64, 1000}) {
       const int64_t rows = in * out > 1'000'000 ? 3 : 9;
       SCOPED_TRACE(testing::Message() << in << "x" << out);
-      const Q8Matrix m = RandomMatrix(in, out, 11);
-      const AlignedBytes packed = Pack(m);
-      const Quantized a = Quantize(RandomActivations(rows, in, 12), rows, in);
+      const Case c(in, out, rows, 11);
       std::vector<float> portable(rows * out);
-      Q8_0MatmulPortable(a.q.data(), a.scales.data(), rows, in, out, packed.data.get(),
+      Q8_0MatmulPortable(c.a.q.data(), c.a.scales.data(), rows, in, out, c.packed.data.get(),
                          portable.data());
-      ExpectSameBits(portable, 0, Multiply(packed, a, 0, rows, in, out), out);
+      ExpectSameBits(portable, 0, Multiply(c.packed, c.a, 0, rows, in, out), out);
     }
   }
 }
@@ -232,15 +235,13 @@ TEST(Q8_0MatmulTest, PortableFallbackGivesTheSameBits) {
 // still widen exactly and both paths agree.
 TEST(Q8_0MatmulTest, SameBitsWithDenormalsFlushed) {
   const int64_t in = 256, out = 64, rows = 5;
-  const Q8Matrix m = RandomMatrix(in, out, 13);
-  const AlignedBytes packed = Pack(m);
-  const Quantized a = Quantize(RandomActivations(rows, in, 14), rows, in);
-  const std::vector<float> want = Reference(m, a, rows);
+  const Case c(in, out, rows, 13);
+  const std::vector<float> want = Reference(c.m, c.a, rows);
   const unsigned saved = _mm_getcsr();
   _mm_setcsr(saved | 0x8040);
-  const std::vector<float> got = Multiply(packed, a, 0, rows, in, out);
+  const std::vector<float> got = Multiply(c.packed, c.a, 0, rows, in, out);
   std::vector<float> portable(rows * out);
-  Q8_0MatmulPortable(a.q.data(), a.scales.data(), rows, in, out, packed.data.get(),
+  Q8_0MatmulPortable(c.a.q.data(), c.a.scales.data(), rows, in, out, c.packed.data.get(),
                      portable.data());
   _mm_setcsr(saved);
   ExpectSameBits(want, 0, got, out);
