@@ -4,11 +4,12 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <utility>
+
+#include "engine/model/quantization.h"
 
 namespace rwkv::engine {
 namespace {
@@ -33,23 +34,6 @@ int64_t Groups(int64_t out) { return (out + kQ8_0GroupOutputs - 1) / kQ8_0GroupO
 // o % kQ8_0GroupOutputs there.
 int64_t GroupBlockOffset(int64_t blocks, int64_t o, int64_t b) {
   return ((o / kQ8_0GroupOutputs) * blocks + b) * kGroupBlockBytes;
-}
-
-// fp16 -> float32, exact (what vcvtph2ps does; NaNs are quieted as it quiets them).
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = uint32_t{h & 0x8000u} << 16;
-  const uint32_t exponent = (h >> 10) & 0x1f;
-  const uint32_t mantissa = h & 0x3ff;
-  uint32_t bits;
-  if (exponent == 0x1f) {
-    bits = sign | 0x7f800000u | (mantissa << 13) | (mantissa != 0 ? 0x400000u : 0u);
-  } else if (exponent != 0) {
-    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-  } else {
-    // Zero or subnormal: mantissa * 2^-24, a normal float32 (or zero), exact.
-    bits = sign | std::bit_cast<uint32_t>(static_cast<float>(mantissa) * 0x1p-24f);
-  }
-  return std::bit_cast<float>(bits);
 }
 
 #define RWKV_Q8_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
@@ -277,7 +261,7 @@ void Q8_0MatmulPortable(const int16_t* q, const float* row_scales, int64_t rows,
         }
         uint16_t d;
         std::memcpy(&d, block + kScalesOffset + 2 * lane, sizeof(d));
-        total = std::fma(static_cast<float>(sum), HalfToFloat(d), total);
+        total = std::fma(static_cast<float>(sum), Fp16ToF32(d), total);
       }
       y[r * out + o] = row_scales[r] * total;
     }

@@ -3,9 +3,10 @@
 //
 //   rwkv-q8-bench [--threads 1] [--seconds 0.3] [--shape INxOUT]
 //
-// Prints, per shape (in x out) and row count, the median time per call, the packed weights'
-// bytes per second and the multiply-adds per second of each; "  mm" is Q8_0Matmul alone, without
-// quantizing the activations.
+// Prints, per shape (in x out), the error of both against a float64 product of the same weights
+// (normal random weights quantized to Q8_0 as ggml does; int8 requantizes them per channel), and
+// per row count the median time per call, the packed weights' bytes per second and the
+// multiply-adds per second of each; "  mm" is Q8_0Matmul alone, without quantizing activations.
 #include <omp.h>
 
 #include <algorithm>
@@ -20,8 +21,11 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 #include "engine/compute/matmul.h"
 #include "engine/compute/q8_0_matmul.h"
+#include "engine/model/quantization.h"
 #include "engine/tools/median_seconds.h"
 
 namespace rwkv::engine {
@@ -36,29 +40,17 @@ struct Flags {
 
 constexpr int64_t kRowCounts[] = {1, 2, 8, 32, 64, 128};
 
-float Half(uint16_t h) {  // normal fp16 values only (all the bench makes)
-  const int exponent = (h >> 10) & 0x1f;
-  const float magnitude = std::ldexp(static_cast<float>(1024 + (h & 0x3ff)), exponent - 25);
-  return (h & 0x8000) != 0 ? -magnitude : magnitude;
-}
-
-// Random Q8_0 blocks (scales about 0.01) and the same weights as float32 for the int8 Linear.
-void RandomWeights(int64_t in, int64_t out, std::vector<uint8_t>& blocks, std::vector<float>& w) {
+// Normal random weights quantized to Q8_0 blocks as ggml does, and those weights dequantized for
+// the int8 Linear.
+absl::Status RandomWeights(int64_t in, int64_t out, std::vector<uint8_t>& blocks,
+                           std::vector<float>& w) {
   std::mt19937 rng(1);
-  const int64_t count = out * (in / kQ8_0BlockInputs);
-  blocks.assign(count * kQ8_0BlockBytes, 0);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
   w.resize(out * in);
-  for (int64_t b = 0; b < count; ++b) {
-    uint8_t* block = blocks.data() + b * kQ8_0BlockBytes;
-    const uint16_t d =
-        static_cast<uint16_t>((rng() % 2) << 15 | (8 + rng() % 2) << 10 | rng() % 0x400);
-    std::memcpy(block, &d, sizeof(d));
-    for (int64_t k = 0; k < kQ8_0BlockInputs; ++k) {
-      const int8_t q = static_cast<int8_t>(rng());
-      block[2 + k] = static_cast<uint8_t>(q);
-      w[b * kQ8_0BlockInputs + k] = Half(d) * q;
-    }
-  }
+  for (float& v : w) v = normal(rng);
+  blocks.assign(out * (in / kQ8_0BlockInputs) * kQ8_0BlockBytes, 0);
+  RWKV_RETURN_IF_ERROR(QuantizeQ8_0(w, absl::MakeSpan(blocks)));
+  return DequantizeRow(GgmlType::kQ8_0, blocks.data(), blocks.size(), absl::MakeSpan(w));
 }
 
 struct Q8_0Run {
@@ -77,6 +69,37 @@ struct Q8_0Run {
   }
 };
 
+// Rows whose outputs are compared with a float64 product of the same (dequantized) weights.
+constexpr int64_t kAccuracyRows = 8;
+
+// ||got - want|| / ||want|| over every element.
+double RelL2(const std::vector<float>& got, const std::vector<double>& want) {
+  double error = 0.0, norm = 0.0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    error += (got[i] - want[i]) * (got[i] - want[i]);
+    norm += want[i] * want[i];
+  }
+  return std::sqrt(error / norm);
+}
+
+// Accuracy on the first kAccuracyRows rows of x; `w` holds the dequantized weights.
+void PrintAccuracy(const std::vector<float>& w, const std::vector<float>& x, int64_t in,
+                   int64_t out, Q8_0Run& q8, const Linear& int8, MatmulContext& ctx) {
+  std::vector<double> want(kAccuracyRows * out);
+  for (int64_t r = 0; r < kAccuracyRows; ++r) {
+    for (int64_t o = 0; o < out; ++o) {
+      double sum = 0.0;
+      for (int64_t k = 0; k < in; ++k) sum += double{w[o * in + k]} * x[r * in + k];
+      want[r * out + o] = sum;
+    }
+  }
+  std::vector<float> y8(kAccuracyRows * out), y(kAccuracyRows * out);
+  q8(x.data(), kAccuracyRows, y8.data());
+  const bool ok = int8.Apply(ctx, x.data(), kAccuracyRows, y.data()).ok();
+  std::printf("  rel. L2 vs a float64 product of the same weights: q8_0 %.2e, int8 %s\n",
+              RelL2(y8, want), ok ? absl::StrFormat("%.2e", RelL2(y, want)).c_str() : "failed");
+}
+
 void PrintRow(const char* path, int64_t rows, double seconds, double bytes, double macs) {
   std::printf("  %-5s %5lld %10.3f %9.2f %9.2f\n", path, static_cast<long long>(rows),
               seconds * 1e3, bytes / seconds * 1e-9, macs / seconds * 1e-9);
@@ -85,7 +108,10 @@ void PrintRow(const char* path, int64_t rows, double seconds, double bytes, doub
 bool BenchShape(const Flags& flags, int64_t in, int64_t out) {
   std::vector<uint8_t> blocks;
   std::vector<float> w;
-  RandomWeights(in, out, blocks, w);
+  if (absl::Status s = RandomWeights(in, out, blocks, w); !s.ok()) {
+    std::fprintf(stderr, "Q8_0 weights: %s\n", std::string(s.message()).c_str());
+    return false;
+  }
   const size_t packed_bytes = Q8_0PackedBytes(in, out);
   std::unique_ptr<uint8_t, decltype(&std::free)> packed(
       static_cast<uint8_t*>(std::aligned_alloc(64, (packed_bytes + 63) / 64 * 64)), &std::free);
@@ -99,7 +125,6 @@ bool BenchShape(const Flags& flags, int64_t in, int64_t out) {
     std::fprintf(stderr, "int8 Linear: %s\n", std::string(int8.status().message()).c_str());
     return false;
   }
-  w = {};
   const int64_t max_rows = kRowCounts[std::size(kRowCounts) - 1];
   std::vector<float> x(max_rows * in), y(max_rows * out);
   std::mt19937 rng(2);
@@ -107,10 +132,11 @@ bool BenchShape(const Flags& flags, int64_t in, int64_t out) {
   for (float& v : x) v = normal(rng);
   Q8_0Run q8{in, out, packed.get(), std::vector<int16_t>(max_rows * in),
              std::vector<float>(max_rows)};
-  q8(x.data(), max_rows, y.data());
 
   std::printf("%lld x %lld (in x out): Q8_0 %.1f MB, int8 %.1f MB\n", static_cast<long long>(in),
               static_cast<long long>(out), packed_bytes * 1e-6, int8->WeightBytes() * 1e-6);
+  PrintAccuracy(w, x, in, out, q8, *int8, ctx);
+  w = {};
   std::printf("  %-5s %5s %10s %9s %9s\n", "path", "rows", "ms/call", "GB/s", "GMAC/s");
   for (int64_t rows : kRowCounts) {
     bool failed = false;

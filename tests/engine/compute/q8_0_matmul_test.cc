@@ -17,6 +17,7 @@
 #include <random>
 #include <vector>
 
+#include "engine/model/quantization.h"
 #include "gtest/gtest.h"
 
 namespace rwkv::engine {
@@ -32,15 +33,6 @@ struct AlignedBytes {
   size_t size;
   std::unique_ptr<uint8_t, decltype(&std::free)> data;
 };
-
-// fp16 bits -> float (no infinities or NaNs here), written independently of the module's.
-float Half(uint16_t h) {
-  const int exponent = (h >> 10) & 0x1f;
-  const int mantissa = h & 0x3ff;
-  const double magnitude =
-      exponent == 0 ? std::ldexp(mantissa, -24) : std::ldexp(1024 + mantissa, exponent - 25);
-  return static_cast<float>((h & 0x8000) != 0 ? -magnitude : magnitude);
-}
 
 // A matrix as ggml stores it: `out` rows of in/32 blocks of (fp16 d, 32 int8).
 struct Q8Matrix {
@@ -137,7 +129,7 @@ std::vector<float> Reference(const Q8Matrix& m, const Quantized& a, int64_t rows
         for (int64_t k = b * kQ8_0BlockInputs; k < (b + 1) * kQ8_0BlockInputs; ++k) {
           sum += int32_t{a.q[r * m.in + k]} * int32_t{m.Weight(o, k)};
         }
-        total = std::fma(static_cast<float>(sum), Half(m.Scale(o, b)), total);
+        total = std::fma(static_cast<float>(sum), Fp16ToF32(m.Scale(o, b)), total);
       }
       y[r * m.out + o] = a.scales[r] * total;
     }
@@ -262,7 +254,8 @@ TEST(Q8_0MatmulTest, CloseToTheDoubleProductOfTheDequantizedWeights) {
     for (int64_t o = 0; o < out; ++o) {
       double exact = 0.0;
       for (int64_t k = 0; k < in; ++k) {
-        exact += double{Half(m.Scale(o, k / kQ8_0BlockInputs))} * m.Weight(o, k) * x[r * in + k];
+        exact +=
+            double{Fp16ToF32(m.Scale(o, k / kQ8_0BlockInputs))} * m.Weight(o, k) * x[r * in + k];
       }
       error += (y[r * out + o] - exact) * (y[r * out + o] - exact);
       norm += exact * exact;
