@@ -94,41 +94,120 @@ RWKV_Q8_VNNI void GroupRows(const int16_t* q, const float* row_scales, int64_t i
   }
 }
 
+#define RWKV_Q8_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+// GroupRows for AVX2 (16 vector registers): each 16-output vector of the AVX-512 kernel is two
+// halves of 8, vpmaddwd + vpaddd does vpdpwssd's work. The same float operations per output.
+template <int kRows>
+RWKV_Q8_AVX2 void GroupRowsAvx2(const int16_t* q, const float* row_scales, int64_t in, int64_t out,
+                                const uint8_t* group, int64_t lanes, float* y) {
+  const int64_t blocks = in / kQ8_0BlockInputs;
+  const int16_t* row[kRows];
+  for (int r = 0; r < kRows; ++r) row[r] = q + r * in;
+  __m256 total[kRows][2];
+  for (int r = 0; r < kRows; ++r) total[r][0] = total[r][1] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < blocks; ++b) {
+    const uint8_t* block = group + b * kGroupBlockBytes;
+    const uintptr_t ahead = reinterpret_cast<uintptr_t>(block) + kPrefetchBytes;
+    for (uintptr_t line = 0; line < uintptr_t{kGroupBlockBytes}; line += 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + line), _MM_HINT_T0);
+    }
+    const int64_t x = b * kQ8_0BlockInputs;
+    __m256i sums[kRows][2];
+    for (int r = 0; r < kRows; ++r) sums[r][0] = sums[r][1] = _mm256_setzero_si256();
+#pragma GCC unroll 16
+    for (int p = 0; p < kPairs; ++p) {
+      const uint8_t* pair_bytes = block + p * kPairBytes;
+      const __m256i w0 =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pair_bytes)));
+      const __m256i w1 =
+          _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pair_bytes + 16)));
+#pragma GCC unroll 4
+      for (int r = 0; r < kRows; ++r) {
+        int32_t pair;
+        std::memcpy(&pair, row[r] + x + 2 * p, sizeof(pair));
+        const __m256i broadcast = _mm256_set1_epi32(pair);
+        sums[r][0] = _mm256_add_epi32(sums[r][0], _mm256_madd_epi16(broadcast, w0));
+        sums[r][1] = _mm256_add_epi32(sums[r][1], _mm256_madd_epi16(broadcast, w1));
+        // Keeps GCC from reassociating the integer sums into trees of products held on the
+        // stack (it did, at 2 and 3 rows: 3x slower).
+        __asm__("" : "+x"(sums[r][0]), "+x"(sums[r][1]));
+      }
+    }
+    for (int h = 0; h < 2; ++h) {
+      const __m256 scales = _mm256_cvtph_ps(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + kScalesOffset + 16 * h)));
+      for (int r = 0; r < kRows; ++r) {
+        total[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums[r][h]), scales, total[r][h]);
+      }
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    float scaled[kQ8_0GroupOutputs];
+    for (int h = 0; h < 2; ++h) {
+      _mm256_storeu_ps(scaled + 8 * h, _mm256_mul_ps(_mm256_set1_ps(row_scales[r]), total[r][h]));
+    }
+    std::memcpy(y + r * out, scaled, lanes * sizeof(float));
+  }
+}
+
 using GroupRowsFn = void (*)(const int16_t*, const float*, int64_t, int64_t, const uint8_t*,
                              int64_t, float*);
 template <size_t... kRows>
-constexpr std::array<GroupRowsFn, sizeof...(kRows)> GroupRowsTable(std::index_sequence<kRows...>) {
+constexpr std::array<GroupRowsFn, sizeof...(kRows)> VnniTable(std::index_sequence<kRows...>) {
   return {GroupRows<static_cast<int>(kRows) + 1>...};
 }
-// kGroupRows[n - 1] runs n rows.
-constexpr std::array<GroupRowsFn, kChunkRows> kGroupRows =
-    GroupRowsTable(std::make_index_sequence<kChunkRows>());
+template <size_t... kRows>
+constexpr std::array<GroupRowsFn, sizeof...(kRows)> Avx2Table(std::index_sequence<kRows...>) {
+  return {GroupRowsAvx2<static_cast<int>(kRows) + 1>...};
+}
+// [n - 1] runs n rows. AVX2's 16 registers hold 3 rows' sums and totals.
+constexpr std::array<GroupRowsFn, kChunkRows> kVnniGroupRows =
+    VnniTable(std::make_index_sequence<kChunkRows>());
+constexpr std::array<GroupRowsFn, 3> kAvx2GroupRows = Avx2Table(std::make_index_sequence<3>());
 
-void VnniMatmul(const int16_t* q, const float* row_scales, int64_t rows, int64_t in, int64_t out,
-                const uint8_t* packed, float* y) {
+// Every output group of the product, its rows in chunks of at most `table.size()` rows.
+template <size_t kMaxRows>
+void RunGroups(const std::array<GroupRowsFn, kMaxRows>& table, const int16_t* q,
+               const float* row_scales, int64_t rows, int64_t in, int64_t out,
+               const uint8_t* packed, float* y) {
   const int64_t groups = Groups(out);
   const int64_t group_bytes = in / kQ8_0BlockInputs * kGroupBlockBytes;
   // Chunks of near-equal size: 64 rows as 5 x 11 + 9, not 5 x 12 + 4 (a short chunk has too few
   // chains in flight).
-  const int64_t chunks = (rows + kChunkRows - 1) / kChunkRows;
+  const int64_t max_rows = static_cast<int64_t>(kMaxRows);
+  const int64_t chunks = (rows + max_rows - 1) / max_rows;
 #pragma omp parallel for schedule(static) if (groups > 1)
   for (int64_t g = 0; g < groups; ++g) {
     const int64_t first = g * kQ8_0GroupOutputs;
     const int64_t lanes = std::min(kQ8_0GroupOutputs, out - first);
     for (int64_t c = 0, r = 0; c < chunks; ++c) {
       const int64_t chunk = rows / chunks + (c < rows % chunks ? 1 : 0);
-      kGroupRows[chunk - 1](q + r * in, row_scales + r, in, out, packed + g * group_bytes, lanes,
-                            y + r * out + first);
+      table[chunk - 1](q + r * in, row_scales + r, in, out, packed + g * group_bytes, lanes,
+                       y + r * out + first);
       r += chunk;
     }
   }
 }
 
-bool CpuHasVnni() {
-  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512vnni");
-  return has;
+bool Supported(Q8_0Kernel kernel) {
+  static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                           __builtin_cpu_supports("f16c");
+  static const bool vnni = __builtin_cpu_supports("avx512f") &&
+                           __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512vnni");
+  switch (kernel) {
+    case Q8_0Kernel::kPortable:
+      return true;
+    case Q8_0Kernel::kAvx2:
+      return avx2;
+    case Q8_0Kernel::kAvx512Vnni:
+      return vnni;
+  }
+  return false;
 }
+
+bool CpuHasVnni() { return Supported(Q8_0Kernel::kAvx512Vnni); }
 
 // Rounds to nearest even for |v| < 2^22 in any vector width.
 constexpr float kRound = 12582912.0f;
@@ -177,6 +256,31 @@ RWKV_Q8_VNNI void QuantizeRowAvx512(const float* x, int64_t in, int16_t* q, floa
     _mm512_mask_cvtepi32_storeu_epi16(q + k, m, _mm512_maskz_cvttps_epi32(0xffff, rounded));
   }
   *scale = s;
+}
+
+// The contract's loops, one output at a time (any CPU).
+void PortableMatmul(const int16_t* q, const float* row_scales, int64_t rows, int64_t in,
+                    int64_t out, const uint8_t* packed, float* y) {
+  const int64_t row_blocks = in / kQ8_0BlockInputs;
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t o = 0; o < out; ++o) {
+      const int64_t lane = o % kQ8_0GroupOutputs;
+      float total = 0.0f;
+      for (int64_t b = 0; b < row_blocks; ++b) {
+        const uint8_t* block = packed + GroupBlockOffset(row_blocks, o, b);
+        const int16_t* x = q + r * in + b * kQ8_0BlockInputs;
+        int32_t sum = 0;
+        for (int64_t p = 0; p < kPairs; ++p) {
+          const int8_t* w = reinterpret_cast<const int8_t*>(block + p * kPairBytes + 2 * lane);
+          sum += int32_t{x[2 * p]} * w[0] + int32_t{x[2 * p + 1]} * w[1];
+        }
+        uint16_t d;
+        std::memcpy(&d, block + kScalesOffset + 2 * lane, sizeof(d));
+        total = std::fma(static_cast<float>(sum), Fp16ToF32(d), total);
+      }
+      y[r * out + o] = row_scales[r] * total;
+    }
+  }
 }
 
 }  // namespace
@@ -232,40 +336,33 @@ void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* q, flo
 
 void Q8_0Matmul(const int16_t* q, const float* row_scales, int64_t rows, int64_t in, int64_t out,
                 const uint8_t* packed, float* y) {
-  if (rows <= 0 || out <= 0 || !Q8_0Applies(in)) return;
-  if (CpuHasVnni()) return VnniMatmul(q, row_scales, rows, in, out, packed, y);
-  Q8_0MatmulPortable(q, row_scales, rows, in, out, packed, y);
+  Q8_0MatmulWith(Q8_0BestKernel(), q, row_scales, rows, in, out, packed, y);
 }
 
-bool Q8_0MatmulUsesVnni() { return CpuHasVnni(); }
+bool Q8_0KernelSupported(Q8_0Kernel kernel) { return Supported(kernel); }
+
+Q8_0Kernel Q8_0BestKernel() {
+  for (Q8_0Kernel kernel : {Q8_0Kernel::kAvx512Vnni, Q8_0Kernel::kAvx2}) {
+    if (Supported(kernel)) return kernel;
+  }
+  return Q8_0Kernel::kPortable;
+}
+
+void Q8_0MatmulWith(Q8_0Kernel kernel, const int16_t* q, const float* row_scales, int64_t rows,
+                    int64_t in, int64_t out, const uint8_t* packed, float* y) {
+  if (rows <= 0 || out <= 0 || !Q8_0Applies(in) || !Supported(kernel)) return;
+  switch (kernel) {
+    case Q8_0Kernel::kAvx512Vnni:
+      return RunGroups(kVnniGroupRows, q, row_scales, rows, in, out, packed, y);
+    case Q8_0Kernel::kAvx2:
+      return RunGroups(kAvx2GroupRows, q, row_scales, rows, in, out, packed, y);
+    case Q8_0Kernel::kPortable:
+      return PortableMatmul(q, row_scales, rows, in, out, packed, y);
+  }
+}
 
 void QuantizeRowsInt16Portable(const float* x, int64_t rows, int64_t in, int16_t* q,
                                float* scales) {
   for (int64_t r = 0; r < rows; ++r) QuantizeRow(x + r * in, in, q + r * in, scales + r);
 }
-
-void Q8_0MatmulPortable(const int16_t* q, const float* row_scales, int64_t rows, int64_t in,
-                        int64_t out, const uint8_t* packed, float* y) {
-  const int64_t row_blocks = in / kQ8_0BlockInputs;
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t o = 0; o < out; ++o) {
-      const int64_t lane = o % kQ8_0GroupOutputs;
-      float total = 0.0f;
-      for (int64_t b = 0; b < row_blocks; ++b) {
-        const uint8_t* block = packed + GroupBlockOffset(row_blocks, o, b);
-        const int16_t* x = q + r * in + b * kQ8_0BlockInputs;
-        int32_t sum = 0;
-        for (int64_t p = 0; p < kPairs; ++p) {
-          const int8_t* w = reinterpret_cast<const int8_t*>(block + p * kPairBytes + 2 * lane);
-          sum += int32_t{x[2 * p]} * w[0] + int32_t{x[2 * p + 1]} * w[1];
-        }
-        uint16_t d;
-        std::memcpy(&d, block + kScalesOffset + 2 * lane, sizeof(d));
-        total = std::fma(static_cast<float>(sum), Fp16ToF32(d), total);
-      }
-      y[r * out + o] = row_scales[r] * total;
-    }
-  }
-}
-
 }  // namespace rwkv::engine

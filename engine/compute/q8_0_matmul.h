@@ -16,8 +16,8 @@
 // output runs these same operations whichever rows share the call, how many there are and how
 // many threads run it, so a sequence's numbers do not depend on its batch.
 //
-// The AVX-512 VNNI kernel (vpdpwssd: int16 pairs times sign-extended int8 weights) and the
-// portable fallback for other CPUs give the same bits (q8_0_matmul_test).
+// The AVX-512 VNNI kernel (vpdpwssd: int16 pairs times sign-extended int8 weights), an AVX2 one
+// and the portable fallback for other CPUs give the same bits (q8_0_matmul_test).
 #ifndef RWKV_ENGINE_COMPUTE_Q8_0_MATMUL_H_
 #define RWKV_ENGINE_COMPUTE_Q8_0_MATMUL_H_
 
@@ -60,11 +60,16 @@ void QuantizeRowsInt16(const float* x, int64_t rows, int64_t in, int16_t* q, flo
 void Q8_0Matmul(const int16_t* q, const float* row_scales, int64_t rows, int64_t in, int64_t out,
                 const uint8_t* packed, float* y);
 
-// For tests and benchmarks: whether Q8_0Matmul and QuantizeRowsInt16 take AVX-512 code on this
-// CPU, and the portable fallbacks they take otherwise (the same bits; single-threaded).
-bool Q8_0MatmulUsesVnni();
-void Q8_0MatmulPortable(const int16_t* q, const float* row_scales, int64_t rows, int64_t in,
-                        int64_t out, const uint8_t* packed, float* y);
+// For tests and benchmarks: Q8_0Matmul's kernels, which all give the same bits. It takes the
+// best this CPU runs: AVX-512 VNNI, else AVX2 (with FMA and F16C), else the portable loops
+// (single-threaded; slow, for correctness only).
+enum class Q8_0Kernel { kPortable, kAvx2, kAvx512Vnni };
+bool Q8_0KernelSupported(Q8_0Kernel kernel);
+Q8_0Kernel Q8_0BestKernel();
+// Q8_0Matmul through `kernel`; does nothing unless Q8_0KernelSupported(kernel).
+void Q8_0MatmulWith(Q8_0Kernel kernel, const int16_t* q, const float* row_scales, int64_t rows,
+                    int64_t in, int64_t out, const uint8_t* packed, float* y);
+// QuantizeRowsInt16's portable form (it takes AVX-512 code where the CPU has AVX-512 VNNI).
 void QuantizeRowsInt16Portable(const float* x, int64_t rows, int64_t in, int16_t* q, float* scales);
 
 }  // namespace rwkv::engine

@@ -1,7 +1,7 @@
 // rwkv-q8-bench: the Q8_0 matrix product (q8_0_matmul.h) against the int8 Linear (matmul.h) on
 // the same weights, float32 rows in and out (both quantize their activations inside the timing).
 //
-//   rwkv-q8-bench [--threads 1] [--seconds 0.3] [--shape INxOUT]
+//   rwkv-q8-bench [--threads 1] [--seconds 0.3] [--shape INxOUT] [--kernel vnni|avx2|portable]
 //
 // Prints, per shape (in x out), the error of both against a float64 product of the same weights
 // (normal random weights quantized to Q8_0 as ggml does; int8 requantizes them per channel), and
@@ -31,8 +31,22 @@
 namespace rwkv::engine {
 namespace {
 
+// By Q8_0Kernel's value.
+constexpr const char* kKernelNames[] = {"portable", "avx2", "vnni"};
+
+bool KernelFromName(const std::string& name, Q8_0Kernel& kernel) {
+  for (int i = 0; i < 3; ++i) {
+    if (name == kKernelNames[i]) {
+      kernel = static_cast<Q8_0Kernel>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
 struct Flags {
   int threads = 1;
+  Q8_0Kernel kernel = Q8_0BestKernel();
   double seconds = 0.3;
   std::vector<std::pair<int64_t, int64_t>> shapes = {
       {768, 768}, {768, 3072}, {3072, 768}, {768, 65536}};
@@ -54,6 +68,7 @@ absl::Status RandomWeights(int64_t in, int64_t out, std::vector<uint8_t>& blocks
 }
 
 struct Q8_0Run {
+  Q8_0Kernel kernel;
   int64_t in, out;
   const uint8_t* packed;
   std::vector<int16_t> q;
@@ -65,7 +80,7 @@ struct Q8_0Run {
   }
   // The product alone, on the last call's quantized rows.
   void Multiply(int64_t rows, float* y) {
-    Q8_0Matmul(q.data(), scales.data(), rows, in, out, packed, y);
+    Q8_0MatmulWith(kernel, q.data(), scales.data(), rows, in, out, packed, y);
   }
 };
 
@@ -130,7 +145,11 @@ bool BenchShape(const Flags& flags, int64_t in, int64_t out) {
   std::mt19937 rng(2);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (float& v : x) v = normal(rng);
-  Q8_0Run q8{in, out, packed.get(), std::vector<int16_t>(max_rows * in),
+  Q8_0Run q8{flags.kernel,
+             in,
+             out,
+             packed.get(),
+             std::vector<int16_t>(max_rows * in),
              std::vector<float>(max_rows)};
 
   std::printf("%lld x %lld (in x out): Q8_0 %.1f MB, int8 %.1f MB\n", static_cast<long long>(in),
@@ -173,18 +192,19 @@ int main(int argc, char** argv) {
     } else if (name == "--shape" && std::sscanf(value, "%lldx%lld", &in, &out) == 2 &&
                rwkv::engine::Q8_0Applies(in) && out > 0) {
       flags.shapes = {{in, out}};
+    } else if (name == "--kernel" && rwkv::engine::KernelFromName(value, flags.kernel)) {
     } else {
       std::fprintf(stderr, "bad flag %s %s\n", argv[i], value);
       return 2;
     }
   }
-  if (flags.threads < 1) {
-    std::fprintf(stderr, "--threads must be >= 1\n");
+  if (flags.threads < 1 || !rwkv::engine::Q8_0KernelSupported(flags.kernel)) {
+    std::fprintf(stderr, "--threads must be >= 1 and --kernel one this CPU runs\n");
     return 2;
   }
   omp_set_num_threads(flags.threads);
-  std::printf("Q8_0Matmul (%s) vs int8 Linear, %d thread(s), interleaved medians\n",
-              rwkv::engine::Q8_0MatmulUsesVnni() ? "AVX-512 VNNI" : "portable", flags.threads);
+  std::printf("Q8_0Matmul (%s kernel) vs int8 Linear, %d thread(s), interleaved medians\n",
+              rwkv::engine::kKernelNames[static_cast<int>(flags.kernel)], flags.threads);
   for (const auto& [in, out] : flags.shapes) {
     if (!rwkv::engine::BenchShape(flags, in, out)) return 1;
   }

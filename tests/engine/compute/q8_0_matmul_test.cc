@@ -208,36 +208,46 @@ TEST(Q8_0MatmulTest, ThreadCountDoesNotChangeTheBits) {
   ExpectSameBits(one, 0, two, out);
 }
 
-TEST(Q8_0MatmulTest, PortableFallbackGivesTheSameBits) {
-  if (!Q8_0MatmulUsesVnni()) GTEST_SKIP() << "no AVX-512 VNNI here: Q8_0Matmul is the fallback";
-  for (int64_t in : {32, 64, 768, 3072}) {
-    for (int64_t out : {1, 17, 64, 1000}) {
-      const int64_t rows = in * out > 1'000'000 ? 3 : 9;
-      SCOPED_TRACE(testing::Message() << in << "x" << out);
-      const Case c(in, out, rows, 11);
-      std::vector<float> portable(rows * out);
-      Q8_0MatmulPortable(c.a.q.data(), c.a.scales.data(), rows, in, out, c.packed.data.get(),
-                         portable.data());
-      ExpectSameBits(portable, 0, Multiply(c.packed, c.a, 0, rows, in, out), out);
+// Every kernel this CPU runs against the portable one (the main test checks the best one
+// against the contract).
+TEST(Q8_0MatmulTest, EveryKernelGivesTheSameBits) {
+  for (Q8_0Kernel kernel : {Q8_0Kernel::kAvx2, Q8_0Kernel::kAvx512Vnni}) {
+    if (!Q8_0KernelSupported(kernel)) continue;
+    for (int64_t in : {32, 64, 768, 3072}) {
+      for (int64_t out : {1, 17, 64, 1000}) {
+        for (int64_t rows : {1, 2, 3, 4, 7, 13}) {
+          SCOPED_TRACE(testing::Message() << "kernel " << static_cast<int>(kernel) << ", " << in
+                                          << "x" << out << ", " << rows << " rows");
+          const Case c(in, out, rows, 11);
+          std::vector<float> portable(rows * out), got(rows * out);
+          Q8_0MatmulWith(Q8_0Kernel::kPortable, c.a.q.data(), c.a.scales.data(), rows, in, out,
+                         c.packed.data.get(), portable.data());
+          Q8_0MatmulWith(kernel, c.a.q.data(), c.a.scales.data(), rows, in, out,
+                         c.packed.data.get(), got.data());
+          ExpectSameBits(portable, 0, got, out);
+        }
+      }
     }
   }
 }
 
 // The engine runs with flush-to-zero and denormals-are-zero (ops.cc); subnormal fp16 scales must
-// still widen exactly and both paths agree.
+// still widen exactly and every kernel agree.
 TEST(Q8_0MatmulTest, SameBitsWithDenormalsFlushed) {
   const int64_t in = 256, out = 64, rows = 5;
   const Case c(in, out, rows, 13);
   const std::vector<float> want = Reference(c.m, c.a, rows);
-  const unsigned saved = _mm_getcsr();
-  _mm_setcsr(saved | 0x8040);
-  const std::vector<float> got = Multiply(c.packed, c.a, 0, rows, in, out);
-  std::vector<float> portable(rows * out);
-  Q8_0MatmulPortable(c.a.q.data(), c.a.scales.data(), rows, in, out, c.packed.data.get(),
-                     portable.data());
-  _mm_setcsr(saved);
-  ExpectSameBits(want, 0, got, out);
-  ExpectSameBits(want, 0, portable, out);
+  for (Q8_0Kernel kernel : {Q8_0Kernel::kPortable, Q8_0Kernel::kAvx2, Q8_0Kernel::kAvx512Vnni}) {
+    if (!Q8_0KernelSupported(kernel)) continue;
+    SCOPED_TRACE(testing::Message() << "kernel " << static_cast<int>(kernel));
+    std::vector<float> got(rows * out);
+    const unsigned saved = _mm_getcsr();
+    _mm_setcsr(saved | 0x8040);
+    Q8_0MatmulWith(kernel, c.a.q.data(), c.a.scales.data(), rows, in, out, c.packed.data.get(),
+                   got.data());
+    _mm_setcsr(saved);
+    ExpectSameBits(want, 0, got, out);
+  }
 }
 
 TEST(Q8_0MatmulTest, CloseToTheDoubleProductOfTheDequantizedWeights) {
