@@ -36,6 +36,15 @@ int64_t GroupBlockOffset(int64_t blocks, int64_t o, int64_t b) {
   return ((o / kQ8_0GroupOutputs) * blocks + b) * kGroupBlockBytes;
 }
 
+// Requests the group-block kPrefetchBytes past `block`: a hint, never a fault, also past the
+// matrix's end (the address is not formed as a pointer into it).
+inline __attribute__((always_inline)) void PrefetchAhead(const uint8_t* block) {
+  const uintptr_t ahead = reinterpret_cast<uintptr_t>(block) + kPrefetchBytes;
+  for (uintptr_t line = 0; line < uintptr_t{kGroupBlockBytes}; line += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(ahead + line), _MM_HINT_T0);
+  }
+}
+
 #define RWKV_Q8_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
 
 // Integer sums in flight that keep vpdpwssd busy: it has a latency of 5 cycles and issues 2 per
@@ -56,12 +65,7 @@ RWKV_Q8_VNNI void GroupRows(const int16_t* q, const float* row_scales, int64_t i
   for (int r = 0; r < kRows; ++r) total[r] = _mm512_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t* block = group + b * kGroupBlockBytes;
-    // A hint, never a fault, also past the matrix's end (the address is not formed as a
-    // pointer into it).
-    const uintptr_t ahead = reinterpret_cast<uintptr_t>(block) + kPrefetchBytes;
-    for (uintptr_t line = 0; line < uintptr_t{kGroupBlockBytes}; line += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(ahead + line), _MM_HINT_T0);
-    }
+    PrefetchAhead(block);
     const int64_t x = b * kQ8_0BlockInputs;
     __m512i sums[kChains][kRows];
     for (int c = 0; c < kChains; ++c) {
@@ -108,10 +112,7 @@ RWKV_Q8_AVX2 void GroupRowsAvx2(const int16_t* q, const float* row_scales, int64
   for (int r = 0; r < kRows; ++r) total[r][0] = total[r][1] = _mm256_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
     const uint8_t* block = group + b * kGroupBlockBytes;
-    const uintptr_t ahead = reinterpret_cast<uintptr_t>(block) + kPrefetchBytes;
-    for (uintptr_t line = 0; line < uintptr_t{kGroupBlockBytes}; line += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(ahead + line), _MM_HINT_T0);
-    }
+    PrefetchAhead(block);
     const int64_t x = b * kQ8_0BlockInputs;
     __m256i sums[kRows][2];
     for (int r = 0; r < kRows; ++r) sums[r][0] = sums[r][1] = _mm256_setzero_si256();
