@@ -250,6 +250,33 @@ TEST(Q8_0MatmulTest, SameBitsWithDenormalsFlushed) {
   }
 }
 
+// Infinite and NaN scales (a corrupt file) give infinities and NaNs where the contract does, on
+// every kernel, and nothing worse.
+TEST(Q8_0MatmulTest, NonFiniteScalesPropagate) {
+  const int64_t in = 64, out = 40, rows = 3;
+  Case c(in, out, rows, 17);
+  const uint16_t specials[] = {0x7c00, 0xfc00, 0x7e00, 0x7d01};  // +-inf, quiet and signaling NaN
+  for (int64_t o = 0; o < out; o += 3) {
+    std::memcpy(c.m.blocks.data() + o * 2 * kQ8_0BlockBytes, &specials[o % 4], 2);
+  }
+  c.packed = Pack(c.m);
+  const std::vector<float> want = Reference(c.m, c.a, rows);
+  for (Q8_0Kernel kernel : {Q8_0Kernel::kPortable, Q8_0Kernel::kAvx2, Q8_0Kernel::kAvx512Vnni}) {
+    if (!Q8_0KernelSupported(kernel)) continue;
+    std::vector<float> got(rows * out);
+    Q8_0MatmulWith(kernel, c.a.q.data(), c.a.scales.data(), rows, in, out, c.packed.data.get(),
+                   got.data());
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (std::isnan(want[i])) {
+        EXPECT_TRUE(std::isnan(got[i])) << "kernel " << static_cast<int>(kernel) << " at " << i;
+      } else {
+        EXPECT_EQ(std::bit_cast<uint32_t>(want[i]), std::bit_cast<uint32_t>(got[i]))
+            << "kernel " << static_cast<int>(kernel) << " at " << i;
+      }
+    }
+  }
+}
+
 TEST(Q8_0MatmulTest, CloseToTheDoubleProductOfTheDequantizedWeights) {
   const int64_t in = 3072, out = 64, rows = 4;
   const Q8Matrix m = RandomMatrix(in, out, 15);
