@@ -174,8 +174,8 @@ void RunGroups(const std::array<GroupRowsFn, kMaxRows>& table, const int16_t* q,
                const uint8_t* packed, float* y) {
   const int64_t groups = Groups(out);
   const int64_t group_bytes = in / kQ8_0BlockInputs * kGroupBlockBytes;
-  // Chunks of near-equal size: 64 rows as 5 x 11 + 9, not 5 x 12 + 4 (a short chunk has too few
-  // chains in flight).
+  // Chunks of near-equal size: 64 rows as 4 x 11 + 2 x 10, not 5 x 12 + 4 (a short chunk has too
+  // few chains in flight).
   const int64_t max_rows = static_cast<int64_t>(kMaxRows);
   const int64_t chunks = (rows + max_rows - 1) / max_rows;
 #pragma omp parallel for schedule(static) if (groups > 1)
