@@ -197,16 +197,21 @@ TEST(Q8_0MatmulTest, EachRowOfABatchEqualsItsOneRowCall) {
   }
 }
 
+// Also the activations: QuantizeRowsInt16 splits rows between threads from 65536 values.
 TEST(Q8_0MatmulTest, ThreadCountDoesNotChangeTheBits) {
-  const int64_t in = 768, out = 1000, rows = 33;
-  const Case c(in, out, rows, 8);
+  const int64_t in = 768, out = 1000, rows = 130;
+  const std::vector<float> x = RandomActivations(rows, in, 9);
+  const AlignedBytes packed = Pack(RandomMatrix(in, out, 8));
   const int threads = omp_get_max_threads();
-  omp_set_num_threads(1);
-  const std::vector<float> one = Multiply(c.packed, c.a, 0, rows, in, out);
-  omp_set_num_threads(2);
-  const std::vector<float> two = Multiply(c.packed, c.a, 0, rows, in, out);
+  std::vector<float> want;
+  for (int n : {1, 2, 3}) {
+    omp_set_num_threads(n);
+    const std::vector<float> y = Multiply(packed, Quantize(x, rows, in), 0, rows, in, out);
+    if (want.empty()) want = y;
+    SCOPED_TRACE(testing::Message() << n << " threads");
+    ExpectSameBits(want, 0, y, out);
+  }
   omp_set_num_threads(threads);
-  ExpectSameBits(one, 0, two, out);
 }
 
 // Every kernel this CPU runs against the portable one (the main test checks the best one
