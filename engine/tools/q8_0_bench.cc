@@ -1,10 +1,12 @@
 // rwkv-q8-bench: the Q8_0 matrix product (q8_0_matmul.h) against the int8 Linear (matmul.h) on
 // the same weights, float32 rows in and out (both quantize their activations inside the timing).
 //
-//   rwkv-q8-bench [--threads 1] [--seconds 0.3] [--shape INxOUT]
+//   rwkv-q8-bench [--threads 1] [--seconds 0.3] [--shape INxOUT] [--kernel vnni|avx2|portable]
 //
-// Prints, per shape (in x out) and row count, the median time per call, the packed weights'
-// bytes per second and the multiply-adds per second of each.
+// Prints, per shape (in x out), the error of both against a float64 product of the same weights
+// (normal random weights quantized to Q8_0 as ggml does; int8 requantizes them per channel), and
+// per row count the median time per call, the packed weights' bytes per second and the
+// multiply-adds per second of each; "  mm" is Q8_0Matmul alone, without quantizing activations.
 #include <omp.h>
 
 #include <algorithm>
@@ -19,15 +21,32 @@
 #include <utility>
 #include <vector>
 
-#include "absl/time/clock.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 #include "engine/compute/matmul.h"
 #include "engine/compute/q8_0_matmul.h"
+#include "engine/model/quantization.h"
+#include "engine/tools/median_seconds.h"
 
 namespace rwkv::engine {
 namespace {
 
+// By Q8_0Kernel's value.
+constexpr const char* kKernelNames[] = {"portable", "avx2", "vnni"};
+
+bool KernelFromName(const std::string& name, Q8_0Kernel& kernel) {
+  for (int i = 0; i < 3; ++i) {
+    if (name == kKernelNames[i]) {
+      kernel = static_cast<Q8_0Kernel>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
 struct Flags {
   int threads = 1;
+  Q8_0Kernel kernel = Q8_0BestKernel();
   double seconds = 0.3;
   std::vector<std::pair<int64_t, int64_t>> shapes = {
       {768, 768}, {768, 3072}, {3072, 768}, {768, 65536}};
@@ -35,52 +54,21 @@ struct Flags {
 
 constexpr int64_t kRowCounts[] = {1, 2, 8, 32, 64, 128};
 
-// Median seconds per call of each of `runs`, timed round-robin for about `seconds` in all and at
-// least 7 rounds, so that load from other processes falls on all of them alike.
-std::vector<double> MedianSeconds(const std::vector<std::function<void()>>& runs, double seconds) {
-  std::vector<std::vector<double>> times(runs.size());
-  const absl::Time start = absl::Now();
-  while (times[0].size() < 7 || absl::ToDoubleSeconds(absl::Now() - start) < seconds) {
-    for (size_t i = 0; i < runs.size(); ++i) {
-      const absl::Time t0 = absl::Now();
-      runs[i]();
-      times[i].push_back(absl::ToDoubleSeconds(absl::Now() - t0));
-    }
-  }
-  std::vector<double> medians;
-  for (std::vector<double>& t : times) {
-    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-    medians.push_back(t[t.size() / 2]);
-  }
-  return medians;
-}
-
-float Half(uint16_t h) {  // normal fp16 values only (all the bench makes)
-  const int exponent = (h >> 10) & 0x1f;
-  const float magnitude = std::ldexp(static_cast<float>(1024 + (h & 0x3ff)), exponent - 25);
-  return (h & 0x8000) != 0 ? -magnitude : magnitude;
-}
-
-// Random Q8_0 blocks (scales about 0.01) and the same weights as float32 for the int8 Linear.
-void RandomWeights(int64_t in, int64_t out, std::vector<uint8_t>& blocks, std::vector<float>& w) {
+// Normal random weights quantized to Q8_0 blocks as ggml does, and those weights dequantized for
+// the int8 Linear.
+absl::Status RandomWeights(int64_t in, int64_t out, std::vector<uint8_t>& blocks,
+                           std::vector<float>& w) {
   std::mt19937 rng(1);
-  const int64_t count = out * (in / kQ8_0BlockInputs);
-  blocks.assign(count * kQ8_0BlockBytes, 0);
+  std::normal_distribution<float> normal(0.0f, 0.02f);
   w.resize(out * in);
-  for (int64_t b = 0; b < count; ++b) {
-    uint8_t* block = blocks.data() + b * kQ8_0BlockBytes;
-    const uint16_t d = static_cast<uint16_t>((rng() % 2) << 15 | (8 + rng() % 2) << 10 |
-                                             rng() % 0x400);
-    std::memcpy(block, &d, sizeof(d));
-    for (int64_t k = 0; k < kQ8_0BlockInputs; ++k) {
-      const int8_t q = static_cast<int8_t>(rng());
-      block[2 + k] = static_cast<uint8_t>(q);
-      w[b * kQ8_0BlockInputs + k] = Half(d) * q;
-    }
-  }
+  for (float& v : w) v = normal(rng);
+  blocks.assign(out * (in / kQ8_0BlockInputs) * kQ8_0BlockBytes, 0);
+  RWKV_RETURN_IF_ERROR(QuantizeQ8_0(w, absl::MakeSpan(blocks)));
+  return DequantizeRow(GgmlType::kQ8_0, blocks.data(), blocks.size(), absl::MakeSpan(w));
 }
 
 struct Q8_0Run {
+  Q8_0Kernel kernel;
   int64_t in, out;
   const uint8_t* packed;
   std::vector<int16_t> q;
@@ -88,9 +76,44 @@ struct Q8_0Run {
 
   void operator()(const float* x, int64_t rows, float* y) {
     QuantizeRowsInt16(x, rows, in, q.data(), scales.data());
-    Q8_0Matmul(q.data(), scales.data(), rows, in, out, packed, y);
+    Multiply(rows, y);
+  }
+  // The product alone, on the last call's quantized rows.
+  void Multiply(int64_t rows, float* y) {
+    Q8_0MatmulWith(kernel, q.data(), scales.data(), rows, in, out, packed, y);
   }
 };
+
+// Rows whose outputs are compared with a float64 product of the same (dequantized) weights.
+constexpr int64_t kAccuracyRows = 8;
+
+// ||got - want|| / ||want|| over every element.
+double RelL2(const std::vector<float>& got, const std::vector<double>& want) {
+  double error = 0.0, norm = 0.0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    error += (got[i] - want[i]) * (got[i] - want[i]);
+    norm += want[i] * want[i];
+  }
+  return std::sqrt(error / norm);
+}
+
+// Accuracy on the first kAccuracyRows rows of x; `w` holds the dequantized weights.
+void PrintAccuracy(const std::vector<float>& w, const std::vector<float>& x, int64_t in,
+                   int64_t out, Q8_0Run& q8, const Linear& int8, MatmulContext& ctx) {
+  std::vector<double> want(kAccuracyRows * out);
+  for (int64_t r = 0; r < kAccuracyRows; ++r) {
+    for (int64_t o = 0; o < out; ++o) {
+      double sum = 0.0;
+      for (int64_t k = 0; k < in; ++k) sum += double{w[o * in + k]} * x[r * in + k];
+      want[r * out + o] = sum;
+    }
+  }
+  std::vector<float> y8(kAccuracyRows * out), y(kAccuracyRows * out);
+  q8(x.data(), kAccuracyRows, y8.data());
+  const bool ok = int8.Apply(ctx, x.data(), kAccuracyRows, y.data()).ok();
+  std::printf("  rel. L2 vs a float64 product of the same weights: q8_0 %.2e, int8 %s\n",
+              RelL2(y8, want), ok ? absl::StrFormat("%.2e", RelL2(y, want)).c_str() : "failed");
+}
 
 void PrintRow(const char* path, int64_t rows, double seconds, double bytes, double macs) {
   std::printf("  %-5s %5lld %10.3f %9.2f %9.2f\n", path, static_cast<long long>(rows),
@@ -100,7 +123,10 @@ void PrintRow(const char* path, int64_t rows, double seconds, double bytes, doub
 bool BenchShape(const Flags& flags, int64_t in, int64_t out) {
   std::vector<uint8_t> blocks;
   std::vector<float> w;
-  RandomWeights(in, out, blocks, w);
+  if (absl::Status s = RandomWeights(in, out, blocks, w); !s.ok()) {
+    std::fprintf(stderr, "Q8_0 weights: %s\n", std::string(s.message()).c_str());
+    return false;
+  }
   const size_t packed_bytes = Q8_0PackedBytes(in, out);
   std::unique_ptr<uint8_t, decltype(&std::free)> packed(
       static_cast<uint8_t*>(std::aligned_alloc(64, (packed_bytes + 63) / 64 * 64)), &std::free);
@@ -114,24 +140,30 @@ bool BenchShape(const Flags& flags, int64_t in, int64_t out) {
     std::fprintf(stderr, "int8 Linear: %s\n", std::string(int8.status().message()).c_str());
     return false;
   }
-  w = {};
   const int64_t max_rows = kRowCounts[std::size(kRowCounts) - 1];
   std::vector<float> x(max_rows * in), y(max_rows * out);
   std::mt19937 rng(2);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (float& v : x) v = normal(rng);
-  Q8_0Run q8{in, out, packed.get(), std::vector<int16_t>(max_rows * in),
+  Q8_0Run q8{flags.kernel,
+             in,
+             out,
+             packed.get(),
+             std::vector<int16_t>(max_rows * in),
              std::vector<float>(max_rows)};
 
   std::printf("%lld x %lld (in x out): Q8_0 %.1f MB, int8 %.1f MB\n", static_cast<long long>(in),
               static_cast<long long>(out), packed_bytes * 1e-6, int8->WeightBytes() * 1e-6);
+  PrintAccuracy(w, x, in, out, q8, *int8, ctx);
+  w = {};
   std::printf("  %-5s %5s %10s %9s %9s\n", "path", "rows", "ms/call", "GB/s", "GMAC/s");
   for (int64_t rows : kRowCounts) {
     bool failed = false;
-    const std::vector<double> seconds = MedianSeconds(
-        {[&] { q8(x.data(), rows, y.data()); },
-         [&] { failed |= !int8->Apply(ctx, x.data(), rows, y.data()).ok(); }},
-        flags.seconds);
+    const std::vector<double> seconds =
+        MedianSeconds({[&] { q8(x.data(), rows, y.data()); },
+                       [&] { failed |= !int8->Apply(ctx, x.data(), rows, y.data()).ok(); },
+                       [&] { q8.Multiply(rows, y.data()); }},
+                      flags.seconds);
     if (failed) {
       std::fprintf(stderr, "int8 Apply failed at %lld rows\n", static_cast<long long>(rows));
       return false;
@@ -139,6 +171,7 @@ bool BenchShape(const Flags& flags, int64_t in, int64_t out) {
     const double macs = static_cast<double>(rows) * in * out;
     PrintRow("q8_0", rows, seconds[0], packed_bytes, macs);
     PrintRow("int8", rows, seconds[1], int8->WeightBytes(), macs);
+    PrintRow("  mm", rows, seconds[2], packed_bytes, macs);
   }
   return true;
 }
@@ -159,18 +192,19 @@ int main(int argc, char** argv) {
     } else if (name == "--shape" && std::sscanf(value, "%lldx%lld", &in, &out) == 2 &&
                rwkv::engine::Q8_0Applies(in) && out > 0) {
       flags.shapes = {{in, out}};
+    } else if (name == "--kernel" && rwkv::engine::KernelFromName(value, flags.kernel)) {
     } else {
       std::fprintf(stderr, "bad flag %s %s\n", argv[i], value);
       return 2;
     }
   }
-  if (flags.threads < 1) {
-    std::fprintf(stderr, "--threads must be >= 1\n");
+  if (flags.threads < 1 || !rwkv::engine::Q8_0KernelSupported(flags.kernel)) {
+    std::fprintf(stderr, "--threads must be >= 1 and --kernel one this CPU runs\n");
     return 2;
   }
   omp_set_num_threads(flags.threads);
-  std::printf("Q8_0Matmul (%s) vs int8 Linear, %d thread(s), interleaved medians\n",
-              rwkv::engine::Q8_0MatmulUsesVnni() ? "AVX-512 VNNI" : "portable", flags.threads);
+  std::printf("Q8_0Matmul (%s kernel) vs int8 Linear, %d thread(s), interleaved medians\n",
+              rwkv::engine::kKernelNames[static_cast<int>(flags.kernel)], flags.threads);
   for (const auto& [in, out] : flags.shapes) {
     if (!rwkv::engine::BenchShape(flags, in, out)) return 1;
   }

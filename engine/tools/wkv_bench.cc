@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "absl/time/clock.h"
 #include "engine/forward/wkv.h"
 #include "engine/forward/wkv7_chunked.h"
+#include "engine/tools/median_seconds.h"
 #include "engine/tools/wkv7_inputs.h"
 
 namespace rwkv::engine {
@@ -31,27 +31,6 @@ struct Flags {
   double seconds = 0.5;
   int64_t chunk = 0;  // 0: 16, 32 and 64
 };
-
-// Median seconds per call of each of `runs`, timed round-robin (one call of each in turn) for
-// about `seconds` in all and at least 7 rounds, so that load from other processes on a shared
-// machine falls on all of them alike.
-std::vector<double> MedianSeconds(const std::vector<std::function<void()>>& runs, double seconds) {
-  std::vector<std::vector<double>> times(runs.size());
-  const absl::Time start = absl::Now();
-  while (times[0].size() < 7 || absl::ToDoubleSeconds(absl::Now() - start) < seconds) {
-    for (size_t i = 0; i < runs.size(); ++i) {
-      const absl::Time t0 = absl::Now();
-      runs[i]();
-      times[i].push_back(absl::ToDoubleSeconds(absl::Now() - t0));
-    }
-  }
-  std::vector<double> medians;
-  for (std::vector<double>& t : times) {
-    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-    medians.push_back(t[t.size() / 2]);
-  }
-  return medians;
-}
 
 struct Run {
   std::vector<float> y, state;

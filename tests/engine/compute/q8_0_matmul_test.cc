@@ -17,6 +17,8 @@
 #include <random>
 #include <vector>
 
+#include "absl/types/span.h"
+#include "engine/model/quantization.h"
 #include "gtest/gtest.h"
 
 namespace rwkv::engine {
@@ -32,15 +34,6 @@ struct AlignedBytes {
   size_t size;
   std::unique_ptr<uint8_t, decltype(&std::free)> data;
 };
-
-// fp16 bits -> float (no infinities or NaNs here), written independently of the module's.
-float Half(uint16_t h) {
-  const int exponent = (h >> 10) & 0x1f;
-  const int mantissa = h & 0x3ff;
-  const double magnitude = exponent == 0 ? std::ldexp(mantissa, -24)
-                                         : std::ldexp(1024 + mantissa, exponent - 25);
-  return static_cast<float>((h & 0x8000) != 0 ? -magnitude : magnitude);
-}
 
 // A matrix as ggml stores it: `out` rows of in/32 blocks of (fp16 d, 32 int8).
 struct Q8Matrix {
@@ -137,7 +130,7 @@ std::vector<float> Reference(const Q8Matrix& m, const Quantized& a, int64_t rows
         for (int64_t k = b * kQ8_0BlockInputs; k < (b + 1) * kQ8_0BlockInputs; ++k) {
           sum += int32_t{a.q[r * m.in + k]} * int32_t{m.Weight(o, k)};
         }
-        total = std::fma(static_cast<float>(sum), Half(m.Scale(o, b)), total);
+        total = std::fma(static_cast<float>(sum), Fp16ToF32(m.Scale(o, b)), total);
       }
       y[r * m.out + o] = a.scales[r] * total;
     }
@@ -145,8 +138,19 @@ std::vector<float> Reference(const Q8Matrix& m, const Quantized& a, int64_t rows
   return y;
 }
 
+// A random matrix, packed, and random rows quantized.
+struct Case {
+  Case(int64_t in, int64_t out, int64_t rows, uint32_t seed)
+      : m(RandomMatrix(in, out, seed)),
+        packed(Pack(m)),
+        a(Quantize(RandomActivations(rows, in, seed + 1), rows, in)) {}
+  Q8Matrix m;
+  AlignedBytes packed;
+  Quantized a;
+};
+
 std::vector<float> Multiply(const AlignedBytes& packed, const Quantized& a, int64_t first_row,
-                             int64_t rows, int64_t in, int64_t out) {
+                            int64_t rows, int64_t in, int64_t out) {
   std::vector<float> y(rows * out, std::numeric_limits<float>::quiet_NaN());
   Q8_0Matmul(a.q.data() + first_row * in, a.scales.data() + first_row, rows, in, out,
              packed.data.get(), y.data());
@@ -154,13 +158,13 @@ std::vector<float> Multiply(const AlignedBytes& packed, const Quantized& a, int6
 }
 
 // Bitwise equality of rows [first_row, first_row + rows) of `want` and all of `got`.
-void ExpectSameBits(const std::vector<float>& want, int64_t first_row, const std::vector<float>& got,
-                    int64_t out) {
+void ExpectSameBits(const std::vector<float>& want, int64_t first_row,
+                    const std::vector<float>& got, int64_t out) {
   for (size_t i = 0; i < got.size(); ++i) {
     const float w = want[first_row * out + i];
     ASSERT_EQ(std::bit_cast<uint32_t>(w), std::bit_cast<uint32_t>(got[i]))
-        << "row " << first_row + static_cast<int64_t>(i) / out << " output " << i % out << ": "
-        << w << " vs " << got[i];
+        << "row " << first_row + static_cast<int64_t>(i) / out << " output " << i % out << ": " << w
+        << " vs " << got[i];
   }
 }
 
@@ -170,16 +174,14 @@ TEST(Q8_0MatmulTest, SameBitsAsTheContractForEveryShapeAndRowCount) {
   for (int64_t in : {32, 64, 768, 3072}) {
     for (int64_t out : {1, 15, 16, 17, 64, 1000}) {
       const int64_t max_rows = kRowCounts[std::size(kRowCounts) - 1];
-      const Q8Matrix m = RandomMatrix(in, out, static_cast<uint32_t>(in * 7919 + out));
-      const AlignedBytes packed = Pack(m);
-      const Quantized a = Quantize(RandomActivations(max_rows, in, 17), max_rows, in);
-      const std::vector<float> want = Reference(m, a, max_rows);
+      const Case c(in, out, max_rows, static_cast<uint32_t>(in * 7919 + out));
+      const std::vector<float> want = Reference(c.m, c.a, max_rows);
       for (int64_t rows : kRowCounts) {
         SCOPED_TRACE(testing::Message() << in << "x" << out << ", " << rows << " rows");
-        ExpectSameBits(want, 0, Multiply(packed, a, 0, rows, in, out), out);
+        ExpectSameBits(want, 0, Multiply(c.packed, c.a, 0, rows, in, out), out);
         // Other rows sharing the call: each row's bits stay its own.
         const int64_t shifted = std::min(rows, max_rows - 1);
-        ExpectSameBits(want, 1, Multiply(packed, a, 1, shifted, in, out), out);
+        ExpectSameBits(want, 1, Multiply(c.packed, c.a, 1, shifted, in, out), out);
       }
     }
   }
@@ -187,82 +189,119 @@ TEST(Q8_0MatmulTest, SameBitsAsTheContractForEveryShapeAndRowCount) {
 
 TEST(Q8_0MatmulTest, EachRowOfABatchEqualsItsOneRowCall) {
   const int64_t in = 768, out = 1000, rows = 33;
-  const Q8Matrix m = RandomMatrix(in, out, 5);
-  const AlignedBytes packed = Pack(m);
-  const Quantized a = Quantize(RandomActivations(rows, in, 6), rows, in);
-  const std::vector<float> batch = Multiply(packed, a, 0, rows, in, out);
+  const Case c(in, out, rows, 5);
+  const std::vector<float> batch = Multiply(c.packed, c.a, 0, rows, in, out);
   for (int64_t r = 0; r < rows; ++r) {
     SCOPED_TRACE(testing::Message() << "row " << r);
-    ExpectSameBits(batch, r, Multiply(packed, a, r, 1, in, out), out);
+    ExpectSameBits(batch, r, Multiply(c.packed, c.a, r, 1, in, out), out);
   }
 }
 
+// Also the activations: QuantizeRowsInt16 splits rows between threads from 65536 values.
 TEST(Q8_0MatmulTest, ThreadCountDoesNotChangeTheBits) {
-  const int64_t in = 768, out = 1000, rows = 33;
-  const Q8Matrix m = RandomMatrix(in, out, 8);
-  const AlignedBytes packed = Pack(m);
-  const Quantized a = Quantize(RandomActivations(rows, in, 9), rows, in);
+  const int64_t in = 768, out = 1000, rows = 130;
+  const std::vector<float> x = RandomActivations(rows, in, 9);
+  const AlignedBytes packed = Pack(RandomMatrix(in, out, 8));
   const int threads = omp_get_max_threads();
-  omp_set_num_threads(1);
-  const std::vector<float> one = Multiply(packed, a, 0, rows, in, out);
-  omp_set_num_threads(2);
-  const std::vector<float> two = Multiply(packed, a, 0, rows, in, out);
+  std::vector<float> want;
+  for (int n : {1, 2, 3}) {
+    omp_set_num_threads(n);
+    const std::vector<float> y = Multiply(packed, Quantize(x, rows, in), 0, rows, in, out);
+    if (want.empty()) want = y;
+    SCOPED_TRACE(testing::Message() << n << " threads");
+    ExpectSameBits(want, 0, y, out);
+  }
   omp_set_num_threads(threads);
-  ExpectSameBits(one, 0, two, out);
 }
 
-TEST(Q8_0MatmulTest, PortableFallbackGivesTheSameBits) {
-  if (!Q8_0MatmulUsesVnni()) GTEST_SKIP() << "no AVX-512 VNNI here: Q8_0Matmul is the fallback";
-  for (int64_t in : {32, 64, 768, 3072}) {
-    for (int64_t out : {1, 17, 64, 1000}) {
-      const int64_t rows = in * out > 1'000'000 ? 3 : 9;
-      SCOPED_TRACE(testing::Message() << in << "x" << out);
-      const Q8Matrix m = RandomMatrix(in, out, 11);
-      const AlignedBytes packed = Pack(m);
-      const Quantized a = Quantize(RandomActivations(rows, in, 12), rows, in);
-      std::vector<float> portable(rows * out);
-      Q8_0MatmulPortable(a.q.data(), a.scales.data(), rows, in, out, packed.data.get(),
-                         portable.data());
-      ExpectSameBits(portable, 0, Multiply(packed, a, 0, rows, in, out), out);
+// Every kernel this CPU runs against the portable one (the main test checks the best one
+// against the contract).
+TEST(Q8_0MatmulTest, EveryKernelGivesTheSameBits) {
+  for (Q8_0Kernel kernel : {Q8_0Kernel::kAvx2, Q8_0Kernel::kAvx512Vnni}) {
+    if (!Q8_0KernelSupported(kernel)) continue;
+    for (int64_t in : {32, 64, 768, 3072}) {
+      for (int64_t out : {1, 17, 64, 1000}) {
+        for (int64_t rows : {1, 2, 3, 4, 7, 13}) {
+          SCOPED_TRACE(testing::Message() << "kernel " << static_cast<int>(kernel) << ", " << in
+                                          << "x" << out << ", " << rows << " rows");
+          const Case c(in, out, rows, 11);
+          std::vector<float> portable(rows * out), got(rows * out);
+          Q8_0MatmulWith(Q8_0Kernel::kPortable, c.a.q.data(), c.a.scales.data(), rows, in, out,
+                         c.packed.data.get(), portable.data());
+          Q8_0MatmulWith(kernel, c.a.q.data(), c.a.scales.data(), rows, in, out,
+                         c.packed.data.get(), got.data());
+          ExpectSameBits(portable, 0, got, out);
+        }
+      }
     }
   }
 }
 
 // The engine runs with flush-to-zero and denormals-are-zero (ops.cc); subnormal fp16 scales must
-// still widen exactly and both paths agree.
+// still widen exactly and every kernel agree.
 TEST(Q8_0MatmulTest, SameBitsWithDenormalsFlushed) {
   const int64_t in = 256, out = 64, rows = 5;
-  const Q8Matrix m = RandomMatrix(in, out, 13);
-  const AlignedBytes packed = Pack(m);
-  const Quantized a = Quantize(RandomActivations(rows, in, 14), rows, in);
-  const std::vector<float> want = Reference(m, a, rows);
-  const unsigned saved = _mm_getcsr();
-  _mm_setcsr(saved | 0x8040);
-  const std::vector<float> got = Multiply(packed, a, 0, rows, in, out);
-  std::vector<float> portable(rows * out);
-  Q8_0MatmulPortable(a.q.data(), a.scales.data(), rows, in, out, packed.data.get(),
-                     portable.data());
-  _mm_setcsr(saved);
-  ExpectSameBits(want, 0, got, out);
-  ExpectSameBits(want, 0, portable, out);
+  const Case c(in, out, rows, 13);
+  const std::vector<float> want = Reference(c.m, c.a, rows);
+  for (Q8_0Kernel kernel : {Q8_0Kernel::kPortable, Q8_0Kernel::kAvx2, Q8_0Kernel::kAvx512Vnni}) {
+    if (!Q8_0KernelSupported(kernel)) continue;
+    SCOPED_TRACE(testing::Message() << "kernel " << static_cast<int>(kernel));
+    std::vector<float> got(rows * out);
+    const unsigned saved = _mm_getcsr();
+    _mm_setcsr(saved | 0x8040);
+    Q8_0MatmulWith(kernel, c.a.q.data(), c.a.scales.data(), rows, in, out, c.packed.data.get(),
+                   got.data());
+    _mm_setcsr(saved);
+    ExpectSameBits(want, 0, got, out);
+  }
 }
 
+// Infinite and NaN scales (a corrupt file) give infinities and NaNs where the contract does, on
+// every kernel, and nothing worse.
+TEST(Q8_0MatmulTest, NonFiniteScalesPropagate) {
+  const int64_t in = 64, out = 40, rows = 3;
+  Case c(in, out, rows, 17);
+  const uint16_t specials[] = {0x7c00, 0xfc00, 0x7e00, 0x7d01};  // +-inf, quiet and signaling NaN
+  for (int64_t o = 0; o < out; o += 3) {
+    std::memcpy(c.m.blocks.data() + o * 2 * kQ8_0BlockBytes, &specials[o % 4], 2);
+  }
+  c.packed = Pack(c.m);
+  const std::vector<float> want = Reference(c.m, c.a, rows);
+  for (Q8_0Kernel kernel : {Q8_0Kernel::kPortable, Q8_0Kernel::kAvx2, Q8_0Kernel::kAvx512Vnni}) {
+    if (!Q8_0KernelSupported(kernel)) continue;
+    std::vector<float> got(rows * out);
+    Q8_0MatmulWith(kernel, c.a.q.data(), c.a.scales.data(), rows, in, out, c.packed.data.get(),
+                   got.data());
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (std::isnan(want[i])) {
+        EXPECT_TRUE(std::isnan(got[i])) << "kernel " << static_cast<int>(kernel) << " at " << i;
+      } else {
+        EXPECT_EQ(std::bit_cast<uint32_t>(want[i]), std::bit_cast<uint32_t>(got[i]))
+            << "kernel " << static_cast<int>(kernel) << " at " << i;
+      }
+    }
+  }
+}
+
+// Weights quantized and dequantized by the file formats' own code (ggml's reference Q8_0): the
+// product is their float64 product but for the activations' int16 steps.
 TEST(Q8_0MatmulTest, CloseToTheDoubleProductOfTheDequantizedWeights) {
   const int64_t in = 3072, out = 64, rows = 4;
-  const Q8Matrix m = RandomMatrix(in, out, 15);
   std::mt19937 rng(16);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(rows * in);
+  std::vector<float> w(out * in), x(rows * in);
+  for (float& v : w) v = 0.02f * normal(rng);
   for (float& v : x) v = normal(rng);
-  const AlignedBytes packed = Pack(m);
-  const std::vector<float> y = Multiply(packed, Quantize(x, rows, in), 0, rows, in, out);
+  Q8Matrix m{in, out, std::vector<uint8_t>(out * in / kQ8_0BlockInputs * kQ8_0BlockBytes)};
+  ASSERT_TRUE(QuantizeQ8_0(w, absl::MakeSpan(m.blocks)).ok());
+  ASSERT_TRUE(
+      DequantizeRow(GgmlType::kQ8_0, m.blocks.data(), m.blocks.size(), absl::MakeSpan(w)).ok());
+  const std::vector<float> y = Multiply(Pack(m), Quantize(x, rows, in), 0, rows, in, out);
   for (int64_t r = 0; r < rows; ++r) {
     double error = 0.0, norm = 0.0;
     for (int64_t o = 0; o < out; ++o) {
       double exact = 0.0;
-      for (int64_t k = 0; k < in; ++k) {
-        exact += double{Half(m.Scale(o, k / kQ8_0BlockInputs))} * m.Weight(o, k) * x[r * in + k];
-      }
+      for (int64_t k = 0; k < in; ++k) exact += double{w[o * in + k]} * x[r * in + k];
       error += (y[r * out + o] - exact) * (y[r * out + o] - exact);
       norm += exact * exact;
     }
@@ -333,10 +372,58 @@ TEST(QuantizeRowsInt16Test, ScalesAndRounding) {
   EXPECT_EQ(q[9], 16384);  // 16383.5 to even
 }
 
+// The contract written plainly: s = max|x| / 32767, q = x / s rounded to nearest even, clamped
+// (NaN to -32767).
+void ExpectContractQuantization(const std::vector<float>& x, int64_t rows, int64_t in,
+                                const std::vector<int16_t>& q, const std::vector<float>& scales) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float amax = 0.0f;
+    for (int64_t k = 0; k < in; ++k) {
+      if (std::fabs(x[r * in + k]) > amax) amax = std::fabs(x[r * in + k]);
+    }
+    const float s = amax > 0.0f ? amax / 32767.0f : 1.0f;
+    ASSERT_EQ(std::bit_cast<uint32_t>(scales[r]), std::bit_cast<uint32_t>(s)) << "row " << r;
+    for (int64_t k = 0; k < in; ++k) {
+      const float v = x[r * in + k] / s;
+      const float want =
+          std::isnan(v) ? -32767.0f : std::clamp(std::nearbyint(v), -32767.0f, 32767.0f);
+      ASSERT_EQ(q[r * in + k], static_cast<int16_t>(want))
+          << "in " << in << " row " << r << " input " << k << ": " << x[r * in + k];
+    }
+  }
+}
+
+TEST(QuantizeRowsInt16Test, BothPathsMatchTheContractOnEveryValueKind) {
+  std::mt19937 rng(31);
+  const float specials[] = {0.0f,
+                            -0.0f,
+                            1e-45f,
+                            -3e-40f,
+                            1e30f,
+                            -1e-30f,
+                            std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::infinity()};
+  for (int64_t in : {1, 15, 16, 17, 37, 768}) {
+    const int64_t rows = 6;
+    std::vector<float> x = RandomActivations(rows, in, static_cast<uint32_t>(in));
+    for (float& v : x) {
+      if (rng() % 50 == 0) v = specials[rng() % std::size(specials)];
+    }
+    // A row of tiny values only (subnormal max and scale).
+    for (int64_t k = 0; k < in; ++k) x[2 * in + k] = (rng() % 3 == 0) ? -1e-44f : 2e-45f;
+    std::vector<int16_t> q(rows * in);
+    std::vector<float> scales(rows);
+    QuantizeRowsInt16(x.data(), rows, in, q.data(), scales.data());
+    ExpectContractQuantization(x, rows, in, q, scales);
+    QuantizeRowsInt16Portable(x.data(), rows, in, q.data(), scales.data());
+    ExpectContractQuantization(x, rows, in, q, scales);
+  }
+}
+
 TEST(QuantizeRowsInt16Test, BadValuesStayInRange) {
   const float inf = std::numeric_limits<float>::infinity();
-  const float x[] = {std::numeric_limits<float>::quiet_NaN(), 1.0f, -inf, 2.0f,
-                     1e-45f, -1e-45f, 3e-45f, 0.0f};
+  const float x[] = {
+      std::numeric_limits<float>::quiet_NaN(), 1.0f, -inf, 2.0f, 1e-45f, -1e-45f, 3e-45f, 0.0f};
   int16_t q[8];
   float scales[2];
   QuantizeRowsInt16(x, 2, 4, q, scales);
