@@ -8,7 +8,7 @@ out=${1:-bench-results}
 shift || true
 mkdir -p "$out"
 for shape in rwkv7-0.1b rwkv7-0.4b; do
-  for precision in f32 bf16 int8; do
+  for precision in f32 bf16 int8 int8-fast q8_0; do
     for threads in 1 2; do
       echo "=== $shape $precision threads=$threads"
       build/bin/rwkv-bench --shape "$shape" --precision "$precision" --threads "$threads" \
