@@ -4,7 +4,10 @@
 # --max-tokens tokens, and the server's rate as a share of the engine's. The server also prefills
 # every turn's prompt, so it prints both the generated tokens/s and the tokens it processed
 # (prompt + generated) per second, plus the engine steps and the mean sequences per step from its
-# /metrics. --runs N repeats each figure, interleaved, and prints the median.
+# /metrics. The engine alone also runs the server's workload (rwkv-bench --turn-prompt-tokens: N
+# sequences' prompts, of the mean length the server saw, in one step, then --max-tokens decode
+# steps in lockstep), which separates the prompts' own cost from the server's.
+# --runs N repeats each figure, interleaved, and prints the median.
 # A note for the README's benchmarks, not a timed test: run it on a quiet machine.
 #
 # Usage: scripts/bench-server.sh [--sessions 8,32,64] [--precision int8-fast] [--turns 2]
@@ -50,11 +53,12 @@ stop_server() {
 }
 trap 'stop_server; rm -rf "$work"' EXIT
 
-# The engine alone: decode tokens/s at batch $1.
+# The engine alone at batch $1: "decode_tok_s turn_tok_s", turns of $2 prompt tokens.
 engine_rate() {
   "$bin/rwkv-bench" --shape rwkv7-0.1b --precision "$precision" --threads 1 --batches "$1" \
-    --roofline=false --prefill-prompts 0 --prefill-tokens 16 --json "$work/bench.json" > /dev/null
-  python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['decode_tok_s'][sys.argv[2]])" \
+    --roofline=false --prefill-prompts 0 --prefill-tokens 16 --turn-prompt-tokens "$2" \
+    --turn-new-tokens "$max_tokens" --json "$work/bench.json" > /dev/null
+  python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r['decode_tok_s'][sys.argv[2]], r['turn_tok_s'][sys.argv[2]])" \
     "$work/bench.json" "$1"
 }
 
@@ -63,7 +67,8 @@ scrape() {
   curl -s "127.0.0.1:$1/metrics" | grep -E '^rwkv_(engine_step_duration_seconds_count|batch_sequences_sum|generated_tokens_total|prompt_tokens_total) ' || true
 }
 
-# The server under $1 sessions: "generated_tok_s processed_tok_s steps seqs_per_step".
+# The server under $1 sessions:
+# "generated_tok_s processed_tok_s steps seqs_per_step prompt_tokens_per_turn".
 server_rate() {
   local n=$1 log="$work/server.log" store_arg=$store
   [ "$store" = rocksdb ] && { rm -rf "$work/db"; store_arg="rocksdb:$work/db"; }
@@ -94,27 +99,32 @@ report = json.load(open(f"{work}/load.json"))
 wall = report["wall_s"]
 steps = d["rwkv_engine_step_duration_seconds_count"]
 processed = d["rwkv_generated_tokens_total"] + d["rwkv_prompt_tokens_total"]
-print(report["throughput_tok_s"], processed / wall, steps, d["rwkv_batch_sequences_sum"] / steps)
+prompt = round(d["rwkv_prompt_tokens_total"] / (report["sessions"] * report["turns"]))
+print(report["throughput_tok_s"], processed / wall, steps, d["rwkv_batch_sequences_sum"] / steps,
+      max(prompt, 1))
 PY
 }
 
 median() { python3 -c "import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))" "$@"; }
 
-echo "| sessions | engine alone, batch N | server generated tok/s | share | server processed tok/s | share | engine steps | sequences per step |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| sessions | engine alone, batch N | engine alone, the same turns | server generated tok/s | share of batch N | share of the same turns | server processed tok/s | share of batch N | engine steps | sequences per step |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for n in ${sessions//,/ }; do
-  engine=() generated=() processed=() steps=() per_step=()
+  engine=() turn=() generated=() processed=() steps=() per_step=()
   for _ in $(seq "$runs"); do
-    engine+=("$(engine_rate "$n")")
-    read -r g p s q < <(server_rate "$n")
+    read -r g p s q prompt < <(server_rate "$n")
     generated+=("$g") processed+=("$p") steps+=("$s") per_step+=("$q")
+    read -r e t < <(engine_rate "$n" "$prompt")
+    engine+=("$e") turn+=("$t")
   done
-  python3 - "$n" "$(median "${engine[@]}")" "$(median "${generated[@]}")" \
-    "$(median "${processed[@]}")" "$(median "${steps[@]}")" "$(median "${per_step[@]}")" <<'PY'
+  python3 - "$n" "$(median "${engine[@]}")" "$(median "${turn[@]}")" \
+    "$(median "${generated[@]}")" "$(median "${processed[@]}")" "$(median "${steps[@]}")" \
+    "$(median "${per_step[@]}")" <<'PY'
 import sys
-n, engine, gen, proc, steps, per_step = sys.argv[1], *map(float, sys.argv[2:])
-print(f"| {n} | {engine:.0f} | {gen:.0f} | {100 * gen / engine:.0f}% | {proc:.0f} | "
-      f"{100 * proc / engine:.0f}% | {steps:.0f} | {per_step:.1f} |")
+n, engine, turn, gen, proc, steps, per_step = sys.argv[1], *map(float, sys.argv[2:])
+print(f"| {n} | {engine:.0f} | {turn:.0f} | {gen:.0f} | {100 * gen / engine:.0f}% | "
+      f"{100 * gen / turn:.0f}% | {proc:.0f} | {100 * proc / engine:.0f}% | {steps:.0f} | "
+      f"{per_step:.1f} |")
 PY
 done
 echo

@@ -41,6 +41,12 @@ ABSL_FLAG(int32_t, prefill_prompts, 16,
 ABSL_FLAG(int32_t, prefill_wkv_chunk, 0,
           "RWKV-7 prompts: 0 = sequential WKV; 16 | 32 | 48 | 64 = chunked matrix form "
           "(EngineOptions::prefill_wkv_chunk).");
+ABSL_FLAG(int32_t, turn_prompt_tokens, 0,
+          "Also measure whole turns at each batch size as the server runs them: every sequence's "
+          "prompt of this many tokens in one step, then --turn-new-tokens decode steps in "
+          "lockstep (the last feeding the final token without logits); generated tokens/s. 0: "
+          "skip.");
+ABSL_FLAG(int32_t, turn_new_tokens, 64, "Tokens each turn generates (see --turn-prompt-tokens).");
 ABSL_FLAG(double, seconds, 2.0, "Minimum measuring time per figure.");
 ABSL_FLAG(std::string, json, "", "Also write the results as JSON to this file.");
 ABSL_FLAG(bool, roofline, true,
@@ -59,6 +65,7 @@ struct Results {
   int threads = 0;
   std::vector<std::pair<int, double>> decode;  // batch, tok/s
   std::vector<double> decode_step_ms;
+  std::vector<std::pair<int, double>> turns;  // batch, generated tok/s (--turn-prompt-tokens)
   double prefill_tok_s = 0;
   double prefill_many_tok_s = 0;  // --prefill-prompts prompts in one step
   int64_t state_bytes = 0;
@@ -135,6 +142,34 @@ absl::StatusOr<double> MeasureDecode(Engine& engine, int batch, double* step_ms)
   return batch / seconds;
 }
 
+// Whole turns of `batch` sequences as the server's scheduler steps them: the prompts in one step
+// (last logits each), then one token per sequence per step with its logits, and a last step
+// feeding the final sampled token without logits. Sampling is left out (the server's own cost).
+absl::StatusOr<double> MeasureTurns(Engine& engine, int batch, int prompt_tokens,
+                                    int new_tokens) {
+  std::vector<std::vector<float>> states(batch, engine.InitialState());
+  const int32_t vocab = engine.config().n_vocab;
+  const std::vector<int32_t> prompts = SomeTokens(int64_t{batch} * prompt_tokens, vocab, 17);
+  const std::vector<int32_t> tokens = SomeTokens(batch, vocab, 19);
+  std::vector<SequenceInput> prefill, decode, finish;
+  for (int b = 0; b < batch; ++b) {
+    const absl::Span<float> state = absl::MakeSpan(states[b]);
+    prefill.push_back(
+        {state, absl::MakeConstSpan(prompts).subspan(int64_t{b} * prompt_tokens, prompt_tokens)});
+    decode.push_back({state, absl::MakeConstSpan(&tokens[b], 1)});
+    finish.push_back({state, absl::MakeConstSpan(&tokens[b], 1), LogitsMode::kNone});
+  }
+  RWKV_ASSIGN_OR_RETURN(double seconds, TimeSteps([&]() -> absl::Status {
+                          for (auto& state : states) engine.ResetState(absl::MakeSpan(state));
+                          RWKV_RETURN_IF_ERROR(engine.Forward(prefill).status());
+                          for (int t = 1; t < new_tokens; ++t) {
+                            RWKV_RETURN_IF_ERROR(engine.Forward(decode).status());
+                          }
+                          return engine.Forward(finish).status();
+                        }));
+  return static_cast<double>(batch) * new_tokens / seconds;
+}
+
 // `length` prompt tokens split over `prompts` sequences in one step, each with its last logits.
 absl::StatusOr<double> MeasurePrefill(Engine& engine, int64_t length, int prompts = 1) {
   std::vector<std::vector<float>> states(prompts, engine.InitialState());
@@ -187,6 +222,11 @@ void PrintTable(const Results& r, const ModelConfig& config) {
                                  r.prefill_many_tok_s, r.PrefillRoofline(),
                                  fraction(r.prefill_many_tok_s, r.PrefillRoofline()));
   }
+  for (const auto& [batch, tok_s] : r.turns) {
+    std::cout << absl::StrFormat(
+        "| turns, %d sequences x (%d prompt + %d new tokens), generated | %.1f | | | |\n", batch,
+        absl::GetFlag(FLAGS_turn_prompt_tokens), absl::GetFlag(FLAGS_turn_new_tokens), tok_s);
+  }
   if (r.bandwidth > 0) {
     std::cout << absl::StrFormat(
         "limits: read bandwidth %.1f GB/s, matmul peak %.0f GFLOP/s (%s, 64 x %d x %d); per "
@@ -210,12 +250,17 @@ void PrintTable(const Results& r, const ModelConfig& config) {
 absl::Status WriteJson(const Results& r, const std::string& path) {
   std::vector<std::string> decode;
   std::vector<std::string> fractions;
+  std::vector<std::string> turns;
   for (const auto& [batch, tok_s] : r.decode) {
     decode.push_back(absl::StrFormat("\"%d\": %.3f", batch, tok_s));
     fractions.push_back(absl::StrFormat("\"%d\": %.1f", batch, r.DecodeRoofline(batch)));
   }
+  for (const auto& [batch, tok_s] : r.turns) {
+    turns.push_back(absl::StrFormat("\"%d\": %.3f", batch, tok_s));
+  }
   const std::string json = absl::StrFormat(
       "{\"shape\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"decode_tok_s\": {%s}, "
+      "\"turn_tok_s\": {%s}, "
       "\"prefill_tok_s\": %.3f, \"prefill_tokens\": %d, \"prefill_many_tok_s\": %.3f, "
       "\"prefill_prompts\": %d, \"state_bytes\": %d, "
       "\"weight_bytes\": %d, \"load_rss_bytes\": %d, \"load_peak_rss_bytes\": %d, "
@@ -223,7 +268,8 @@ absl::Status WriteJson(const Results& r, const std::string& path) {
       "\"flops_per_token\": %d, "
       "\"read_bandwidth_bytes_s\": %.0f, \"matmul_peak_flop_s\": %.0f, "
       "\"decode_roofline_tok_s\": {%s}, \"prefill_roofline_tok_s\": %.1f}\n",
-      r.shape, r.precision, r.threads, absl::StrJoin(decode, ", "), r.prefill_tok_s,
+      r.shape, r.precision, r.threads, absl::StrJoin(decode, ", "), absl::StrJoin(turns, ", "),
+      r.prefill_tok_s,
       absl::GetFlag(FLAGS_prefill_tokens), r.prefill_many_tok_s, absl::GetFlag(FLAGS_prefill_prompts),
       r.state_bytes, r.weight_bytes, r.load_rss_bytes,
       r.load_peak_rss_bytes, r.peak_rss_bytes, r.single_peak_rss_bytes, r.bytes_per_token,
@@ -291,6 +337,12 @@ absl::Status Run() {
     RWKV_ASSIGN_OR_RETURN(double tok_s, MeasureDecode(*engine, batch, &step_ms));
     r.decode.emplace_back(batch, tok_s);
     r.decode_step_ms.push_back(step_ms);
+    if (const int prompt = absl::GetFlag(FLAGS_turn_prompt_tokens); prompt > 0) {
+      const int new_tokens = absl::GetFlag(FLAGS_turn_new_tokens);
+      if (new_tokens < 1) return absl::InvalidArgumentError("--turn-new-tokens must be >= 1");
+      RWKV_ASSIGN_OR_RETURN(double turn_tok_s, MeasureTurns(*engine, batch, prompt, new_tokens));
+      r.turns.emplace_back(batch, turn_tok_s);
+    }
   }
   if (r.single_peak_rss_bytes == 0) r.single_peak_rss_bytes = PeakRssBytes();
   r.peak_rss_bytes = PeakRssBytes();
