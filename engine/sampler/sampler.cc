@@ -152,6 +152,7 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
       scores_(vocab_size),
       weights_(vocab_size),
       bucket_mass_(static_cast<size_t>(kTopPBuckets) * kTopPHistograms),
+      rank_codes_(kTopPRankCodes),
       block_mass_((static_cast<size_t>(vocab_size) + kDrawBlock - 1) / kDrawBlock) {
   candidates_.reserve(vocab_size);
   scratch_.reserve(vocab_size);
@@ -160,11 +161,12 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
 }
 
 int64_t Sampler::ScratchBytes(int32_t vocab_size) {
-  // scores_, weights_, candidates_ and scratch_ (one entry per id each), bucket_mass_ (top-p's
-  // histograms) and block_mass_ (one per kDrawBlock ids).
+  // scores_, weights_, candidates_ and scratch_ (one entry per id each), bucket_mass_ and
+  // rank_codes_ (top-p's), block_mass_ (one per kDrawBlock ids).
   const int64_t per_id = sizeof(float) + sizeof(float) + 2 * sizeof(int32_t);
-  return per_id * vocab_size +
-         static_cast<int64_t>(kTopPBuckets) * kTopPHistograms * static_cast<int64_t>(sizeof(double)) +
+  const int64_t top_p = static_cast<int64_t>(kTopPBuckets) * kTopPHistograms * sizeof(double) +
+                        kTopPRankCodes * static_cast<int64_t>(sizeof(uint64_t));
+  return per_id * vocab_size + top_p +
          (vocab_size + kDrawBlock - 1) / kDrawBlock * static_cast<int64_t>(sizeof(double));
 }
 
@@ -338,7 +340,8 @@ void Sampler::ApplyTopP(double total_weight) {
   for (const int32_t id : candidates_) {
     if (bucket_of(id) == boundary) scratch_.push_back(id);
   }
-  KeepRankedAtOrAbove(PivotInBucket(scores_.data(), weights_.data(), mass, target, scratch_));
+  KeepRankedAtOrAbove(
+      PivotInBucket(scores_.data(), weights_.data(), mass, target, absl::MakeSpan(scratch_)));
 }
 
 void Sampler::ApplyMinP() {
@@ -382,9 +385,11 @@ int32_t Sampler::DrawCut(const float* scores) {
   // The dense path never lists candidates: scratch_ holds each ID's top-p bucket and
   // candidates_ the boundary bucket's IDs (both within their capacity: no allocation).
   scratch_.resize(static_cast<size_t>(vocab_size_));
+  candidates_.resize(static_cast<size_t>(vocab_size_));
   const DenseCut cut{params_.temperature, params_.top_p, params_.min_p};
   CutAndWeigh(scores, vocab_size_, max_score_, cut, kDrawBlock,
-              {absl::MakeSpan(scratch_), absl::MakeSpan(bucket_mass_), &candidates_},
+              {absl::MakeSpan(scratch_), absl::MakeSpan(bucket_mass_), absl::MakeSpan(candidates_),
+               absl::MakeSpan(rank_codes_)},
               weights_.data(), block_mass_.data());
   return DrawFromBlocks(best);
 }

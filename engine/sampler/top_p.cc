@@ -45,6 +45,26 @@ void HistogramMass(const int32_t* buckets, const float* weights, int32_t n, doub
   }
 }
 
+// The IDs in `bucket` into `ids` (room for n), ascending; their count. Blocks without one are
+// skipped after a vectorized test, the others written branch-free: on flat logits the boundary
+// bucket's IDs are spread thinly over most of the vocabulary.
+RWKV_VECTOR_CLONES int32_t CollectBucket(const int32_t* buckets, int32_t n, int32_t bucket,
+                                         int32_t* ids) {
+  constexpr int32_t kBlock = 16;
+  int32_t count = 0;
+  for (int32_t begin = 0; begin < n; begin += kBlock) {
+    const int32_t end = std::min(n, begin + kBlock);
+    int32_t hits = 0;
+    for (int32_t i = begin; i < end; ++i) hits |= buckets[i] == bucket;
+    if (hits == 0) continue;
+    for (int32_t i = begin; i < end; ++i) {
+      ids[count] = i;
+      count += buckets[i] == bucket;
+    }
+  }
+  return count;
+}
+
 // The last bucket's mass summed in ID order, as a token-by-token histogram sums it.
 double LastBucketMass(const int32_t* buckets, const float* weights, int32_t n) {
   double mass = 0.0;
@@ -54,21 +74,44 @@ double LastBucketMass(const int32_t* buckets, const float* weights, int32_t n) {
   return mass;
 }
 
-// The IDs with a finite score in `bucket`, ascending. Blocks without one are skipped after a
-// vectorized test: the boundary bucket holds a small share of the vocabulary.
-RWKV_VECTOR_CLONES void CollectBucket(const float* scores, const int32_t* buckets, int32_t n,
-                                      int32_t bucket, std::vector<int32_t>& ids) {
-  constexpr int32_t kBlock = 64;
-  ids.clear();
-  for (int32_t begin = 0; begin < n; begin += kBlock) {
-    const int32_t end = std::min(n, begin + kBlock);
-    int32_t hits = 0;
-    for (int32_t i = begin; i < end; ++i) hits += buckets[i] == bucket;
-    if (hits == 0) continue;
-    for (int32_t i = begin; i < end; ++i) {
-      if (buckets[i] == bucket && Sanitize(scores[i]) != -kInf) ids.push_back(i);
-    }
+// (rank key, ID) as one integer that sorts in rank order: higher score first, then lower ID.
+inline uint64_t RankCode(int32_t key, int32_t id) {
+  const uint32_t descending = ~(static_cast<uint32_t>(key) ^ 0x80000000u);
+  return (static_cast<uint64_t>(descending) << 32) | static_cast<uint32_t>(id);
+}
+
+// PivotInBucket over rank codes: sorting plain integers is several times cheaper than ranking
+// IDs by their scores.
+int32_t PivotInCodes(const float* weights, double mass, double target, uint64_t* codes,
+                     int32_t count) {
+  std::sort(codes, codes + count);
+  int32_t id = 0;
+  for (int32_t i = 0; i < count; ++i) {
+    id = static_cast<int32_t>(codes[i] & 0xffffffffu);
+    mass += weights[id];
+    if (mass >= target) return id;
   }
+  return id;
+}
+
+// The worst ID the nucleus keeps: the boundary bucket's, ranked as rank codes when they fit in
+// the scratch, else by their scores. `n` when the bucket holds no finite score.
+int32_t FindPivot(const float* scores, const float* weights, int32_t n, int32_t boundary,
+                  double mass, double target, const DenseCutScratch& scratch) {
+  int32_t* ids = scratch.boundary_ids.data();
+  const int32_t listed = CollectBucket(scratch.buckets.data(), n, boundary, ids);
+  const int32_t banned_key = OrderKey(-kInf);
+  int32_t count = 0;
+  for (int32_t j = 0; j < listed; ++j) {
+    if (OrderKey(scores[ids[j]]) != banned_key) ids[count++] = ids[j];
+  }
+  if (count == 0) return n;
+  if (count > static_cast<int32_t>(scratch.rank_codes.size())) {
+    return PivotInBucket(scores, weights, mass, target, absl::MakeSpan(ids, count));
+  }
+  uint64_t* codes = scratch.rank_codes.data();
+  for (int32_t j = 0; j < count; ++j) codes[j] = RankCode(OrderKey(scores[ids[j]]), ids[j]);
+  return PivotInCodes(weights, mass, target, codes, count);
 }
 
 // Zeroes the weights of the IDs ranked below `pivot` (key and ID) or under `min_weight`, and
@@ -108,7 +151,7 @@ int32_t BoundaryBucket(absl::Span<const double> bucket_mass, double target, doub
 }
 
 int32_t PivotInBucket(const float* scores, const float* weights, double mass, double target,
-                      std::vector<int32_t>& ids) {
+                      absl::Span<int32_t> ids) {
   std::sort(ids.begin(), ids.end(),
             [scores](int32_t a, int32_t b) { return RanksAbove(scores, a, b); });
   for (const int32_t id : ids) {
@@ -140,11 +183,8 @@ void CutAndWeigh(const float* scores, int32_t n, float max_score, const DenseCut
       boundary = BoundaryBucket(masses, target, &mass);
     }
     if (boundary < kTopPBuckets) {
-      CollectBucket(scores, buckets, n, boundary, *scratch.boundary_ids);
-      if (!scratch.boundary_ids->empty()) {
-        pivot = PivotInBucket(scores, weights, mass, target, *scratch.boundary_ids);
-        pivot_key = OrderKey(scores[pivot]);
-      }
+      pivot = FindPivot(scores, weights, n, boundary, mass, target, scratch);
+      if (pivot < n) pivot_key = OrderKey(scores[pivot]);
     }
   }
   KeepAndBlockSums(scores, n, block, pivot_key, pivot, cut.min_p, weights, block_mass);

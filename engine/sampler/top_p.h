@@ -33,6 +33,10 @@ inline constexpr float kTopPBucketsPerUnit = 32.0f;
 // CutAndWeigh fills this many histograms side by side, so that tokens falling in one bucket
 // back to back do not wait on each other's additions.
 inline constexpr int32_t kTopPHistograms = 4;
+// CutAndWeigh ranks a boundary bucket of up to this many IDs as packed integers; a larger one
+// (logits flatter than a standard deviation of about 0.2 over 65536 tokens, or many ties) as a
+// list of IDs.
+inline constexpr int32_t kTopPRankCodes = 4096;
 
 // Multiplier from a score's distance below the best to its bucket. Capped: a denormal
 // temperature would make it inf, and the best token's 0 * inf NaN.
@@ -57,7 +61,7 @@ int32_t BoundaryBucket(absl::Span<const double> bucket_mass, double target, doub
 // which `mass` plus their weights reaches `target`: the worst candidate kept. The last one when
 // rounding never gets there.
 int32_t PivotInBucket(const float* scores, const float* weights, double mass, double target,
-                      std::vector<int32_t>& ids);
+                      absl::Span<int32_t> ids);
 
 struct DenseCut {
   float temperature = 1.0f;
@@ -69,7 +73,8 @@ struct DenseCut {
 struct DenseCutScratch {
   absl::Span<int32_t> buckets;          // one per ID
   absl::Span<double> histograms;        // kTopPBuckets * kTopPHistograms
-  std::vector<int32_t>* boundary_ids;   // capacity for every ID
+  absl::Span<int32_t> boundary_ids;     // one per ID
+  absl::Span<uint64_t> rank_codes;      // kTopPRankCodes
 };
 
 // Over IDs [0, n) of `scores` (sanitized on the fly; `max_score` the sanitized maximum,
