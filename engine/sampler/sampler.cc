@@ -193,7 +193,7 @@ int32_t Sampler::Sample(absl::Span<const float> logits) {
   // Temperature alone: every finite ID is a candidate, so none need listing. Without a top-k
   // the top-p and min-p cuts run over the whole vocabulary too (DrawCut).
   const bool greedy = params_.temperature == 0.0f;
-  const bool no_top_k = params_.top_k == 0 || params_.top_k >= vocab_size_;
+  const bool no_top_k = params_.top_k == 0;
   const bool every_id = no_top_k && params_.top_p >= 1.0f && params_.min_p == 0.0f;
   if (logits.size() == scores_.size() && params_.logit_bias.empty() && !Penalizes()) {
     if (greedy) return FirstArgMax(logits.data(), vocab_size_);

@@ -152,8 +152,11 @@ int32_t BoundaryBucket(absl::Span<const double> bucket_mass, double target, doub
 
 int32_t PivotInBucket(const float* scores, const float* weights, double mass, double target,
                       absl::Span<int32_t> ids) {
-  std::sort(ids.begin(), ids.end(),
-            [scores](int32_t a, int32_t b) { return RanksAbove(scores, a, b); });
+  auto ranks_above = [scores](int32_t a, int32_t b) { return RanksAbove(scores, a, b); };
+  // IDs come ascending, so a bucket of equal scores (a constant row) is already ranked.
+  if (!std::is_sorted(ids.begin(), ids.end(), ranks_above)) {
+    std::sort(ids.begin(), ids.end(), ranks_above);
+  }
   for (const int32_t id : ids) {
     mass += weights[id];
     if (mass >= target) return id;
