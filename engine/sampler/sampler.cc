@@ -61,6 +61,16 @@ RWKV_VECTOR_CLONES void SanitizeAll(const float* logits, size_t n, float* scores
   for (size_t i = 0; i < n; ++i) scores[i] = Sanitize(logits[i]);
 }
 
+// The highest OrderKey of scores[0, n).
+inline int32_t MaxKey(const float* scores, int32_t n) {
+  int32_t max_key = std::numeric_limits<int32_t>::min();
+  for (int32_t i = 0; i < n; ++i) max_key = std::max(max_key, OrderKey(scores[i]));
+  return max_key;
+}
+RWKV_VECTOR_CLONES int32_t VectorMaxKey(const float* scores, int32_t n) {
+  return MaxKey(scores, n);
+}
+
 // The lowest ID of the highest score: the block holding the maximum first (vectorized maxima
 // over blocks, the earliest block on ties), then the first ID in it that reaches it.
 RWKV_VECTOR_CLONES int32_t FirstArgMax(const float* scores, int32_t n) {
@@ -68,9 +78,7 @@ RWKV_VECTOR_CLONES int32_t FirstArgMax(const float* scores, int32_t n) {
   int32_t best_key = std::numeric_limits<int32_t>::min();
   int32_t best_block = 0;
   for (int32_t begin = 0; begin < n; begin += kBlock) {
-    const int32_t end = std::min(n, begin + kBlock);
-    int32_t block_max = std::numeric_limits<int32_t>::min();
-    for (int32_t i = begin; i < end; ++i) block_max = std::max(block_max, OrderKey(scores[i]));
+    const int32_t block_max = MaxKey(scores + begin, std::min(kBlock, n - begin));
     if (block_max > best_key) {
       best_key = block_max;
       best_block = begin;
@@ -266,23 +274,33 @@ void Sampler::CollectCandidates() {
 void Sampler::CollectTopK(size_t k) {
   // A k-element heap whose root is the worst kept token ("less" is `better`). Ids arrive in
   // ascending order, so a newcomer beats the root only with a strictly higher score.
+  // Once the heap is full, a block of IDs none of which beats the root is skipped after one
+  // vectorized maximum: on most steps few tokens ever reach the heap.
+  constexpr int32_t kBlock = 64;
   auto better = [this](int32_t a, int32_t b) { return Better(a, b); };
   scratch_.clear();
   float root_score = -kInf;
-  for (int32_t id = 0; id < vocab_size_; ++id) {
-    const float score = scores_[id];
-    if (score == -kInf) continue;
-    if (scratch_.size() < k) {
-      scratch_.push_back(id);
-      std::push_heap(scratch_.begin(), scratch_.end(), better);
-    } else if (score > root_score) {
-      std::pop_heap(scratch_.begin(), scratch_.end(), better);
-      scratch_.back() = id;
-      std::push_heap(scratch_.begin(), scratch_.end(), better);
-    } else {
+  for (int32_t begin = 0; begin < vocab_size_; begin += kBlock) {
+    const int32_t end = std::min(vocab_size_, begin + kBlock);
+    if (scratch_.size() == k &&
+        VectorMaxKey(scores_.data() + begin, end - begin) <= OrderKey(root_score)) {
       continue;
     }
-    root_score = scores_[scratch_.front()];
+    for (int32_t id = begin; id < end; ++id) {
+      const float score = scores_[id];
+      if (score == -kInf) continue;
+      if (scratch_.size() < k) {
+        scratch_.push_back(id);
+        std::push_heap(scratch_.begin(), scratch_.end(), better);
+      } else if (score > root_score) {
+        std::pop_heap(scratch_.begin(), scratch_.end(), better);
+        scratch_.back() = id;
+        std::push_heap(scratch_.begin(), scratch_.end(), better);
+      } else {
+        continue;
+      }
+      root_score = scores_[scratch_.front()];
+    }
   }
   candidates_.assign(scratch_.begin(), scratch_.end());
   std::sort(candidates_.begin(), candidates_.end());
