@@ -120,7 +120,8 @@ int32_t FindPivot(const float* scores, const float* weights, int32_t n, int32_t 
 RWKV_VECTOR_CLONES void KeepAndBlockSums(const float* scores, int32_t n, int32_t block,
                                          int32_t pivot_key, int32_t pivot, float min_weight,
                                          float* weights, double* block_mass) {
-  const uint32_t min_bits = std::bit_cast<uint32_t>(min_weight);  // weights are >= 0
+  // Weights are >= 0, so their bits order as they do; a min_p of -0 cuts nothing, as 0.
+  const uint32_t min_bits = min_weight > 0.0f ? std::bit_cast<uint32_t>(min_weight) : 0u;
   for (int32_t begin = 0; begin < n; begin += block) {
     const float* s = scores + begin;
     float* w = weights + begin;

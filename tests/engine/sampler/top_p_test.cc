@@ -251,6 +251,23 @@ TEST(TopPTest, TopPOneWithMinPKeepsTokensAtLeastMinPOfTheBest) {
   EXPECT_EQ(drawn, (std::set<int32_t>{3, 900}));
 }
 
+TEST(TopPTest, NegativeZeroMinPCutsNothing) {
+  // -0 passes validation (it is >= 0); found by tests/fuzz/sampler_fuzzer.cc.
+  constexpr int32_t kVocab = 700;
+  SamplingParams params;
+  params.top_p = 0.7f;
+  params.min_p = -0.0f;
+  params.seed = 18;
+  SamplingParams listed = params;
+  listed.top_k = kVocab;
+  Sampler dense = Make(params, kVocab);
+  Sampler reference = Make(listed, kVocab);
+  for (uint32_t step = 0; step < 20; ++step) {
+    const std::vector<float> logits = ShapedLogits(Shape::kFlat, kVocab, step);
+    ASSERT_EQ(dense.Sample(logits), reference.Sample(logits)) << "step " << step;
+  }
+}
+
 TEST(TopPTest, FrequenciesMatchTheRenormalizedNucleus) {
   // Probabilities 0.4, 0.3, 0.2, 0.1 at IDs in three draw blocks; top_p 0.8 keeps the first
   // three (0.7 < 0.8 <= 0.9), drawn in proportion 4 : 3 : 2.
