@@ -1,7 +1,6 @@
 #include "engine/sampler/sampler.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -19,7 +18,6 @@ namespace rwkv::engine {
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
-constexpr float kFloatMax = std::numeric_limits<float>::max();
 // A bias of exactly this much bans the token, as in OpenAI's API.
 constexpr float kBanBias = -100.0f;
 constexpr float kMaxBias = 100.0f;

@@ -2,7 +2,8 @@
 //
 // The mass is histogrammed by log-weight; the bucket where the cumulative mass reaches
 // top_p * total is the only one whose tokens need ranking. A bucket's weights lie within a
-// factor e^(1/32) of each other, so their double sum is exact in any order: the histogram may
+// factor e^(1/32) of each other, so their double sum is exact in any order (up to 2^27 of them:
+// 24 bits each, 2 binades, 27 bits of count fit in a double's 53): the histogram may
 // be built in any order and still finds the same nucleus as one built token by token (the
 // catch-all last bucket, whose weights span many binades, is summed in ID order when needed).
 //

@@ -69,6 +69,14 @@ std::vector<float> ShapedLogits(Shape shape, int32_t vocab_size, uint32_t seed) 
   return logits;
 }
 
+// -inf everywhere but at `ids`, whose logits are the logs of `probabilities`.
+std::vector<float> SparseLogits(int32_t vocab_size, const std::vector<int32_t>& ids,
+                                const std::vector<float>& probabilities) {
+  std::vector<float> logits(vocab_size, -kInf);
+  for (size_t i = 0; i < ids.size(); ++i) logits[ids[i]] = std::log(probabilities[i]);
+  return logits;
+}
+
 struct CutCase {
   Shape shape;
   int32_t vocab_size;
@@ -238,10 +246,8 @@ TEST(TopPTest, TinyTopPIsGreedy) {
 TEST(TopPTest, TopPOneWithMinPKeepsTokensAtLeastMinPOfTheBest) {
   // Probabilities 0.5, 0.3, 0.15, 0.05 spread over blocks; min_p 0.5 keeps p >= 0.25.
   constexpr int32_t kVocab = 1000;
-  std::vector<float> logits(kVocab, -kInf);
-  const int32_t ids[] = {900, 3, 300, 511};
-  const float probabilities[] = {0.5f, 0.3f, 0.15f, 0.05f};
-  for (int i = 0; i < 4; ++i) logits[ids[i]] = std::log(probabilities[i]);
+  const std::vector<float> logits =
+      SparseLogits(kVocab, {900, 3, 300, 511}, {0.5f, 0.3f, 0.15f, 0.05f});
   SamplingParams params;
   params.min_p = 0.5f;
   params.seed = 14;
@@ -273,10 +279,8 @@ TEST(TopPTest, FrequenciesMatchTheRenormalizedNucleus) {
   // three (0.7 < 0.8 <= 0.9), drawn in proportion 4 : 3 : 2.
   constexpr int32_t kVocab = 600;
   constexpr int kDraws = 20000;
-  std::vector<float> logits(kVocab, -kInf);
-  const int32_t ids[] = {599, 3, 300, 301};
-  const float probabilities[] = {0.4f, 0.3f, 0.2f, 0.1f};
-  for (int i = 0; i < 4; ++i) logits[ids[i]] = std::log(probabilities[i]);
+  const std::vector<float> logits =
+      SparseLogits(kVocab, {599, 3, 300, 301}, {0.4f, 0.3f, 0.2f, 0.1f});
   SamplingParams params;
   params.top_p = 0.8f;
   params.seed = 15;
