@@ -143,7 +143,7 @@ class Sampler {
   std::vector<int32_t> scratch_;     // top-k's heap or copy; top-p's boundary bucket or buckets
   std::vector<double> bucket_mass_;  // top-p's histograms of weight by log-weight
   std::vector<uint64_t> rank_codes_;  // DrawCut's boundary bucket as (rank, ID) codes
-  std::vector<double> block_mass_;   // the draw's weight per block of 256 IDs
+  std::vector<double> block_mass_;    // the draw's weight per block of 256 IDs
   float max_score_ = 0.0f;
   // candidates_ is every ID with a finite score (nothing cut yet): weights can be computed over
   // the whole vocabulary at once.

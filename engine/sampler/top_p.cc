@@ -19,8 +19,8 @@ constexpr int32_t kLastBucket = kTopPBuckets - 1;
 // returns the weights' sum in the lane order Sampler::ComputeWeights uses, so the target mass
 // comes out the same.
 RWKV_VECTOR_CLONES double WeighAndBucket(const float* scores, int32_t n, float max_score,
-                                         float temperature, float buckets_per_score,
-                                         float* weights, int32_t* buckets) {
+                                         float temperature, float buckets_per_score, float* weights,
+                                         int32_t* buckets) {
   return LaneSum<double>(n, [&](int64_t i) {
     const float score = Sanitize(scores[i]);
     weights[i] = Exp((score - max_score) / temperature);
@@ -130,10 +130,10 @@ RWKV_VECTOR_CLONES void KeepAndBlockSums(const float* scores, int32_t n, int32_t
     block_mass[begin / block] = LaneSum<double>(std::min(block, n - begin), [&](int64_t j) {
       const int32_t key = OrderKey(s[j]);
       const uint32_t bits = std::bit_cast<uint32_t>(w[j]);
-      const uint32_t kept = (static_cast<uint32_t>(key > pivot_key) |
-                             (static_cast<uint32_t>(key == pivot_key) &
-                              static_cast<uint32_t>(j <= last_tie))) &
-                            static_cast<uint32_t>(bits >= min_bits);
+      const uint32_t kept =
+          (static_cast<uint32_t>(key > pivot_key) |
+           (static_cast<uint32_t>(key == pivot_key) & static_cast<uint32_t>(j <= last_tie))) &
+          static_cast<uint32_t>(bits >= min_bits);
       w[j] = std::bit_cast<float>(bits & (0u - kept));
       return static_cast<double>(w[j]);
     });

@@ -72,10 +72,10 @@ struct DenseCut {
 
 // Scratch for CutAndWeigh, owned by the caller so that it allocates nothing.
 struct DenseCutScratch {
-  absl::Span<int32_t> buckets;          // one per ID
-  absl::Span<double> histograms;        // kTopPBuckets * kTopPHistograms
-  absl::Span<int32_t> boundary_ids;     // one per ID
-  absl::Span<uint64_t> rank_codes;      // kTopPRankCodes
+  absl::Span<int32_t> buckets;       // one per ID
+  absl::Span<double> histograms;     // kTopPBuckets * kTopPHistograms
+  absl::Span<int32_t> boundary_ids;  // one per ID
+  absl::Span<uint64_t> rank_codes;   // kTopPRankCodes
 };
 
 // Over IDs [0, n) of `scores` (sanitized on the fly; `max_score` the sanitized maximum,
@@ -83,8 +83,7 @@ struct DenseCutScratch {
 // min-p keep, 0 for the others; block_mass[b] the sum of weights[b * block, (b + 1) * block).
 // Keeps the same IDs as top-p and min-p applied one token at a time to the finite scores.
 void CutAndWeigh(const float* scores, int32_t n, float max_score, const DenseCut& cut,
-                 int32_t block, const DenseCutScratch& scratch, float* weights,
-                 double* block_mass);
+                 int32_t block, const DenseCutScratch& scratch, float* weights, double* block_mass);
 
 }  // namespace rwkv::engine
 

@@ -172,7 +172,7 @@ absl::StatusOr<std::vector<SamplingCost>> MeasureSamplingOn(Engine& engine) {
 absl::Status PrintSamplingOnly(Engine& engine) {
   RWKV_ASSIGN_OR_RETURN(const std::vector<float> row, SomeLogits(engine));
   const std::pair<const char*, std::vector<float>> rows[] = {{"model", row},
-                                                              {"peaked", PeakedLogits(row)}};
+                                                             {"peaked", PeakedLogits(row)}};
   for (const auto& [name, logits] : rows) {
     RWKV_ASSIGN_OR_RETURN(const std::vector<SamplingCost> costs,
                           MeasureSampling(logits, absl::GetFlag(FLAGS_seconds)));

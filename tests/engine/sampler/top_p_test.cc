@@ -34,12 +34,18 @@ enum class Shape { kFlat, kPeaked, kTies, kNonFinite, kNearlyEqual, kFarTail };
 
 std::string ShapeName(Shape shape) {
   switch (shape) {
-    case Shape::kFlat: return "flat";
-    case Shape::kPeaked: return "peaked";
-    case Shape::kTies: return "ties";
-    case Shape::kNonFinite: return "non-finite";
-    case Shape::kNearlyEqual: return "nearly-equal";
-    case Shape::kFarTail: return "far-tail";
+    case Shape::kFlat:
+      return "flat";
+    case Shape::kPeaked:
+      return "peaked";
+    case Shape::kTies:
+      return "ties";
+    case Shape::kNonFinite:
+      return "non-finite";
+    case Shape::kNearlyEqual:
+      return "nearly-equal";
+    case Shape::kFarTail:
+      return "far-tail";
   }
   return "?";
 }
@@ -92,9 +98,9 @@ TEST_P(DenseCutTest, DrawsAsWhenEveryIdIsListed) {
   struct Cut {
     float temperature, top_p, min_p;
   };
-  const Cut cuts[] = {{1.0f, 0.9f, 0.0f},  {0.7f, 0.95f, 0.0f}, {2.0f, 0.5f, 0.0f},
+  const Cut cuts[] = {{1.0f, 0.9f, 0.0f},  {0.7f, 0.95f, 0.0f},  {2.0f, 0.5f, 0.0f},
                       {1.0f, 1e-6f, 0.0f}, {1.0f, 0.999f, 0.0f}, {1.0f, 0.99999994f, 0.0f},
-                      {1.0f, 0.9f, 0.05f}, {0.7f, 1.0f, 0.2f},  {1.0f, 0.35f, 0.0f}};
+                      {1.0f, 0.9f, 0.05f}, {0.7f, 1.0f, 0.2f},   {1.0f, 0.35f, 0.0f}};
   for (const Cut& cut : cuts) {
     for (const bool bias : {false, true}) {
       SamplingParams params;
