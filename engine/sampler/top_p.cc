@@ -17,16 +17,26 @@ constexpr int32_t kLastBucket = kTopPBuckets - 1;
 
 // weights[i] = e^((score_i - max) / temperature) and buckets[i] its top-p bucket, in one pass;
 // returns the weights' sum in the lane order Sampler::ComputeWeights uses, so the target mass
-// comes out the same.
-RWKV_VECTOR_CLONES double WeighAndBucket(const float* scores, int32_t n, float max_score,
-                                         float temperature, float buckets_per_score, float* weights,
-                                         int32_t* buckets) {
+// comes out the same. kUnitTemperature skips the division (as costly as the exp, and exact by 1).
+template <bool kUnitTemperature>
+inline double WeighAndBucketWith(const float* scores, int32_t n, float max_score,
+                                 float temperature, float buckets_per_score, float* weights,
+                                 int32_t* buckets) {
   return LaneSum<double>(n, [&](int64_t i) {
     const float score = Sanitize(scores[i]);
-    weights[i] = Exp((score - max_score) / temperature);
+    const float log_weight = score - max_score;
+    weights[i] = Exp(kUnitTemperature ? log_weight : log_weight / temperature);
     buckets[i] = TopPBucket(max_score - score, buckets_per_score);
     return static_cast<double>(weights[i]);
   });
+}
+RWKV_VECTOR_CLONES double WeighAndBucket(const float* scores, int32_t n, float max_score,
+                                         float temperature, float buckets_per_score,
+                                         float* weights, int32_t* buckets) {
+  return temperature == 1.0f ? WeighAndBucketWith<true>(scores, n, max_score, temperature,
+                                                        buckets_per_score, weights, buckets)
+                             : WeighAndBucketWith<false>(scores, n, max_score, temperature,
+                                                         buckets_per_score, weights, buckets);
 }
 
 // The mass per bucket, IDs spread round-robin over kTopPHistograms histograms, then added into
