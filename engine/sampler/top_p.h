@@ -46,7 +46,8 @@ inline float TopPBucketsPerScore(float temperature) {
 }
 
 // The bucket of a score `distance` (>= 0, or inf, or NaN) below the best: floor(depth) under
-// the last bucket, else the last. Integer min on the bit pattern so that loops vectorize, and
+// the last bucket, else the last. It never decreases as the score falls, so each bucket ranks
+// wholly above the next. Integer min on the bit pattern so that loops vectorize, and
 // no float-to-int conversion ever overflows.
 inline int32_t TopPBucket(float distance, float buckets_per_score) {
   constexpr uint32_t kLast = std::bit_cast<uint32_t>(static_cast<float>(kTopPBuckets - 1));
