@@ -19,6 +19,7 @@ all_targets=(state_blob_fuzzer session_record_fuzzer model_file_fuzzer world_voc
 all_targets+=(torch_checkpoint_fuzzer pickle_fuzzer)
 all_targets+=(bpe_tokenizer_fuzzer)
 all_targets+=(openai_request_fuzzer)
+all_targets+=(sampler_fuzzer)
 seconds=12
 runs=-1
 work=""

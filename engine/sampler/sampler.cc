@@ -1,7 +1,6 @@
 #include "engine/sampler/sampler.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -12,22 +11,19 @@
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
 #include "engine/compute/vector_math.h"
+#include "engine/sampler/score_order.h"
+#include "engine/sampler/top_p.h"
 
 namespace rwkv::engine {
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
-constexpr float kFloatMax = std::numeric_limits<float>::max();
 // A bias of exactly this much bans the token, as in OpenAI's API.
 constexpr float kBanBias = -100.0f;
 constexpr float kMaxBias = 100.0f;
 // Up to this k, top-k scans the scores once with a k-element heap (most tokens fail a single
 // comparison with its root); above, nth_element on the candidates is cheaper.
 constexpr size_t kMaxHeapTopK = 1024;
-// Top-p's histogram of the mass by log-weight ((score - max) / temperature): 1/32 wide, the
-// last bucket catching weights under e^-32.
-constexpr size_t kTopPBuckets = 1024;
-constexpr float kBucketsPerUnit = 32.0f;
 
 constexpr std::string_view kRngMagic = "RWKVRNG1";  // xoshiro256**, 4 little-endian words
 constexpr size_t kRngStateBytes = kRngMagic.size() + 4 * sizeof(uint64_t);
@@ -59,27 +55,18 @@ absl::Status CheckLogitBias(const SamplingParams& params, int32_t vocab_size) {
   return absl::OkStatus();
 }
 
-// NaN never wins and +inf would turn the softmax into NaN; the largest float keeps the order.
-// On the bit pattern, with integer selects, so that loops over the vocabulary vectorize
-// (compute/vector_math.h says why float selects do not).
-inline float Sanitize(float score) {
-  const uint32_t bits = std::bit_cast<uint32_t>(score);
-  constexpr uint32_t kPlusInf = 0x7f800000u;
-  uint32_t out = (bits & 0x7fffffffu) > kPlusInf ? std::bit_cast<uint32_t>(-kInf) : bits;
-  out = out == kPlusInf ? std::bit_cast<uint32_t>(kFloatMax) : out;
-  return std::bit_cast<float>(out);
-}
-
-// A score as an int32 that orders as the sanitized floats do, -0 and +0 alike. Sanitizes first
-// (a no-op on a sanitized score), so that raw logits can be ranked in place.
-inline int32_t OrderKey(float score) {
-  const int32_t bits = std::bit_cast<int32_t>(Sanitize(score));
-  const int32_t key = bits ^ ((bits >> 31) & 0x7fffffff);
-  return key == -1 ? 0 : key;  // -0.0's key is -1
-}
-
 RWKV_VECTOR_CLONES void SanitizeAll(const float* logits, size_t n, float* scores) {
   for (size_t i = 0; i < n; ++i) scores[i] = Sanitize(logits[i]);
+}
+
+// The highest OrderKey of scores[0, n).
+inline int32_t MaxKey(const float* scores, int32_t n) {
+  int32_t max_key = std::numeric_limits<int32_t>::min();
+  for (int32_t i = 0; i < n; ++i) max_key = std::max(max_key, OrderKey(scores[i]));
+  return max_key;
+}
+RWKV_VECTOR_CLONES int32_t VectorMaxKey(const float* scores, int32_t n) {
+  return MaxKey(scores, n);
 }
 
 // The lowest ID of the highest score: the block holding the maximum first (vectorized maxima
@@ -89,9 +76,7 @@ RWKV_VECTOR_CLONES int32_t FirstArgMax(const float* scores, int32_t n) {
   int32_t best_key = std::numeric_limits<int32_t>::min();
   int32_t best_block = 0;
   for (int32_t begin = 0; begin < n; begin += kBlock) {
-    const int32_t end = std::min(n, begin + kBlock);
-    int32_t block_max = std::numeric_limits<int32_t>::min();
-    for (int32_t i = begin; i < end; ++i) block_max = std::max(block_max, OrderKey(scores[i]));
+    const int32_t block_max = MaxKey(scores + begin, std::min(kBlock, n - begin));
     if (block_max > best_key) {
       best_key = block_max;
       best_block = begin;
@@ -172,7 +157,8 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
       vocab_size_(vocab_size),
       scores_(vocab_size),
       weights_(vocab_size),
-      bucket_mass_(kTopPBuckets),
+      bucket_mass_(static_cast<size_t>(kTopPBuckets) * kTopPHistograms),
+      rank_codes_(kTopPRankCodes),
       block_mass_((static_cast<size_t>(vocab_size) + kDrawBlock - 1) / kDrawBlock) {
   candidates_.reserve(vocab_size);
   scratch_.reserve(vocab_size);
@@ -182,9 +168,11 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
 
 int64_t Sampler::ScratchBytes(int32_t vocab_size) {
   // scores_, weights_, candidates_ and scratch_ (one entry per id each), bucket_mass_ and
-  // block_mass_ (one per kDrawBlock ids).
+  // rank_codes_ (top-p's), block_mass_ (one per kDrawBlock ids).
   const int64_t per_id = sizeof(float) + sizeof(float) + 2 * sizeof(int32_t);
-  return per_id * vocab_size + static_cast<int64_t>(kTopPBuckets * sizeof(double)) +
+  const int64_t top_p = static_cast<int64_t>(kTopPBuckets) * kTopPHistograms * sizeof(double) +
+                        kTopPRankCodes * static_cast<int64_t>(sizeof(uint64_t));
+  return per_id * vocab_size + top_p +
          (vocab_size + kDrawBlock - 1) / kDrawBlock * static_cast<int64_t>(sizeof(double));
 }
 
@@ -208,16 +196,20 @@ void Sampler::Accept(int32_t token) {
 int32_t Sampler::Sample(absl::Span<const float> logits) {
   // Nothing to add to the logits: rank and weigh them where they are, sanitized on the fly,
   // rather than copy the vocabulary first.
-  // Temperature alone: every finite ID is a candidate, so none need listing.
+  // Temperature alone: every finite ID is a candidate, so none need listing. Without a top-k
+  // the top-p and min-p cuts run over the whole vocabulary too (DrawCut).
   const bool greedy = params_.temperature == 0.0f;
-  const bool every_id = params_.top_k == 0 && params_.top_p >= 1.0f && params_.min_p == 0.0f;
+  const bool no_top_k = params_.top_k == 0;
+  const bool every_id = no_top_k && params_.top_p >= 1.0f && params_.min_p == 0.0f;
   if (logits.size() == scores_.size() && params_.logit_bias.empty() && !Penalizes()) {
     if (greedy) return FirstArgMax(logits.data(), vocab_size_);
     if (every_id) return DrawAll(logits.data());
+    if (no_top_k) return DrawCut(logits.data());
   }
   PrepareScores(logits);
   if (greedy) return ArgMax();
   if (every_id) return DrawAll(scores_.data());
+  if (no_top_k) return DrawCut(scores_.data());
   CollectCandidates();
   if (candidates_.empty()) return ArgMax();  // everything is banned; nothing sensible to draw
   const double total_weight = ComputeWeights();
@@ -280,23 +272,33 @@ void Sampler::CollectCandidates() {
 void Sampler::CollectTopK(size_t k) {
   // A k-element heap whose root is the worst kept token ("less" is `better`). Ids arrive in
   // ascending order, so a newcomer beats the root only with a strictly higher score.
+  // Once the heap is full, a block of IDs none of which beats the root is skipped after one
+  // vectorized maximum: on most steps few tokens ever reach the heap.
+  constexpr int32_t kBlock = 64;
   auto better = [this](int32_t a, int32_t b) { return Better(a, b); };
   scratch_.clear();
   float root_score = -kInf;
-  for (int32_t id = 0; id < vocab_size_; ++id) {
-    const float score = scores_[id];
-    if (score == -kInf) continue;
-    if (scratch_.size() < k) {
-      scratch_.push_back(id);
-      std::push_heap(scratch_.begin(), scratch_.end(), better);
-    } else if (score > root_score) {
-      std::pop_heap(scratch_.begin(), scratch_.end(), better);
-      scratch_.back() = id;
-      std::push_heap(scratch_.begin(), scratch_.end(), better);
-    } else {
+  for (int32_t begin = 0; begin < vocab_size_; begin += kBlock) {
+    const int32_t end = std::min(vocab_size_, begin + kBlock);
+    if (scratch_.size() == k &&
+        VectorMaxKey(scores_.data() + begin, end - begin) <= OrderKey(root_score)) {
       continue;
     }
-    root_score = scores_[scratch_.front()];
+    for (int32_t id = begin; id < end; ++id) {
+      const float score = scores_[id];
+      if (score == -kInf) continue;
+      if (scratch_.size() < k) {
+        scratch_.push_back(id);
+        std::push_heap(scratch_.begin(), scratch_.end(), better);
+      } else if (score > root_score) {
+        std::pop_heap(scratch_.begin(), scratch_.end(), better);
+        scratch_.back() = id;
+        std::push_heap(scratch_.begin(), scratch_.end(), better);
+      } else {
+        continue;
+      }
+      root_score = scores_[scratch_.front()];
+    }
   }
   candidates_.assign(scratch_.begin(), scratch_.end());
   std::sort(candidates_.begin(), candidates_.end());
@@ -338,42 +340,24 @@ double Sampler::ComputeWeights() {
 }
 
 void Sampler::ApplyTopP(double total_weight) {
-  // Sorting the nucleus costs O(n log n) when the distribution is flat. Instead: histogram the
-  // mass by log-weight, find the bucket where the cumulative mass reaches top_p, and rank only
-  // the candidates inside that bucket. The bucket index never decreases as the score falls, so
-  // each bucket ranks wholly above the next (so any such bucketing gives the same nucleus: a
-  // multiply is cheaper than a divide per candidate). Capped: a denormal temperature would make
-  // it inf, and the best token's 0 * inf NaN.
-  const float buckets_per_score = std::min(kBucketsPerUnit / params_.temperature, kFloatMax);
+  // Only the candidates in the bucket where the mass reaches top_p are ranked (top_p.h).
+  const float buckets_per_score = TopPBucketsPerScore(params_.temperature);
   auto bucket_of = [&](int32_t id) {
-    const float depth = (max_score_ - scores_[id]) * buckets_per_score;
-    return depth < static_cast<float>(kTopPBuckets - 1) ? static_cast<size_t>(depth)
-                                                        : kTopPBuckets - 1;
+    return TopPBucket(max_score_ - scores_[id], buckets_per_score);
   };
-  std::fill(bucket_mass_.begin(), bucket_mass_.end(), 0.0);
+  std::fill(bucket_mass_.begin(), bucket_mass_.begin() + kTopPBuckets, 0.0);
   for (const int32_t id : candidates_) bucket_mass_[bucket_of(id)] += weights_[id];
   const double target = static_cast<double>(params_.top_p) * total_weight;
   double mass = 0.0;
-  size_t boundary = 0;
-  while (boundary < kTopPBuckets && mass + bucket_mass_[boundary] < target) {
-    mass += bucket_mass_[boundary++];
-  }
+  const int32_t boundary =
+      BoundaryBucket(absl::MakeConstSpan(bucket_mass_.data(), kTopPBuckets), target, &mass);
   if (boundary == kTopPBuckets) return;  // rounding: the mass never quite reaches the target
   scratch_.clear();
   for (const int32_t id : candidates_) {
     if (bucket_of(id) == boundary) scratch_.push_back(id);
   }
-  std::sort(scratch_.begin(), scratch_.end(),
-            [this](int32_t a, int32_t b) { return Better(a, b); });
-  int32_t pivot = scratch_.back();
-  for (const int32_t id : scratch_) {
-    mass += weights_[id];
-    if (mass >= target) {
-      pivot = id;
-      break;
-    }
-  }
-  KeepRankedAtOrAbove(pivot);
+  KeepRankedAtOrAbove(
+      PivotInBucket(scores_.data(), weights_.data(), mass, target, absl::MakeSpan(scratch_)));
 }
 
 void Sampler::ApplyMinP() {
@@ -407,6 +391,22 @@ int32_t Sampler::DrawAll(const float* scores) {
   if (max_score_ == -kInf) return best;  // everything is banned; nothing sensible to draw
   DenseBlockWeights(scores, vocab_size_, kDrawBlock, max_score_, params_.temperature,
                     weights_.data(), block_mass_.data());
+  return DrawFromBlocks(best);
+}
+
+int32_t Sampler::DrawCut(const float* scores) {
+  const int32_t best = FirstArgMax(scores, vocab_size_);
+  max_score_ = Sanitize(scores[best]);
+  if (max_score_ == -kInf) return best;  // everything is banned; nothing sensible to draw
+  // The dense path never lists candidates: scratch_ holds each ID's top-p bucket and
+  // candidates_ the boundary bucket's IDs (both within their capacity: no allocation).
+  scratch_.resize(static_cast<size_t>(vocab_size_));
+  candidates_.resize(static_cast<size_t>(vocab_size_));
+  const DenseCut cut{params_.temperature, params_.top_p, params_.min_p};
+  CutAndWeigh(scores, vocab_size_, max_score_, cut, kDrawBlock,
+              {absl::MakeSpan(scratch_), absl::MakeSpan(bucket_mass_), absl::MakeSpan(candidates_),
+               absl::MakeSpan(rank_codes_)},
+              weights_.data(), block_mass_.data());
   return DrawFromBlocks(best);
 }
 

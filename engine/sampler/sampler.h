@@ -107,6 +107,9 @@ class Sampler {
   // Temperature only (no top-k, top-p or min-p): weights and block masses in one pass, then draw.
   // `scores`: scores_, or the logits themselves when nothing is added to them.
   int32_t DrawAll(const float* scores);
+  // Top-p and/or min-p without top-k: the cuts and the weights over the whole vocabulary at once
+  // (top_p.h), then the draw as DrawAll's. Keeps the same tokens as the candidate list would.
+  int32_t DrawCut(const float* scores);
   // The draw over block_mass_ (DrawDense and DrawAll fill it) and weights_; `best` (the
   // highest score's ID) when rounding leaves the target past the last weight.
   int32_t DrawFromBlocks(int32_t best);
@@ -137,9 +140,10 @@ class Sampler {
   std::vector<float> scores_;        // per id: logit after bias and penalties
   std::vector<float> weights_;       // per id: unnormalised probability (valid for candidates_)
   std::vector<int32_t> candidates_;  // ids still in the running, ascending
-  std::vector<int32_t> scratch_;     // top-k's heap or copy; top-p's boundary bucket
-  std::vector<double> bucket_mass_;  // top-p's histogram of weight by log-weight
-  std::vector<double> block_mass_;   // DrawDense's weight per block of 256 IDs
+  std::vector<int32_t> scratch_;     // top-k's heap or copy; top-p's boundary bucket or buckets
+  std::vector<double> bucket_mass_;  // top-p's histograms of weight by log-weight
+  std::vector<uint64_t> rank_codes_;  // DrawCut's boundary bucket as (rank, ID) codes
+  std::vector<double> block_mass_;    // the draw's weight per block of 256 IDs
   float max_score_ = 0.0f;
   // candidates_ is every ID with a finite score (nothing cut yet): weights can be computed over
   // the whole vocabulary at once.

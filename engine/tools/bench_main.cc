@@ -55,6 +55,9 @@ ABSL_FLAG(bool, roofline, true,
 ABSL_FLAG(bool, load_only, false,
           "Only load the model: print the load time and peak RSS, and exit (for load "
           "benchmarks such as scripts/bench-load.sh).");
+ABSL_FLAG(bool, sampling_only, false,
+          "Only load the model and time the sampler on one row of its logits and on a peaked "
+          "rescaling of it (microseconds per token), and exit.");
 
 namespace rwkv::engine {
 namespace {
@@ -186,13 +189,33 @@ absl::StatusOr<double> MeasurePrefill(Engine& engine, int64_t length, int prompt
   return static_cast<double>(each * prompts) / seconds;
 }
 
-// The sampling figures on the logits of one decode step of this model.
-absl::StatusOr<std::vector<SamplingCost>> MeasureSamplingOn(Engine& engine) {
+// The logits of one decode step of this model.
+absl::StatusOr<std::vector<float>> SomeLogits(Engine& engine) {
   std::vector<float> state = engine.InitialState();
   const std::vector<int32_t> prompt = SomeTokens(16, engine.config().n_vocab, 13);
   RWKV_ASSIGN_OR_RETURN(LogitsView logits, engine.Forward({{absl::MakeSpan(state), prompt}}));
-  const std::vector<float> row(logits.Row(0).begin(), logits.Row(0).end());
+  return std::vector<float>(logits.Row(0).begin(), logits.Row(0).end());
+}
+
+// The sampling figures on the logits of one decode step of this model.
+absl::StatusOr<std::vector<SamplingCost>> MeasureSamplingOn(Engine& engine) {
+  RWKV_ASSIGN_OR_RETURN(const std::vector<float> row, SomeLogits(engine));
   return MeasureSampling(row, std::min(absl::GetFlag(FLAGS_seconds), 1.0));
+}
+
+// --sampling-only: "| logits | setting | µs |" rows, the model's own logits and peaked ones.
+absl::Status PrintSamplingOnly(Engine& engine) {
+  RWKV_ASSIGN_OR_RETURN(const std::vector<float> row, SomeLogits(engine));
+  const std::pair<const char*, std::vector<float>> rows[] = {{"model", row},
+                                                             {"peaked", PeakedLogits(row)}};
+  for (const auto& [name, logits] : rows) {
+    RWKV_ASSIGN_OR_RETURN(const std::vector<SamplingCost> costs,
+                          MeasureSampling(logits, absl::GetFlag(FLAGS_seconds)));
+    for (const SamplingCost& cost : costs) {
+      std::cout << absl::StrFormat("| %s | %s | %.2f |\n", name, cost.setting, cost.microseconds);
+    }
+  }
+  return absl::OkStatus();
 }
 
 // "memory after load: 206.5 MiB resident (weights 197.0 MiB), loading peak 213.4 MiB".
@@ -310,6 +333,7 @@ absl::Status Run() {
         PeakRssBytes() / 1048576.0, LoadMemoryLine(r));
     return absl::OkStatus();
   }
+  if (absl::GetFlag(FLAGS_sampling_only)) return PrintSamplingOnly(*engine);
   r.state_bytes = engine->config().StateBytes();
   // Prefill and batch 1 first: the peak RSS of serving one sequence is what single-sequence
   // engines report.

@@ -17,6 +17,11 @@ struct SamplingCost {
   double microseconds = 0;  // per Sample call
 };
 
+// `logits` rescaled to a standard deviation of 4: a peaked distribution whose top-p 0.9
+// nucleus holds a handful of tokens, as a trained model's often does (the random models'
+// logits are nearly flat: the nucleus holds most of the vocabulary).
+std::vector<float> PeakedLogits(absl::Span<const float> logits);
+
 // Each setting timed for at least `min_seconds` on `logits` (one row of the vocabulary).
 absl::StatusOr<std::vector<SamplingCost>> MeasureSampling(absl::Span<const float> logits,
                                                           double min_seconds);
