@@ -64,11 +64,12 @@ engine_rate() {
 
 # rwkv_* counters of the server's /metrics that the table needs, as "name value" lines.
 scrape() {
-  curl -s "127.0.0.1:$1/metrics" | grep -E '^rwkv_(engine_step_duration_seconds_count|batch_sequences_sum|generated_tokens_total|prompt_tokens_total) ' || true
+  curl -s "127.0.0.1:$1/metrics" | grep -E '^rwkv_(engine_step_duration_seconds_count|engine_step_duration_seconds_sum|batch_sequences_sum|generated_tokens_total|prompt_tokens_total) ' || true
 }
 
 # The server under $1 sessions:
-# "generated_tok_s processed_tok_s steps seqs_per_step prompt_tokens_per_turn".
+# "generated_tok_s processed_tok_s steps seqs_per_step prompt_tokens_per_turn busy_share" (the
+# share of the wall time the engine spent in steps).
 server_rate() {
   local n=$1 log="$work/server.log" store_arg=$store
   [ "$store" = rocksdb ] && { rm -rf "$work/db"; store_arg="rocksdb:$work/db"; }
@@ -100,31 +101,32 @@ wall = report["wall_s"]
 steps = d["rwkv_engine_step_duration_seconds_count"]
 processed = d["rwkv_generated_tokens_total"] + d["rwkv_prompt_tokens_total"]
 prompt = round(d["rwkv_prompt_tokens_total"] / (report["sessions"] * report["turns"]))
+busy = d["rwkv_engine_step_duration_seconds_sum"] / wall
 print(report["throughput_tok_s"], processed / wall, steps, d["rwkv_batch_sequences_sum"] / steps,
-      max(prompt, 1))
+      max(prompt, 1), busy)
 PY
 }
 
 median() { python3 -c "import statistics,sys; print(statistics.median(map(float, sys.argv[1:])))" "$@"; }
 
-echo "| sessions | engine alone, batch N | engine alone, the same turns | server generated tok/s | share of batch N | share of the same turns | server processed tok/s | share of batch N | engine steps | sequences per step |"
-echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| sessions | engine alone, batch N | engine alone, the same turns | server generated tok/s | share of batch N | share of the same turns | server processed tok/s | share of batch N | engine steps | sequences per step | engine busy |"
+echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for n in ${sessions//,/ }; do
-  engine=() turn=() generated=() processed=() steps=() per_step=()
+  engine=() turn=() generated=() processed=() steps=() per_step=() busy=()
   for _ in $(seq "$runs"); do
-    read -r g p s q prompt < <(server_rate "$n")
-    generated+=("$g") processed+=("$p") steps+=("$s") per_step+=("$q")
+    read -r g p s q prompt b < <(server_rate "$n")
+    generated+=("$g") processed+=("$p") steps+=("$s") per_step+=("$q") busy+=("$b")
     read -r e t < <(engine_rate "$n" "$prompt")
     engine+=("$e") turn+=("$t")
   done
   python3 - "$n" "$(median "${engine[@]}")" "$(median "${turn[@]}")" \
     "$(median "${generated[@]}")" "$(median "${processed[@]}")" "$(median "${steps[@]}")" \
-    "$(median "${per_step[@]}")" <<'PY'
+    "$(median "${per_step[@]}")" "$(median "${busy[@]}")" <<'PY'
 import sys
-n, engine, turn, gen, proc, steps, per_step = sys.argv[1], *map(float, sys.argv[2:])
+n, engine, turn, gen, proc, steps, per_step, busy = sys.argv[1], *map(float, sys.argv[2:])
 print(f"| {n} | {engine:.0f} | {turn:.0f} | {gen:.0f} | {100 * gen / engine:.0f}% | "
       f"{100 * gen / turn:.0f}% | {proc:.0f} | {100 * proc / engine:.0f}% | {steps:.0f} | "
-      f"{per_step:.1f} |")
+      f"{per_step:.1f} | {100 * busy:.0f}% |")
 PY
 done
 echo
