@@ -16,10 +16,18 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "common/command_line.h"
 #include "engine/forward/wkv.h"
 #include "engine/forward/wkv7_chunked.h"
 #include "engine/tools/median_seconds.h"
 #include "engine/tools/wkv7_inputs.h"
+
+ABSL_FLAG(int64_t, heads, 12, "Heads of the sequence.");
+ABSL_FLAG(int64_t, head_size, 64, "Head size.");
+ABSL_FLAG(int32_t, threads, 1, "OpenMP threads.");
+ABSL_FLAG(double, seconds, 0.5, "Minimum measuring time per figure.");
+ABSL_FLAG(int64_t, chunk, 0, "Chunk length; 0: 16, 32 and 64.");
 
 namespace rwkv::engine {
 namespace {
@@ -86,25 +94,16 @@ void Bench(const Flags& flags) {
 }  // namespace rwkv::engine
 
 int main(int argc, char** argv) {
+  rwkv::ParseCommandLine(argc, argv,
+                         "RWKV-7's WKV alone: the sequential recurrence against the chunked form.\n"
+                         "  rwkv-wkv-bench [--heads 12] [--head-size 64] [--threads 1] "
+                         "[--seconds 0.5] [--chunk L]");
   rwkv::engine::Flags flags;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string name = argv[i];
-    const char* value = argv[i + 1];
-    if (name == "--heads") {
-      flags.heads = std::atoll(value);
-    } else if (name == "--head-size") {
-      flags.head_size = std::atoll(value);
-    } else if (name == "--threads") {
-      flags.threads = std::atoi(value);
-    } else if (name == "--chunk") {
-      flags.chunk = std::atoll(value);
-    } else if (name == "--seconds") {
-      flags.seconds = std::atof(value);
-    } else {
-      std::fprintf(stderr, "unknown flag %s\n", argv[i]);
-      return 2;
-    }
-  }
+  flags.heads = absl::GetFlag(FLAGS_heads);
+  flags.head_size = absl::GetFlag(FLAGS_head_size);
+  flags.threads = absl::GetFlag(FLAGS_threads);
+  flags.chunk = absl::GetFlag(FLAGS_chunk);
+  flags.seconds = absl::GetFlag(FLAGS_seconds);
   if (flags.heads < 1 || flags.head_size < 1 || flags.threads < 1) {
     std::fprintf(stderr, "--heads, --head-size and --threads must be >= 1\n");
     return 2;
