@@ -68,9 +68,10 @@ void Q8_0Matmul(const int16_t* q, const float* row_scales, int64_t rows, int64_t
                 const uint8_t* packed, float* y);
 
 // For tests and benchmarks: Q8_0Matmul's kernels, which all give the same bits. It takes the
-// best this CPU runs: AVX-512 VNNI, else AVX2 (with FMA and F16C), else the portable loops
+// best this CPU runs: AMX-INT8 from kQ8_0AmxMinRows rows (q8_0_amx.h) and AVX-512 VNNI below,
+// else AVX-512 VNNI, else AVX2 (with FMA and F16C), else the portable loops
 // (single-threaded; slow, for correctness only).
-enum class Q8_0Kernel { kPortable, kAvx2, kAvx512Vnni };
+enum class Q8_0Kernel { kPortable, kAvx2, kAvx512Vnni, kAmx };
 bool Q8_0KernelSupported(Q8_0Kernel kernel);
 Q8_0Kernel Q8_0BestKernel();
 // Q8_0Matmul through `kernel`; does nothing unless Q8_0KernelSupported(kernel).

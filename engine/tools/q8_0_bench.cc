@@ -1,7 +1,7 @@
 // rwkv-q8-bench: the Q8_0 matrix product (q8_0_matmul.h) against the int8 Linear (matmul.h) on
 // the same weights, float32 rows in and out (both quantize their activations inside the timing).
 //
-//   rwkv-q8-bench [--threads 1] [--seconds 0.3] [--shape INxOUT] [--kernel vnni|avx2|portable]
+//   rwkv-q8-bench [--threads 1] [--seconds 0.3] [--shape INxOUT] [--kernel amx|vnni|avx2|portable]
 //
 // Prints, per shape (in x out), the error of both against a float64 product of the same weights
 // (normal random weights quantized to Q8_0 as ggml does; int8 requantizes them per channel), and
@@ -32,10 +32,10 @@ namespace rwkv::engine {
 namespace {
 
 // By Q8_0Kernel's value.
-constexpr const char* kKernelNames[] = {"portable", "avx2", "vnni"};
+constexpr const char* kKernelNames[] = {"portable", "avx2", "vnni", "amx"};
 
 bool KernelFromName(const std::string& name, Q8_0Kernel& kernel) {
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     if (name == kKernelNames[i]) {
       kernel = static_cast<Q8_0Kernel>(i);
       return true;
@@ -52,7 +52,7 @@ struct Flags {
       {768, 768}, {768, 3072}, {3072, 768}, {768, 65536}};
 };
 
-constexpr int64_t kRowCounts[] = {1, 2, 8, 32, 64, 128};
+constexpr int64_t kRowCounts[] = {1, 2, 8, 16, 32, 64, 128};
 
 // Normal random weights quantized to Q8_0 blocks as ggml does, and those weights dequantized for
 // the int8 Linear.

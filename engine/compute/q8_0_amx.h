@@ -1,0 +1,33 @@
+// Q8_0Matmul (q8_0_matmul.h) on AMX-INT8 tiles, for many rows, with the VNNI kernel's bits.
+//
+// Each int16 activation splits into a signed high and an unsigned low byte, x = 256 * hi + lo,
+// so a block's exact int32 sum is S = 256 * sum(hi * w) + sum(lo * w): tdpbssd and tdpbusd over
+// the block's 32 inputs (one tile step each), combined in int32, then the contract's float ops
+// in its order (fma(float(S), d, A) per block ascending, row scale at the end). The weights
+// stay in the one packed layout; each output group's blocks are regrouped into AMX's 4-input
+// form in a per-thread buffer once per call and reused by every 16-row tile.
+//
+//   if (Q8_0AmxSupported() && rows >= kQ8_0AmxMinRows) Q8_0MatmulAmx(q, scales, rows, ...);
+#ifndef RWKV_ENGINE_COMPUTE_Q8_0_AMX_H_
+#define RWKV_ENGINE_COMPUTE_Q8_0_AMX_H_
+
+#include <cstdint>
+
+namespace rwkv::engine {
+
+// Rows from which Q8_0Matmul takes the AMX kernel where the CPU has it (rwkv-q8-bench).
+inline constexpr int64_t kQ8_0AmxMinRows = 16;
+
+// True when the CPU has AMX-INT8 and the OS lets this process use the tile registers (asked
+// for once, as oneDNN does).
+bool Q8_0AmxSupported();
+
+// Q8_0Matmul's product through AMX tiles, for any row count (Q8_0AmxSupported(), Q8_0Applies(in)
+// and out > 0). Runs over output groups with the current OpenMP thread count. The calling thread
+// keeps a scratch buffer of 2 bytes per activation (rows rounded up to 16), grown on demand.
+void Q8_0MatmulAmx(const int16_t* q, const float* row_scales, int64_t rows, int64_t in,
+                   int64_t out, const uint8_t* packed, float* y);
+
+}  // namespace rwkv::engine
+
+#endif  // RWKV_ENGINE_COMPUTE_Q8_0_AMX_H_
