@@ -20,7 +20,7 @@ using q8_0_layout::Groups;
 using q8_0_layout::kGroupBlockBytes;
 using q8_0_layout::kScalesOffset;
 
-constexpr int64_t kTileRows = 16;
+constexpr int64_t kTileRows = kQ8_0AmxTileRows;
 constexpr int64_t kRowBytes = 64;  // a tile row: 16 outputs' int32 sums, or 16 x 4 weights
 // A block as a B tile: 8 rows of 4 consecutive inputs per output, then its 16 scales as float.
 constexpr int64_t kBTileBytes = kQ8_0BlockInputs / 4 * kRowBytes;

@@ -15,8 +15,13 @@
 
 namespace rwkv::engine {
 
-// Rows from which Q8_0Matmul takes the AMX kernel where the CPU has it (rwkv-q8-bench).
+// Rows per tile: calls pad their rows to a multiple.
+inline constexpr int64_t kQ8_0AmxTileRows = 16;
+// Rows from which Q8_0Matmul takes the AMX kernel where the CPU has it, and the most rows past
+// a multiple of 16 it leaves to the VNNI kernel rather than pad a tile (rwkv-q8-bench, 768x3072,
+// one thread: a 16-row tile costs about what 8-10 rows cost VNNI).
 inline constexpr int64_t kQ8_0AmxMinRows = 16;
+inline constexpr int64_t kQ8_0AmxVnniTailRows = 8;
 
 // True when the CPU has AMX-INT8 and the OS lets this process use the tile registers (asked
 // for once, as oneDNN does).

@@ -353,9 +353,18 @@ void Q8_0MatmulWith(Q8_0Kernel kernel, const int16_t* q, const float* row_scales
                     int64_t in, int64_t out, const uint8_t* packed, float* y) {
   if (rows <= 0 || out <= 0 || !Q8_0Applies(in) || !Supported(kernel)) return;
   switch (kernel) {
-    case Q8_0Kernel::kAmx:
-      if (rows >= kQ8_0AmxMinRows) return Q8_0MatmulAmx(q, row_scales, rows, in, out, packed, y);
+    case Q8_0Kernel::kAmx: {
+      // Whole 16-row tiles on AMX; a short remainder costs VNNI less than a padded tile.
+      const int64_t tail = rows % kQ8_0AmxTileRows;
+      const int64_t amx_rows = rows - (tail <= kQ8_0AmxVnniTailRows ? tail : 0);
+      if (amx_rows >= kQ8_0AmxMinRows) {
+        Q8_0MatmulAmx(q, row_scales, amx_rows, in, out, packed, y);
+        if (amx_rows == rows) return;
+        return RunGroups(kVnniGroupRows, q + amx_rows * in, row_scales + amx_rows,
+                         rows - amx_rows, in, out, packed, y + amx_rows * out);
+      }
       [[fallthrough]];
+    }
     case Q8_0Kernel::kAvx512Vnni:
       return RunGroups(kVnniGroupRows, q, row_scales, rows, in, out, packed, y);
     case Q8_0Kernel::kAvx2:
