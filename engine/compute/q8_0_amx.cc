@@ -57,17 +57,14 @@ TileConfig MakeTileConfig() {
   __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512vnni,f16c,fma")))
 
 // The rows' bytes in tile order: per 16-row tile and block, the 16 rows' 32 high (signed)
-// bytes, then their 32 low (unsigned) bytes: 1 KB read in order by the tile loads. Rows from
-// `rows` up to `padded` (a multiple of 16) are zero.
+// bytes, then their 32 low (unsigned) bytes, 1 KB that the tile loads read in order. Splits one
+// tile: `rows` (<= 16) rows of q, the rest of the tile zero.
 constexpr int64_t kRowsTileBytes = kTileRows * kQ8_0BlockInputs;  // one A tile, 512 bytes
-RWKV_Q8_AMX void SplitRows(const int16_t* q, int64_t rows, int64_t padded, int64_t in,
-                           uint8_t* split) {
+RWKV_Q8_AMX void SplitRows(const int16_t* q, int64_t rows, int64_t in, uint8_t* tile) {
   const int64_t blocks = in / kQ8_0BlockInputs;
-  for (int64_t r = 0; r < padded; ++r) {
-    uint8_t* tile = split + (r / kTileRows) * blocks * 2 * kRowsTileBytes +
-                    (r % kTileRows) * kQ8_0BlockInputs;
+  for (int64_t r = 0; r < kTileRows; ++r) {
     for (int64_t b = 0; b < blocks; ++b) {
-      uint8_t* hi = tile + b * 2 * kRowsTileBytes;
+      uint8_t* hi = tile + b * 2 * kRowsTileBytes + r * kQ8_0BlockInputs;
       if (r >= rows) {
         std::memset(hi, 0, kQ8_0BlockInputs);
         std::memset(hi + kRowsTileBytes, 0, kQ8_0BlockInputs);
@@ -120,16 +117,14 @@ RWKV_Q8_AMX void RegroupBlocks(const uint8_t* group, int64_t blocks, uint8_t* re
     __asm__ volatile("" ::: "memory"); /* the stores' asm names no memory */ \
   } while (false)
 
-constexpr int64_t kDelay = 1;
-constexpr int64_t kSumsRing = kDelay + 1;
+using BlockSums = int32_t[2][kTileRows][kQ8_0GroupOutputs];
 
-// A packed group-block's cache lines, as a hint (never a fault).
+// A packed group-block's cache lines, as a hint.
 RWKV_Q8_AMX inline void PrefetchBlock(const uint8_t* block) {
   for (int64_t line = 0; line < kGroupBlockBytes; line += 64) {
     _mm_prefetch(reinterpret_cast<const char*>(block + line), _MM_HINT_T0);
   }
 }
-using BlockSums = int32_t[2][kTileRows][kQ8_0GroupOutputs];
 
 // The contract's float step for one block on 16 rows: S = 256 * hi + lo (exact: |S| <= 32768 *
 // 128 * 32 < 2^31), then total = fma(float(S), d, total).
@@ -146,10 +141,10 @@ RWKV_Q8_AMX inline __attribute__((always_inline)) void AddBlock(const BlockSums&
   }
 }
 
-// Up to 16 rows (`rows`; the planes hold 16) of one output group. Two sets of sum tiles take
-// alternate blocks, so that block b's tile products run while block b - 1's sums, already
-// stored, go through the float steps.
-// `next`, where not null, is requested into the cache a block at a time as the tiles run.
+// Up to 16 rows (`rows`; `split` holds 16) of one output group. Two sets of sum tiles take
+// alternate blocks, so that block b's tile products can run while block b - 1's sums, already
+// stored, go through the float steps (measured: a delay of 2-4 blocks gains nothing). `next`,
+// where not null, is the next group's packed weights, requested block by block.
 RWKV_Q8_AMX void RowTile(const uint8_t* split, int64_t in, const uint8_t* regrouped,
                          const uint8_t* next, const float* row_scales, int64_t rows, int64_t out,
                          int64_t lanes, float* y) {
@@ -157,20 +152,19 @@ RWKV_Q8_AMX void RowTile(const uint8_t* split, int64_t in, const uint8_t* regrou
   __m512 total[kTileRows];
 #pragma GCC unroll 16
   for (int r = 0; r < kTileRows; ++r) total[r] = _mm512_setzero_ps();
-  alignas(64) BlockSums sums[kSumsRing];
-  for (int64_t b = 0; b < blocks + kDelay; ++b) {
+  alignas(64) BlockSums sums[2];
+  for (int64_t b = 0; b <= blocks; ++b) {
     if (b < blocks) {
       const uint8_t* block = regrouped + b * kRegroupedBlockBytes;
       const uint8_t* rows_hi = split + b * 2 * kRowsTileBytes;
       if (next != nullptr) PrefetchBlock(next + b * kGroupBlockBytes);
       if (b % 2 == 0) {
-        RWKV_Q8_AMX_BLOCK(0, 1, block, rows_hi, sums[b % kSumsRing]);
+        RWKV_Q8_AMX_BLOCK(0, 1, block, rows_hi, sums[0]);
       } else {
-        RWKV_Q8_AMX_BLOCK(5, 6, block, rows_hi, sums[b % kSumsRing]);
+        RWKV_Q8_AMX_BLOCK(5, 6, block, rows_hi, sums[1]);
       }
     }
-    const int64_t done = b - kDelay;
-    if (done >= 0) AddBlock(sums[done % kSumsRing], regrouped + done * kRegroupedBlockBytes, total);
+    if (b > 0) AddBlock(sums[(b - 1) % 2], regrouped + (b - 1) * kRegroupedBlockBytes, total);
   }
   const __mmask16 stored = static_cast<__mmask16>((1u << lanes) - 1);
   // Unrolled with constant indices, so that `total` stays in registers.
@@ -184,7 +178,8 @@ RWKV_Q8_AMX void RowTile(const uint8_t* split, int64_t in, const uint8_t* regrou
 #undef RWKV_Q8_AMX_BLOCK
 
 struct Product {
-  const uint8_t* split;
+  const int16_t* q;
+  uint8_t* split;
   const float* row_scales;
   int64_t rows, in, out;
   const uint8_t* packed;
@@ -198,6 +193,14 @@ RWKV_Q8_AMX void RunThread(const Product& p) {
   const size_t need = static_cast<size_t>(blocks * kRegroupedBlockBytes + 64);
   if (buffer.size() < need) buffer.resize(need);
   uint8_t* regrouped = buffer.data() + (-reinterpret_cast<uintptr_t>(buffer.data()) & 63);
+  // The rows split tile by tile (the implicit barrier: all of them before any group).
+  const int64_t tiles = (p.rows + kTileRows - 1) / kTileRows;
+#pragma omp for schedule(static)
+  for (int64_t t = 0; t < tiles; ++t) {
+    const int64_t first = t * kTileRows;
+    SplitRows(p.q + first * p.in, std::min(kTileRows, p.rows - first), p.in,
+              p.split + t * blocks * 2 * kRowsTileBytes);
+  }
   static const TileConfig config = MakeTileConfig();
   _tile_loadconfig(&config);
   const int64_t groups = Groups(p.out);
@@ -207,9 +210,8 @@ RWKV_Q8_AMX void RunThread(const Product& p) {
     const int64_t lanes = std::min(kQ8_0GroupOutputs, p.out - first);
     const uint8_t* group = p.packed + g * blocks * kGroupBlockBytes;
     RegroupBlocks(group, blocks, regrouped);
-    // The next group's weights come in while the first row tile runs (the last group's
-    // prefetches point past the matrix: hints, never loads).
-    const uint8_t* next = group + blocks * kGroupBlockBytes;
+    // The next group's weights come in while the first row tile runs.
+    const uint8_t* next = g + 1 < groups ? group + blocks * kGroupBlockBytes : nullptr;
     for (int64_t r = 0; r < p.rows; r += kTileRows) {
       RowTile(p.split + r / kTileRows * blocks * 2 * kRowsTileBytes, p.in, regrouped,
               r == 0 ? next : nullptr, p.row_scales + r, std::min(kTileRows, p.rows - r), p.out,
@@ -249,9 +251,8 @@ void Q8_0MatmulAmx(const int16_t* q, const float* row_scales, int64_t rows, int6
   // The calling thread's split rows, kept between calls: the steady state does not allocate.
   static thread_local std::vector<uint8_t> split;
   if (split.size() < static_cast<size_t>(2 * padded * in)) split.resize(2 * padded * in);
-  SplitRows(q, rows, padded, in, split.data());
-  const Product product{split.data(), row_scales, rows, in, out, packed, y};
-#pragma omp parallel if (Groups(out) > 1)
+  const Product product{q, split.data(), row_scales, rows, in, out, packed, y};
+#pragma omp parallel if (Groups(out) > 1 || padded > kTileRows)
   RunThread(product);
 }
 
