@@ -85,7 +85,7 @@ RWKV_Q8_AMX void SplitRows(const int16_t* q, int64_t rows, int64_t in, uint8_t* 
 // interleaved.
 RWKV_Q8_AMX void RegroupBlocks(const uint8_t* group, int64_t blocks, uint8_t* regrouped) {
   alignas(64) static constexpr uint16_t kInterleave[32] = {
-      0, 16, 1, 17, 2, 18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
+      0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,  21, 6,  22, 7,  23,
       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
   const __m512i index = _mm512_load_si512(kInterleave);
   for (int64_t b = 0; b < blocks; ++b) {
@@ -102,19 +102,21 @@ RWKV_Q8_AMX void RegroupBlocks(const uint8_t* group, int64_t blocks, uint8_t* re
 }
 
 // Block b's two tile products into sum tiles (hi, lo), stored to sums[0] and sums[1]. A macro:
-// GCC's tile intrinsics take the tile number as a literal.
-#define RWKV_Q8_AMX_BLOCK(kHi, kLo, block, rows_hi, sums)                   \
-  do {                                                                     \
-    _tile_loadd(4, block, kRowBytes);                                      \
-    _tile_loadd(2, rows_hi, kQ8_0BlockInputs);                             \
-    _tile_loadd(3, (rows_hi) + kRowsTileBytes, kQ8_0BlockInputs);          \
-    _tile_zero(kHi);                                                       \
-    _tile_zero(kLo);                                                       \
-    _tile_dpbssd(kHi, 2, 4);                                               \
-    _tile_dpbusd(kLo, 3, 4);                                               \
-    _tile_stored(kHi, (sums)[0], kRowBytes);                               \
-    _tile_stored(kLo, (sums)[1], kRowBytes);                               \
-    __asm__ volatile("" ::: "memory"); /* the stores' asm names no memory */ \
+// GCC's tile intrinsics take the tile number as a literal. Their asm names no memory, so the
+// compiler barriers keep the bytes written before them and the sums read after them in place.
+#define RWKV_Q8_AMX_BLOCK(kHi, kLo, block, rows_hi, sums)         \
+  do {                                                            \
+    __asm__ volatile("" ::: "memory");                            \
+    _tile_loadd(4, block, kRowBytes);                             \
+    _tile_loadd(2, rows_hi, kQ8_0BlockInputs);                    \
+    _tile_loadd(3, (rows_hi) + kRowsTileBytes, kQ8_0BlockInputs); \
+    _tile_zero(kHi);                                              \
+    _tile_zero(kLo);                                              \
+    _tile_dpbssd(kHi, 2, 4);                                      \
+    _tile_dpbusd(kLo, 3, 4);                                      \
+    _tile_stored(kHi, (sums)[0], kRowBytes);                      \
+    _tile_stored(kLo, (sums)[1], kRowBytes);                      \
+    __asm__ volatile("" ::: "memory");                            \
   } while (false)
 
 using BlockSums = int32_t[2][kTileRows][kQ8_0GroupOutputs];
@@ -244,8 +246,8 @@ bool Q8_0AmxSupported() {
   return supported;
 }
 
-void Q8_0MatmulAmx(const int16_t* q, const float* row_scales, int64_t rows, int64_t in,
-                   int64_t out, const uint8_t* packed, float* y) {
+void Q8_0MatmulAmx(const int16_t* q, const float* row_scales, int64_t rows, int64_t in, int64_t out,
+                   const uint8_t* packed, float* y) {
   if (rows <= 0 || out <= 0 || !Q8_0Applies(in) || !Q8_0AmxSupported()) return;
   const int64_t padded = (rows + kTileRows - 1) / kTileRows * kTileRows;
   // The calling thread's split rows, kept between calls: the steady state does not allocate.

@@ -360,8 +360,8 @@ void Q8_0MatmulWith(Q8_0Kernel kernel, const int16_t* q, const float* row_scales
       if (amx_rows >= kQ8_0AmxMinRows) {
         Q8_0MatmulAmx(q, row_scales, amx_rows, in, out, packed, y);
         if (amx_rows == rows) return;
-        return RunGroups(kVnniGroupRows, q + amx_rows * in, row_scales + amx_rows,
-                         rows - amx_rows, in, out, packed, y + amx_rows * out);
+        return RunGroups(kVnniGroupRows, q + amx_rows * in, row_scales + amx_rows, rows - amx_rows,
+                         in, out, packed, y + amx_rows * out);
       }
       [[fallthrough]];
     }

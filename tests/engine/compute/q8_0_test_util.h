@@ -144,8 +144,8 @@ struct Case {
   Quantized a;
 };
 
-inline std::vector<float> Multiply(const AlignedBytes& packed, const Quantized& a, int64_t first_row,
-                            int64_t rows, int64_t in, int64_t out) {
+inline std::vector<float> Multiply(const AlignedBytes& packed, const Quantized& a,
+                                   int64_t first_row, int64_t rows, int64_t in, int64_t out) {
   std::vector<float> y(rows * out, std::numeric_limits<float>::quiet_NaN());
   Q8_0Matmul(a.q.data() + first_row * in, a.scales.data() + first_row, rows, in, out,
              packed.data.get(), y.data());
@@ -154,7 +154,7 @@ inline std::vector<float> Multiply(const AlignedBytes& packed, const Quantized& 
 
 // Bitwise equality of rows [first_row, first_row + rows) of `want` and all of `got`.
 inline void ExpectSameBits(const std::vector<float>& want, int64_t first_row,
-                    const std::vector<float>& got, int64_t out) {
+                           const std::vector<float>& got, int64_t out) {
   for (size_t i = 0; i < got.size(); ++i) {
     const float w = want[first_row * out + i];
     ASSERT_EQ(std::bit_cast<uint32_t>(w), std::bit_cast<uint32_t>(got[i]))
