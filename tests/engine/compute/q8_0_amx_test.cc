@@ -16,6 +16,7 @@
 #include <limits>
 #include <vector>
 
+#include "engine/compute/matmul.h"
 #include "engine/compute/q8_0_matmul.h"
 #include "gtest/gtest.h"
 #include "tests/engine/compute/q8_0_test_util.h"
@@ -161,6 +162,27 @@ TEST_F(Q8_0AmxTest, ThreadCountDoesNotChangeTheBits) {
     ExpectSameBits(want, 0, RunPath(Path::kDispatch, c, 0, 130), c.m.out);
   }
   omp_set_num_threads(threads);
+}
+
+// oneDNN's int8 AMX kernels share the thread's tile registers: each side configures its own
+// tiles, so interleaved calls keep both sides' bits.
+TEST_F(Q8_0AmxTest, InterleavesWithOneDnnInt8OnOneThread) {
+  const int64_t in = 256, out = 96, rows = 32;
+  const Case c(in, out, rows, 23);
+  std::vector<float> w(out * in), x(rows * in);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<float>(static_cast<int>(i % 17) - 8);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(static_cast<int>(i % 13) - 6);
+  MatmulContext ctx;
+  absl::StatusOr<Linear> int8 = Linear::Create(ctx, w.data(), in, out, Precision::kInt8);
+  ASSERT_TRUE(int8.ok()) << int8.status();
+  std::vector<float> int8_first(rows * out), int8_again(rows * out);
+  ASSERT_TRUE(int8->Apply(ctx, x.data(), rows, int8_first.data()).ok());
+  const std::vector<float> want = Portable(c, rows);
+  for (int round = 0; round < 3; ++round) {
+    ExpectSameBits(want, 0, RunPath(Path::kAmx, c, 0, rows), out);
+    ASSERT_TRUE(int8->Apply(ctx, x.data(), rows, int8_again.data()).ok());
+    ExpectSameBits(int8_first, 0, int8_again, out);
+  }
 }
 
 }  // namespace
