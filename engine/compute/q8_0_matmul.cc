@@ -9,26 +9,24 @@
 #include <cstring>
 #include <utility>
 
+#include "engine/compute/q8_0_amx.h"
+#include "engine/compute/q8_0_layout.h"
 #include "engine/model/quantization.h"
 
 namespace rwkv::engine {
 namespace {
 
-// Packed layout: output groups of kQ8_0GroupOutputs in order; within a group, its blocks in input
-// order; a group-block is 16 input pairs of 32 bytes (pair p: for each of the 16 outputs, its
-// inputs 2p and 2p+1 adjacent, vpdpwssd's operand shape once sign-extended to int16), then the 16
-// outputs' fp16 scales. 544 bytes, a multiple of 32, so no 32-byte load straddles a cache line.
-constexpr int64_t kPairs = kQ8_0BlockInputs / 2;
-constexpr int64_t kPairBytes = kQ8_0GroupOutputs * 2;
-constexpr int64_t kScalesOffset = kPairs * kPairBytes;
-constexpr int64_t kGroupBlockBytes = kScalesOffset + kQ8_0GroupOutputs * 2;
+using q8_0_layout::Groups;
+using q8_0_layout::kGroupBlockBytes;
+using q8_0_layout::kPairBytes;
+using q8_0_layout::kPairs;
+using q8_0_layout::kScalesOffset;
+
 // Most rows that share one pass over a group's weights: 12 int32 and 12 float accumulators.
 constexpr int64_t kChunkRows = 12;
 // Weights are requested this far ahead of the loop, as in int8_gemv.cc (768x65536 at one and
 // two rows, interleaved: 2 KB and 4 KB into L1 alike within 1-3%, into L2 5-10% slower).
 constexpr uintptr_t kPrefetchBytes = 4096;
-
-int64_t Groups(int64_t out) { return (out + kQ8_0GroupOutputs - 1) / kQ8_0GroupOutputs; }
 
 // Where output o's block b starts in the packed matrix (`blocks` per row); o takes lane
 // o % kQ8_0GroupOutputs there.
@@ -204,6 +202,8 @@ bool Supported(Q8_0Kernel kernel) {
       return avx2;
     case Q8_0Kernel::kAvx512Vnni:
       return vnni;
+    case Q8_0Kernel::kAmx:
+      return vnni && Q8_0AmxSupported();
   }
   return false;
 }
@@ -343,7 +343,7 @@ void Q8_0Matmul(const int16_t* q, const float* row_scales, int64_t rows, int64_t
 bool Q8_0KernelSupported(Q8_0Kernel kernel) { return Supported(kernel); }
 
 Q8_0Kernel Q8_0BestKernel() {
-  for (Q8_0Kernel kernel : {Q8_0Kernel::kAvx512Vnni, Q8_0Kernel::kAvx2}) {
+  for (Q8_0Kernel kernel : {Q8_0Kernel::kAmx, Q8_0Kernel::kAvx512Vnni, Q8_0Kernel::kAvx2}) {
     if (Supported(kernel)) return kernel;
   }
   return Q8_0Kernel::kPortable;
@@ -353,6 +353,18 @@ void Q8_0MatmulWith(Q8_0Kernel kernel, const int16_t* q, const float* row_scales
                     int64_t in, int64_t out, const uint8_t* packed, float* y) {
   if (rows <= 0 || out <= 0 || !Q8_0Applies(in) || !Supported(kernel)) return;
   switch (kernel) {
+    case Q8_0Kernel::kAmx: {
+      // Whole 16-row tiles on AMX; a short remainder costs VNNI less than a padded tile.
+      const int64_t tail = rows % kQ8_0AmxTileRows;
+      const int64_t amx_rows = rows - (tail <= kQ8_0AmxVnniTailRows ? tail : 0);
+      if (amx_rows >= kQ8_0AmxMinRows) {
+        Q8_0MatmulAmx(q, row_scales, amx_rows, in, out, packed, y);
+        if (amx_rows == rows) return;
+        return RunGroups(kVnniGroupRows, q + amx_rows * in, row_scales + amx_rows, rows - amx_rows,
+                         in, out, packed, y + amx_rows * out);
+      }
+      [[fallthrough]];
+    }
     case Q8_0Kernel::kAvx512Vnni:
       return RunGroups(kVnniGroupRows, q, row_scales, rows, in, out, packed, y);
     case Q8_0Kernel::kAvx2:

@@ -16,13 +16,15 @@
 // output runs these same operations whichever rows share the call, how many there are and how
 // many threads run it, so a sequence's numbers do not depend on its batch.
 //
-// The AVX-512 VNNI kernel (vpdpwssd: int16 pairs times sign-extended int8 weights), an AVX2 one
-// and the portable fallback for other CPUs give the same bits (q8_0_matmul_test).
+// The AVX-512 VNNI kernel (vpdpwssd: int16 pairs times sign-extended int8 weights), from 16 rows
+// an AMX-INT8 one (q8_0_amx.h), an AVX2 one and the portable fallback for other CPUs give the
+// same bits (q8_0_matmul_test, q8_0_amx_test).
 //
 // Speed, one core here (rwkv-q8-bench, shared machine): one or two rows stream the weights at
 // least as fast as int8's VNNI loops (768x65536: 27 vs 16-19 GB/s); from 8 rows on, vpdpwssd's
-// 32 multiply-adds per instruction (2 a cycle) bound it at 110-165 GMAC/s, 40-50% of int8's AMX
-// kernel. The activations' int16 steps cost about 3e-5 rel. L2 against a float64 product.
+// 32 multiply-adds per instruction (2 a cycle) bound VNNI at 110-165 GMAC/s; AMX reaches
+// 145-230 GMAC/s from 16 rows (1.1-1.45x VNNI in the same runs), 55-65% of int8's AMX kernel.
+// The activations' int16 steps cost about 3e-5 rel. L2 against a float64 product.
 #ifndef RWKV_ENGINE_COMPUTE_Q8_0_MATMUL_H_
 #define RWKV_ENGINE_COMPUTE_Q8_0_MATMUL_H_
 
@@ -68,9 +70,10 @@ void Q8_0Matmul(const int16_t* q, const float* row_scales, int64_t rows, int64_t
                 const uint8_t* packed, float* y);
 
 // For tests and benchmarks: Q8_0Matmul's kernels, which all give the same bits. It takes the
-// best this CPU runs: AVX-512 VNNI, else AVX2 (with FMA and F16C), else the portable loops
+// best this CPU runs: AMX-INT8 from kQ8_0AmxMinRows rows (q8_0_amx.h) and AVX-512 VNNI below,
+// else AVX-512 VNNI, else AVX2 (with FMA and F16C), else the portable loops
 // (single-threaded; slow, for correctness only).
-enum class Q8_0Kernel { kPortable, kAvx2, kAvx512Vnni };
+enum class Q8_0Kernel { kPortable, kAvx2, kAvx512Vnni, kAmx };
 bool Q8_0KernelSupported(Q8_0Kernel kernel);
 Q8_0Kernel Q8_0BestKernel();
 // Q8_0Matmul through `kernel`; does nothing unless Q8_0KernelSupported(kernel).

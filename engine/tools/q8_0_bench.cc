@@ -1,12 +1,13 @@
 // rwkv-q8-bench: the Q8_0 matrix product (q8_0_matmul.h) against the int8 Linear (matmul.h) on
 // the same weights, float32 rows in and out (both quantize their activations inside the timing).
 //
-//   rwkv-q8-bench [--threads 1] [--seconds 0.3] [--shape INxOUT] [--kernel vnni|avx2|portable]
+//   rwkv-q8-bench [--threads 1] [--seconds 0.3] [--shape INxOUT] [--kernel amx|vnni|avx2|portable]
 //
 // Prints, per shape (in x out), the error of both against a float64 product of the same weights
 // (normal random weights quantized to Q8_0 as ggml does; int8 requantizes them per channel), and
 // per row count the median time per call, the packed weights' bytes per second and the
-// multiply-adds per second of each; "  mm" is Q8_0Matmul alone, without quantizing activations.
+// multiply-adds per second of each; "  mm" is Q8_0Matmul alone, without quantizing activations,
+// and with --kernel amx (the default where the CPU has it) "vnni" the VNNI kernel alone.
 #include <omp.h>
 
 #include <algorithm>
@@ -32,10 +33,10 @@ namespace rwkv::engine {
 namespace {
 
 // By Q8_0Kernel's value.
-constexpr const char* kKernelNames[] = {"portable", "avx2", "vnni"};
+constexpr const char* kKernelNames[] = {"portable", "avx2", "vnni", "amx"};
 
 bool KernelFromName(const std::string& name, Q8_0Kernel& kernel) {
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     if (name == kKernelNames[i]) {
       kernel = static_cast<Q8_0Kernel>(i);
       return true;
@@ -52,7 +53,7 @@ struct Flags {
       {768, 768}, {768, 3072}, {3072, 768}, {768, 65536}};
 };
 
-constexpr int64_t kRowCounts[] = {1, 2, 8, 32, 64, 128};
+constexpr int64_t kRowCounts[] = {1, 2, 8, 16, 32, 64, 128};
 
 // Normal random weights quantized to Q8_0 blocks as ggml does, and those weights dequantized for
 // the int8 Linear.
@@ -78,9 +79,10 @@ struct Q8_0Run {
     QuantizeRowsInt16(x, rows, in, q.data(), scales.data());
     Multiply(rows, y);
   }
-  // The product alone, on the last call's quantized rows.
-  void Multiply(int64_t rows, float* y) {
-    Q8_0MatmulWith(kernel, q.data(), scales.data(), rows, in, out, packed, y);
+  // The product alone, on the last call's quantized rows (through `with`, default `kernel`).
+  void Multiply(int64_t rows, float* y) { MultiplyWith(kernel, rows, y); }
+  void MultiplyWith(Q8_0Kernel with, int64_t rows, float* y) {
+    Q8_0MatmulWith(with, q.data(), scales.data(), rows, in, out, packed, y);
   }
 };
 
@@ -162,7 +164,8 @@ bool BenchShape(const Flags& flags, int64_t in, int64_t out) {
     const std::vector<double> seconds =
         MedianSeconds({[&] { q8(x.data(), rows, y.data()); },
                        [&] { failed |= !int8->Apply(ctx, x.data(), rows, y.data()).ok(); },
-                       [&] { q8.Multiply(rows, y.data()); }},
+                       [&] { q8.Multiply(rows, y.data()); },
+                       [&] { q8.MultiplyWith(Q8_0Kernel::kAvx512Vnni, rows, y.data()); }},
                       flags.seconds);
     if (failed) {
       std::fprintf(stderr, "int8 Apply failed at %lld rows\n", static_cast<long long>(rows));
@@ -172,6 +175,7 @@ bool BenchShape(const Flags& flags, int64_t in, int64_t out) {
     PrintRow("q8_0", rows, seconds[0], packed_bytes, macs);
     PrintRow("int8", rows, seconds[1], int8->WeightBytes(), macs);
     PrintRow("  mm", rows, seconds[2], packed_bytes, macs);
+    if (flags.kernel == Q8_0Kernel::kAmx) PrintRow("vnni", rows, seconds[3], packed_bytes, macs);
   }
   return true;
 }
