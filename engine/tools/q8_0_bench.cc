@@ -22,12 +22,19 @@
 #include <utility>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_format.h"
+#include "common/command_line.h"
 #include "common/status_macros.h"
 #include "engine/compute/matmul.h"
 #include "engine/compute/q8_0_matmul.h"
 #include "engine/model/quantization.h"
 #include "engine/tools/median_seconds.h"
+
+ABSL_FLAG(int32_t, threads, 1, "OpenMP threads.");
+ABSL_FLAG(double, seconds, 0.3, "Minimum measuring time per figure.");
+ABSL_FLAG(std::string, shape, "", "One shape INxOUT instead of the 0.1B's four.");
+ABSL_FLAG(std::string, kernel, "", "portable | avx2 | vnni | amx; empty: the best this CPU runs.");
 
 namespace rwkv::engine {
 namespace {
@@ -184,23 +191,26 @@ bool BenchShape(const Flags& flags, int64_t in, int64_t out) {
 }  // namespace rwkv::engine
 
 int main(int argc, char** argv) {
+  rwkv::ParseCommandLine(argc, argv,
+                         "Q8_0Matmul against the int8 Linear on one matrix shape at a time.\n"
+                         "  rwkv-q8-bench [--threads 1] [--seconds 0.3] [--shape INxOUT] "
+                         "[--kernel portable|avx2|vnni|amx]");
   rwkv::engine::Flags flags;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string name = argv[i];
-    const char* value = argv[i + 1];
+  flags.threads = absl::GetFlag(FLAGS_threads);
+  flags.seconds = absl::GetFlag(FLAGS_seconds);
+  if (const std::string shape = absl::GetFlag(FLAGS_shape); !shape.empty()) {
     long long in = 0, out = 0;
-    if (name == "--threads") {
-      flags.threads = std::atoi(value);
-    } else if (name == "--seconds") {
-      flags.seconds = std::atof(value);
-    } else if (name == "--shape" && std::sscanf(value, "%lldx%lld", &in, &out) == 2 &&
-               rwkv::engine::Q8_0Applies(in) && out > 0) {
-      flags.shapes = {{in, out}};
-    } else if (name == "--kernel" && rwkv::engine::KernelFromName(value, flags.kernel)) {
-    } else {
-      std::fprintf(stderr, "bad flag %s %s\n", argv[i], value);
+    if (std::sscanf(shape.c_str(), "%lldx%lld", &in, &out) != 2 ||
+        !rwkv::engine::Q8_0Applies(in) || out <= 0) {
+      std::fprintf(stderr, "--shape must be INxOUT, IN a multiple of 32\n");
       return 2;
     }
+    flags.shapes = {{in, out}};
+  }
+  if (const std::string kernel = absl::GetFlag(FLAGS_kernel);
+      !kernel.empty() && !rwkv::engine::KernelFromName(kernel, flags.kernel)) {
+    std::fprintf(stderr, "unknown --kernel %s\n", kernel.c_str());
+    return 2;
   }
   if (flags.threads < 1 || !rwkv::engine::Q8_0KernelSupported(flags.kernel)) {
     std::fprintf(stderr, "--threads must be >= 1 and --kernel one this CPU runs\n");
