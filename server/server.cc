@@ -309,7 +309,7 @@ int Server::DefaultIoQueue(const Options& options, int io_threads) {
 absl::Status Server::CreateBudget() {
   // A turn with the longest prompt must fit alone, or it would be refused forever.
   const int64_t largest_turn =
-      StateBudget::TurnBytes(engine_->config(), options_.limits.max_prompt_tokens);
+      StateBudget::LargestTurnBytes(engine_->config(), options_.limits.max_prompt_tokens);
   const int64_t smallest_turn = StateBudget::TurnBytes(engine_->config(), 1);
   const int64_t limit = options_.max_inflight_state_bytes > 0
                             ? options_.max_inflight_state_bytes

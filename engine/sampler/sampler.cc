@@ -152,13 +152,30 @@ absl::StatusOr<Sampler> Sampler::Create(const SamplingParams& params, int32_t vo
   return Sampler(params, vocab_size);
 }
 
+namespace {
+
+// Top-p and min-p cut the candidates by mass, which takes the bucket histograms and the rank
+// codes (top_p.h); other draws hold neither.
+bool CutsByMass(const SamplingParams& params) {
+  return params.top_p < 1.0f || params.min_p > 0.0f;
+}
+size_t HistogramEntries(const SamplingParams& params) {
+  return CutsByMass(params) ? static_cast<size_t>(kTopPBuckets) * kTopPHistograms : 0;
+}
+// A boundary bucket never holds more IDs than the vocabulary.
+size_t RankCodes(const SamplingParams& params, int32_t vocab_size) {
+  return CutsByMass(params) ? static_cast<size_t>(std::min(kTopPRankCodes, vocab_size)) : 0;
+}
+
+}  // namespace
+
 Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
     : params_(params),
       vocab_size_(vocab_size),
       scores_(vocab_size),
       weights_(vocab_size),
-      bucket_mass_(static_cast<size_t>(kTopPBuckets) * kTopPHistograms),
-      rank_codes_(kTopPRankCodes),
+      bucket_mass_(HistogramEntries(params)),
+      rank_codes_(RankCodes(params, vocab_size)),
       block_mass_((static_cast<size_t>(vocab_size) + kDrawBlock - 1) / kDrawBlock) {
   candidates_.reserve(vocab_size);
   scratch_.reserve(vocab_size);
@@ -166,12 +183,12 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
   for (uint64_t& word : rng_) word = SplitMix64(seed_state);
 }
 
-int64_t Sampler::ScratchBytes(int32_t vocab_size) {
+int64_t Sampler::ScratchBytes(int32_t vocab_size, const SamplingParams& params) {
   // scores_, weights_, candidates_ and scratch_ (one entry per id each), bucket_mass_ and
-  // rank_codes_ (top-p's), block_mass_ (one per kDrawBlock ids).
+  // rank_codes_ (top-p's and min-p's), block_mass_ (one per kDrawBlock ids).
   const int64_t per_id = sizeof(float) + sizeof(float) + 2 * sizeof(int32_t);
-  const int64_t top_p = static_cast<int64_t>(kTopPBuckets) * kTopPHistograms * sizeof(double) +
-                        kTopPRankCodes * static_cast<int64_t>(sizeof(uint64_t));
+  const int64_t top_p = static_cast<int64_t>(HistogramEntries(params) * sizeof(double) +
+                                             RankCodes(params, vocab_size) * sizeof(uint64_t));
   return per_id * vocab_size + top_p +
          (vocab_size + kDrawBlock - 1) / kDrawBlock * static_cast<int64_t>(sizeof(double));
 }

@@ -62,9 +62,10 @@ class Sampler {
  public:
   // INVALID_ARGUMENT when ValidateSamplingParams rejects `params`.
   static absl::StatusOr<Sampler> Create(const SamplingParams& params, int32_t vocab_size);
-  // Bytes of the scratch buffers one Sampler allocates for `vocab_size` tokens: what every
-  // generation stream holds beside its state (the server's in-flight budget counts them).
-  static int64_t ScratchBytes(int32_t vocab_size);
+  // Bytes of the scratch buffers a Sampler with `params` allocates for `vocab_size` tokens: what
+  // its generation stream holds beside its state (the server's in-flight budget counts them).
+  // Top-p and min-p take about 64 KiB more than other draws.
+  static int64_t ScratchBytes(int32_t vocab_size, const SamplingParams& params = {});
 
   Sampler(Sampler&&) = default;
   Sampler& operator=(Sampler&&) = default;

@@ -32,9 +32,16 @@ void StateBudget::Reservation::Release() {
   std::exchange(budget_, nullptr)->Give(std::exchange(bytes_, 0));
 }
 
-int64_t StateBudget::TurnBytes(const engine::ModelConfig& config, size_t prompt_tokens) {
-  return config.StateBytes() + engine::Sampler::ScratchBytes(config.n_vocab) +
+int64_t StateBudget::TurnBytes(const engine::ModelConfig& config, size_t prompt_tokens,
+                               const engine::SamplingParams& sampling) {
+  return config.StateBytes() + engine::Sampler::ScratchBytes(config.n_vocab, sampling) +
          static_cast<int64_t>(prompt_tokens * sizeof(int32_t));
+}
+
+int64_t StateBudget::LargestTurnBytes(const engine::ModelConfig& config, size_t prompt_tokens) {
+  engine::SamplingParams cutting;
+  cutting.top_p = 0.5f;
+  return TurnBytes(config, prompt_tokens, cutting);
 }
 
 int64_t StateBudget::DefaultLimit(int64_t turn_bytes, int max_batch_sequences) {

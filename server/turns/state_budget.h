@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "engine/model/model_config.h"
+#include "engine/sampler/sampler.h"
 
 namespace rwkv::server {
 
@@ -50,9 +51,12 @@ class StateBudget {
     int64_t bytes_ = 0;
   };
 
-  // What one turn holds while it is in flight: the model's state, its sampler's
-  // vocabulary-sized buffers and its prompt's tokens.
-  static int64_t TurnBytes(const engine::ModelConfig& config, size_t prompt_tokens);
+  // What one turn holds while it is in flight: the model's state, the buffers of a sampler with
+  // `sampling` and its prompt's tokens.
+  static int64_t TurnBytes(const engine::ModelConfig& config, size_t prompt_tokens,
+                           const engine::SamplingParams& sampling = {});
+  // The most any turn with a prompt of `prompt_tokens` holds (a sampler that cuts by mass).
+  static int64_t LargestTurnBytes(const engine::ModelConfig& config, size_t prompt_tokens);
   // The default limit: a full batch running and as many turns again waiting
   // (2 * max_batch_sequences turns of `turn_bytes`), but at least 1 GiB, so that a small model
   // stays bounded by --max-batch-sequences and --max-queued-requests alone.

@@ -30,7 +30,8 @@ absl::Status TurnRunner::Admit(const TurnRequest& request) {
   place_.emplace(*std::move(place));
   if (services_.budget != nullptr) {
     absl::StatusOr<StateBudget::Reservation> bytes = services_.budget->Reserve(
-        StateBudget::TurnBytes(services_.engine->config(), request.generation.prompt.size()));
+        StateBudget::TurnBytes(services_.engine->config(), request.generation.prompt.size(),
+                               request.generation.sampling));
     if (!bytes.ok()) return bytes.status();
     bytes_ = *std::move(bytes);
   }

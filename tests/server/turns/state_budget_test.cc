@@ -86,6 +86,13 @@ TEST(StateBudgetTest, ATurnCountsItsStateSamplerBuffersAndPrompt) {
   EXPECT_GE(sampler, 16 * int64_t{config.n_vocab});  // four vocabulary-sized arrays
   EXPECT_EQ(StateBudget::TurnBytes(config, 0), config.StateBytes() + sampler);
   EXPECT_EQ(StateBudget::TurnBytes(config, 1000), config.StateBytes() + sampler + 4000);
+  // Top-p and min-p hold their histograms and rank codes too; the largest turn counts them.
+  engine::SamplingParams top_p;
+  top_p.top_p = 0.9f;
+  const int64_t cutting = engine::Sampler::ScratchBytes(config.n_vocab, top_p);
+  EXPECT_GT(cutting, sampler);
+  EXPECT_EQ(StateBudget::TurnBytes(config, 10, top_p), config.StateBytes() + cutting + 40);
+  EXPECT_EQ(StateBudget::LargestTurnBytes(config, 10), config.StateBytes() + cutting + 40);
 }
 
 TEST(StateBudgetTest, DefaultLimitIsTwoBatchesOfTurnsButAtLeastOneGiB) {
