@@ -12,12 +12,15 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -30,9 +33,9 @@
 #include "absl/strings/str_split.h"
 #include "common/command_line.h"
 #include "common/hash64.h"
-#include "engine/model/quantization.h"
 #include "engine/model/formats/pickle_reader.h"
 #include "engine/model/formats/zip_reader.h"
+#include "engine/model/quantization.h"
 #include "engine/model/rwkv_cpp_file.h"
 #include "rwkv/v1/rwkv.pb.h"
 #include "server/sessions/session_blob.h"
@@ -421,6 +424,36 @@ std::string MiniatureCheckpoint(const std::vector<engine::PickledTensor>& tensor
 }
 
 // Whole archives only for the small real file; miniatures of every fixture.
+// sampler_fuzzer's input (its header): vocabulary size (2 bytes), temperature, top_p, min_p (raw
+// float bits, 4 bytes each), a seed byte, a flags byte (bit 0: a logit bias), then the logits.
+void SamplerSeeds(Corpus& corpus) {
+  auto seed = [&](const std::string& name, uint16_t vocab, float temperature, float top_p,
+                  float min_p, uint8_t flags, const std::vector<float>& logits) {
+    std::string bytes = {static_cast<char>(vocab & 0xff), static_cast<char>(vocab >> 8)};
+    for (const float value : {temperature, top_p, min_p}) {
+      const uint32_t bits = std::bit_cast<uint32_t>(value);
+      for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>(bits >> (8 * i)));
+    }
+    bytes += {static_cast<char>(7), static_cast<char>(flags)};
+    for (const float logit : logits) {
+      const uint32_t bits = std::bit_cast<uint32_t>(logit);
+      for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>(bits >> (8 * i)));
+    }
+    corpus.Add(name, bytes);
+  };
+  std::vector<float> flat(64), peaked(64);
+  for (int i = 0; i < 64; ++i) {
+    flat[i] = 0.01f * static_cast<float>(i % 7);
+    peaked[i] = i == 5 ? 8.0f : -0.1f * static_cast<float>(i);
+  }
+  const float inf = std::numeric_limits<float>::infinity();
+  seed("flat-top-p", 64, 1.0f, 0.9f, 0.0f, 0, flat);
+  seed("peaked-min-p", 64, 0.7f, 1.0f, 0.05f, 0, peaked);
+  seed("both-with-bias", 64, 1.3f, 0.5f, 0.1f, 1, peaked);
+  seed("non-finite", 8, 1.0f, 0.95f, 0.0f, 0,
+       {std::nanf(""), inf, -inf, 1.0f, 1.0f, 0.0f, -1.0f, 2.0f});
+}
+
 void TorchSeeds(const fs::path& shared, Corpus& checkpoints, Corpus& pickles) {
   for (const fs::path& path : TorchFiles(shared)) {
     const TorchFixture fixture = ReadTorchFixture(path);
@@ -473,6 +506,9 @@ int main(int argc, char** argv) {
        {&models, &vocab, &blobs, &records, &requests, &stops, &safetensors, &gguf, &formats}) {
     corpus->Report();
   }
+  Corpus sampler(out, "sampler_fuzzer");
+  rwkv::fuzz::SamplerSeeds(sampler);
+  sampler.Report();
   Corpus bpe(out, "bpe_tokenizer_fuzzer");  // the reference texts, as text to tokenize
   for (size_t i = 0; i < texts.size(); ++i) bpe.Add(absl::StrCat("text-", i), texts[i]);
   bpe.Report();
