@@ -92,6 +92,11 @@ bool MatmulContext::InsideOneDnnCall() {
 
 MatmulContext::MatmulContext() : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {}
 
+float* MatmulContext::Sums(int64_t floats) {
+  if (sums_.size() < static_cast<size_t>(floats)) sums_.resize(static_cast<size_t>(floats));
+  return sums_.data();
+}
+
 void* MatmulContext::Scratchpad(size_t bytes) {
   if (scratchpad_.size() < bytes) scratchpad_.resize(bytes);
   return scratchpad_.data();
@@ -349,11 +354,7 @@ absl::Status Linear::ApplyBf16(MatmulContext& ctx, const float* x, int64_t rows,
   // kernel, so both give the same bits; but for accumulating, where oneDNN's fused sum rounds
   // y + product once as ApplyEpilogue does (matmul_test checks the bits).
   if (bf16_gemv_ && rows <= kBf16GemvMaxRows) {
-    float* sums = y;
-    if (epilogue == Epilogue::kAccumulate) {
-      if (ctx.sums_.size() < static_cast<size_t>(rows * out_)) ctx.sums_.resize(rows * out_);
-      sums = ctx.sums_.data();
-    }
+    float* sums = epilogue == Epilogue::kAccumulate ? ctx.Sums(rows * out_) : y;
     Bf16Gemv(ctx.bf16_rows_.data(), rows, in_, out_,
              static_cast<const uint16_t*>(weights_.get_data_handle()), sums);
     ApplyEpilogue(sums, rows, out_, epilogue, y);
@@ -377,11 +378,7 @@ absl::Status Linear::ApplyQ8_0(MatmulContext& ctx, const float* x, int64_t rows,
   const size_t inputs = static_cast<size_t>(rows * in_);
   if (ctx.int16_rows_.size() < inputs) ctx.int16_rows_.resize(inputs);
   if (ctx.row_scales_.size() < static_cast<size_t>(rows)) ctx.row_scales_.resize(rows);
-  float* products = y;
-  if (epilogue == Epilogue::kAccumulate) {
-    if (ctx.sums_.size() < static_cast<size_t>(rows * out_)) ctx.sums_.resize(rows * out_);
-    products = ctx.sums_.data();
-  }
+  float* products = epilogue == Epilogue::kAccumulate ? ctx.Sums(rows * out_) : y;
   QuantizeRowsInt16(x, rows, in_, ctx.int16_rows_.data(), ctx.row_scales_.data());
   Q8_0Matmul(ctx.int16_rows_.data(), ctx.row_scales_.data(), rows, in_, out_, q8_0_.get(),
              products);
@@ -426,13 +423,7 @@ absl::Status Linear::ApplyInt8(MatmulContext& ctx, const float* x, int64_t rows,
     ctx.int8_rows_.resize(int8_rows * in_);
   }
   if (ctx.row_scales_.size() < static_cast<size_t>(rows)) ctx.row_scales_.resize(rows);
-  float* sums = y;
-  if (split || epilogue == Epilogue::kAccumulate) {
-    if (ctx.sums_.size() < static_cast<size_t>(int8_rows * out_)) {
-      ctx.sums_.resize(int8_rows * out_);
-    }
-    sums = ctx.sums_.data();
-  }
+  float* sums = split || epilogue == Epilogue::kAccumulate ? ctx.Sums(int8_rows * out_) : y;
   if (split) {
     QuantizeRowsSplit(x, rows, in_, input_scales_.data(), ctx.int8_rows_.data(),
                       ctx.row_scales_.data());

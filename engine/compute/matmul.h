@@ -96,6 +96,8 @@ class MatmulContext {
   absl::Status RunRows(Bound& bound, const void* src, size_t row_bytes, int64_t rows, float* dst,
                        int64_t out, bool dst_is_input, const dnnl::memory& weights);
   void* Scratchpad(size_t bytes);
+  // sums_, grown to hold `floats`: products that must not land in y (the epilogue reads y).
+  float* Sums(int64_t floats);
 
   dnnl::engine engine_;
   dnnl::stream stream_;
