@@ -36,6 +36,14 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#targets[@]} -gt 0 ] || targets=("${all_targets[@]}")
+# Every target in tests/fuzz is on the list above, so that none is silently left out of CI.
+for source in tests/fuzz/*_fuzzer.cc; do
+  name=$(basename "$source" .cc)
+  if [[ " ${all_targets[*]} " != *" $name "* ]]; then
+    echo "fuzz: $source is not in all_targets (scripts/fuzz.sh)" >&2
+    exit 2
+  fi
+done
 export RWKV_SHARED_DIR="${RWKV_SHARED_DIR:-$(cd .. && pwd)/shared}"
 
 scripts/install-deps.sh
@@ -53,6 +61,14 @@ if [ -z "$work" ]; then
 fi
 mkdir -p "$work/corpus" "$work/logs" "$work/crashes"
 build-fuzz/fuzz/rwkv-fuzz-seeds --shared "$RWKV_SHARED_DIR" --out "$work/corpus"
+# A target without seeds starts from nothing and, in CI's few seconds, reaches almost nothing:
+# rwkv-fuzz-seeds (tests/fuzz/seed_corpus_main.cc) must write some for every target.
+for target in "${targets[@]}"; do
+  if [ -z "$(ls -A "$work/corpus/$target" 2> /dev/null)" ]; then
+    echo "fuzz: no seeds for $target: add them to tests/fuzz/seed_corpus_main.cc" >&2
+    exit 2
+  fi
+done
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

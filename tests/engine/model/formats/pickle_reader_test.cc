@@ -31,10 +31,6 @@ void ExpectRefused(const std::string& pickle, const std::vector<std::string>& fr
   }
 }
 
-std::string OneTensorPickle() {
-  return StateDictPickle({TensorItem("w", "FloatStorage", "0", 6, 0, {2, 3}, {3, 1})});
-}
-
 TEST(PickleReaderTest, ReadsAStateDict) {
   const auto tensors = Read(StateDictPickle(
       {TensorItem("blocks.0.w", "BFloat16Storage", "0", 300, 0, {3, 100}, {100, 1}),
