@@ -94,6 +94,9 @@ absl::Status ValidateLoadgenOptions(const LoadgenOptions& options) {
   if (options.prompt_tokens < 0) {
     return absl::InvalidArgumentError("--prompt-tokens must be >= 0");
   }
+  if (!(options.top_p > 0.0f && options.top_p <= 1.0f)) {
+    return absl::InvalidArgumentError("--top-p must be in (0, 1]");
+  }
   if (options.prompt_tokens == 0 && options.prompt.empty()) {
     return absl::InvalidArgumentError("--prompt must not be empty");
   }
@@ -131,6 +134,7 @@ rwkv::v1::GenerateRequest BuildLoadgenRequest(const LoadgenOptions& options, int
     request.set_create_session(true);
   }
   request.mutable_sampling()->set_temperature(options.temperature);
+  if (options.top_p < 1.0f) request.mutable_sampling()->set_top_p(options.top_p);
   request.mutable_stop()->set_max_tokens(options.max_tokens);
   request.mutable_stop()->set_ignore_end_of_text(options.ignore_eos);
   return request;

@@ -47,6 +47,7 @@ struct LoadgenOptions {
   int prompt_tokens = 0;
   int max_tokens = 64;
   float temperature = 0;
+  float top_p = 1.0f;  // nucleus sampling; 1 (off) is not sent
   // Keep generating past end-of-text so every request produces exactly max_tokens tokens and
   // runs are comparable.
   bool ignore_eos = true;

@@ -34,6 +34,7 @@ ABSL_FLAG(int32_t, prompt_tokens, 0,
           "If > 0, send this many token IDs (cycling 32..126) instead of --prompt.");
 ABSL_FLAG(int32_t, max_tokens, 64, "Tokens to generate per request.");
 ABSL_FLAG(float, temperature, 0.0f, "Sampling temperature; 0 = greedy.");
+ABSL_FLAG(float, top_p, 1.0f, "Nucleus sampling: keep the most likely tokens up to this mass; 1 = off.");
 ABSL_FLAG(bool, ignore_eos, true,
           "Generate past end-of-text, so that every request yields exactly --max-tokens tokens.");
 ABSL_FLAG(std::string, session_prefix, "",
@@ -63,6 +64,7 @@ LoadgenOptions OptionsFromFlags() {
   options.prompt_tokens = absl::GetFlag(FLAGS_prompt_tokens);
   options.max_tokens = absl::GetFlag(FLAGS_max_tokens);
   options.temperature = absl::GetFlag(FLAGS_temperature);
+  options.top_p = absl::GetFlag(FLAGS_top_p);
   options.ignore_eos = absl::GetFlag(FLAGS_ignore_eos);
   options.use_sessions = !absl::GetFlag(FLAGS_no_sessions);
   options.keep_sessions = absl::GetFlag(FLAGS_keep_sessions);
@@ -130,6 +132,7 @@ int main(int argc, char** argv) {
       "Load generator for rwkv-serve: N concurrent users, each running M streaming turns.\n"
       "  rwkv-loadgen [--server HOST:PORT] [--sessions N] [--turns M] [--warmup-turns W]\n"
       "               [--prompt TEXT | --prompt-tokens K] [--max-tokens N] [--temperature T]\n"
+      "               [--top-p P]\n"
       "               [--session-prefix STR | --no-sessions] [--keep-sessions] [--json FILE]\n"
       "               [--http HOST:PORT]   (the OpenAI-compatible HTTP API instead of gRPC)\n"
       "               [--tls-ca-file CA.pem [--tls-cert-file CERT.pem --tls-key-file KEY.pem]]\n"

@@ -84,6 +84,7 @@ std::string FormatLoadgenJson(const LoadgenReport& report, const LoadgenOptions&
       absl::StrCat("\"prompt_tokens\": ", options.prompt_tokens),
       absl::StrCat("\"max_tokens\": ", options.max_tokens),
       absl::StrCat("\"temperature\": ", JsonNumber(options.temperature)),
+      absl::StrCat("\"top_p\": ", JsonNumber(options.top_p)),
       absl::StrCat("\"requests_ok\": ", report.requests_ok),
       absl::StrCat("\"requests_failed\": ", report.requests_failed),
       absl::StrCat("\"warmup_requests_failed\": ", report.warmup_failed),

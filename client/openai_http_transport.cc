@@ -167,6 +167,7 @@ absl::StatusOr<std::string> OpenAiCompletionBody(const rwkv::v1::GenerateRequest
                {"ignore_eos", request.stop().ignore_end_of_text()},
                {"stream", true},
                {"stream_options", {{"include_usage", true}}}};
+  if (request.sampling().has_top_p()) body["top_p"] = request.sampling().top_p();
   if (!request.session_id().empty()) {
     body["session_id"] = request.session_id();
     body["create_session"] = request.create_session();

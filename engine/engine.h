@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "engine/compute/precision.h"
@@ -130,6 +131,15 @@ class Engine {
   // empty batch or token list, a token outside the vocabulary, a state of the wrong size, or two
   // sequences sharing a state buffer. On error no state has been modified.
   virtual absl::StatusOr<LogitsView> Forward(absl::Span<const SequenceInput> batch) = 0;
+
+  // Runs task(i) for every i in [0, count) on the engine's threads, the caller's among them, and
+  // returns when all have run: per-sequence work between steps (sampling the next tokens) then
+  // scales with the threads as Forward does, rather than running on one thread while the rest
+  // wait. Tasks must touch disjoint data. Called from Forward's thread, never during Forward.
+  // This default runs them in order on the caller's thread.
+  virtual void ParallelFor(int64_t count, absl::FunctionRef<void(int64_t)> task) {
+    for (int64_t i = 0; i < count; ++i) task(i);
+  }
 };
 
 // The checks every implementation's Forward makes before touching a state (see Forward).

@@ -37,6 +37,7 @@ class OnednnEngine final : public Engine {
   absl::Span<const std::string> EmbeddedVocabulary() const override { return vocabulary_; }
 
   absl::StatusOr<LogitsView> Forward(absl::Span<const SequenceInput> batch) override;
+  void ParallelFor(int64_t count, absl::FunctionRef<void(int64_t)> task) override;
 
  private:
   OnednnEngine() = default;

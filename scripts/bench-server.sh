@@ -11,7 +11,8 @@
 # A note for the README's benchmarks, not a timed test: run it on a quiet machine.
 #
 # Usage: scripts/bench-server.sh [--sessions 8,32,64] [--precision int8-fast] [--turns 2]
-#          [--max-tokens 64] [--prompt-tokens 0] [--temperature 0] [--store memory:] [--runs 3]
+#          [--max-tokens 64] [--prompt-tokens 0] [--temperature 0] [--top-p 1] [--threads 1]
+#          [--store memory:] [--runs 3]
 #          [--bin DIR]   (where rwkv-server, rwkv-bench and rwkv-loadgen are; default build/bin)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,8 @@ turns=2
 max_tokens=64
 prompt_tokens=0
 temperature=0
+top_p=1
+threads=1
 store=memory:
 runs=3
 bin=build/bin
@@ -33,6 +36,8 @@ while [[ $# -gt 0 ]]; do
     --max-tokens) max_tokens=$2; shift 2 ;;
     --prompt-tokens) prompt_tokens=$2; shift 2 ;;
     --temperature) temperature=$2; shift 2 ;;
+    --top-p) top_p=$2; shift 2 ;;
+    --threads) threads=$2; shift 2 ;;
     --store) store=$2; shift 2 ;;
     --runs) runs=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
@@ -55,7 +60,7 @@ trap 'stop_server; rm -rf "$work"' EXIT
 
 # The engine alone at batch $1: "decode_tok_s turn_tok_s", turns of $2 prompt tokens.
 engine_rate() {
-  "$bin/rwkv-bench" --shape rwkv7-0.1b --precision "$precision" --threads 1 --batches "$1" \
+  "$bin/rwkv-bench" --shape rwkv7-0.1b --precision "$precision" --threads "$threads" --batches "$1" \
     --roofline=false --prefill-prompts 0 --prefill-tokens 16 --turn-prompt-tokens "$2" \
     --turn-new-tokens "$max_tokens" --json "$work/bench.json" > /dev/null
   python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(r['decode_tok_s'][sys.argv[2]], r['turn_tok_s'][sys.argv[2]])" \
@@ -73,7 +78,7 @@ scrape() {
 server_rate() {
   local n=$1 log="$work/server.log" store_arg=$store
   [ "$store" = rocksdb ] && { rm -rf "$work/db"; store_arg="rocksdb:$work/db"; }
-  "$bin/rwkv-server" --model synthetic:rwkv7-0.1b --precision "$precision" --threads 1 \
+  "$bin/rwkv-server" --model synthetic:rwkv7-0.1b --precision "$precision" --threads "$threads" \
     --listen 127.0.0.1:0 --metrics-address 127.0.0.1:0 --state-store "$store_arg" 2> "$log" &
   server=$!
   for _ in $(seq 300); do grep -q " serving " "$log" && break; sleep 0.1; done
@@ -83,7 +88,7 @@ server_rate() {
   local prompt=()
   [ "$prompt_tokens" -gt 0 ] && prompt=(--prompt-tokens "$prompt_tokens")
   local load=(--server "127.0.0.1:$port" --sessions "$n" --max-tokens "$max_tokens"
-              --temperature "$temperature" "${prompt[@]}")
+              --temperature "$temperature" --top-p "$top_p" "${prompt[@]}")
   "$bin/rwkv-loadgen" "${load[@]}" --turns 1 > /dev/null 2>&1  # warm-up, not measured
   scrape "$metrics" > "$work/before"
   "$bin/rwkv-loadgen" "${load[@]}" --turns "$turns" --json "$work/load.json" > /dev/null 2>&1
@@ -130,5 +135,5 @@ print(f"| {n} | {engine:.0f} | {turn:.0f} | {gen:.0f} | {100 * gen / engine:.0f}
 PY
 done
 echo
-echo "rwkv7-0.1b (synthetic), $precision, engine on 1 thread; $turns turns x $max_tokens tokens per" \
-  "session, prompt: $([ "$prompt_tokens" -gt 0 ] && echo "$prompt_tokens tokens" || echo "loadgen's default (102 bytes)"), temperature $temperature, store $store; medians of $runs"
+echo "rwkv7-0.1b (synthetic), $precision, engine on $threads thread(s); $turns turns x $max_tokens tokens per" \
+  "session, prompt: $([ "$prompt_tokens" -gt 0 ] && echo "$prompt_tokens tokens" || echo "loadgen's default (102 bytes)"), temperature $temperature, top_p $top_p, store $store; medians of $runs"

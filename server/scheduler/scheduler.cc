@@ -282,9 +282,10 @@ bool Scheduler::RunStep() {
   if (inputs_.empty()) return false;
   const absl::Time start = clock_.Now();
   absl::StatusOr<engine::LogitsView> logits = engine_->Forward(inputs_);
-  const absl::Time now = clock_.Now();
-  observer_.OnStep(now - start, options_.max_batch_tokens - budget,
+  observer_.OnStep(clock_.Now() - start, options_.max_batch_tokens - budget,
                    static_cast<int64_t>(inputs_.size()));
+  if (logits.ok()) DrawTokens(*logits);
+  const absl::Time now = clock_.Now();
   for (size_t i = 0; i < stepped_.size(); ++i) {
     if (!logits.ok()) {
       stepped_[i]->Cancel(absl::InternalError(absl::StrCat("engine step failed: ",
@@ -297,6 +298,22 @@ bool Scheduler::RunStep() {
     stepped_[i]->OnStep(inputs_[i].tokens.size(), row, start, now);
   }
   return true;
+}
+
+void Scheduler::DrawTokens(const engine::LogitsView& logits) {
+  drawing_.clear();
+  for (size_t i = 0; i < stepped_.size(); ++i) {
+    if (inputs_[i].logits != engine::LogitsMode::kNone &&
+        stepped_[i]->SamplesAfter(inputs_[i].tokens.size())) {
+      drawing_.push_back(i);
+    }
+  }
+  // Every sequence samples with its own sampler: at 64 sequences a top-p draw each is a fifth of
+  // a step, which the engine's threads then share as they share the step itself.
+  engine_->ParallelFor(static_cast<int64_t>(drawing_.size()), [this, &logits](int64_t j) {
+    const size_t i = drawing_[static_cast<size_t>(j)];
+    stepped_[i]->Draw(logits.Row(i));
+  });
 }
 
 void Scheduler::Retire(absl::Time now) {

@@ -143,6 +143,8 @@ class Scheduler {
   void SweepQueue(absl::Time now);
   void CheckCancellations(absl::Time now);
   bool RunStep();
+  // Samples the next token of every sequence of the step just run that wants one.
+  void DrawTokens(const engine::LogitsView& logits);
   void Retire(absl::Time now);
   // RESOURCE_EXHAUSTED when no place is left in the queue.
   absl::Status CheckQueueRoom() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
@@ -168,6 +170,7 @@ class Scheduler {
   std::vector<std::unique_ptr<Sequence>> running_;
   std::vector<engine::SequenceInput> inputs_;
   std::vector<Sequence*> stepped_;
+  std::vector<size_t> drawing_;  // indices into stepped_ that sample this step
   std::vector<Sequence*> queued_;  // SweepQueue's snapshot of queue_
   size_t rotation_ = 0;  // where RunStep starts in running_, so that no runnable one starves
   std::thread thread_;

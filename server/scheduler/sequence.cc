@@ -97,9 +97,27 @@ bool Sequence::IsStopToken(int32_t token) const {
          request_.stop_tokens.end();
 }
 
+bool Sequence::SamplesAfter(size_t fed) const {
+  switch (phase_) {
+    case Phase::kPrefill:
+      return prompt_fed_ + fed >= request_.prompt.size() && request_.max_tokens > 0;
+    case Phase::kDecode:
+      return true;
+    case Phase::kFinishing:
+    case Phase::kDone:
+      return false;
+  }
+  return false;
+}
+
+void Sequence::Draw(absl::Span<const float> logits) {
+  drawn_ = sampler_.Sample(logits);
+  sampler_.Accept(*drawn_);
+}
+
 void Sequence::Sample(absl::Span<const float> logits, absl::Time now) {
-  const int32_t token = sampler_.Sample(logits);
-  sampler_.Accept(token);
+  if (!drawn_.has_value()) Draw(logits);
+  const int32_t token = *std::exchange(drawn_, std::nullopt);
   ++generated_;
   pending_ = token;
   if (!first_token_) first_token_ = now;

@@ -45,8 +45,14 @@ class Sequence {
   absl::Duration PausedFor(absl::Time now);
   // The tokens to feed in the next step, at most `budget` of them, and which logits it needs.
   absl::Span<const int32_t> NextInput(int64_t budget, engine::LogitsMode* mode) const;
+  // Whether OnStep, after a step that fed `fed` tokens of NextInput, samples from its logits.
+  bool SamplesAfter(size_t fed) const;
+  // Draws the token that the next OnStep streams (SamplesAfter only). It touches this sequence's
+  // sampler alone, so the scheduler draws for every sequence of a step at once on the engine's
+  // threads, then calls OnStep for each on its own thread.
+  void Draw(absl::Span<const float> logits);
   // After the step that started at `step_start` fed `fed` tokens of NextInput; `logits` is empty
-  // when none were asked for. May call sink()->OnDelta.
+  // when none were asked for. Samples unless Draw already has. May call sink()->OnDelta.
   void OnStep(size_t fed, absl::Span<const float> logits, absl::Time step_start, absl::Time now);
   // Caller gone or server draining: stop generating. With `keep`, a token already streamed but
   // not yet fed is fed first (kFinishing); otherwise the sequence is done at once.
@@ -72,6 +78,7 @@ class Sequence {
 
   Phase phase_ = Phase::kPrefill;
   size_t prompt_fed_ = 0;
+  std::optional<int32_t> drawn_;    // sampled by Draw, not yet streamed
   std::optional<int32_t> pending_;  // sampled and streamed, not yet fed
   int32_t generated_ = 0;
   int32_t generated_fed_ = 0;

@@ -75,6 +75,7 @@ TEST(LoadgenRequestTest, TextPromptWithSession) {
   EXPECT_TRUE(request.create_session());
   EXPECT_FLOAT_EQ(request.sampling().temperature(), 0.5f);
   EXPECT_TRUE(request.sampling().has_temperature());
+  EXPECT_FALSE(request.sampling().has_top_p());  // 1, off: the server's default
   EXPECT_EQ(request.stop().max_tokens(), 32);
   EXPECT_TRUE(request.stop().ignore_end_of_text());
 }
@@ -92,6 +93,20 @@ TEST(LoadgenRequestTest, TokenPromptWithoutSession) {
   EXPECT_TRUE(request.sampling().has_temperature());  // 0 must be sent: the server default is 1
   EXPECT_EQ(request.sampling().temperature(), 0);
   EXPECT_FALSE(request.stop().ignore_end_of_text());
+}
+
+TEST(LoadgenRequestTest, TopPIsSentBelowOneAndCheckedOnTheWay) {
+  LoadgenOptions options;
+  options.temperature = 1.0f;
+  options.top_p = 0.9f;
+  EXPECT_FLOAT_EQ(BuildLoadgenRequest(options, 0).sampling().top_p(), 0.9f);
+  EXPECT_TRUE(ValidateLoadgenOptions(options).ok());
+  for (float bad : {0.0f, -0.5f, 1.5f}) {
+    options.top_p = bad;
+    const absl::Status status = ValidateLoadgenOptions(options);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(status.message(), "--top-p must be in (0, 1]") << bad;
+  }
 }
 
 TEST(LoadgenResultsTest, SummarisesSuccessesAndCountsFailuresByCode) {

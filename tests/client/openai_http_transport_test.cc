@@ -25,6 +25,12 @@ TEST(OpenAiCompletionBodyTest, CarriesTheTurnAndAsksForTheUsage) {
   EXPECT_EQ(json["stream_options"]["include_usage"], true);
   EXPECT_EQ(json["session_id"], "bench-3");
   EXPECT_EQ(json["create_session"], true);
+  EXPECT_FALSE(json.contains("top_p"));  // off unless asked for
+
+  options.top_p = 0.5f;
+  body = OpenAiCompletionBody(BuildLoadgenRequest(options, 3));
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(nlohmann::json::parse(*body)["top_p"], 0.5);
 
   options.use_sessions = false;
   body = OpenAiCompletionBody(BuildLoadgenRequest(options, 0));

@@ -1,6 +1,7 @@
 #include "tests/fakes/fake_engine.h"
 
 #include <algorithm>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -220,6 +221,33 @@ int32_t FakeEngine::NextToken(absl::Span<const int32_t> history) const {
   }
   const int32_t token = policy_(history);
   return std::clamp(token, 0, kVocab - 1);
+}
+
+void FakeEngine::RunTasksOnThreads(int threads) {
+  absl::MutexLock lock(&mu_);
+  task_threads_ = std::max(threads, 1);
+}
+
+int64_t FakeEngine::most_parallel_tasks() const {
+  absl::MutexLock lock(&mu_);
+  return most_parallel_tasks_;
+}
+
+void FakeEngine::ParallelFor(int64_t count, absl::FunctionRef<void(int64_t)> task) {
+  int threads;
+  {
+    absl::MutexLock lock(&mu_);
+    most_parallel_tasks_ = std::max(most_parallel_tasks_, count);
+    threads = task_threads_;
+  }
+  if (threads == 1) return Engine::ParallelFor(count, task);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([count, threads, t, &task] {
+      for (int64_t i = count - 1 - t; i >= 0; i -= threads) task(i);
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
 }
 
 }  // namespace rwkv::testing

@@ -97,6 +97,13 @@ class FakeEngine final : public engine::Engine {
   // Waits until a Forward waits at the hold; false if `timeout` passed first.
   bool WaitUntilHeld(absl::Duration timeout) const ABSL_LOCKS_EXCLUDED(gate_mu_);
 
+  // ParallelFor's tasks run on `threads` threads of their own (1, the default: in order on the
+  // caller's), each taking every threads-th task from the last, so that tests see draws made
+  // concurrently and out of order.
+  void RunTasksOnThreads(int threads) ABSL_LOCKS_EXCLUDED(mu_);
+  // The most tasks one ParallelFor call was given.
+  int64_t most_parallel_tasks() const ABSL_LOCKS_EXCLUDED(mu_);
+
   std::vector<Call> calls() const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t call_count() const ABSL_LOCKS_EXCLUDED(mu_);
   // Waits until `count` Forward calls have finished; false if `timeout` passed first.
@@ -112,6 +119,8 @@ class FakeEngine final : public engine::Engine {
   int64_t MatrixFlopsPerToken() const override { return 0; }
 
   absl::StatusOr<engine::LogitsView> Forward(absl::Span<const engine::SequenceInput> batch) override
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void ParallelFor(int64_t count, absl::FunctionRef<void(int64_t)> task) override
       ABSL_LOCKS_EXCLUDED(mu_);
 
  private:
@@ -138,6 +147,8 @@ class FakeEngine final : public engine::Engine {
   std::map<int64_t, absl::Status> failures_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Status> next_failure_ ABSL_GUARDED_BY(mu_);
   std::function<void(int64_t)> hook_ ABSL_GUARDED_BY(mu_);
+  int task_threads_ ABSL_GUARDED_BY(mu_) = 1;
+  int64_t most_parallel_tasks_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
 
   // The hold, apart from mu_ so that calls() and the rest answer while a Forward waits.

@@ -142,6 +142,22 @@ TEST(SyntheticTest, SmallShapeRunsAndIsDeterministic) {
   for (float v : first) ASSERT_TRUE(std::isfinite(v));
 }
 
+// ParallelFor runs every task exactly once, on the engine's threads, and returns after all.
+TEST(EngineParallelForTest, RunsEveryTaskOnce) {
+  auto source = engine::SyntheticSource::FromShape({"test", 128, 2, 512, 32});
+  ASSERT_NE(source, nullptr);
+  for (int threads : {1, 2, 3}) {
+    auto engine = Engine::FromSource(*source, {"", threads});
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    for (int64_t count : {0, 1, 5, 64}) {
+      std::vector<int> runs(static_cast<size_t>(count), 0);
+      (*engine)->ParallelFor(count, [&runs](int64_t i) { ++runs[static_cast<size_t>(i)]; });
+      EXPECT_EQ(runs, std::vector<int>(static_cast<size_t>(count), 1))
+          << threads << " threads, " << count << " tasks";
+    }
+  }
+}
+
 TEST(SyntheticTest, UnknownShapeIsInvalidArgument) {
   auto source = engine::SyntheticSource::Create("rwkv9-7b");
   ASSERT_FALSE(source.ok());
