@@ -98,12 +98,13 @@ uint64_t SplitMix64(uint64_t& state) {
 uint64_t RotateLeft(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 
-// weights[i] = e^((scores[i] - max) / temperature) over the whole vocabulary: 0 exactly for a
-// banned (-inf) score. Returns their sum, in a fixed lane order (compute/vector_math.h).
+// weights[i] = e^((scores[i] - max) / temperature) over the whole vocabulary, scores sanitized
+// on the fly: 0 exactly for a banned (-inf or NaN) score. Returns their sum, in a fixed lane
+// order (compute/vector_math.h).
 RWKV_VECTOR_CLONES double DenseWeights(const float* scores, int32_t n, float max_score,
                                        float temperature, float* weights) {
   return LaneSum<double>(n, [&](int64_t i) {
-    weights[i] = Exp((scores[i] - max_score) / temperature);
+    weights[i] = Exp((Sanitize(scores[i]) - max_score) / temperature);
     return static_cast<double>(weights[i]);
   });
 }
@@ -213,20 +214,16 @@ void Sampler::Accept(int32_t token) {
 int32_t Sampler::Sample(absl::Span<const float> logits) {
   // Nothing to add to the logits: rank and weigh them where they are, sanitized on the fly,
   // rather than copy the vocabulary first.
+  const bool as_given =
+      logits.size() == scores_.size() && params_.logit_bias.empty() && !Penalizes();
+  if (!as_given) PrepareScores(logits);
+  ranked_ = as_given ? logits.data() : scores_.data();
   // Temperature alone: every finite ID is a candidate, so none need listing. Without a top-k
   // the top-p and min-p cuts run over the whole vocabulary too (DrawCut).
-  const bool greedy = params_.temperature == 0.0f;
   const bool no_top_k = params_.top_k == 0;
-  const bool every_id = no_top_k && params_.top_p >= 1.0f && params_.min_p == 0.0f;
-  if (logits.size() == scores_.size() && params_.logit_bias.empty() && !Penalizes()) {
-    if (greedy) return FirstArgMax(logits.data(), vocab_size_);
-    if (every_id) return DrawAll(logits.data());
-    if (no_top_k) return DrawCut(logits.data());
-  }
-  PrepareScores(logits);
-  if (greedy) return ArgMax();
-  if (every_id) return DrawAll(scores_.data());
-  if (no_top_k) return DrawCut(scores_.data());
+  if (params_.temperature == 0.0f) return ArgMax();
+  if (no_top_k && params_.top_p >= 1.0f && params_.min_p == 0.0f) return DrawAll(ranked_);
+  if (no_top_k) return DrawCut(ranked_);
   CollectCandidates();
   if (candidates_.empty()) return ArgMax();  // everything is banned; nothing sensible to draw
   const double total_weight = ComputeWeights();
@@ -263,7 +260,7 @@ void Sampler::ApplyPenalties() {
   }
 }
 
-int32_t Sampler::ArgMax() const { return FirstArgMax(scores_.data(), vocab_size_); }
+int32_t Sampler::ArgMax() const { return FirstArgMax(ranked_, vocab_size_); }
 
 void Sampler::CollectCandidates() {
   const size_t k = static_cast<size_t>(params_.top_k);
@@ -273,10 +270,10 @@ void Sampler::CollectCandidates() {
   size_t count = 0;
   for (int32_t id = 0; id < vocab_size_; ++id) {
     candidates_[count] = id;
-    count += scores_[id] != -kInf;
+    count += Score(id) != -kInf;
   }
   candidates_.resize(count);
-  max_score_ = count > 0 ? scores_[ArgMax()] : -kInf;
+  max_score_ = count > 0 ? Score(ArgMax()) : -kInf;
   all_finite_ = true;
   if (k == 0 || k >= candidates_.size()) return;
   all_finite_ = false;
@@ -298,11 +295,11 @@ void Sampler::CollectTopK(size_t k) {
   for (int32_t begin = 0; begin < vocab_size_; begin += kBlock) {
     const int32_t end = std::min(vocab_size_, begin + kBlock);
     if (scratch_.size() == k &&
-        VectorMaxKey(scores_.data() + begin, end - begin) <= OrderKey(root_score)) {
+        VectorMaxKey(ranked_ + begin, end - begin) <= OrderKey(root_score)) {
       continue;
     }
     for (int32_t id = begin; id < end; ++id) {
-      const float score = scores_[id];
+      const float score = Score(id);
       if (score == -kInf) continue;
       if (scratch_.size() < k) {
         scratch_.push_back(id);
@@ -314,23 +311,23 @@ void Sampler::CollectTopK(size_t k) {
       } else {
         continue;
       }
-      root_score = scores_[scratch_.front()];
+      root_score = Score(scratch_.front());
     }
   }
   candidates_.assign(scratch_.begin(), scratch_.end());
   std::sort(candidates_.begin(), candidates_.end());
   all_finite_ = false;
   max_score_ = -kInf;
-  for (const int32_t id : candidates_) max_score_ = std::max(max_score_, scores_[id]);
+  for (const int32_t id : candidates_) max_score_ = std::max(max_score_, Score(id));
 }
 
 void Sampler::KeepRankedAtOrAbove(int32_t pivot) {
   // Better(pivot, id) without its short-circuit: on a flat distribution which side a candidate
   // falls is a coin toss, and a branch on it mispredicts half the time.
-  const float pivot_score = scores_[pivot];
+  const float pivot_score = Score(pivot);
   size_t kept = 0;
   for (const int32_t id : candidates_) {
-    const float score = scores_[id];
+    const float score = Score(id);
     const bool below = (pivot_score > score) | ((pivot_score == score) & (pivot < id));
     candidates_[kept] = id;
     kept += !below;
@@ -345,11 +342,11 @@ double Sampler::ComputeWeights() {
   const float temperature = params_.temperature;
   // Every finite ID is a candidate: all of them at once, vectorized (the others weigh 0).
   if (all_finite_) {
-    return DenseWeights(scores_.data(), vocab_size_, max_score_, temperature, weights_.data());
+    return DenseWeights(ranked_, vocab_size_, max_score_, temperature, weights_.data());
   }
   double total = 0.0;
   for (const int32_t id : candidates_) {
-    const float weight = Exp((scores_[id] - max_score_) / temperature);
+    const float weight = Exp((Score(id) - max_score_) / temperature);
     weights_[id] = weight;
     total += weight;
   }
@@ -360,7 +357,7 @@ void Sampler::ApplyTopP(double total_weight) {
   // Only the candidates in the bucket where the mass reaches top_p are ranked (top_p.h).
   const float buckets_per_score = TopPBucketsPerScore(params_.temperature);
   auto bucket_of = [&](int32_t id) {
-    return TopPBucket(max_score_ - scores_[id], buckets_per_score);
+    return TopPBucket(max_score_ - Score(id), buckets_per_score);
   };
   std::fill(bucket_mass_.begin(), bucket_mass_.begin() + kTopPBuckets, 0.0);
   for (const int32_t id : candidates_) bucket_mass_[bucket_of(id)] += weights_[id];
@@ -374,7 +371,7 @@ void Sampler::ApplyTopP(double total_weight) {
     if (bucket_of(id) == boundary) scratch_.push_back(id);
   }
   KeepRankedAtOrAbove(
-      PivotInBucket(scores_.data(), weights_.data(), mass, target, absl::MakeSpan(scratch_)));
+      PivotInBucket(ranked_, weights_.data(), mass, target, absl::MakeSpan(scratch_)));
 }
 
 void Sampler::ApplyMinP() {

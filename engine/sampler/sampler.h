@@ -26,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "engine/sampler/score_order.h"
 
 namespace rwkv::engine {
 
@@ -92,6 +93,7 @@ class Sampler {
 
   // Steps of Sample(). candidates_ always stays in ascending id order, so the draw never
   // depends on how a standard library orders equal elements in nth_element or a heap.
+  // The steps after PrepareScores read the scores through ranked_ (see there).
   void PrepareScores(absl::Span<const float> logits);
   void ApplyPenalties();
   bool Penalizes() const;
@@ -118,10 +120,10 @@ class Sampler {
 
   // Drops the candidates ranked below `pivot`.
   void KeepRankedAtOrAbove(int32_t pivot);
+  // An ID's score as the sampler ranks it: sanitized, as PrepareScores leaves scores_.
+  float Score(int32_t id) const { return Sanitize(ranked_[id]); }
   // Rank order: higher score first, lower id first among equal scores.
-  bool Better(int32_t a, int32_t b) const {
-    return scores_[a] > scores_[b] || (scores_[a] == scores_[b] && a < b);
-  }
+  bool Better(int32_t a, int32_t b) const { return RanksAbove(ranked_, a, b); }
 
   uint64_t NextRandom();
   // Uniform in [0, 1) with 53 random bits.
@@ -145,6 +147,10 @@ class Sampler {
   std::vector<double> bucket_mass_;  // top-p's histograms of weight by log-weight
   std::vector<uint64_t> rank_codes_;  // DrawCut's boundary bucket as (rank, ID) codes
   std::vector<double> block_mass_;    // the draw's weight per block of 256 IDs
+  // The scores one Sample() call ranks and weighs: scores_ once prepared, or the caller's logits
+  // row itself when nothing is added to it, so top-k reads k entries rather than copy the row.
+  // Read through Score(); valid only within Sample().
+  const float* ranked_ = nullptr;
   float max_score_ = 0.0f;
   // candidates_ is every ID with a finite score (nothing cut yet): weights can be computed over
   // the whole vocabulary at once.

@@ -1,0 +1,200 @@
+// Top-k without a logit bias or penalties ranks the caller's logits row where it is; with one,
+// the sampler first prepares a sanitized copy. A bias of 0 on one token changes no score, so the
+// same params with it must draw the same tokens: these check that, token for token, over many
+// seeds, shapes of logits (non-finite and all-banned rows included) and every cut after top-k.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "engine/sampler/sampler.h"
+#include "gtest/gtest.h"
+
+namespace rwkv::engine {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
+// The sampler's heap top-k goes up to this k (sampler.cc's kMaxHeapTopK); above, it lists.
+constexpr int32_t kMaxHeapTopK = 1024;
+
+enum class Shape { kRandom, kPeaked, kFlat, kTies, kNonFinite, kFewFinite, kAllBanned };
+
+std::string ShapeName(Shape shape) {
+  switch (shape) {
+    case Shape::kRandom:
+      return "random";
+    case Shape::kPeaked:
+      return "peaked";
+    case Shape::kFlat:
+      return "flat";
+    case Shape::kTies:
+      return "ties";
+    case Shape::kNonFinite:
+      return "nonfinite";
+    case Shape::kFewFinite:
+      return "fewfinite";
+    case Shape::kAllBanned:
+      return "allbanned";
+  }
+  return "?";
+}
+
+// A row of `shape`, varied by `seed`: roughly normal logits (a sum of four uniforms), then shaped.
+std::vector<float> ShapedLogits(Shape shape, int32_t vocab_size, uint32_t seed) {
+  const float sd = shape == Shape::kPeaked ? 4.0f : 1.0f;
+  std::vector<float> logits(vocab_size);
+  uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 11;
+  for (int32_t id = 0; id < vocab_size; ++id) {
+    float sum = 0.0f;
+    for (int k = 0; k < 4; ++k) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      sum += static_cast<float>(x >> 40) / static_cast<float>(1 << 24) - 0.5f;
+    }
+    float logit = sum * sd * 1.7320508f;
+    switch (shape) {
+      case Shape::kFlat:
+        logit = (id % 2 == 0) ? 0.0f : -0.0f;  // one score, both zeros
+        break;
+      case Shape::kTies:
+        logit = std::round(logit * 2.0f) / 2.0f;
+        break;
+      case Shape::kNonFinite:
+        if ((id + seed) % 97 == 5) logit = kNan;
+        if ((id + seed) % 89 == 3) logit = -kNan;
+        if ((id + seed) % 61 == 7) logit = -kInf;
+        if ((id + seed) % 1013 == 11) logit = std::numeric_limits<float>::max();
+        if ((id + seed) % 2027 == 13) logit = kInf;
+        break;
+      case Shape::kFewFinite:  // fewer finite scores than most k
+        if ((id + seed) % 512 != 0) logit = id % 2 == 0 ? -kInf : kNan;
+        break;
+      case Shape::kAllBanned:
+        logit = id % 3 == 0 ? kNan : -kInf;
+        break;
+      default:
+        break;
+    }
+    logits[id] = logit;
+  }
+  return logits;
+}
+
+struct TopKCase {
+  Shape shape;
+  int32_t vocab_size;
+};
+
+class TopKInPlaceTest : public testing::TestWithParam<TopKCase> {};
+
+// The same draws, step after step, from top-k on the row in place and on the prepared copy
+// (forced by a bias of 0), for k from 1 to the vocabulary and every cut after it.
+TEST_P(TopKInPlaceTest, DrawsAsThePreparedScores) {
+  const TopKCase c = GetParam();
+  const int steps = c.vocab_size > 10000 ? 3 : 12;
+  const int32_t top_ks[] = {1, 2, 40, kMaxHeapTopK, kMaxHeapTopK + 1, c.vocab_size};
+  struct Cut {
+    float temperature, top_p, min_p;
+  };
+  const Cut cuts[] = {{0.0f, 1.0f, 0.0f},  {1.0f, 1.0f, 0.0f},   {0.7f, 0.95f, 0.0f},
+                      {1.5f, 0.5f, 0.0f},  {1.0f, 1e-6f, 0.0f},  {1.0f, 0.9f, 0.05f},
+                      {0.7f, 1.0f, 0.2f},  {1e-30f, 0.9f, 0.0f}, {100.0f, 0.99f, 0.01f}};
+  for (const int32_t top_k : top_ks) {
+    for (const Cut& cut : cuts) {
+      SamplingParams params;
+      params.seed = 1000 + top_k;
+      params.top_k = top_k;
+      params.temperature = cut.temperature;
+      params.top_p = cut.top_p;
+      params.min_p = cut.min_p;
+      SamplingParams prepared = params;
+      prepared.logit_bias = {{c.vocab_size / 2, 0.0f}};
+      absl::StatusOr<Sampler> in_place = Sampler::Create(params, c.vocab_size);
+      absl::StatusOr<Sampler> reference = Sampler::Create(prepared, c.vocab_size);
+      ASSERT_TRUE(in_place.ok() && reference.ok());
+      for (int step = 0; step < steps; ++step) {
+        const std::vector<float> logits = ShapedLogits(c.shape, c.vocab_size, step);
+        ASSERT_EQ(in_place->Sample(logits), reference->Sample(logits))
+            << "top_k " << top_k << " T " << cut.temperature << " top_p " << cut.top_p
+            << " min_p " << cut.min_p << " step " << step;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, TopKInPlaceTest,
+    testing::Values(TopKCase{Shape::kRandom, 5003}, TopKCase{Shape::kPeaked, 5003},
+                    TopKCase{Shape::kFlat, 5003}, TopKCase{Shape::kTies, 5003},
+                    TopKCase{Shape::kNonFinite, 5003}, TopKCase{Shape::kFewFinite, 5003},
+                    TopKCase{Shape::kAllBanned, 5003}, TopKCase{Shape::kRandom, 65536},
+                    TopKCase{Shape::kTies, 65536}, TopKCase{Shape::kNonFinite, 65536}),
+    [](const testing::TestParamInfo<TopKCase>& info) {
+      return absl::StrCat(ShapeName(info.param.shape), "_", info.param.vocab_size);
+    });
+
+// Many seeds on the settings chat clients send: the in-place top-k keeps every draw.
+TEST(TopKTest, ManySeedsDrawAsThePreparedScores) {
+  constexpr int32_t kVocab = 4099;
+  for (uint64_t seed = 0; seed < 64; ++seed) {
+    SamplingParams params;
+    params.seed = seed;
+    params.top_k = 40;
+    params.temperature = 0.7f;
+    params.top_p = 0.95f;
+    SamplingParams prepared = params;
+    prepared.logit_bias = {{static_cast<int32_t>(seed % kVocab), 0.0f}};
+    absl::StatusOr<Sampler> in_place = Sampler::Create(params, kVocab);
+    absl::StatusOr<Sampler> reference = Sampler::Create(prepared, kVocab);
+    ASSERT_TRUE(in_place.ok() && reference.ok());
+    for (uint32_t step = 0; step < 16; ++step) {
+      const Shape shape = step % 2 == 0 ? Shape::kRandom : Shape::kPeaked;
+      const std::vector<float> logits = ShapedLogits(shape, kVocab, step + 31 * seed);
+      ASSERT_EQ(in_place->Sample(logits), reference->Sample(logits))
+          << "seed " << seed << " step " << step;
+    }
+  }
+}
+
+// Non-finite logits rank as the prepared scores do: NaN never, +inf as the largest float (above
+// every finite score, ties to the lowest ID), -inf never while a finite score remains.
+TEST(TopKTest, NonFiniteLogitsRankAsSanitized) {
+  std::vector<float> logits(300, -kInf);
+  logits[3] = kNan;
+  logits[7] = 1.0f;
+  logits[9] = kInf;
+  logits[12] = kInf;
+  logits[20] = std::numeric_limits<float>::max();
+  SamplingParams params;
+  params.top_k = 1;
+  params.seed = 5;
+  absl::StatusOr<Sampler> sampler = Sampler::Create(params, 300);
+  ASSERT_TRUE(sampler.ok());
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(sampler->Sample(logits), 9);
+  params.top_k = 10;  // only 7, 9, 12 and 20 are finite once sanitized; 7 weighs e^-max = 0
+  sampler = Sampler::Create(params, 300);
+  ASSERT_TRUE(sampler.ok());
+  for (int i = 0; i < 50; ++i) {
+    const int32_t token = sampler->Sample(logits);
+    EXPECT_TRUE(token == 9 || token == 12 || token == 20) << token;
+  }
+}
+
+// Every logit -inf or NaN: nothing to draw, token 0, as on the prepared path.
+TEST(TopKTest, AllBannedRowGivesTokenZero) {
+  const std::vector<float> logits = ShapedLogits(Shape::kAllBanned, 777, 0);
+  for (const int32_t top_k : {1, 40, 777}) {
+    SamplingParams params;
+    params.top_k = top_k;
+    params.top_p = 0.9f;
+    absl::StatusOr<Sampler> sampler = Sampler::Create(params, 777);
+    ASSERT_TRUE(sampler.ok());
+    EXPECT_EQ(sampler->Sample(logits), 0) << "top_k " << top_k;
+  }
+}
+
+}  // namespace
+}  // namespace rwkv::engine
