@@ -1,8 +1,11 @@
 #include "engine/sampler/sampler.h"
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <utility>
@@ -67,6 +70,18 @@ inline int32_t MaxKey(const float* scores, int32_t n) {
 }
 RWKV_VECTOR_CLONES int32_t VectorMaxKey(const float* scores, int32_t n) {
   return MaxKey(scores, n);
+}
+
+// flags[i] = whether OrderKey(scores[i]) > threshold, for i in [0, n); whether any is. One
+// vectorized pass: top-k visits only the flagged IDs of a block.
+RWKV_VECTOR_CLONES bool FlagAbove(const float* scores, int32_t n, int32_t threshold,
+                                  uint8_t* flags) {
+  uint8_t any = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    flags[i] = OrderKey(scores[i]) > threshold;
+    any |= flags[i];
+  }
+  return any != 0;
 }
 
 // The lowest ID of the highest score: the block holding the maximum first (vectorized maxima
@@ -284,34 +299,41 @@ void Sampler::CollectCandidates() {
 }
 
 void Sampler::CollectTopK(size_t k) {
-  // A k-element heap whose root is the worst kept token ("less" is `better`). Ids arrive in
-  // ascending order, so a newcomer beats the root only with a strictly higher score.
-  // Once the heap is full, a block of IDs none of which beats the root is skipped after one
-  // vectorized maximum: on most steps few tokens ever reach the heap.
+  // A k-element heap whose root is the worst kept token ("less" is `better`). IDs arrive in
+  // ascending order, so a newcomer beats the root only with a strictly higher key. Once the
+  // heap is full, a block of IDs none of which beats the root is skipped after one vectorized
+  // maximum: on most steps few tokens ever reach the heap. The IDs of other blocks are flagged
+  // against the root's key (-inf's until the heap is full) and only the flagged ones visited;
+  // the root only rises, so an ID flagged against an earlier root is checked again.
   constexpr int32_t kBlock = 64;
+  std::array<uint8_t, kBlock> flags{};
   auto better = [this](int32_t a, int32_t b) { return Better(a, b); };
-  scratch_.clear();
-  float root_score = -kInf;
-  for (int32_t begin = 0; begin < vocab_size_; begin += kBlock) {
-    const int32_t end = std::min(vocab_size_, begin + kBlock);
-    if (scratch_.size() == k &&
-        VectorMaxKey(ranked_ + begin, end - begin) <= OrderKey(root_score)) {
-      continue;
+  const int32_t banned_key = OrderKey(-kInf);
+  int32_t root_key = banned_key;
+  auto offer = [&](int32_t id) {
+    if (scratch_.size() < k) {
+      scratch_.push_back(id);
+    } else if (OrderKey(ranked_[id]) > root_key) {
+      std::pop_heap(scratch_.begin(), scratch_.end(), better);
+      scratch_.back() = id;
+    } else {
+      return;
     }
-    for (int32_t id = begin; id < end; ++id) {
-      const float score = Score(id);
-      if (score == -kInf) continue;
-      if (scratch_.size() < k) {
-        scratch_.push_back(id);
-        std::push_heap(scratch_.begin(), scratch_.end(), better);
-      } else if (score > root_score) {
-        std::pop_heap(scratch_.begin(), scratch_.end(), better);
-        scratch_.back() = id;
-        std::push_heap(scratch_.begin(), scratch_.end(), better);
-      } else {
-        continue;
-      }
-      root_score = Score(scratch_.front());
+    std::push_heap(scratch_.begin(), scratch_.end(), better);
+    if (scratch_.size() == k) root_key = OrderKey(ranked_[scratch_.front()]);
+  };
+  scratch_.clear();
+  for (int32_t begin = 0; begin < vocab_size_; begin += kBlock) {
+    const int32_t count = std::min(kBlock, vocab_size_ - begin);
+    if (scratch_.size() == k && VectorMaxKey(ranked_ + begin, count) <= root_key) continue;
+    if (count < kBlock) flags.fill(0);  // the last block's unused flags stay clear
+    if (!FlagAbove(ranked_ + begin, count, root_key, flags.data())) continue;
+    // Eight flags to a word, visited lowest ID first (each flag is a word's bit 8 * byte).
+    static_assert(std::endian::native == std::endian::little);
+    for (int32_t word = 0; word < kBlock; word += 8) {
+      uint64_t bits;
+      std::memcpy(&bits, flags.data() + word, sizeof(bits));
+      for (; bits != 0; bits &= bits - 1) offer(begin + word + std::countr_zero(bits) / 8);
     }
   }
   candidates_.assign(scratch_.begin(), scratch_.end());
