@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -99,9 +100,9 @@ TEST_P(TopKInPlaceTest, DrawsAsThePreparedScores) {
   struct Cut {
     float temperature, top_p, min_p;
   };
-  const Cut cuts[] = {{0.0f, 1.0f, 0.0f},  {1.0f, 1.0f, 0.0f},   {0.7f, 0.95f, 0.0f},
-                      {1.5f, 0.5f, 0.0f},  {1.0f, 1e-6f, 0.0f},  {1.0f, 0.9f, 0.05f},
-                      {0.7f, 1.0f, 0.2f},  {1e-30f, 0.9f, 0.0f}, {100.0f, 0.99f, 0.01f}};
+  const Cut cuts[] = {{0.0f, 1.0f, 0.0f}, {1.0f, 1.0f, 0.0f},   {0.7f, 0.95f, 0.0f},
+                      {1.5f, 0.5f, 0.0f}, {1.0f, 1e-6f, 0.0f},  {1.0f, 0.9f, 0.05f},
+                      {0.7f, 1.0f, 0.2f}, {1e-30f, 0.9f, 0.0f}, {100.0f, 0.99f, 0.01f}};
   for (const int32_t top_k : top_ks) {
     for (const Cut& cut : cuts) {
       SamplingParams params;
@@ -118,8 +119,8 @@ TEST_P(TopKInPlaceTest, DrawsAsThePreparedScores) {
       for (int step = 0; step < steps; ++step) {
         const std::vector<float> logits = ShapedLogits(c.shape, c.vocab_size, step);
         ASSERT_EQ(in_place->Sample(logits), reference->Sample(logits))
-            << "top_k " << top_k << " T " << cut.temperature << " top_p " << cut.top_p
-            << " min_p " << cut.min_p << " step " << step;
+            << "top_k " << top_k << " T " << cut.temperature << " top_p " << cut.top_p << " min_p "
+            << cut.min_p << " step " << step;
       }
     }
   }
@@ -181,6 +182,69 @@ TEST(TopKTest, NonFiniteLogitsRankAsSanitized) {
     const int32_t token = sampler->Sample(logits);
     EXPECT_TRUE(token == 9 || token == 12 || token == 20) << token;
   }
+}
+
+// The k best by (sanitized score, then lower ID), computed here the slow way.
+std::set<int32_t> ReferenceTopK(const std::vector<float>& logits, int32_t k) {
+  auto sanitized = [&](int32_t id) {
+    const float x = logits[id];
+    return std::isnan(x) ? -kInf : x == kInf ? std::numeric_limits<float>::max() : x;
+  };
+  std::vector<int32_t> ids;
+  for (int32_t id = 0; id < static_cast<int32_t>(logits.size()); ++id) {
+    if (sanitized(id) != -kInf) ids.push_back(id);
+  }
+  std::stable_sort(ids.begin(), ids.end(),
+                   [&](int32_t a, int32_t b) { return sanitized(a) > sanitized(b); });
+  ids.resize(std::min<size_t>(ids.size(), k));
+  return std::set<int32_t>(ids.begin(), ids.end());
+}
+
+// Zeros of both signs tie (the lowest IDs win), NaN of either sign and -inf never make the
+// cut, +inf beats every finite score: around the heap's root, in blocks it might skip.
+TEST(TopKTest, KeepsTheReferenceTopKAroundZerosAndNonFinite) {
+  constexpr int32_t kVocab = 1000;
+  for (uint32_t seed = 0; seed < 8; ++seed) {
+    std::vector<float> logits(kVocab, -1.0f);
+    for (int32_t id = 0; id < kVocab; ++id) {
+      const uint32_t r = (id * 2654435761u + seed * 40503u) % 11;
+      if (r < 3) logits[id] = r == 0 ? 0.0f : -0.0f;
+      if (r == 3) logits[id] = id % 2 == 0 ? kNan : -kNan;
+      if (r == 4 && id % 50 == static_cast<int32_t>(seed)) logits[id] = kInf;
+      if (r == 5) logits[id] = -kInf;
+      if (r == 6 && id % 7 == 0) logits[id] = 0.5f;
+    }
+    for (const int32_t k : {1, 5, 30, 200}) {
+      const std::set<int32_t> expected = ReferenceTopK(logits, k);
+      SamplingParams params;
+      params.seed = seed;
+      params.top_k = k;
+      params.temperature = 100.0f;  // nearly uniform over the kept tokens (+inf's weigh 1)
+      absl::StatusOr<Sampler> sampler = Sampler::Create(params, kVocab);
+      ASSERT_TRUE(sampler.ok());
+      for (int draw = 0; draw < 300; ++draw) {
+        const int32_t token = sampler->Sample(logits);
+        ASSERT_TRUE(expected.count(token)) << "seed " << seed << " k " << k << " token " << token;
+      }
+    }
+  }
+}
+
+// A block whose best score is -0 still beats a negative root: -0 ranks as +0.
+TEST(TopKTest, NegativeZeroBeatsANegativeRoot) {
+  std::vector<float> logits(256, -5.0f);
+  logits[0] = logits[1] = -1.0f;  // the heap's first root
+  logits[100] = -0.0f;            // alone in its block of 64
+  logits[150] = -0.0f;
+  logits[200] = kNan;
+  SamplingParams params;
+  params.top_k = 2;
+  params.temperature = 100.0f;
+  absl::StatusOr<Sampler> sampler = Sampler::Create(params, 256);
+  ASSERT_TRUE(sampler.ok());
+  std::set<int32_t> drawn;
+  for (int draw = 0; draw < 100; ++draw) drawn.insert(sampler->Sample(logits));
+  EXPECT_EQ(drawn, (std::set<int32_t>{100, 150}));
 }
 
 // Every logit -inf or NaN: nothing to draw, token 0, as on the prepared path.
