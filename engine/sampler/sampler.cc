@@ -69,26 +69,30 @@ inline int32_t MaxKey(const float* scores, int32_t n) {
   return max_key;
 }
 
-// An upper bound on the OrderKey of scores[0, n) that can rank above a score: OrderKey without
-// sanitizing (a third of its work). It is OrderKey's for finite scores but -0 (-1 for 0, and no
-// OrderKey lies between), above it for +inf, and anything for NaN and -inf, which never rank
-// above a score. So a block whose bound does not beat a key holds no score that does.
+// OrderKey without sanitizing (a third of its work): a bound for top-k's tests. It is
+// OrderKey's for finite scores but -0 (-1 for 0, and no OrderKey lies between), above it for
+// +inf, and anything for NaN and -inf, which never rank above a score. So `KeyBound(s) > t`
+// holds for every score s whose OrderKey beats an OrderKey t (and maybe for others).
+inline int32_t KeyBound(float score) {
+  const int32_t bits = std::bit_cast<int32_t>(score);
+  return bits ^ ((bits >> 31) & 0x7fffffff);
+}
+
+// The highest KeyBound of scores[0, n): a block whose bound does not beat a key holds no score
+// that does.
 RWKV_VECTOR_CLONES int32_t MaxKeyBound(const float* scores, int32_t n) {
   int32_t max_key = std::numeric_limits<int32_t>::min();
-  for (int32_t i = 0; i < n; ++i) {
-    const int32_t bits = std::bit_cast<int32_t>(scores[i]);
-    max_key = std::max(max_key, bits ^ ((bits >> 31) & 0x7fffffff));
-  }
+  for (int32_t i = 0; i < n; ++i) max_key = std::max(max_key, KeyBound(scores[i]));
   return max_key;
 }
 
-// flags[i] = whether OrderKey(scores[i]) > threshold, for i in [0, n); whether any is. One
-// vectorized pass: top-k visits only the flagged IDs of a block.
+// flags[i] = whether KeyBound(scores[i]) > threshold, for i in [0, n); whether any is. One
+// vectorized pass: top-k checks only the flagged IDs of a block (a superset of those beating it).
 RWKV_VECTOR_CLONES bool FlagAbove(const float* scores, int32_t n, int32_t threshold,
                                   uint8_t* flags) {
   uint8_t any = 0;
   for (int32_t i = 0; i < n; ++i) {
-    flags[i] = OrderKey(scores[i]) > threshold;
+    flags[i] = KeyBound(scores[i]) > threshold;
     any |= flags[i];
   }
   return any != 0;
@@ -314,21 +318,19 @@ void Sampler::CollectTopK(size_t k) {
   // heap is full, a block of IDs none of which beats the root is skipped after one vectorized
   // maximum (MaxKeyBound): on most steps few tokens ever reach the heap. The IDs of the other
   // blocks are flagged against the root's key (-inf's until the heap is full) and only the
-  // flagged ones visited; the root only rises, so an ID flagged against an earlier root is
-  // checked again.
+  // flagged ones checked, by OrderKey: flags are a superset, and the root only rises.
   constexpr int32_t kBlock = 64;
   std::array<uint8_t, kBlock> flags{};
   auto better = [this](int32_t a, int32_t b) { return Better(a, b); };
   const int32_t banned_key = OrderKey(-kInf);
   int32_t root_key = banned_key;
   auto offer = [&](int32_t id) {
+    if (OrderKey(ranked_[id]) <= root_key) return;
     if (scratch_.size() < k) {
       scratch_.push_back(id);
-    } else if (OrderKey(ranked_[id]) > root_key) {
+    } else {
       std::pop_heap(scratch_.begin(), scratch_.end(), better);
       scratch_.back() = id;
-    } else {
-      return;
     }
     std::push_heap(scratch_.begin(), scratch_.end(), better);
     if (scratch_.size() == k) root_key = OrderKey(ranked_[scratch_.front()]);
