@@ -192,9 +192,11 @@ bool CutsByMass(const SamplingParams& params) {
 size_t HistogramEntries(const SamplingParams& params) {
   return CutsByMass(params) ? static_cast<size_t>(kTopPBuckets) * kTopPHistograms : 0;
 }
-// A boundary bucket never holds more IDs than the vocabulary.
+// A boundary bucket never holds more IDs than the vocabulary; top-k's heap holds k codes.
 size_t RankCodes(const SamplingParams& params, int32_t vocab_size) {
-  return CutsByMass(params) ? static_cast<size_t>(std::min(kTopPRankCodes, vocab_size)) : 0;
+  const size_t cut = CutsByMass(params) ? std::min(kTopPRankCodes, vocab_size) : 0;
+  const size_t k = static_cast<size_t>(params.top_k);
+  return std::max(cut, k <= kMaxHeapTopK ? k : 0);
 }
 
 }  // namespace
@@ -215,11 +217,11 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
 
 int64_t Sampler::ScratchBytes(int32_t vocab_size, const SamplingParams& params) {
   // scores_, weights_, candidates_ and scratch_ (one entry per id each), bucket_mass_ and
-  // rank_codes_ (top-p's and min-p's), block_mass_ (one per kDrawBlock ids).
+  // rank_codes_ (top-p's and min-p's, top-k's heap), block_mass_ (one per kDrawBlock ids).
   const int64_t per_id = sizeof(float) + sizeof(float) + 2 * sizeof(int32_t);
-  const int64_t top_p = static_cast<int64_t>(HistogramEntries(params) * sizeof(double) +
-                                             RankCodes(params, vocab_size) * sizeof(uint64_t));
-  return per_id * vocab_size + top_p +
+  const int64_t cuts = static_cast<int64_t>(HistogramEntries(params) * sizeof(double) +
+                                            RankCodes(params, vocab_size) * sizeof(uint64_t));
+  return per_id * vocab_size + cuts +
          (vocab_size + kDrawBlock - 1) / kDrawBlock * static_cast<int64_t>(sizeof(double));
 }
 
@@ -313,32 +315,33 @@ void Sampler::CollectCandidates() {
 }
 
 void Sampler::CollectTopK(size_t k) {
-  // A k-element heap whose root is the worst kept token ("less" is `better`). IDs arrive in
-  // ascending order, so a newcomer beats the root only with a strictly higher key. Once the
-  // heap is full, a block of IDs none of which beats the root is skipped after one vectorized
-  // maximum (MaxKeyBound): on most steps few tokens ever reach the heap. The IDs of the other
-  // blocks are flagged against the root's key (-inf's until the heap is full) and only the
-  // flagged ones checked, by OrderKey: flags are a superset, and the root only rises.
+  // A k-element max-heap of rank codes (score_order.h) whose root is the worst kept token. IDs
+  // arrive in ascending order, so a newcomer beats the root only with a strictly higher key.
+  // Once the heap is full, a block of IDs none of which beats the root is skipped after one
+  // vectorized maximum (MaxKeyBound): on most steps few tokens ever reach the heap. The IDs of
+  // the other blocks are flagged against the root's key (-inf's until the heap is full) and only
+  // the flagged ones checked, by OrderKey: flags are a superset, and the root only rises.
   constexpr int32_t kBlock = 64;
   std::array<uint8_t, kBlock> flags{};
-  auto better = [this](int32_t a, int32_t b) { return Better(a, b); };
-  const int32_t banned_key = OrderKey(-kInf);
-  int32_t root_key = banned_key;
+  uint64_t* heap = rank_codes_.data();  // room for k (RankCodes)
+  size_t size = 0;
+  int32_t root_key = OrderKey(-kInf);
   auto offer = [&](int32_t id) {
-    if (OrderKey(ranked_[id]) <= root_key) return;
-    if (scratch_.size() < k) {
-      scratch_.push_back(id);
+    const int32_t key = OrderKey(ranked_[id]);
+    if (key <= root_key) return;
+    if (size < k) {
+      heap[size++] = RankCode(key, id);
+      std::push_heap(heap, heap + size);
     } else {
-      std::pop_heap(scratch_.begin(), scratch_.end(), better);
-      scratch_.back() = id;
+      std::pop_heap(heap, heap + k);
+      heap[k - 1] = RankCode(key, id);
+      std::push_heap(heap, heap + k);
     }
-    std::push_heap(scratch_.begin(), scratch_.end(), better);
-    if (scratch_.size() == k) root_key = OrderKey(ranked_[scratch_.front()]);
+    if (size == k) root_key = RankCodeKey(heap[0]);
   };
-  scratch_.clear();
   for (int32_t begin = 0; begin < vocab_size_; begin += kBlock) {
     const int32_t count = std::min(kBlock, vocab_size_ - begin);
-    if (scratch_.size() == k && MaxKeyBound(ranked_ + begin, count) <= root_key) continue;
+    if (size == k && MaxKeyBound(ranked_ + begin, count) <= root_key) continue;
     if (count < kBlock) flags.fill(0);  // the last block's unused flags stay clear
     if (!FlagAbove(ranked_ + begin, count, root_key, flags.data())) continue;
     // Eight flags to a word, visited lowest ID first (each flag is a word's bit 8 * byte).
@@ -349,7 +352,8 @@ void Sampler::CollectTopK(size_t k) {
       for (; bits != 0; bits &= bits - 1) offer(begin + word + std::countr_zero(bits) / 8);
     }
   }
-  candidates_.assign(scratch_.begin(), scratch_.end());
+  candidates_.resize(size);  // within its capacity: no allocation
+  for (size_t i = 0; i < size; ++i) candidates_[i] = RankCodeId(heap[i]);
   std::sort(candidates_.begin(), candidates_.end());
   all_finite_ = false;
   max_score_ = -kInf;

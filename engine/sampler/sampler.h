@@ -143,9 +143,9 @@ class Sampler {
   std::vector<float> scores_;        // per id: logit after bias and penalties
   std::vector<float> weights_;       // per id: unnormalised probability (valid for candidates_)
   std::vector<int32_t> candidates_;  // ids still in the running, ascending
-  std::vector<int32_t> scratch_;     // top-k's heap or copy; top-p's boundary bucket or buckets
+  std::vector<int32_t> scratch_;     // nth_element's copy; top-p's boundary bucket or buckets
   std::vector<double> bucket_mass_;  // top-p's histograms of weight by log-weight
-  std::vector<uint64_t> rank_codes_;  // DrawCut's boundary bucket as (rank, ID) codes
+  std::vector<uint64_t> rank_codes_;  // top-k's heap; DrawCut's boundary bucket (RankCode)
   std::vector<double> block_mass_;    // the draw's weight per block of 256 IDs
   // The scores one Sample() call ranks and weighs: scores_ once prepared, or the caller's logits
   // row itself when nothing is added to it, so top-k reads k entries rather than copy the row.
