@@ -62,10 +62,11 @@ RWKV_VECTOR_CLONES void SanitizeAll(const float* logits, size_t n, float* scores
   for (size_t i = 0; i < n; ++i) scores[i] = Sanitize(logits[i]);
 }
 
-// The highest OrderKey of scores[0, n).
+// The highest kKey (OrderKey, or KeyBound below) of scores[0, n).
+template <int32_t (*kKey)(float) = OrderKey>
 inline int32_t MaxKey(const float* scores, int32_t n) {
   int32_t max_key = std::numeric_limits<int32_t>::min();
-  for (int32_t i = 0; i < n; ++i) max_key = std::max(max_key, OrderKey(scores[i]));
+  for (int32_t i = 0; i < n; ++i) max_key = std::max(max_key, kKey(scores[i]));
   return max_key;
 }
 
@@ -81,9 +82,7 @@ inline int32_t KeyBound(float score) {
 // The highest KeyBound of scores[0, n): a block whose bound does not beat a key holds no score
 // that does.
 RWKV_VECTOR_CLONES int32_t MaxKeyBound(const float* scores, int32_t n) {
-  int32_t max_key = std::numeric_limits<int32_t>::min();
-  for (int32_t i = 0; i < n; ++i) max_key = std::max(max_key, KeyBound(scores[i]));
-  return max_key;
+  return MaxKey<KeyBound>(scores, n);
 }
 
 // flags[i] = whether KeyBound(scores[i]) > threshold, for i in [0, n); whether any is. One

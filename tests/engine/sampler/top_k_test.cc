@@ -7,12 +7,12 @@
 #include <cstdint>
 #include <limits>
 #include <set>
-#include <string>
+#include <utility>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "engine/sampler/sampler.h"
 #include "gtest/gtest.h"
+#include "tests/engine/sampler/shaped_logits.h"
 
 namespace rwkv::engine {
 namespace {
@@ -22,79 +22,20 @@ constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
 // The sampler's heap top-k goes up to this k (sampler.cc's kMaxHeapTopK); above, it lists.
 constexpr int32_t kMaxHeapTopK = 1024;
 
-enum class Shape { kRandom, kPeaked, kFlat, kTies, kNonFinite, kFewFinite, kAllBanned };
-
-std::string ShapeName(Shape shape) {
-  switch (shape) {
-    case Shape::kRandom:
-      return "random";
-    case Shape::kPeaked:
-      return "peaked";
-    case Shape::kFlat:
-      return "flat";
-    case Shape::kTies:
-      return "ties";
-    case Shape::kNonFinite:
-      return "nonfinite";
-    case Shape::kFewFinite:
-      return "fewfinite";
-    case Shape::kAllBanned:
-      return "allbanned";
-  }
-  return "?";
+// A sampler with `params`, and one with a bias of 0 on `id`: on the prepared scores.
+std::pair<Sampler, Sampler> InPlaceAndPrepared(SamplingParams params, int32_t vocab_size,
+                                               int32_t id) {
+  Sampler in_place = MakeSampler(params, vocab_size);
+  params.logit_bias = {{id, 0.0f}};
+  return {std::move(in_place), MakeSampler(params, vocab_size)};
 }
 
-// A row of `shape`, varied by `seed`: roughly normal logits (a sum of four uniforms), then shaped.
-std::vector<float> ShapedLogits(Shape shape, int32_t vocab_size, uint32_t seed) {
-  const float sd = shape == Shape::kPeaked ? 4.0f : 1.0f;
-  std::vector<float> logits(vocab_size);
-  uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 11;
-  for (int32_t id = 0; id < vocab_size; ++id) {
-    float sum = 0.0f;
-    for (int k = 0; k < 4; ++k) {
-      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-      sum += static_cast<float>(x >> 40) / static_cast<float>(1 << 24) - 0.5f;
-    }
-    float logit = sum * sd * 1.7320508f;
-    switch (shape) {
-      case Shape::kFlat:
-        logit = (id % 2 == 0) ? 0.0f : -0.0f;  // one score, both zeros
-        break;
-      case Shape::kTies:
-        logit = std::round(logit * 2.0f) / 2.0f;
-        break;
-      case Shape::kNonFinite:
-        if ((id + seed) % 97 == 5) logit = kNan;
-        if ((id + seed) % 89 == 3) logit = -kNan;
-        if ((id + seed) % 61 == 7) logit = -kInf;
-        if ((id + seed) % 1013 == 11) logit = std::numeric_limits<float>::max();
-        if ((id + seed) % 2027 == 13) logit = kInf;
-        break;
-      case Shape::kFewFinite:  // fewer finite scores than most k
-        if ((id + seed) % 512 != 0) logit = id % 2 == 0 ? -kInf : kNan;
-        break;
-      case Shape::kAllBanned:
-        logit = id % 3 == 0 ? kNan : -kInf;
-        break;
-      default:
-        break;
-    }
-    logits[id] = logit;
-  }
-  return logits;
-}
-
-struct TopKCase {
-  Shape shape;
-  int32_t vocab_size;
-};
-
-class TopKInPlaceTest : public testing::TestWithParam<TopKCase> {};
+class TopKInPlaceTest : public testing::TestWithParam<ShapeCase> {};
 
 // The same draws, step after step, from top-k on the row in place and on the prepared copy
 // (forced by a bias of 0), for k from 1 to the vocabulary and every cut after it.
 TEST_P(TopKInPlaceTest, DrawsAsThePreparedScores) {
-  const TopKCase c = GetParam();
+  const ShapeCase c = GetParam();
   const int steps = c.vocab_size > 10000 ? 3 : 12;
   const int32_t top_ks[] = {1, 2, 40, kMaxHeapTopK, kMaxHeapTopK + 1, c.vocab_size};
   struct Cut {
@@ -111,14 +52,10 @@ TEST_P(TopKInPlaceTest, DrawsAsThePreparedScores) {
       params.temperature = cut.temperature;
       params.top_p = cut.top_p;
       params.min_p = cut.min_p;
-      SamplingParams prepared = params;
-      prepared.logit_bias = {{c.vocab_size / 2, 0.0f}};
-      absl::StatusOr<Sampler> in_place = Sampler::Create(params, c.vocab_size);
-      absl::StatusOr<Sampler> reference = Sampler::Create(prepared, c.vocab_size);
-      ASSERT_TRUE(in_place.ok() && reference.ok());
+      auto [in_place, prepared] = InPlaceAndPrepared(params, c.vocab_size, c.vocab_size / 2);
       for (int step = 0; step < steps; ++step) {
         const std::vector<float> logits = ShapedLogits(c.shape, c.vocab_size, step);
-        ASSERT_EQ(in_place->Sample(logits), reference->Sample(logits))
+        ASSERT_EQ(in_place.Sample(logits), prepared.Sample(logits))
             << "top_k " << top_k << " T " << cut.temperature << " top_p " << cut.top_p << " min_p "
             << cut.min_p << " step " << step;
       }
@@ -128,14 +65,13 @@ TEST_P(TopKInPlaceTest, DrawsAsThePreparedScores) {
 
 INSTANTIATE_TEST_SUITE_P(
     Shapes, TopKInPlaceTest,
-    testing::Values(TopKCase{Shape::kRandom, 5003}, TopKCase{Shape::kPeaked, 5003},
-                    TopKCase{Shape::kFlat, 5003}, TopKCase{Shape::kTies, 5003},
-                    TopKCase{Shape::kNonFinite, 5003}, TopKCase{Shape::kFewFinite, 5003},
-                    TopKCase{Shape::kAllBanned, 5003}, TopKCase{Shape::kRandom, 65536},
-                    TopKCase{Shape::kTies, 65536}, TopKCase{Shape::kNonFinite, 65536}),
-    [](const testing::TestParamInfo<TopKCase>& info) {
-      return absl::StrCat(ShapeName(info.param.shape), "_", info.param.vocab_size);
-    });
+    testing::Values(ShapeCase{Shape::kFlat, 5003}, ShapeCase{Shape::kPeaked, 5003},
+                    ShapeCase{Shape::kTies, 5003}, ShapeCase{Shape::kNonFinite, 5003},
+                    ShapeCase{Shape::kNearlyEqual, 5003}, ShapeCase{Shape::kFarTail, 5003},
+                    ShapeCase{Shape::kFewFinite, 5003}, ShapeCase{Shape::kAllBanned, 5003},
+                    ShapeCase{Shape::kSignedZeros, 5003}, ShapeCase{Shape::kFlat, 65536},
+                    ShapeCase{Shape::kTies, 65536}, ShapeCase{Shape::kNonFinite, 65536}),
+    [](const testing::TestParamInfo<ShapeCase>& info) { return ShapeCaseName(info.param); });
 
 // Many seeds on the settings chat clients send: the in-place top-k keeps every draw.
 TEST(TopKTest, ManySeedsDrawAsThePreparedScores) {
@@ -146,15 +82,11 @@ TEST(TopKTest, ManySeedsDrawAsThePreparedScores) {
     params.top_k = 40;
     params.temperature = 0.7f;
     params.top_p = 0.95f;
-    SamplingParams prepared = params;
-    prepared.logit_bias = {{static_cast<int32_t>(seed % kVocab), 0.0f}};
-    absl::StatusOr<Sampler> in_place = Sampler::Create(params, kVocab);
-    absl::StatusOr<Sampler> reference = Sampler::Create(prepared, kVocab);
-    ASSERT_TRUE(in_place.ok() && reference.ok());
+    auto [in_place, prepared] = InPlaceAndPrepared(params, kVocab, seed % kVocab);
     for (uint32_t step = 0; step < 16; ++step) {
-      const Shape shape = step % 2 == 0 ? Shape::kRandom : Shape::kPeaked;
+      const Shape shape = step % 2 == 0 ? Shape::kFlat : Shape::kPeaked;
       const std::vector<float> logits = ShapedLogits(shape, kVocab, step + 31 * seed);
-      ASSERT_EQ(in_place->Sample(logits), reference->Sample(logits))
+      ASSERT_EQ(in_place.Sample(logits), prepared.Sample(logits))
           << "seed " << seed << " step " << step;
     }
   }
@@ -172,14 +104,12 @@ TEST(TopKTest, NonFiniteLogitsRankAsSanitized) {
   SamplingParams params;
   params.top_k = 1;
   params.seed = 5;
-  absl::StatusOr<Sampler> sampler = Sampler::Create(params, 300);
-  ASSERT_TRUE(sampler.ok());
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(sampler->Sample(logits), 9);
+  Sampler sampler = MakeSampler(params, 300);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(sampler.Sample(logits), 9);
   params.top_k = 10;  // only 7, 9, 12 and 20 are finite once sanitized; 7 weighs e^-max = 0
-  sampler = Sampler::Create(params, 300);
-  ASSERT_TRUE(sampler.ok());
+  sampler = MakeSampler(params, 300);
   for (int i = 0; i < 50; ++i) {
-    const int32_t token = sampler->Sample(logits);
+    const int32_t token = sampler.Sample(logits);
     EXPECT_TRUE(token == 9 || token == 12 || token == 20) << token;
   }
 }
@@ -220,10 +150,9 @@ TEST(TopKTest, KeepsTheReferenceTopKAroundZerosAndNonFinite) {
       params.seed = seed;
       params.top_k = k;
       params.temperature = 100.0f;  // nearly uniform over the kept tokens (+inf's weigh 1)
-      absl::StatusOr<Sampler> sampler = Sampler::Create(params, kVocab);
-      ASSERT_TRUE(sampler.ok());
+      Sampler sampler = MakeSampler(params, kVocab);
       for (int draw = 0; draw < 300; ++draw) {
-        const int32_t token = sampler->Sample(logits);
+        const int32_t token = sampler.Sample(logits);
         ASSERT_TRUE(expected.count(token)) << "seed " << seed << " k " << k << " token " << token;
       }
     }
@@ -240,10 +169,9 @@ TEST(TopKTest, NegativeZeroBeatsANegativeRoot) {
   SamplingParams params;
   params.top_k = 2;
   params.temperature = 100.0f;
-  absl::StatusOr<Sampler> sampler = Sampler::Create(params, 256);
-  ASSERT_TRUE(sampler.ok());
+  Sampler sampler = MakeSampler(params, 256);
   std::set<int32_t> drawn;
-  for (int draw = 0; draw < 100; ++draw) drawn.insert(sampler->Sample(logits));
+  for (int draw = 0; draw < 100; ++draw) drawn.insert(sampler.Sample(logits));
   EXPECT_EQ(drawn, (std::set<int32_t>{100, 150}));
 }
 
@@ -254,9 +182,8 @@ TEST(TopKTest, AllBannedRowGivesTokenZero) {
     SamplingParams params;
     params.top_k = top_k;
     params.top_p = 0.9f;
-    absl::StatusOr<Sampler> sampler = Sampler::Create(params, 777);
-    ASSERT_TRUE(sampler.ok());
-    EXPECT_EQ(sampler->Sample(logits), 0) << "top_k " << top_k;
+    Sampler sampler = MakeSampler(params, 777);
+    EXPECT_EQ(sampler.Sample(logits), 0) << "top_k " << top_k;
   }
 }
 
