@@ -126,13 +126,12 @@ uint64_t SplitMix64(uint64_t& state) {
 uint64_t RotateLeft(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 
-// weights[i] = e^((scores[i] - max) / temperature) over the whole vocabulary, scores sanitized
-// on the fly: 0 exactly for a banned (-inf or NaN) score. Returns their sum, in a fixed lane
-// order (compute/vector_math.h).
+// weights[i] = e^((scores[i] - max) / temperature) over the whole vocabulary: 0 exactly for a
+// banned (-inf) score. Returns their sum, in a fixed lane order (compute/vector_math.h).
 RWKV_VECTOR_CLONES double DenseWeights(const float* scores, int32_t n, float max_score,
                                        float temperature, float* weights) {
   return LaneSum<double>(n, [&](int64_t i) {
-    weights[i] = Exp((Sanitize(scores[i]) - max_score) / temperature);
+    weights[i] = Exp((scores[i] - max_score) / temperature);
     return static_cast<double>(weights[i]);
   });
 }
@@ -243,19 +242,21 @@ void Sampler::Accept(int32_t token) {
 
 int32_t Sampler::Sample(absl::Span<const float> logits) {
   // Nothing to add to the logits: rank and weigh them where they are, sanitized on the fly,
-  // rather than copy the vocabulary first.
-  const bool as_given =
-      logits.size() == scores_.size() && params_.logit_bias.empty() && !Penalizes();
+  // rather than copy the vocabulary first. A top-k past the heap's lists every ID and ranks
+  // them by nth_element, whose comparisons cost less on the prepared floats than as keys.
+  const bool as_given = logits.size() == scores_.size() && params_.logit_bias.empty() &&
+                        !Penalizes() && static_cast<size_t>(params_.top_k) <= kMaxHeapTopK;
   if (!as_given) PrepareScores(logits);
-  ranked_ = as_given ? logits.data() : scores_.data();
+  const float* scores = as_given ? logits.data() : scores_.data();
   // Temperature alone: every finite ID is a candidate, so none need listing. Without a top-k
   // the top-p and min-p cuts run over the whole vocabulary too (DrawCut).
   const bool no_top_k = params_.top_k == 0;
-  if (params_.temperature == 0.0f) return ArgMax();
-  if (no_top_k && params_.top_p >= 1.0f && params_.min_p == 0.0f) return DrawAll(ranked_);
-  if (no_top_k) return DrawCut(ranked_);
-  CollectCandidates();
-  if (candidates_.empty()) return ArgMax();  // everything is banned; nothing sensible to draw
+  if (params_.temperature == 0.0f) return FirstArgMax(scores, vocab_size_);
+  if (no_top_k && params_.top_p >= 1.0f && params_.min_p == 0.0f) return DrawAll(scores);
+  if (no_top_k) return DrawCut(scores);
+  CollectCandidates(scores);
+  // Everything is banned; nothing sensible to draw.
+  if (candidates_.empty()) return FirstArgMax(scores, vocab_size_);
   const double total_weight = ComputeWeights();
   if (params_.top_p < 1.0f) ApplyTopP(total_weight);
   if (params_.min_p > 0.0f) ApplyMinP();
@@ -290,20 +291,21 @@ void Sampler::ApplyPenalties() {
   }
 }
 
-int32_t Sampler::ArgMax() const { return FirstArgMax(ranked_, vocab_size_); }
+int32_t Sampler::ArgMax() const { return FirstArgMax(scores_.data(), vocab_size_); }
 
-void Sampler::CollectCandidates() {
+void Sampler::CollectCandidates(const float* scores) {
   const size_t k = static_cast<size_t>(params_.top_k);
-  if (k > 0 && k <= kMaxHeapTopK) return CollectTopK(k);
+  if (k > 0 && k <= kMaxHeapTopK) return CollectTopK(scores, k);
+  // The list reads scores_: Sample() prepares them for it.
   // Every ID is written, and the count only moves past the finite ones: no branch to mispredict.
   candidates_.resize(static_cast<size_t>(vocab_size_));  // within its capacity: no allocation
   size_t count = 0;
   for (int32_t id = 0; id < vocab_size_; ++id) {
     candidates_[count] = id;
-    count += Score(id) != -kInf;
+    count += scores_[id] != -kInf;
   }
   candidates_.resize(count);
-  max_score_ = count > 0 ? Score(ArgMax()) : -kInf;
+  max_score_ = count > 0 ? scores_[ArgMax()] : -kInf;
   all_finite_ = true;
   if (k == 0 || k >= candidates_.size()) return;
   all_finite_ = false;
@@ -313,7 +315,7 @@ void Sampler::CollectCandidates() {
   KeepRankedAtOrAbove(scratch_[k - 1]);
 }
 
-void Sampler::CollectTopK(size_t k) {
+void Sampler::CollectTopK(const float* scores, size_t k) {
   // A k-element max-heap of rank codes (score_order.h) whose root is the worst kept token. IDs
   // arrive in ascending order, so a newcomer beats the root only with a strictly higher key.
   // Once the heap is full, a block of IDs none of which beats the root is skipped after one
@@ -326,7 +328,7 @@ void Sampler::CollectTopK(size_t k) {
   size_t size = 0;
   int32_t root_key = OrderKey(-kInf);
   auto offer = [&](int32_t id) {
-    const int32_t key = OrderKey(ranked_[id]);
+    const int32_t key = OrderKey(scores[id]);
     if (key <= root_key) return;
     if (size < k) {
       heap[size++] = RankCode(key, id);
@@ -340,9 +342,9 @@ void Sampler::CollectTopK(size_t k) {
   };
   for (int32_t begin = 0; begin < vocab_size_; begin += kBlock) {
     const int32_t count = std::min(kBlock, vocab_size_ - begin);
-    if (size == k && MaxKeyBound(ranked_ + begin, count) <= root_key) continue;
+    if (size == k && MaxKeyBound(scores + begin, count) <= root_key) continue;
     if (count < kBlock) flags.fill(0);  // the last block's unused flags stay clear
-    if (!FlagAbove(ranked_ + begin, count, root_key, flags.data())) continue;
+    if (!FlagAbove(scores + begin, count, root_key, flags.data())) continue;
     // Eight flags to a word, visited lowest ID first (each flag is a word's bit 8 * byte).
     static_assert(std::endian::native == std::endian::little);
     for (int32_t word = 0; word < kBlock; word += 8) {
@@ -355,17 +357,22 @@ void Sampler::CollectTopK(size_t k) {
   for (size_t i = 0; i < size; ++i) candidates_[i] = RankCodeId(heap[i]);
   std::sort(candidates_.begin(), candidates_.end());
   all_finite_ = false;
+  // The later steps read scores_ at the candidates only: theirs, sanitized, are all it needs
+  // when `scores` is the logits row.
   max_score_ = -kInf;
-  for (const int32_t id : candidates_) max_score_ = std::max(max_score_, Score(id));
+  for (const int32_t id : candidates_) {
+    scores_[id] = Sanitize(scores[id]);
+    max_score_ = std::max(max_score_, scores_[id]);
+  }
 }
 
 void Sampler::KeepRankedAtOrAbove(int32_t pivot) {
   // Better(pivot, id) without its short-circuit: on a flat distribution which side a candidate
   // falls is a coin toss, and a branch on it mispredicts half the time.
-  const float pivot_score = Score(pivot);
+  const float pivot_score = scores_[pivot];
   size_t kept = 0;
   for (const int32_t id : candidates_) {
-    const float score = Score(id);
+    const float score = scores_[id];
     const bool below = (pivot_score > score) | ((pivot_score == score) & (pivot < id));
     candidates_[kept] = id;
     kept += !below;
@@ -380,11 +387,11 @@ double Sampler::ComputeWeights() {
   const float temperature = params_.temperature;
   // Every finite ID is a candidate: all of them at once, vectorized (the others weigh 0).
   if (all_finite_) {
-    return DenseWeights(ranked_, vocab_size_, max_score_, temperature, weights_.data());
+    return DenseWeights(scores_.data(), vocab_size_, max_score_, temperature, weights_.data());
   }
   double total = 0.0;
   for (const int32_t id : candidates_) {
-    const float weight = Exp((Score(id) - max_score_) / temperature);
+    const float weight = Exp((scores_[id] - max_score_) / temperature);
     weights_[id] = weight;
     total += weight;
   }
@@ -395,7 +402,7 @@ void Sampler::ApplyTopP(double total_weight) {
   // Only the candidates in the bucket where the mass reaches top_p are ranked (top_p.h).
   const float buckets_per_score = TopPBucketsPerScore(params_.temperature);
   auto bucket_of = [&](int32_t id) {
-    return TopPBucket(max_score_ - Score(id), buckets_per_score);
+    return TopPBucket(max_score_ - scores_[id], buckets_per_score);
   };
   std::fill(bucket_mass_.begin(), bucket_mass_.begin() + kTopPBuckets, 0.0);
   for (const int32_t id : candidates_) bucket_mass_[bucket_of(id)] += weights_[id];
@@ -409,7 +416,7 @@ void Sampler::ApplyTopP(double total_weight) {
     if (bucket_of(id) == boundary) scratch_.push_back(id);
   }
   KeepRankedAtOrAbove(
-      PivotInBucket(ranked_, weights_.data(), mass, target, absl::MakeSpan(scratch_)));
+      PivotInBucket(scores_.data(), weights_.data(), mass, target, absl::MakeSpan(scratch_)));
 }
 
 void Sampler::ApplyMinP() {

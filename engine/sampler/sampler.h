@@ -26,7 +26,6 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
-#include "engine/sampler/score_order.h"
 
 namespace rwkv::engine {
 
@@ -93,14 +92,15 @@ class Sampler {
 
   // Steps of Sample(). candidates_ always stays in ascending id order, so the draw never
   // depends on how a standard library orders equal elements in nth_element or a heap.
-  // The steps after PrepareScores read the scores through ranked_ (see there).
   void PrepareScores(absl::Span<const float> logits);
   void ApplyPenalties();
   bool Penalizes() const;
   int32_t ArgMax() const;
-  // Fills candidates_ with the tokens whose score is finite, cut to the top_k best.
-  void CollectCandidates();
-  void CollectTopK(size_t k);
+  // Fills candidates_ with the tokens whose score is finite, cut to the top_k best. `scores`:
+  // scores_, or for a heap top-k the logits themselves (sanitized on the fly), of which only
+  // the candidates' are then written to scores_, all the later steps read.
+  void CollectCandidates(const float* scores);
+  void CollectTopK(const float* scores, size_t k);
   double ComputeWeights();
   void ApplyTopP(double total_weight);
   void ApplyMinP();
@@ -120,10 +120,10 @@ class Sampler {
 
   // Drops the candidates ranked below `pivot`.
   void KeepRankedAtOrAbove(int32_t pivot);
-  // An ID's score as the sampler ranks it: sanitized, as PrepareScores leaves scores_.
-  float Score(int32_t id) const { return Sanitize(ranked_[id]); }
   // Rank order: higher score first, lower id first among equal scores.
-  bool Better(int32_t a, int32_t b) const { return RanksAbove(ranked_, a, b); }
+  bool Better(int32_t a, int32_t b) const {
+    return scores_[a] > scores_[b] || (scores_[a] == scores_[b] && a < b);
+  }
 
   uint64_t NextRandom();
   // Uniform in [0, 1) with 53 random bits.
@@ -140,17 +140,13 @@ class Sampler {
   size_t ring_head_ = 0;
 
   // Scratch, sized once at construction so Sample() never allocates.
-  std::vector<float> scores_;        // per id: logit after bias and penalties
+  std::vector<float> scores_;        // per id: logit after bias and penalties (see CollectTopK)
   std::vector<float> weights_;       // per id: unnormalised probability (valid for candidates_)
   std::vector<int32_t> candidates_;  // ids still in the running, ascending
   std::vector<int32_t> scratch_;     // nth_element's copy; top-p's boundary bucket or buckets
   std::vector<double> bucket_mass_;  // top-p's histograms of weight by log-weight
   std::vector<uint64_t> rank_codes_;  // top-k's heap; DrawCut's boundary bucket (RankCode)
   std::vector<double> block_mass_;    // the draw's weight per block of 256 IDs
-  // The scores one Sample() call ranks and weighs: scores_ once prepared, or the caller's logits
-  // row itself when nothing is added to it, so top-k reads k entries rather than copy the row.
-  // Read through Score(); valid only within Sample().
-  const float* ranked_ = nullptr;
   float max_score_ = 0.0f;
   // candidates_ is every ID with a finite score (nothing cut yet): weights can be computed over
   // the whole vocabulary at once.
