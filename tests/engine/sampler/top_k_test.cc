@@ -187,5 +187,25 @@ TEST(TopKTest, AllBannedRowGivesTokenZero) {
   }
 }
 
+// The heap's k rank codes count in a top-k sampler's scratch, and never past a cutting
+// sampler's (the server's largest turn assumes one: server/turns/state_budget.cc).
+TEST(TopKTest, ScratchBytesCountTheHeap) {
+  for (const int32_t vocab : {100, 5003, 65536}) {
+    const int64_t plain = Sampler::ScratchBytes(vocab);
+    SamplingParams cutting;
+    cutting.top_p = 0.5f;
+    for (const int32_t k : {1, 40, 100, kMaxHeapTopK, kMaxHeapTopK + 1}) {
+      if (k > vocab) continue;
+      SamplingParams params;
+      params.top_k = k;
+      const int64_t heap = k <= kMaxHeapTopK ? k * int64_t{sizeof(uint64_t)} : 0;
+      EXPECT_EQ(Sampler::ScratchBytes(vocab, params), plain + heap) << vocab << " " << k;
+      EXPECT_LE(Sampler::ScratchBytes(vocab, params), Sampler::ScratchBytes(vocab, cutting));
+      params.top_p = 0.5f;
+      EXPECT_EQ(Sampler::ScratchBytes(vocab, params), Sampler::ScratchBytes(vocab, cutting));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rwkv::engine
