@@ -1,7 +1,8 @@
-// Top-k without a logit bias or penalties ranks the caller's logits row where it is; with one,
-// the sampler first prepares a sanitized copy. A bias of 0 on one token changes no score, so the
-// same params with it must draw the same tokens: these check that, token for token, over many
-// seeds, shapes of logits (non-finite and all-banned rows included) and every cut after top-k.
+// Top-k up to the heap's k without a logit bias or penalties ranks the caller's logits row where
+// it is; with one (or a larger k), the sampler first prepares a sanitized copy. A bias of 0 on one
+// token changes no score, so the same params with it must draw the same tokens: these check that,
+// token for token, over many seeds, shapes of logits (non-finite and all-banned rows included) and
+// every cut after top-k.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -33,7 +34,8 @@ std::pair<Sampler, Sampler> InPlaceAndPrepared(SamplingParams params, int32_t vo
 class TopKInPlaceTest : public testing::TestWithParam<ShapeCase> {};
 
 // The same draws, step after step, from top-k on the row in place and on the prepared copy
-// (forced by a bias of 0), for k from 1 to the vocabulary and every cut after it.
+// (forced by a bias of 0), for k from 1 to the vocabulary (past the heap's k both prepare)
+// and every cut after it.
 TEST_P(TopKInPlaceTest, DrawsAsThePreparedScores) {
   const ShapeCase c = GetParam();
   const int steps = c.vocab_size > 10000 ? 3 : 12;
