@@ -1,8 +1,11 @@
 #include "engine/sampler/sampler.h"
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <utility>
@@ -59,14 +62,39 @@ RWKV_VECTOR_CLONES void SanitizeAll(const float* logits, size_t n, float* scores
   for (size_t i = 0; i < n; ++i) scores[i] = Sanitize(logits[i]);
 }
 
-// The highest OrderKey of scores[0, n).
+// The highest kKey (OrderKey, or KeyBound below) of scores[0, n).
+template <int32_t (*kKey)(float) = OrderKey>
 inline int32_t MaxKey(const float* scores, int32_t n) {
   int32_t max_key = std::numeric_limits<int32_t>::min();
-  for (int32_t i = 0; i < n; ++i) max_key = std::max(max_key, OrderKey(scores[i]));
+  for (int32_t i = 0; i < n; ++i) max_key = std::max(max_key, kKey(scores[i]));
   return max_key;
 }
-RWKV_VECTOR_CLONES int32_t VectorMaxKey(const float* scores, int32_t n) {
-  return MaxKey(scores, n);
+
+// OrderKey without sanitizing (a third of its work): a bound for top-k's tests. It is
+// OrderKey's for finite scores but -0 (-1 for 0, and no OrderKey lies between), above it for
+// +inf, and anything for NaN and -inf, which never rank above a score. So `KeyBound(s) > t`
+// holds for every score s whose OrderKey beats an OrderKey t (and maybe for others).
+inline int32_t KeyBound(float score) {
+  const int32_t bits = std::bit_cast<int32_t>(score);
+  return bits ^ ((bits >> 31) & 0x7fffffff);
+}
+
+// The highest KeyBound of scores[0, n): a block whose bound does not beat a key holds no score
+// that does.
+RWKV_VECTOR_CLONES int32_t MaxKeyBound(const float* scores, int32_t n) {
+  return MaxKey<KeyBound>(scores, n);
+}
+
+// flags[i] = whether KeyBound(scores[i]) > threshold, for i in [0, n); whether any is. One
+// vectorized pass: top-k checks only the flagged IDs of a block (a superset of those beating it).
+RWKV_VECTOR_CLONES bool FlagAbove(const float* scores, int32_t n, int32_t threshold,
+                                  uint8_t* flags) {
+  uint8_t any = 0;
+  for (int32_t i = 0; i < n; ++i) {
+    flags[i] = KeyBound(scores[i]) > threshold;
+    any |= flags[i];
+  }
+  return any != 0;
 }
 
 // The lowest ID of the highest score: the block holding the maximum first (vectorized maxima
@@ -162,9 +190,11 @@ bool CutsByMass(const SamplingParams& params) {
 size_t HistogramEntries(const SamplingParams& params) {
   return CutsByMass(params) ? static_cast<size_t>(kTopPBuckets) * kTopPHistograms : 0;
 }
-// A boundary bucket never holds more IDs than the vocabulary.
+// A boundary bucket never holds more IDs than the vocabulary; top-k's heap holds k codes.
 size_t RankCodes(const SamplingParams& params, int32_t vocab_size) {
-  return CutsByMass(params) ? static_cast<size_t>(std::min(kTopPRankCodes, vocab_size)) : 0;
+  const size_t cut = CutsByMass(params) ? std::min(kTopPRankCodes, vocab_size) : 0;
+  const size_t k = static_cast<size_t>(params.top_k);
+  return std::max(cut, k <= kMaxHeapTopK ? k : 0);
 }
 
 }  // namespace
@@ -185,11 +215,11 @@ Sampler::Sampler(const SamplingParams& params, int32_t vocab_size)
 
 int64_t Sampler::ScratchBytes(int32_t vocab_size, const SamplingParams& params) {
   // scores_, weights_, candidates_ and scratch_ (one entry per id each), bucket_mass_ and
-  // rank_codes_ (top-p's and min-p's), block_mass_ (one per kDrawBlock ids).
+  // rank_codes_ (top-p's and min-p's, top-k's heap), block_mass_ (one per kDrawBlock ids).
   const int64_t per_id = sizeof(float) + sizeof(float) + 2 * sizeof(int32_t);
-  const int64_t top_p = static_cast<int64_t>(HistogramEntries(params) * sizeof(double) +
-                                             RankCodes(params, vocab_size) * sizeof(uint64_t));
-  return per_id * vocab_size + top_p +
+  const int64_t cuts = static_cast<int64_t>(HistogramEntries(params) * sizeof(double) +
+                                            RankCodes(params, vocab_size) * sizeof(uint64_t));
+  return per_id * vocab_size + cuts +
          (vocab_size + kDrawBlock - 1) / kDrawBlock * static_cast<int64_t>(sizeof(double));
 }
 
@@ -212,23 +242,21 @@ void Sampler::Accept(int32_t token) {
 
 int32_t Sampler::Sample(absl::Span<const float> logits) {
   // Nothing to add to the logits: rank and weigh them where they are, sanitized on the fly,
-  // rather than copy the vocabulary first.
+  // rather than copy the vocabulary first. A top-k past the heap's lists every ID and ranks
+  // them by nth_element, whose comparisons cost less on the prepared floats than as keys.
+  const bool as_given = logits.size() == scores_.size() && params_.logit_bias.empty() &&
+                        !Penalizes() && static_cast<size_t>(params_.top_k) <= kMaxHeapTopK;
+  if (!as_given) PrepareScores(logits);
+  const float* scores = as_given ? logits.data() : scores_.data();
   // Temperature alone: every finite ID is a candidate, so none need listing. Without a top-k
   // the top-p and min-p cuts run over the whole vocabulary too (DrawCut).
-  const bool greedy = params_.temperature == 0.0f;
   const bool no_top_k = params_.top_k == 0;
-  const bool every_id = no_top_k && params_.top_p >= 1.0f && params_.min_p == 0.0f;
-  if (logits.size() == scores_.size() && params_.logit_bias.empty() && !Penalizes()) {
-    if (greedy) return FirstArgMax(logits.data(), vocab_size_);
-    if (every_id) return DrawAll(logits.data());
-    if (no_top_k) return DrawCut(logits.data());
-  }
-  PrepareScores(logits);
-  if (greedy) return ArgMax();
-  if (every_id) return DrawAll(scores_.data());
-  if (no_top_k) return DrawCut(scores_.data());
-  CollectCandidates();
-  if (candidates_.empty()) return ArgMax();  // everything is banned; nothing sensible to draw
+  if (params_.temperature == 0.0f) return FirstArgMax(scores, vocab_size_);
+  if (no_top_k && params_.top_p >= 1.0f && params_.min_p == 0.0f) return DrawAll(scores);
+  if (no_top_k) return DrawCut(scores);
+  CollectCandidates(scores);
+  // Everything is banned; nothing sensible to draw.
+  if (candidates_.empty()) return FirstArgMax(scores, vocab_size_);
   const double total_weight = ComputeWeights();
   if (params_.top_p < 1.0f) ApplyTopP(total_weight);
   if (params_.min_p > 0.0f) ApplyMinP();
@@ -265,9 +293,10 @@ void Sampler::ApplyPenalties() {
 
 int32_t Sampler::ArgMax() const { return FirstArgMax(scores_.data(), vocab_size_); }
 
-void Sampler::CollectCandidates() {
+void Sampler::CollectCandidates(const float* scores) {
   const size_t k = static_cast<size_t>(params_.top_k);
-  if (k > 0 && k <= kMaxHeapTopK) return CollectTopK(k);
+  if (k > 0 && k <= kMaxHeapTopK) return CollectTopK(scores, k);
+  // The list reads scores_: Sample() prepares them for it.
   // Every ID is written, and the count only moves past the finite ones: no branch to mispredict.
   candidates_.resize(static_cast<size_t>(vocab_size_));  // within its capacity: no allocation
   size_t count = 0;
@@ -286,42 +315,55 @@ void Sampler::CollectCandidates() {
   KeepRankedAtOrAbove(scratch_[k - 1]);
 }
 
-void Sampler::CollectTopK(size_t k) {
-  // A k-element heap whose root is the worst kept token ("less" is `better`). Ids arrive in
-  // ascending order, so a newcomer beats the root only with a strictly higher score.
+void Sampler::CollectTopK(const float* scores, size_t k) {
+  // A k-element max-heap of rank codes (score_order.h) whose root is the worst kept token. IDs
+  // arrive in ascending order, so a newcomer beats the root only with a strictly higher key.
   // Once the heap is full, a block of IDs none of which beats the root is skipped after one
-  // vectorized maximum: on most steps few tokens ever reach the heap.
+  // vectorized maximum (MaxKeyBound): on most steps few tokens ever reach the heap. The IDs of
+  // the other blocks are flagged against the root's key (-inf's until the heap is full) and only
+  // the flagged ones checked, by OrderKey: flags are a superset, and the root only rises.
   constexpr int32_t kBlock = 64;
-  auto better = [this](int32_t a, int32_t b) { return Better(a, b); };
-  scratch_.clear();
-  float root_score = -kInf;
-  for (int32_t begin = 0; begin < vocab_size_; begin += kBlock) {
-    const int32_t end = std::min(vocab_size_, begin + kBlock);
-    if (scratch_.size() == k &&
-        VectorMaxKey(scores_.data() + begin, end - begin) <= OrderKey(root_score)) {
-      continue;
+  std::array<uint8_t, kBlock> flags{};
+  uint64_t* heap = rank_codes_.data();  // room for k (RankCodes)
+  size_t size = 0;
+  int32_t root_key = OrderKey(-kInf);
+  auto offer = [&](int32_t id) {
+    const int32_t key = OrderKey(scores[id]);
+    if (key <= root_key) return;
+    if (size < k) {
+      heap[size++] = RankCode(key, id);
+      std::push_heap(heap, heap + size);
+    } else {
+      std::pop_heap(heap, heap + k);
+      heap[k - 1] = RankCode(key, id);
+      std::push_heap(heap, heap + k);
     }
-    for (int32_t id = begin; id < end; ++id) {
-      const float score = scores_[id];
-      if (score == -kInf) continue;
-      if (scratch_.size() < k) {
-        scratch_.push_back(id);
-        std::push_heap(scratch_.begin(), scratch_.end(), better);
-      } else if (score > root_score) {
-        std::pop_heap(scratch_.begin(), scratch_.end(), better);
-        scratch_.back() = id;
-        std::push_heap(scratch_.begin(), scratch_.end(), better);
-      } else {
-        continue;
-      }
-      root_score = scores_[scratch_.front()];
+    if (size == k) root_key = RankCodeKey(heap[0]);
+  };
+  for (int32_t begin = 0; begin < vocab_size_; begin += kBlock) {
+    const int32_t count = std::min(kBlock, vocab_size_ - begin);
+    if (size == k && MaxKeyBound(scores + begin, count) <= root_key) continue;
+    if (count < kBlock) flags.fill(0);  // the last block's unused flags stay clear
+    if (!FlagAbove(scores + begin, count, root_key, flags.data())) continue;
+    // Eight flags to a word, visited lowest ID first (each flag is a word's bit 8 * byte).
+    static_assert(std::endian::native == std::endian::little);
+    for (int32_t word = 0; word < kBlock; word += 8) {
+      uint64_t bits;
+      std::memcpy(&bits, flags.data() + word, sizeof(bits));
+      for (; bits != 0; bits &= bits - 1) offer(begin + word + std::countr_zero(bits) / 8);
     }
   }
-  candidates_.assign(scratch_.begin(), scratch_.end());
+  candidates_.resize(size);  // within its capacity: no allocation
+  for (size_t i = 0; i < size; ++i) candidates_[i] = RankCodeId(heap[i]);
   std::sort(candidates_.begin(), candidates_.end());
   all_finite_ = false;
+  // The later steps read scores_ at the candidates only: theirs, sanitized, are all it needs
+  // when `scores` is the logits row.
   max_score_ = -kInf;
-  for (const int32_t id : candidates_) max_score_ = std::max(max_score_, scores_[id]);
+  for (const int32_t id : candidates_) {
+    scores_[id] = Sanitize(scores[id]);
+    max_score_ = std::max(max_score_, scores_[id]);
+  }
 }
 
 void Sampler::KeepRankedAtOrAbove(int32_t pivot) {

@@ -96,9 +96,11 @@ class Sampler {
   void ApplyPenalties();
   bool Penalizes() const;
   int32_t ArgMax() const;
-  // Fills candidates_ with the tokens whose score is finite, cut to the top_k best.
-  void CollectCandidates();
-  void CollectTopK(size_t k);
+  // Fills candidates_ with the tokens whose score is finite, cut to the top_k best. `scores`:
+  // scores_, or for a heap top-k the logits themselves (sanitized on the fly), of which only
+  // the candidates' are then written to scores_, all the later steps read.
+  void CollectCandidates(const float* scores);
+  void CollectTopK(const float* scores, size_t k);
   double ComputeWeights();
   void ApplyTopP(double total_weight);
   void ApplyMinP();
@@ -138,12 +140,12 @@ class Sampler {
   size_t ring_head_ = 0;
 
   // Scratch, sized once at construction so Sample() never allocates.
-  std::vector<float> scores_;        // per id: logit after bias and penalties
+  std::vector<float> scores_;        // per id: logit after bias and penalties (see CollectTopK)
   std::vector<float> weights_;       // per id: unnormalised probability (valid for candidates_)
   std::vector<int32_t> candidates_;  // ids still in the running, ascending
-  std::vector<int32_t> scratch_;     // top-k's heap or copy; top-p's boundary bucket or buckets
+  std::vector<int32_t> scratch_;     // nth_element's copy; top-p's boundary bucket or buckets
   std::vector<double> bucket_mass_;  // top-p's histograms of weight by log-weight
-  std::vector<uint64_t> rank_codes_;  // DrawCut's boundary bucket as (rank, ID) codes
+  std::vector<uint64_t> rank_codes_;  // top-k's heap; DrawCut's boundary bucket (RankCode)
   std::vector<double> block_mass_;    // the draw's weight per block of 256 IDs
   float max_score_ = 0.0f;
   // candidates_ is every ID with a finite score (nothing cut yet): weights can be computed over

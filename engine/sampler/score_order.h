@@ -36,6 +36,16 @@ inline bool RanksAbove(const float* scores, int32_t a, int32_t b) {
   return key_a > key_b || (key_a == key_b && a < b);
 }
 
+// (OrderKey, ID) as one integer that sorts in rank order: higher score first, then lower ID.
+inline uint64_t RankCode(int32_t key, int32_t id) {
+  const uint32_t descending = ~(static_cast<uint32_t>(key) ^ 0x80000000u);
+  return (static_cast<uint64_t>(descending) << 32) | static_cast<uint32_t>(id);
+}
+inline int32_t RankCodeKey(uint64_t code) {
+  return static_cast<int32_t>(~static_cast<uint32_t>(code >> 32) ^ 0x80000000u);
+}
+inline int32_t RankCodeId(uint64_t code) { return static_cast<int32_t>(code & 0xffffffffu); }
+
 }  // namespace rwkv::engine
 
 #endif  // RWKV_ENGINE_SAMPLER_SCORE_ORDER_H_

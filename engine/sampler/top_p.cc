@@ -84,12 +84,6 @@ double LastBucketMass(const int32_t* buckets, const float* weights, int32_t n) {
   return mass;
 }
 
-// (rank key, ID) as one integer that sorts in rank order: higher score first, then lower ID.
-inline uint64_t RankCode(int32_t key, int32_t id) {
-  const uint32_t descending = ~(static_cast<uint32_t>(key) ^ 0x80000000u);
-  return (static_cast<uint64_t>(descending) << 32) | static_cast<uint32_t>(id);
-}
-
 // PivotInBucket over rank codes: sorting plain integers is several times cheaper than ranking
 // IDs by their scores.
 int32_t PivotInCodes(const float* weights, double mass, double target, uint64_t* codes,

@@ -11,69 +11,17 @@
 #include <map>
 #include <numeric>
 #include <set>
-#include <string>
 #include <vector>
 
-#include "absl/strings/str_cat.h"
 #include "engine/sampler/sampler.h"
 #include "gtest/gtest.h"
+#include "tests/engine/sampler/shaped_logits.h"
 
 namespace rwkv::engine {
 namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 constexpr float kNan = std::numeric_limits<float>::quiet_NaN();
-
-Sampler Make(const SamplingParams& params, int32_t vocab_size) {
-  absl::StatusOr<Sampler> sampler = Sampler::Create(params, vocab_size);
-  EXPECT_TRUE(sampler.ok()) << sampler.status();
-  return std::move(sampler).value();
-}
-
-enum class Shape { kFlat, kPeaked, kTies, kNonFinite, kNearlyEqual, kFarTail };
-
-std::string ShapeName(Shape shape) {
-  switch (shape) {
-    case Shape::kFlat:
-      return "flat";
-    case Shape::kPeaked:
-      return "peaked";
-    case Shape::kTies:
-      return "ties";
-    case Shape::kNonFinite:
-      return "non-finite";
-    case Shape::kNearlyEqual:
-      return "nearly-equal";
-    case Shape::kFarTail:
-      return "far-tail";
-  }
-  return "?";
-}
-
-// Roughly normal logits (a sum of four uniforms) of standard deviation `sd`, shaped.
-std::vector<float> ShapedLogits(Shape shape, int32_t vocab_size, uint32_t seed) {
-  const float sd = shape == Shape::kPeaked ? 4.0f : shape == Shape::kNearlyEqual ? 1e-4f : 0.6f;
-  std::vector<float> logits(vocab_size);
-  uint64_t x = seed * 0x9e3779b97f4a7c15ULL + 7;
-  for (int32_t id = 0; id < vocab_size; ++id) {
-    float sum = 0.0f;
-    for (int k = 0; k < 4; ++k) {
-      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-      sum += static_cast<float>(x >> 40) / static_cast<float>(1 << 24) - 0.5f;
-    }
-    float logit = sum * sd * 1.7320508f;  // four uniforms on [-0.5, 0.5] have sd 1/sqrt(3)
-    if (shape == Shape::kTies) logit = std::round(logit * 4.0f) / 4.0f;
-    if (shape == Shape::kNonFinite) {
-      if (id % 97 == 5) logit = kNan;
-      if (id % 89 == 3) logit = -kInf;
-      if (id % 1013 == 11) logit = std::numeric_limits<float>::max();
-      if (id % 2027 == 13) logit = kInf;
-    }
-    if (shape == Shape::kFarTail && id % 3 != 0) logit = -40.0f - static_cast<float>(id % 50);
-    logits[id] = logit;
-  }
-  return logits;
-}
 
 // -inf everywhere but at `ids`, whose logits are the logs of `probabilities`.
 std::vector<float> SparseLogits(int32_t vocab_size, const std::vector<int32_t>& ids,
@@ -83,10 +31,7 @@ std::vector<float> SparseLogits(int32_t vocab_size, const std::vector<int32_t>& 
   return logits;
 }
 
-struct CutCase {
-  Shape shape;
-  int32_t vocab_size;
-};
+using CutCase = ShapeCase;
 
 class DenseCutTest : public testing::TestWithParam<CutCase> {};
 
@@ -111,8 +56,8 @@ TEST_P(DenseCutTest, DrawsAsWhenEveryIdIsListed) {
       if (bias) params.logit_bias = {{1, 0.5f}, {c.vocab_size - 1, -100.0f}};
       SamplingParams listed = params;
       listed.top_k = c.vocab_size;
-      Sampler dense = Make(params, c.vocab_size);
-      Sampler reference = Make(listed, c.vocab_size);
+      Sampler dense = MakeSampler(params, c.vocab_size);
+      Sampler reference = MakeSampler(listed, c.vocab_size);
       for (int step = 0; step < steps; ++step) {
         const std::vector<float> logits = ShapedLogits(c.shape, c.vocab_size, step);
         ASSERT_EQ(dense.Sample(logits), reference.Sample(logits))
@@ -130,11 +75,7 @@ INSTANTIATE_TEST_SUITE_P(
                     CutCase{Shape::kNearlyEqual, 5003}, CutCase{Shape::kFarTail, 5003},
                     CutCase{Shape::kFlat, 65536}, CutCase{Shape::kTies, 65536},
                     CutCase{Shape::kNearlyEqual, 65536}, CutCase{Shape::kNonFinite, 65536}),
-    [](const testing::TestParamInfo<CutCase>& info) {
-      std::string name = absl::StrCat(ShapeName(info.param.shape), "_", info.param.vocab_size);
-      std::replace(name.begin(), name.end(), '-', '_');
-      return name;
-    });
+    [](const testing::TestParamInfo<CutCase>& info) { return ShapeCaseName(info.param); });
 
 // The nucleus in double precision: the fewest tokens, best first (lowest ID among equals),
 // whose probability reaches top_p; `slack` widens it for rounding at its edge.
@@ -166,7 +107,7 @@ TEST(TopPTest, FlatDrawsStayInTheReferenceNucleus) {
   SamplingParams params;
   params.top_p = 0.9f;
   params.seed = 9;
-  Sampler sampler = Make(params, kVocab);
+  Sampler sampler = MakeSampler(params, kVocab);
   int outside_inner = 0;
   for (int i = 0; i < 3000; ++i) {
     const int32_t token = sampler.Sample(logits);
@@ -183,7 +124,7 @@ TEST(TopPTest, PeakedDrawsStayInTheReferenceNucleus) {
   SamplingParams params;
   params.top_p = 0.9f;
   params.seed = 10;
-  Sampler sampler = Make(params, kVocab);
+  Sampler sampler = MakeSampler(params, kVocab);
   std::set<int32_t> drawn;
   for (int i = 0; i < 2000; ++i) {
     const int32_t token = sampler.Sample(logits);
@@ -200,7 +141,7 @@ TEST(TopPTest, EqualLogitsKeepTheLowestIds) {
   SamplingParams params;
   params.top_p = 0.5f;
   params.seed = 11;
-  Sampler sampler = Make(params, kVocab);
+  Sampler sampler = MakeSampler(params, kVocab);
   const std::vector<float> logits(kVocab, 0.25f);
   int32_t highest = 0;
   for (int i = 0; i < 500; ++i) highest = std::max(highest, sampler.Sample(logits));
@@ -220,7 +161,7 @@ TEST(TopPTest, TiesAtTheBoundaryKeepTheLowestIds) {
   SamplingParams params;
   params.top_p = static_cast<float>((8 + 10.5 * e) / total);  // 11 of the 24
   params.seed = 12;
-  Sampler sampler = Make(params, kVocab);
+  Sampler sampler = MakeSampler(params, kVocab);
   std::set<int32_t> tied;
   for (int i = 0; i < 4000; ++i) {
     const int32_t token = sampler.Sample(logits);
@@ -237,10 +178,10 @@ TEST(TopPTest, TinyTopPIsGreedy) {
     SamplingParams params;
     params.top_p = top_p;
     params.seed = 13;
-    Sampler sampler = Make(params, kVocab);
+    Sampler sampler = MakeSampler(params, kVocab);
     SamplingParams greedy;
     greedy.temperature = 0.0f;
-    Sampler argmax = Make(greedy, kVocab);
+    Sampler argmax = MakeSampler(greedy, kVocab);
     for (uint32_t step = 0; step < 10; ++step) {
       std::vector<float> logits = ShapedLogits(Shape::kFlat, kVocab, step);
       if (step % 2) logits[kVocab - 5] = logits[77] = 9.0f;  // a tie for the best
@@ -257,7 +198,7 @@ TEST(TopPTest, TopPOneWithMinPKeepsTokensAtLeastMinPOfTheBest) {
   SamplingParams params;
   params.min_p = 0.5f;
   params.seed = 14;
-  Sampler sampler = Make(params, kVocab);
+  Sampler sampler = MakeSampler(params, kVocab);
   std::set<int32_t> drawn;
   for (int i = 0; i < 2000; ++i) drawn.insert(sampler.Sample(logits));
   EXPECT_EQ(drawn, (std::set<int32_t>{3, 900}));
@@ -272,8 +213,8 @@ TEST(TopPTest, NegativeZeroMinPCutsNothing) {
   params.seed = 18;
   SamplingParams listed = params;
   listed.top_k = kVocab;
-  Sampler dense = Make(params, kVocab);
-  Sampler reference = Make(listed, kVocab);
+  Sampler dense = MakeSampler(params, kVocab);
+  Sampler reference = MakeSampler(listed, kVocab);
   for (uint32_t step = 0; step < 20; ++step) {
     const std::vector<float> logits = ShapedLogits(Shape::kFlat, kVocab, step);
     ASSERT_EQ(dense.Sample(logits), reference.Sample(logits)) << "step " << step;
@@ -290,7 +231,7 @@ TEST(TopPTest, FrequenciesMatchTheRenormalizedNucleus) {
   SamplingParams params;
   params.top_p = 0.8f;
   params.seed = 15;
-  Sampler sampler = Make(params, kVocab);
+  Sampler sampler = MakeSampler(params, kVocab);
   std::map<int32_t, int> counts;
   for (int i = 0; i < kDraws; ++i) ++counts[sampler.Sample(logits)];
   EXPECT_EQ(counts.size(), 3u);
@@ -306,7 +247,7 @@ TEST(TopPTest, TopKThenTopPKeepsTheNucleusOfTheTopK) {
   params.top_p = 0.5f;
   params.temperature = 0.7f;
   params.seed = 16;
-  Sampler sampler = Make(params, kVocab);
+  Sampler sampler = MakeSampler(params, kVocab);
   for (uint32_t step = 0; step < 20; ++step) {
     const std::vector<float> logits = ShapedLogits(Shape::kPeaked, kVocab, step);
     // The top 40 at temperature 0.7, everything else banned: its nucleus is the reference.
@@ -334,7 +275,7 @@ TEST(TopPTest, NonFiniteLogits) {
     SamplingParams params;
     params.top_p = top_p;
     params.seed = 17;
-    Sampler sampler = Make(params, kVocab);
+    Sampler sampler = MakeSampler(params, kVocab);
     std::set<int32_t> drawn;
     for (int i = 0; i < 500; ++i) drawn.insert(sampler.Sample(logits));
     const std::set<int32_t> expected =
@@ -344,10 +285,10 @@ TEST(TopPTest, NonFiniteLogits) {
   SamplingParams params;
   params.top_p = 0.9f;
   params.min_p = 0.1f;
-  Sampler sampler = Make(params, kVocab);
+  Sampler sampler = MakeSampler(params, kVocab);
   EXPECT_EQ(sampler.Sample(std::vector<float>(kVocab, kNan)), 0);  // everything banned
   const std::vector<float> one_left = {-kInf, kNan, 2.0f, -kInf};
-  EXPECT_EQ(Make(params, 4).Sample(one_left), 2);
+  EXPECT_EQ(MakeSampler(params, 4).Sample(one_left), 2);
 }
 
 TEST(TopPTest, BucketsFollowTheScoreDistance) {
