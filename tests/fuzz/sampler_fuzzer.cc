@@ -1,12 +1,16 @@
 // Fuzzes Sampler::Sample (engine/sampler/sampler.h) on arbitrary logits (every float bit
 // pattern: NaN, infinities, denormals) and parameters. Checks that the token is in range, that
 // a NaN or -inf logit is never drawn while a finite one exists, and that the whole-vocabulary
-// top-p / min-p cut (no top-k) draws what the candidate list (top-k = vocabulary) draws.
+// top-p / min-p cut (no top-k) draws what the candidate list (top-k = vocabulary) draws. With a
+// top-k, the heap that reads the logits in place draws what it draws on the prepared copy (a
+// logit bias of 0 on token 0 forces the copy).
 //
 // Input (tests/fuzz/fuzz_input.h): two bytes of vocabulary size, four each of temperature,
 // top_p and min_p (raw float bits; parameters the validation rejects end the run), a seed
 // byte, a flags byte (bit 0: a logit bias, so the logits are copied rather than read in
-// place), then the logits, four bytes each (fewer than the vocabulary: the rest count as -inf).
+// place; bits 1-7: top_k, capped at the vocabulary), then the logits, four bytes each (fewer
+// than the vocabulary: the rest count as -inf).
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstddef>
@@ -38,7 +42,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   params.top_p = NextFloat(in);
   params.min_p = NextFloat(in);
   params.seed = in.Byte();
-  if (in.Byte() & 1) params.logit_bias = {{0, 0.5f}};
+  const uint8_t flags = in.Byte();
+  if (flags & 1) params.logit_bias = {{0, 0.5f}};
+  params.top_k = std::min<int32_t>(flags >> 1, vocab);
   if (!rwkv::engine::ValidateSamplingParams(params, vocab).ok()) return 0;
   std::vector<float> logits;
   while (!in.empty() && static_cast<int32_t>(logits.size()) < vocab) {
@@ -49,8 +55,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const float logit = id < static_cast<int32_t>(logits.size()) ? logits[id] : -INFINITY;
     any_finite |= !std::isnan(logit) && logit != -INFINITY;
   }
+  // The reference: without a top-k, the candidate list of the whole vocabulary; with one, the
+  // same top-k on the prepared copy. A bias of 0 is the identity except on -0 (it gives +0,
+  // which ranks above -0): then the two may rightly differ, and there is nothing to compare.
   SamplingParams listed = params;
-  listed.top_k = vocab;
+  if (params.top_k == 0) {
+    listed.top_k = vocab;
+  } else if (listed.logit_bias.empty()) {
+    if (!logits.empty() && logits[0] == 0.0f && std::signbit(logits[0])) return 0;
+    listed.logit_bias = {{0, 0.0f}};
+  }
   absl::StatusOr<Sampler> dense = Sampler::Create(params, vocab);
   absl::StatusOr<Sampler> reference = Sampler::Create(listed, vocab);
   FUZZ_CHECK(dense.ok() && reference.ok(), "valid parameters rejected");

@@ -425,7 +425,8 @@ std::string MiniatureCheckpoint(const std::vector<engine::PickledTensor>& tensor
 
 // Whole archives only for the small real file; miniatures of every fixture.
 // sampler_fuzzer's input (its header): vocabulary size (2 bytes), temperature, top_p, min_p (raw
-// float bits, 4 bytes each), a seed byte, a flags byte (bit 0: a logit bias), then the logits.
+// float bits, 4 bytes each), a seed byte, a flags byte (bit 0: a logit bias; bits 1-7: top_k),
+// then the logits.
 void SamplerSeeds(Corpus& corpus) {
   auto seed = [&](const std::string& name, uint16_t vocab, float temperature, float top_p,
                   float min_p, uint8_t flags, const std::vector<float>& logits) {
@@ -452,6 +453,9 @@ void SamplerSeeds(Corpus& corpus) {
   seed("both-with-bias", 64, 1.3f, 0.5f, 0.1f, 1, peaked);
   seed("non-finite", 8, 1.0f, 0.95f, 0.0f, 0,
        {std::nanf(""), inf, -inf, 1.0f, 1.0f, 0.0f, -1.0f, 2.0f});
+  seed("top-k-40-top-p", 64, 0.7f, 0.95f, 0.0f, 40 << 1, flat);
+  seed("top-k-3-ties", 8, 1.0f, 1.0f, 0.0f, 3 << 1,
+       {1.0f, std::nanf(""), 1.0f, -0.0f, 0.0f, 1.0f, inf, -inf});
 }
 
 void TorchSeeds(const fs::path& shared, Corpus& checkpoints, Corpus& pickles) {
