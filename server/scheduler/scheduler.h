@@ -9,8 +9,9 @@
 // One engine thread owns the engine and every sequence. Each step it takes one token from every
 // decoding sequence, then fills the rest of the token budget (max_batch_tokens) with prompt
 // chunks of sequences still prefilling, up to max_batch_sequences sequences, and runs a single
-// engine Forward over all of them. It samples, streams each new token to its sink at once, and
-// retires sequences that are done. A sequence whose sink is full (slow reader) sits out steps
+// engine Forward over all of them. It samples every sequence's next token at once on the
+// engine's threads (Engine::ParallelFor; each sequence's sampler is its own), streams each to its
+// sink in order on its own thread, and retires sequences that are done. A sequence whose sink is full (slow reader) sits out steps
 // until the sink calls Wake; cancelled or expired requests leave at the next step. Queued
 // requests are swept every loop too, even when none can be admitted: one cancelled or past its
 // deadline leaves the queue at once and is reported (CANCELLED / DEADLINE_EXCEEDED, nothing
