@@ -44,9 +44,19 @@ void* operator new(size_t size) {
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
 }
+// The nothrow form too (std::stable_sort's buffer takes it): otherwise a block the library
+// allocates is freed by the delete below, which ASan reports as a mismatch.
+void* operator new(size_t size, const std::nothrow_t&) noexcept {
+  try {
+    return operator new(size);
+  } catch (const std::bad_alloc&) {
+    return nullptr;
+  }
+}
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"  // new is malloc, delete is free
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
 #endif  // ABSL_HAVE_THREAD_SANITIZER
 
 namespace rwkv::testing {
