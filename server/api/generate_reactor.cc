@@ -98,20 +98,20 @@ size_t GenerateReactor::Tokens(const rwkv::v1::GenerateResponse& response) {
 }
 
 void GenerateReactor::FinishWhenFlushed(absl::Status status) {
-  {
-    absl::MutexLock lock(&mu_);
-    finish_ = std::move(status);
-  }
-  Pump();
+  // Set inside Pump's critical section, not before it: once finish_ is set, a write completing
+  // on another thread may Finish and delete this reactor, so this thread may touch it again only
+  // as the Pump that acts (seen by TSan as a lock of the deleted reactor's mutex).
+  Pump(/*posted=*/false, std::move(status));
 }
 
-void GenerateReactor::Pump(bool posted) {
+void GenerateReactor::Pump(bool posted, std::optional<absl::Status> finish_with) {
   // StartWrite and Finish are called without mu_: gRPC may run OnWriteDone or OnDone (which
   // deletes this reactor) inline. The flags set under mu_ keep them to one at a time.
   const rwkv::v1::GenerateResponse* next = nullptr;
   std::optional<grpc::Status> finish;
   {
     absl::MutexLock lock(&mu_);
+    if (finish_with.has_value()) finish_ = std::move(*finish_with);
     // While a posted pump waits, it alone may start the next write or Finish: so this reactor
     // outlives the task that points at it.
     if (posted) {

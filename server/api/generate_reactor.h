@@ -56,8 +56,10 @@ class GenerateReactor final : public grpc::ServerWriteReactor<rwkv::v1::Generate
   // Ends the call with `status` once every queued message has been written.
   void FinishWhenFlushed(absl::Status status) ABSL_LOCKS_EXCLUDED(mu_);
   // Starts the next write, or the pending Finish once nothing is left to write. `posted`: the
-  // task OnDelta posted to the writes' thread.
-  void Pump(bool posted = false) ABSL_LOCKS_EXCLUDED(mu_);
+  // task OnDelta posted to the writes' thread. `finish_with`: becomes the pending Finish's
+  // status in the same critical section (see FinishWhenFlushed).
+  void Pump(bool posted = false, std::optional<absl::Status> finish_with = std::nullopt)
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Immutable once the constructor returns (before gRPC calls any reaction).
   ServiceContext& service_;
