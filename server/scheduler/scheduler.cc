@@ -303,10 +303,7 @@ bool Scheduler::RunStep() {
 void Scheduler::DrawTokens(const engine::LogitsView& logits) {
   drawing_.clear();
   for (size_t i = 0; i < stepped_.size(); ++i) {
-    if (inputs_[i].logits != engine::LogitsMode::kNone &&
-        stepped_[i]->SamplesAfter(inputs_[i].tokens.size())) {
-      drawing_.push_back(i);
-    }
+    if (inputs_[i].logits != engine::LogitsMode::kNone) drawing_.push_back(i);
   }
   // Every sequence samples with its own sampler: at 64 sequences a top-p draw each is a fifth of
   // a step, which the engine's threads then share as they share the step itself.

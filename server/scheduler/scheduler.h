@@ -11,13 +11,14 @@
 // chunks of sequences still prefilling, up to max_batch_sequences sequences, and runs a single
 // engine Forward over all of them. It samples every sequence's next token at once on the
 // engine's threads (Engine::ParallelFor; each sequence's sampler is its own), streams each to its
-// sink in order on its own thread, and retires sequences that are done. A sequence whose sink is full (slow reader) sits out steps
-// until the sink calls Wake; cancelled or expired requests leave at the next step. Queued
-// requests are swept every loop too, even when none can be admitted: one cancelled or past its
-// deadline leaves the queue at once and is reported (CANCELLED / DEADLINE_EXCEEDED, nothing
-// processed), so its caller can release what it holds (the session's turn) without waiting for
-// a place. The loop never sleeps longer than a short poll while anything runs, and with nothing
-// running the queue is admitted, so no queued deadline waits for a step.
+// sink in order on its own thread, and retires sequences that are done. A sequence whose sink is
+// full (slow reader) sits out steps until the sink calls Wake; cancelled or expired requests
+// leave at the next step. Queued requests are swept every loop too, even when none can be
+// admitted: one cancelled or past its deadline leaves the queue at once and is reported
+// (CANCELLED / DEADLINE_EXCEEDED, nothing processed), so its caller can release what it holds
+// (the session's turn) without waiting for a place. The loop never sleeps longer than a short
+// poll while anything runs, and with nothing running the queue is admitted, so no queued
+// deadline waits for a step.
 //
 // Paused sequences do not take batch capacity: requests are admitted while fewer than
 // max_batch_sequences running sequences are runnable, and at most max_batch_sequences of them

@@ -97,19 +97,6 @@ bool Sequence::IsStopToken(int32_t token) const {
          request_.stop_tokens.end();
 }
 
-bool Sequence::SamplesAfter(size_t fed) const {
-  switch (phase_) {
-    case Phase::kPrefill:
-      return prompt_fed_ + fed >= request_.prompt.size() && request_.max_tokens > 0;
-    case Phase::kDecode:
-      return true;
-    case Phase::kFinishing:
-    case Phase::kDone:
-      return false;
-  }
-  return false;
-}
-
 void Sequence::Draw(absl::Span<const float> logits) {
   drawn_ = sampler_.Sample(logits);
   sampler_.Accept(*drawn_);

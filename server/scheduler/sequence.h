@@ -45,11 +45,10 @@ class Sequence {
   absl::Duration PausedFor(absl::Time now);
   // The tokens to feed in the next step, at most `budget` of them, and which logits it needs.
   absl::Span<const int32_t> NextInput(int64_t budget, engine::LogitsMode* mode) const;
-  // Whether OnStep, after a step that fed `fed` tokens of NextInput, samples from its logits.
-  bool SamplesAfter(size_t fed) const;
-  // Draws the token that the next OnStep streams (SamplesAfter only). It touches this sequence's
-  // sampler alone, so the scheduler draws for every sequence of a step at once on the engine's
-  // threads, then calls OnStep for each on its own thread.
+  // Draws the token that the next OnStep streams, from the logits NextInput asked for (it asks
+  // exactly when OnStep samples). It touches this sequence's sampler alone, so the scheduler
+  // draws for every sequence of a step at once on the engine's threads, then calls OnStep for
+  // each on its own thread.
   void Draw(absl::Span<const float> logits);
   // After the step that started at `step_start` fed `fed` tokens of NextInput; `logits` is empty
   // when none were asked for. Samples unless Draw already has. May call sink()->OnDelta.
